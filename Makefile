@@ -1,0 +1,88 @@
+# Vireo. `make` builds build/vireo; `make check` runs every test; `make demo`
+# boots the demo VM. check and demo install what they need (scripts/deps).
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Isrc -MMD -MP
+LDLIBS := -lpthread
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BUILD := build
+SRCS := $(shell find src -name '*.c' ! -name main.c | sort)
+OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
+SAN_OBJS := $(SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 20
+
+.PHONY: all check unit fuzz e2e badinput demo bench deps guest clean
+
+all: $(BUILD)/vireo
+
+$(BUILD)/vireo: $(OBJS) $(BUILD)/obj/src/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The same program with ASan/UBSan, for the bad-input tests.
+$(BUILD)/vireo-san: $(SAN_OBJS) $(BUILD)/san/src/main.o
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_OBJS) -lcmocka $(LDLIBS)
+
+# libFuzzer needs clang.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(SRCS)
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(SRCS) $(LDLIBS)
+
+deps:
+	@scripts/deps
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+badinput: $(BUILD)/vireo-san
+	@tests/badinput/run $(BUILD)/vireo-san
+
+guest:
+	@guest/build $(BUILD)/guest
+
+e2e: $(BUILD)/vireo guest
+	@tests/e2e/run
+
+check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/vireo-san
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory badinput
+	@$(MAKE) --no-print-directory e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory all guest
+	@scripts/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory all guest
+	@bench/boot
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

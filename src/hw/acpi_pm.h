@@ -1,0 +1,26 @@
+/* The ACPI fixed-hardware registers the FADT points at: PM1 event
+ * (status/enable), PM1 control (SLP_TYP/SLP_EN: S5 powers the VM off) and
+ * the 24-bit PM timer at 3.579545 MHz. */
+#ifndef VIREO_HW_ACPI_PM_H
+#define VIREO_HW_ACPI_PM_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hw/bus.h"
+#include "hw/power.h"
+
+#define ACPI_PM_TIMER_HZ 3579545ULL
+
+struct acpi_pm {
+	pthread_mutex_t lock;
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	const struct power_control *power;
+	/* Monotonic nanoseconds, replaceable in tests. */
+	uint64_t (*clock_ns)(void);
+};
+
+extern const struct bus_ops acpi_pm_ops;
+void acpi_pm_init(struct acpi_pm *pm, const struct power_control *power);
+
+#endif

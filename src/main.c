@@ -1,0 +1,150 @@
+/* vireo: boot a Linux kernel in a KVM virtual machine.
+ * Exit status: 0 when the guest powers off or resets (or is stopped by a
+ * signal or Ctrl-A x), 1 on a runtime failure, 2 on a usage error. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/linux_loader.h"
+#include "util/log.h"
+#include "vmm/options.h"
+#include "vmm/vm.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static struct vm the_vm;
+
+static int check_memory(uint64_t mem)
+{
+	struct sysinfo si;
+	uint64_t host;
+
+	if (sysinfo(&si) < 0)
+		return 0;
+	host = (uint64_t)si.totalram * si.mem_unit;
+	if (mem > host) {
+		log_error("--memory %lluM is more than this host's %lluM of RAM",
+			  (unsigned long long)(mem >> 20), (unsigned long long)(host >> 20));
+		return -1;
+	}
+	return 0;
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+
+	/* Delivered through a signalfd to the event loop, and blocked in
+	 * every thread created after this. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1); /* unblocked again in vCPU threads */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	sigdelset(&set, SIGUSR1);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static int run(const struct vm_options *o)
+{
+	struct vm *vm = &the_vm;
+	struct linux_image img;
+	uint64_t entry;
+	int signal_fd, status = EXIT_RUNTIME;
+	unsigned int max_cpus;
+
+	/* Everything the user gave us is checked before KVM is touched. */
+	if (linux_image_open(&img, o->kernel, o->initrd, o->cmdline) < 0)
+		return EXIT_USAGE;
+	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0) {
+		linux_image_close(&img);
+		return EXIT_USAGE;
+	}
+
+	vm->opts = o;
+	vm->ncpus = o->cpus;
+	if (kvm_open(&vm->kvm, getenv("VIREO_KVM_DEVICE") ? getenv("VIREO_KVM_DEVICE")
+							  : "/dev/kvm") < 0) {
+		linux_image_close(&img);
+		return EXIT_RUNTIME;
+	}
+	max_cpus = vm->kvm.max_vcpus < ACPI_MAX_CPUS ? vm->kvm.max_vcpus : ACPI_MAX_CPUS;
+	if (o->cpus > max_cpus) {
+		log_error("--cpus %u is more than this host's KVM allows (%u)", o->cpus, max_cpus);
+		status = EXIT_USAGE;
+		goto out_kvm;
+	}
+	signal_fd = block_signals();
+	if (signal_fd < 0 || vm_create_wake_fd(vm) < 0) {
+		log_error("cannot set up signal handling");
+		goto out_kvm;
+	}
+	if (guest_mem_map(&vm->mem, o->memory) < 0) {
+		log_error("cannot reserve %lluM of guest memory",
+			  (unsigned long long)(o->memory >> 20));
+		goto out_kvm;
+	}
+	if (kvm_create_vm(&vm->kvm) < 0 ||
+	    kvm_set_memslot(&vm->kvm, 0, 0, vm->mem.low_size, vm->mem.host) < 0 ||
+	    (guest_mem_high_size(&vm->mem) &&
+	     kvm_set_memslot(&vm->kvm, 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
+			     vm->mem.host + vm->mem.low_size) < 0))
+		goto out_mem;
+	if (vm_init_devices(vm) < 0 || linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
+		goto out_mem;
+	linux_image_close(&img);
+	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
+		goto out_mem;
+	if (o->stats_json)
+		vm_open_stats(vm);
+
+	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
+	console_raw_mode(&vm->console);
+	if (vcpus_start(vm) == 0)
+		vm_event_loop(vm, signal_fd);
+	vcpus_stop(vm);
+	console_restore();
+
+	switch (vm_stop_reason(vm)) {
+	case VM_STOP_ERROR:
+		log_error("%s", vm->stop_detail);
+		status = EXIT_RUNTIME;
+		break;
+	default:
+		log_info("%s", vm->stop_detail);
+		status = 0;
+		break;
+	}
+	if (o->stats_json && vm_write_stats(vm, o->stats_json) < 0 && status == 0)
+		status = EXIT_RUNTIME;
+out_mem:
+	guest_mem_unmap(&vm->mem);
+out_kvm:
+	linux_image_close(&img);
+	kvm_close(&vm->kvm);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_options o;
+
+	switch (options_parse(argc, argv, &o)) {
+	case OPTIONS_EXIT_OK:
+		return 0;
+	case OPTIONS_USAGE:
+		return EXIT_USAGE;
+	case OPTIONS_RUN:
+		break;
+	}
+	return run(&o);
+}

@@ -1,0 +1,93 @@
+#include "util/json.h"
+
+void json_init(struct json *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	j->has_member[0] = 0;
+}
+
+static void put_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Separator and key (keys are ignored inside arrays: pass NULL). */
+static void member(struct json *j, const char *key)
+{
+	if (j->has_member[j->depth])
+		fputc(',', j->f);
+	j->has_member[j->depth] = 1;
+	if (j->depth > 0)
+		fprintf(j->f, "\n%*s", 2 * j->depth, "");
+	if (key) {
+		put_string(j->f, key);
+		fputs(": ", j->f);
+	}
+}
+
+static void open_container(struct json *j, const char *key, char c)
+{
+	if (j->depth > 0 || j->has_member[0])
+		member(j, key);
+	fputc(c, j->f);
+	if (j->depth < JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->has_member[j->depth] = 0;
+}
+
+static void close_container(struct json *j, char c)
+{
+	int had = j->has_member[j->depth];
+
+	if (j->depth > 0)
+		j->depth--;
+	if (had)
+		fprintf(j->f, "\n%*s", 2 * j->depth, "");
+	fputc(c, j->f);
+	if (j->depth == 0)
+		fputc('\n', j->f);
+}
+
+void json_begin_object(struct json *j, const char *key)
+{
+	open_container(j, key, '{');
+}
+
+void json_end_object(struct json *j)
+{
+	close_container(j, '}');
+}
+
+void json_begin_array(struct json *j, const char *key)
+{
+	open_container(j, key, '[');
+}
+
+void json_end_array(struct json *j)
+{
+	close_container(j, ']');
+}
+
+void json_uint(struct json *j, const char *key, uint64_t v)
+{
+	member(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void json_string(struct json *j, const char *key, const char *s)
+{
+	member(j, key);
+	put_string(j->f, s);
+}

@@ -1,0 +1,108 @@
+#include "vmm/options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/size.h"
+#include "version.h"
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
+       OPT_STATS_JSON, OPT_HELP, OPT_VERSION };
+
+static const struct option long_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+void options_print_help(void)
+{
+	printf("Usage: vireo --kernel FILE [OPTION]...\n"
+	       "Boot a Linux bzImage in a KVM virtual machine; the guest's serial\n"
+	       "console (COM1) is this terminal.\n"
+	       "\n"
+	       "  --kernel FILE        Linux bzImage to boot (required)\n"
+	       "  --initrd FILE        initial ramdisk\n"
+	       "  --cmdline STRING     kernel command line (default \"%s\")\n"
+	       "  --memory SIZE        guest RAM, e.g. 512M, 2G or bytes (default 256M)\n"
+	       "  --cpus N             number of vCPUs (default 1)\n"
+	       "  --stats-json FILE    on exit, write KVM and device exit statistics\n"
+	       "  --help               show this help and exit\n"
+	       "  --version            show the version and exit\n"
+	       "\n"
+	       "On a terminal, type Ctrl-A x to stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.\n"
+	       "Exit status: 0 guest powered off or rebooted (or was stopped by a signal\n"
+	       "or Ctrl-A x), 1 runtime failure (KVM error, guest crash), 2 usage error.\n",
+	       VIREO_DEFAULT_CMDLINE);
+}
+
+enum options_result options_parse(int argc, char **argv, struct vm_options *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->memory = VIREO_DEFAULT_MEMORY;
+	o->cpus = 1;
+	o->cmdline = VIREO_DEFAULT_CMDLINE;
+
+	opterr = 0;  /* we print our own one-line messages */
+	optind = 0;  /* full reset, so the parser can run more than once */
+	while ((c = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL:
+			o->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			o->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			o->cmdline = optarg;
+			break;
+		case OPT_STATS_JSON:
+			o->stats_json = optarg;
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &o->memory) || o->memory == 0) {
+				log_error("--memory: invalid size '%s' (use e.g. 512M, 2G or a byte count)",
+					  optarg);
+				return OPTIONS_USAGE;
+			}
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, &o->cpus) || o->cpus == 0) {
+				log_error("--cpus: invalid vCPU count '%s' (must be a number >= 1)", optarg);
+				return OPTIONS_USAGE;
+			}
+			break;
+		case OPT_HELP:
+			options_print_help();
+			return OPTIONS_EXIT_OK;
+		case OPT_VERSION:
+			printf("vireo %s\n", VIREO_VERSION);
+			return OPTIONS_EXIT_OK;
+		case ':':
+			log_error("option '%s' needs an argument", argv[optind - 1]);
+			return OPTIONS_USAGE;
+		default:
+			log_error("unknown option '%s' (see vireo --help)", argv[optind - 1]);
+			return OPTIONS_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see vireo --help)", argv[optind]);
+		return OPTIONS_USAGE;
+	}
+	if (!o->kernel) {
+		log_error("no kernel given: use --kernel FILE (see vireo --help)");
+		return OPTIONS_USAGE;
+	}
+	return OPTIONS_RUN;
+}

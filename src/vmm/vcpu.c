@@ -1,0 +1,255 @@
+/* vCPU threads: one per vCPU, each looping on KVM_RUN and dispatching the
+ * exits that reach userspace to the port and MMIO buses. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+static __thread struct vcpu *current_vcpu;
+
+/* Runs in the vCPU thread: makes KVM_RUN return (now, or at once if the
+ * thread is just about to enter it). */
+static void kick_handler(int sig)
+{
+	(void)sig;
+	if (current_vcpu)
+		current_vcpu->run->immediate_exit = 1;
+}
+
+static void dump_registers(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		log_error("vCPU %u: cannot read registers: %s", v->id, strerror(errno));
+		return;
+	}
+	log_info("vCPU %u: RIP=%016llx RSP=%016llx RFLAGS=%08llx", v->id, r.rip, r.rsp,
+		 r.rflags);
+	log_info("vCPU %u: RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx", v->id, r.rax, r.rbx,
+		 r.rcx, r.rdx);
+	log_info("vCPU %u: RSI=%016llx RDI=%016llx RBP=%016llx R8=%016llx", v->id, r.rsi, r.rdi,
+		 r.rbp, r.r8);
+	log_info("vCPU %u: CR0=%016llx CR2=%016llx CR3=%016llx CR4=%016llx EFER=%llx", v->id,
+		 s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+	log_info("vCPU %u: CS=%04x(base %llx, l=%u) SS=%04x GDT=%llx/%x IDT=%llx/%x", v->id,
+		 s.cs.selector, s.cs.base, s.cs.l, s.ss.selector, s.gdt.base, s.gdt.limit,
+		 s.idt.base, s.idt.limit);
+}
+
+/* Linux reboots as a last resort by loading an empty IDT and faulting.
+ * A triple fault with an empty IDT after the guest installed its own GDT
+ * is that; any other is a crash. */
+static int deliberate_triple_fault(struct vcpu *v)
+{
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return 0;
+	return s.idt.limit == 0 && s.gdt.base != GDT_ADDR;
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t i;
+
+	v->io_exits++;
+	for (i = 0; i < run->io.count; i++, data += run->io.size)
+		bus_access(&v->vm->pio, run->io.port, run->io.size,
+			   run->io.direction == KVM_EXIT_IO_OUT, data);
+}
+
+/* Returns 0 to keep running, -1 when the VM must stop. */
+static int handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return 0;
+	case KVM_EXIT_MMIO:
+		v->mmio_exits++;
+		bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.len, run->mmio.is_write,
+			   run->mmio.data);
+		return 0;
+	case KVM_EXIT_INTR:
+		return 0;
+	case KVM_EXIT_HLT:
+		v->other_exits++;
+		return 0;
+	case KVM_EXIT_SHUTDOWN:
+		v->other_exits++;
+		if (deliberate_triple_fault(v)) {
+			vm_request_stop(v->vm, VM_STOP_RESET, "guest reset (triple fault)");
+		} else {
+			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: triple fault", v->id);
+			dump_registers(v);
+		}
+		return -1;
+	case KVM_EXIT_SYSTEM_EVENT:
+		v->other_exits++;
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			vm_request_stop(v->vm, VM_STOP_POWEROFF, "guest powered off");
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_request_stop(v->vm, VM_STOP_RESET, "guest reset");
+		else
+			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: guest crashed (system event %u)",
+					v->id, run->system_event.type);
+		return -1;
+	case KVM_EXIT_FAIL_ENTRY:
+		vm_request_stop(v->vm, VM_STOP_ERROR,
+				"vCPU %u: KVM could not enter the guest (hardware reason 0x%llx)",
+				v->id, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		dump_registers(v);
+		return -1;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: KVM internal error (suberror %u)",
+				v->id, run->internal.suberror);
+		dump_registers(v);
+		return -1;
+	default:
+		vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: unexpected KVM exit reason %u",
+				v->id, run->exit_reason);
+		dump_registers(v);
+		return -1;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t set;
+
+	current_vcpu = v;
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (vm_stop_reason(v->vm) == VM_RUNNING) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: KVM_RUN failed: %s", v->id,
+					strerror(errno));
+			break;
+		}
+		if (handle_exit(v) < 0)
+			break;
+	}
+	return NULL;
+}
+
+static int setup_cpuid(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *supported)
+{
+	size_t sz = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	struct cpuid_config cfg = {
+		.apic_id = v->id,
+		.ncpus = vm->ncpus,
+		.tsc_deadline = vm->kvm.has_tsc_deadline,
+	};
+	int ret;
+
+	if (!c)
+		return -1;
+	memcpy(c, supported, sz);
+	cpuid_patch(c, &cfg);
+	ret = ioctl(v->fd, KVM_SET_CPUID2, c);
+	if (ret < 0)
+		log_error("vCPU %u: KVM_SET_CPUID2 failed: %s", v->id, strerror(errno));
+	free(c);
+	return ret;
+}
+
+int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page)
+{
+	struct kvm_cpuid2 *supported = kvm_supported_cpuid(&vm->kvm);
+	struct sigaction sa;
+	unsigned int i;
+	int ret = -1;
+
+	if (!supported)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN must see EINTR */
+	sigaction(KICK_SIGNAL, &sa, NULL);
+
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		goto out;
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		void *run;
+
+		v->vm = vm;
+		v->id = i;
+		v->stats_fd = -1;
+		v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (v->fd < 0) {
+			log_error("KVM_CREATE_VCPU %u failed: %s", i, strerror(errno));
+			goto out;
+		}
+		run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   v->fd, 0);
+		if (run == MAP_FAILED) {
+			log_error("vCPU %u: cannot map kvm_run: %s", i, strerror(errno));
+			goto out;
+		}
+		v->run = run;
+		if (setup_cpuid(vm, v, supported) < 0 || boot_cpu_setup_lapic_fpu(v->fd) < 0)
+			goto out;
+		if (i == 0 && boot_cpu_setup(v->fd, entry, zero_page) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(supported);
+	return ret;
+}
+
+int vcpus_start(struct vm *vm)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (err) {
+			log_error("cannot start vCPU thread %u: %s", i, strerror(err));
+			vm_request_stop(vm, VM_STOP_ERROR, "cannot start vCPU threads");
+			return -1;
+		}
+		vm->vcpus[i].started = 1;
+	}
+	return 0;
+}
+
+void vcpus_stop(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].started)
+			pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+	for (i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].started = 0;
+		}
+	}
+}

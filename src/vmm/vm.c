@@ -1,0 +1,276 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "kvm/stats.h"
+#include "util/log.h"
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	uint64_t one = 1;
+	va_list ap;
+
+	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return; /* the first reason wins */
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_detail, sizeof(vm->stop_detail), fmt, ap);
+	va_end(ap);
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow from a handful of writes. */
+	}
+}
+
+int vm_stop_reason(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stop_reason, __ATOMIC_SEQ_CST);
+}
+
+static void power_request_cb(void *ctx, enum power_event ev, const char *source)
+{
+	struct vm *vm = ctx;
+
+	if (ev == POWER_OFF)
+		vm_request_stop(vm, VM_STOP_POWEROFF, "guest powered off (%s)", source);
+	else
+		vm_request_stop(vm, VM_STOP_RESET, "guest reset (%s)", source);
+}
+
+static void uart_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+
+	kvm_irq_line(&vm->kvm, COM1_IRQ, level);
+}
+
+static void uart_tx(void *ctx, uint8_t byte)
+{
+	struct vm *vm = ctx;
+
+	console_write(&vm->console, byte);
+}
+
+static void uart_rx_space(void *ctx)
+{
+	struct vm *vm = ctx;
+	uint64_t one = 1;
+
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* Nothing to do: the loop also re-polls on its next wakeup. */
+	}
+}
+
+int vm_init_devices(struct vm *vm)
+{
+	struct bus *pio = &vm->pio;
+
+	bus_init(pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->power.request = power_request_cb;
+	vm->power.ctx = vm;
+	uart8250_init(&vm->uart, uart_irq, uart_tx, uart_rx_space, vm);
+	i8042_init(&vm->i8042, &vm->power);
+	rtc_init(&vm->rtc);
+	acpi_pm_init(&vm->pm, &vm->power);
+	pci_host_init(&vm->pci, &vm->power);
+	if (bus_register(pio, COM1_PORT, UART_REGS, "uart8250@0x3f8", &uart8250_ops, &vm->uart) ||
+	    bus_register(pio, I8042_DATA_PORT, 5, "i8042@0x60", &i8042_ops, &vm->i8042) ||
+	    bus_register(pio, RTC_PORT, 2, "rtc@0x70", &rtc_ops, &vm->rtc) ||
+	    bus_register(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm@0x600", &acpi_pm_ops, &vm->pm) ||
+	    bus_register(pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci)) {
+		log_error("internal error: overlapping device ports");
+		return -1;
+	}
+	return 0;
+}
+
+/* Feeds console input to the UART as far as it has room. */
+static void pump_console(struct vm *vm)
+{
+	struct console *c = &vm->console;
+
+	while (c->pending_off < c->pending_len) {
+		size_t n = uart8250_receive(&vm->uart, c->pending + c->pending_off,
+					    c->pending_len - c->pending_off);
+		if (n == 0)
+			return;
+		c->pending_off += n;
+	}
+	c->pending_len = c->pending_off = 0;
+}
+
+static void read_console(struct vm *vm)
+{
+	struct console *c = &vm->console;
+	uint8_t in[sizeof(c->pending) / 2];
+	enum console_action action;
+	ssize_t n;
+
+	n = read(c->in_fd, in, sizeof(in));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		c->eof = 1; /* guest keeps running; it just gets no more input */
+		return;
+	}
+	c->pending_len = console_filter(c, in, (size_t)n, c->pending, &action);
+	c->pending_off = 0;
+	if (action == CONSOLE_QUIT)
+		vm_request_stop(vm, VM_STOP_USER, "stopped from the console (Ctrl-A x)");
+	pump_console(vm);
+}
+
+int vm_event_loop(struct vm *vm, int signal_fd)
+{
+	while (vm_stop_reason(vm) == VM_RUNNING) {
+		struct pollfd p[3] = {
+			{ .fd = vm->wake_fd, .events = POLLIN },
+			{ .fd = signal_fd, .events = POLLIN },
+			{ .fd = vm->console.in_fd, .events = POLLIN },
+		};
+		int want_input = !vm->console.eof && vm->console.pending_len == 0;
+		uint64_t v;
+
+		if (poll(p, want_input ? 3 : 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vm_request_stop(vm, VM_STOP_ERROR, "poll failed: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents & POLLIN) {
+			if (read(vm->wake_fd, &v, sizeof(v)) < 0) {
+				/* Spurious wakeup; the loop re-checks its state. */
+			}
+			pump_console(vm);
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by %s",
+						strsignal((int)si.ssi_signo));
+		}
+		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_console(vm);
+	}
+	return 0;
+}
+
+static void write_bus_json(struct json *j, const struct bus *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->count; i++) {
+		json_begin_object(j, b->region[i].name);
+		json_uint(j, "exits", __atomic_load_n(&b->region[i].exits, __ATOMIC_RELAXED));
+		json_end_object(j);
+	}
+}
+
+static const char *stop_reason_name(int r)
+{
+	switch (r) {
+	case VM_STOP_POWEROFF:
+		return "poweroff";
+	case VM_STOP_RESET:
+		return "reset";
+	case VM_STOP_SIGNAL:
+		return "signal";
+	case VM_STOP_USER:
+		return "user";
+	case VM_STOP_ERROR:
+		return "error";
+	default:
+		return "running";
+	}
+}
+
+int vm_write_stats(struct vm *vm, const char *path)
+{
+	char tmp[4096];
+	struct json j;
+	unsigned int i;
+	FILE *f;
+
+	/* Written to a temporary name and renamed: never a half-written file. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		log_error("--stats-json: path too long");
+		return -1;
+	}
+	f = fopen(tmp, "w");
+	if (!f) {
+		log_error("--stats-json '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	json_init(&j, f);
+	json_begin_object(&j, NULL);
+	json_string(&j, "exit_reason", stop_reason_name(vm_stop_reason(vm)));
+	json_string(&j, "exit_detail", vm->stop_detail);
+	json_uint(&j, "vcpus_count", vm->ncpus);
+	json_uint(&j, "memory_bytes", vm->mem.size);
+	json_begin_object(&j, "vm");
+	if (kvm_stats_write_json(vm->vm_stats_fd, &j, "kvm") < 0)
+		json_string(&j, "kvm_unavailable", "KVM_GET_STATS_FD not supported");
+	json_end_object(&j);
+	json_begin_array(&j, "vcpus");
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		json_begin_object(&j, NULL);
+		json_uint(&j, "id", v->id);
+		json_uint(&j, "userspace_io_exits", v->io_exits);
+		json_uint(&j, "userspace_mmio_exits", v->mmio_exits);
+		json_uint(&j, "userspace_other_exits", v->other_exits);
+		kvm_stats_write_json(v->stats_fd, &j, "kvm");
+		json_end_object(&j);
+	}
+	json_end_array(&j);
+	json_begin_object(&j, "devices");
+	write_bus_json(&j, &vm->pio);
+	write_bus_json(&j, &vm->mmio);
+	json_begin_object(&j, "unclaimed-pio");
+	json_uint(&j, "exits", vm->pio.unclaimed);
+	json_end_object(&j);
+	json_begin_object(&j, "unclaimed-mmio");
+	json_uint(&j, "exits", vm->mmio.unclaimed);
+	json_end_object(&j);
+	json_end_object(&j);
+	json_end_object(&j);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		log_error("--stats-json '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_open_stats(struct vm *vm)
+{
+	unsigned int i;
+
+	vm->vm_stats_fd = -1;
+	if (!vm->kvm.has_stats_fd) {
+		log_warn("KVM has no binary statistics (KVM_CAP_BINARY_STATS_FD): --stats-json will only hold Vireo's counters");
+		return 0;
+	}
+	vm->vm_stats_fd = kvm_stats_open(vm->kvm.vm_fd);
+	for (i = 0; i < vm->ncpus; i++)
+		vm->vcpus[i].stats_fd = kvm_stats_open(vm->vcpus[i].fd);
+	return 0;
+}
+
+int vm_create_wake_fd(struct vm *vm)
+{
+	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return vm->wake_fd < 0 ? -1 : 0;
+}

@@ -1,0 +1,86 @@
+/* A virtual machine: KVM, guest RAM, the legacy PC devices on the port
+ * bus, and the vCPU threads. The main thread runs the event loop (console
+ * input, signals) and is the only one that tears the VM down. */
+#ifndef VIREO_VMM_VM_H
+#define VIREO_VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "hw/acpi_pm.h"
+#include "hw/bus.h"
+#include "hw/i8042.h"
+#include "hw/pci.h"
+#include "hw/power.h"
+#include "hw/rtc.h"
+#include "hw/uart8250.h"
+#include "kvm/kvm.h"
+#include "vmm/console.h"
+#include "vmm/guest_mem.h"
+#include "vmm/options.h"
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_RESET,
+	VM_STOP_SIGNAL,
+	VM_STOP_USER,  /* Ctrl-A x on the console */
+	VM_STOP_ERROR, /* KVM failure or guest crash: exit status 1 */
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	int stats_fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int started;
+	/* Exits that reached userspace, by kind. */
+	uint64_t io_exits, mmio_exits, other_exits;
+};
+
+struct vm {
+	const struct vm_options *opts;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct power_control power;
+	struct uart8250 uart;
+	struct i8042 i8042;
+	struct rtc rtc;
+	struct acpi_pm pm;
+	struct pci_host pci;
+	struct console console;
+	struct vcpu *vcpus;
+	unsigned int ncpus;
+	int vm_stats_fd;
+	int wake_fd; /* eventfd: wakes the event loop */
+	int stop_reason;
+	char stop_detail[160];
+};
+
+/* Records why the VM stops (first caller wins) and wakes the event loop.
+ * Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int vm_stop_reason(const struct vm *vm);
+
+int vm_create_wake_fd(struct vm *vm);
+/* Registers the legacy PC devices on the port bus. */
+int vm_init_devices(struct vm *vm);
+/* Opens KVM's statistics fds (after the vCPUs exist). */
+int vm_open_stats(struct vm *vm);
+/* Runs until something requests a stop. */
+int vm_event_loop(struct vm *vm, int signal_fd);
+int vm_write_stats(struct vm *vm, const char *path);
+
+/* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
+int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
+int vcpus_start(struct vm *vm);
+/* Kicks every vCPU out of KVM_RUN and joins the threads. */
+void vcpus_stop(struct vm *vm);
+
+#endif
