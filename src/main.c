@@ -79,7 +79,8 @@ static int run(const struct vm_options *o)
 	}
 	max_cpus = vm->kvm.max_vcpus < ACPI_MAX_CPUS ? vm->kvm.max_vcpus : ACPI_MAX_CPUS;
 	if (o->cpus > max_cpus) {
-		log_error("--cpus %u is more than this host's KVM allows (%u)", o->cpus, max_cpus);
+		log_error("--cpus %u is more than this host supports (%u: the lower of KVM's and Vireo's limits)",
+			  o->cpus, max_cpus);
 		status = EXIT_USAGE;
 		goto out_kvm;
 	}
@@ -116,7 +117,8 @@ static int run(const struct vm_options *o)
 
 	switch (vm_stop_reason(vm)) {
 	case VM_STOP_ERROR:
-		log_error("%s", vm->stop_detail);
+		if (!vm->error_logged)
+			log_error("%s", vm->stop_detail);
 		status = EXIT_RUNTIME;
 		break;
 	default:

@@ -27,11 +27,14 @@ static void kick_handler(int sig)
 		current_vcpu->run->immediate_exit = 1;
 }
 
+/* Logs why the VM stops, then the registers that explain it. */
 static void dump_registers(struct vcpu *v)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
 
+	log_error("%s", v->vm->stop_detail);
+	v->vm->error_logged = 1;
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
 		log_error("vCPU %u: cannot read registers: %s", v->id, strerror(errno));
 		return;

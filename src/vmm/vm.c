@@ -157,8 +157,8 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 			struct signalfd_siginfo si;
 
 			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
-				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by %s",
-						strsignal((int)si.ssi_signo));
+				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by SIG%s",
+						sigabbrev_np((int)si.ssi_signo));
 		}
 		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
 			read_console(vm);

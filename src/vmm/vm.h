@@ -60,6 +60,7 @@ struct vm {
 	int wake_fd; /* eventfd: wakes the event loop */
 	int stop_reason;
 	char stop_detail[160];
+	int error_logged; /* stop_detail already printed with registers */
 };
 
 /* Records why the VM stops (first caller wins) and wakes the event loop.

@@ -118,12 +118,32 @@ int boot_cpu_setup(int vcpu_fd, uint64_t entry, uint64_t zero_page)
 #define APIC_MODE_NMI 0x400
 #define APIC_MODE_EXTINT 0x700
 
+#define MSR_IA32_TSC 0x10
+
+/* Writing the same TSC value to every vCPU right after creation lets KVM
+ * recognise them as synchronized, so Linux keeps the TSC as a clock. */
+static int reset_tsc(int vcpu_fd)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = { .hdr.nmsrs = 1, .entry = { .index = MSR_IA32_TSC, .data = 0 } };
+
+	if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != 1) {
+		log_error("KVM_SET_MSRS (TSC) failed: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int boot_cpu_setup_lapic_fpu(int vcpu_fd)
 {
 	struct kvm_lapic_state lapic;
 	struct kvm_fpu fpu;
 	uint32_t v;
 
+	if (reset_tsc(vcpu_fd) < 0)
+		return -1;
 	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0) {
 		log_error("KVM_GET_LAPIC failed: %s", strerror(errno));
 		return -1;

@@ -1,0 +1,151 @@
+"""Drives a vireo process for the end-to-end tests: start it with pipes or
+a pseudo-terminal, wait for console output, type into it, wait for it to
+exit. Plain standard library so it runs in the nested host's chroot."""
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VIREO = os.environ.get("VIREO", os.path.join(ROOT, "build", "vireo"))
+GUEST = os.environ.get("VIREO_GUEST_DIR", os.path.join(ROOT, "build", "guest"))
+KERNEL = os.path.join(GUEST, "vmlinuz")
+INITRD = os.path.join(GUEST, "initramfs.cpio.gz")
+# Generous: under the nested host a Linux boot takes several seconds.
+BOOT_TIMEOUT = float(os.environ.get("VIREO_BOOT_TIMEOUT", "120"))
+
+
+class Timeout(Exception):
+    pass
+
+
+class VM:
+    def __init__(self, args, tty=False, linux=True):
+        cmd = [VIREO]
+        if linux:
+            cmd += ["--kernel", KERNEL, "--initrd", INITRD]
+        cmd += args
+        self.cmd = cmd
+        self.output = b""
+        self.stderr = b""
+        self.tty = tty
+        self.start = time.monotonic()
+        if tty:
+            self.master, slave = pty.openpty()
+            self.slave = slave
+            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+            self.out_fd = self.master
+            self.in_fd = self.master
+        else:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+            self.out_fd = self.proc.stdout.fileno()
+            self.in_fd = self.proc.stdin.fileno()
+        self.err_fd = self.proc.stderr.fileno()
+
+    def _pump(self, timeout):
+        fds = [self.out_fd, self.err_fd]
+        ready, _, _ = select.select(fds, [], [], timeout)
+        got = False
+        for fd in ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if fd == self.err_fd:
+                self.stderr += data
+            else:
+                self.output += data
+            got = got or bool(data)
+        return got
+
+    def expect(self, pattern, timeout=BOOT_TIMEOUT):
+        """Waits until the console output matches pattern; returns the match."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.output)
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout("no /%s/ within %ss; console tail: %r; stderr: %r" %
+                              (rx.pattern.decode(), timeout, self.output[-600:], self.stderr[-600:]))
+            if not self._pump(min(left, 0.5)) and self.proc.poll() is not None:
+                self._pump(0)
+                if not rx.search(self.output):
+                    raise Timeout("vireo exited (%s) before /%s/; console tail: %r; stderr: %r" %
+                                  (self.proc.returncode, rx.pattern.decode(), self.output[-600:],
+                                   self.stderr[-600:]))
+
+    def send(self, text):
+        os.write(self.in_fd, text.encode() if isinstance(text, str) else text)
+
+    def wait(self, timeout=60):
+        """Waits for exit; returns the exit status."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.kill()
+                raise Timeout("vireo did not exit within %ss; console tail: %r" %
+                              (timeout, self.output[-600:]))
+            self._pump(0.2)
+        while self._pump(0.05):
+            pass
+        if self.tty:
+            os.close(self.slave)
+            self.slave = None
+        return self.proc.returncode
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        if self.tty:
+            for fd in (self.master, self.slave):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+
+
+class Suite:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+
+    def run(self, name, fn, *args):
+        t0 = time.monotonic()
+        try:
+            detail = fn(*args)
+        except Exception as e:  # a failed assertion or a timeout
+            self.failed += 1
+            print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+            return
+        self.passed += 1
+        print("ok - %s (%.1fs)%s" % (name, time.monotonic() - t0,
+                                     ": " + detail if detail else ""), flush=True)
+
+    def skip(self, name, why):
+        self.skipped += 1
+        print("skip - %s: %s" % (name, why), flush=True)
+
+    def finish(self):
+        print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped),
+              flush=True)
+        return 1 if self.failed else 0
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
