@@ -1,6 +1,8 @@
 #include "vmm/guest_mem.h"
 
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arch/x86/layout.h"
 
@@ -30,6 +32,25 @@ void guest_mem_unmap(struct guest_mem *m)
 	if (m->host)
 		munmap(m->host, m->size);
 	m->host = NULL;
+}
+
+uint64_t guest_mem_resident(const struct guest_mem *m)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), n = 0, i, pages;
+	unsigned char *vec;
+
+	if (!m->host)
+		return 0;
+	pages = (m->size + page - 1) / page;
+	vec = malloc(pages);
+	if (!vec || mincore(m->host, m->size, vec) < 0) {
+		free(vec);
+		return 0;
+	}
+	for (i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	free(vec);
+	return n * page;
 }
 
 uint64_t guest_mem_high_size(const struct guest_mem *m)

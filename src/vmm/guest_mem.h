@@ -21,5 +21,7 @@ void guest_mem_unmap(struct guest_mem *m);
  * else NULL. Overflow-safe for any gpa/len a guest can produce. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 uint64_t guest_mem_high_size(const struct guest_mem *m);
+/* Bytes of guest RAM the host has actually backed with pages so far. */
+uint64_t guest_mem_resident(const struct guest_mem *m);
 
 #endif
