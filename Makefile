@@ -64,7 +64,7 @@ badinput: $(BUILD)/vireo-san
 guest:
 	@guest/build $(BUILD)/guest
 
-e2e: $(BUILD)/vireo guest
+e2e: $(BUILD)/vireo $(BUILD)/vireo-san guest
 	@tests/e2e/run
 
 check: deps

@@ -71,6 +71,7 @@ static int run(const struct vm_options *o)
 	}
 
 	vm->opts = o;
+	vm->vm_stats_fd = -1;
 	vm->ncpus = o->cpus;
 	if (kvm_open(&vm->kvm, getenv("VIREO_KVM_DEVICE") ? getenv("VIREO_KVM_DEVICE")
 							  : "/dev/kvm") < 0) {
@@ -129,6 +130,9 @@ static int run(const struct vm_options *o)
 	if (o->stats_json && vm_write_stats(vm, o->stats_json) < 0 && status == 0)
 		status = EXIT_RUNTIME;
 out_mem:
+	vcpus_destroy(vm);
+	if (vm->vm_stats_fd >= 0)
+		close(vm->vm_stats_fd);
 	guest_mem_unmap(&vm->mem);
 out_kvm:
 	linux_image_close(&img);

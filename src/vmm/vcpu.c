@@ -197,11 +197,16 @@ int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page)
 		goto out;
 	for (i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		void *run;
 
 		v->vm = vm;
 		v->id = i;
 		v->stats_fd = -1;
+		v->fd = -1;
+	}
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		void *run;
+
 		v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
 		if (v->fd < 0) {
 			log_error("KVM_CREATE_VCPU %u failed: %s", i, strerror(errno));
@@ -255,4 +260,24 @@ void vcpus_stop(struct vm *vm)
 			vm->vcpus[i].started = 0;
 		}
 	}
+}
+
+void vcpus_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm->vcpus)
+		return;
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, (size_t)vm->kvm.vcpu_mmap_size);
+		if (v->stats_fd >= 0)
+			close(v->stats_fd);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
 }

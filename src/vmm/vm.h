@@ -83,5 +83,6 @@ int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
 int vcpus_start(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins the threads. */
 void vcpus_stop(struct vm *vm);
+void vcpus_destroy(struct vm *vm);
 
 #endif

@@ -18,13 +18,13 @@ LOW_HOLE = 0x100000 - 0x9FC00
 
 RAM_SUM = ("for d in /sys/firmware/memmap/*; do [ \"$(cat $d/type)\" = 'System RAM' ] && "
            "echo $(( $(cat $d/end) - $(cat $d/start) + 1 )); done | "
-           "awk '{s+=$1} END {printf \"ram-sum=%d\\n\", s}'\n")
+           "awk '{s+=$1} END {printf \"ram-sum=%.0f\\n\", s}'\n")
 
 
 def boot(cpus, memory_mib, extra=None, cmdline="console=ttyS0"):
     args = ["--cpus", str(cpus), "--memory", "%dM" % memory_mib, "--cmdline", cmdline]
     vm = VM(args + (extra or []))
-    m = vm.expect(r"VIREO-GUEST-UP cpus=(\d+) mem_kb=(\d+) time=(\d+)")
+    m = vm.expect(r"VIREO-GUEST-UP cpus=(\d+) mem_kb=(\d+) time=(\d+)\r?\n")
     return vm, m
 
 
@@ -40,11 +40,11 @@ def test_boot(cpus, memory_mib, ending):
             check(abs(guest_time - host_time) < 30 + (time.time() - host_time),
                   "guest clock %d vs host %d" % (guest_time, host_time))
             vm.send(RAM_SUM)
-            ram = int(vm.expect(r"ram-sum=(\d+)", 60).group(1))
+            ram = int(vm.expect(r"ram-sum=(\d+)\r?\n", 60).group(1))
             want = memory_mib * 2**20 - LOW_HOLE
             check(ram == want, "guest e820 RAM %d bytes, expected %d" % (ram, want))
             vm.send("grep -c ^processor /proc/cpuinfo | sed s/^/cpuinfo-count=/\n")
-            n = int(vm.expect(r"cpuinfo-count=(\d+)", 60).group(1))
+            n = int(vm.expect(r"cpuinfo-count=(\d+)\r?\n", 60).group(1))
             check(n == cpus, "/proc/cpuinfo lists %d processors" % n)
             vm.send(ending + "\n")
             status = vm.wait(120)
@@ -69,9 +69,10 @@ def test_shell_command_and_devices():
         vm.send("echo vendor-$(cat /sys/bus/pci/devices/0000:00:00.0/vendor)\n")
         vm.expect(r"vendor-0x1b36", 60)
         vm.send("echo clocksource-$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)\n")
-        cs = vm.expect(r"clocksource-(\w+)", 60).group(1).decode()
+        cs = vm.expect(r"clocksource-([\w-]+)\r?\n", 60).group(1).decode()
+        check(cs == "kvm-clock", "guest clocksource is %s, not kvm-clock" % cs)
         vm.send("echo rtc-$(cat /sys/class/rtc/rtc0/since_epoch)\n")
-        rtc = int(vm.expect(r"rtc-(\d+)", 60).group(1))
+        rtc = int(vm.expect(r"rtc-(\d+)\r?\n", 60).group(1))
         check(abs(rtc - time.time()) < 30, "guest RTC %d vs host %d" % (rtc, time.time()))
         vm.send("poweroff -f\n")
         status = vm.wait(120)
