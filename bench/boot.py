@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUEST = os.path.join(ROOT, "build", "guest")
+GUEST = os.environ.get("VIREO_GUEST_DIR", os.path.join(ROOT, "build", "guest"))
 KERNEL = os.path.join(GUEST, "vmlinuz")
 INITRD = os.path.join(GUEST, "initramfs.cpio.gz")
 MARKER = b"VIREO-BENCH-MARKER"

@@ -1,6 +1,7 @@
 /* vireo: boot a Linux kernel in a KVM virtual machine.
  * Exit status: 0 when the guest powers off or resets (or is stopped by a
  * signal or Ctrl-A x), 1 on a runtime failure, 2 on a usage error. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,10 +141,23 @@ out_kvm:
 	return status;
 }
 
+/* A closed stdin/stdout/stderr would otherwise be reused by the first
+ * open() — /dev/kvm as the console, say. */
+static void ensure_std_fds(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 && fd <= STDERR_FILENO)
+		fcntl(fd, F_SETFD, 0);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_options o;
 
+	ensure_std_fds();
 	switch (options_parse(argc, argv, &o)) {
 	case OPTIONS_EXIT_OK:
 		return 0;

@@ -116,7 +116,7 @@ static void read_console(struct vm *vm)
 	enum console_action action;
 	ssize_t n;
 
-	n = read(c->in_fd, in, sizeof(in));
+	n = read(c->in_fd, in, sizeof(in)); /* POLLNVAL lands here as EBADF */
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
@@ -160,7 +160,7 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by SIG%s",
 						sigabbrev_np((int)si.ssi_signo));
 		}
-		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			read_console(vm);
 	}
 	return 0;

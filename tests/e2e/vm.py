@@ -22,6 +22,10 @@ class Timeout(Exception):
     pass
 
 
+# Every VM started, so a failing test cannot leave one running.
+_live = []
+
+
 class VM:
     def __init__(self, args, tty=False, linux=True):
         cmd = [VIREO]
@@ -46,6 +50,7 @@ class VM:
             self.out_fd = self.proc.stdout.fileno()
             self.in_fd = self.proc.stdin.fileno()
         self.err_fd = self.proc.stderr.fileno()
+        _live.append(self)
 
     def _pump(self, timeout):
         fds = [self.out_fd, self.err_fd]
@@ -132,6 +137,9 @@ class Suite:
             self.failed += 1
             print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
             return
+        finally:
+            while _live:
+                _live.pop().close()
         self.passed += 1
         print("ok - %s (%.1fs)%s" % (name, time.monotonic() - t0,
                                      ": " + detail if detail else ""), flush=True)
