@@ -13,17 +13,33 @@ void guest_mem_layout(struct guest_mem *m, uint64_t size)
 	m->low_size = size < LOW_RAM_END ? size : LOW_RAM_END;
 }
 
+#define HUGE_PAGE_SIZE (2ULL << 20)
+
 int guest_mem_map(struct guest_mem *m, uint64_t size)
 {
-	void *p;
+	uint8_t *p, *aligned;
+	uint64_t head, tail;
 
 	guest_mem_layout(m, size);
+	if (size > UINT64_MAX - HUGE_PAGE_SIZE)
+		return -1;
 	/* NORESERVE: guest pages cost host memory only once touched. */
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, size + HUGE_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
-	m->host = p;
+	/* Guest-physical 2 MiB frames must sit on host 2 MiB boundaries for
+	 * KVM to map them as huge pages: one fault per 2 MiB the guest
+	 * touches instead of 512, which is most of the cost of booting. */
+	aligned = (uint8_t *)(((uintptr_t)p + HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(HUGE_PAGE_SIZE - 1));
+	head = (uint64_t)(aligned - p);
+	tail = HUGE_PAGE_SIZE - head;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(aligned + size, tail);
+	madvise(aligned, size, MADV_HUGEPAGE); /* only a hint: may be disabled */
+	m->host = aligned;
 	return 0;
 }
 
