@@ -1,12 +1,15 @@
 #include "arch/x86/linux_loader.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/bootparams.h"
 #include "arch/x86/e820.h"
+#include "arch/x86/kernel_cache.h"
+#include "arch/x86/vmlinux.h"
 #include "arch/x86/layout.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -91,6 +94,46 @@ int linux_image_check_fit(const struct linux_image *img, uint64_t mem_size)
 	return 0;
 }
 
+/* Loads the already-decompressed kernel from the cache; -1 to fall back
+ * to loading the bzImage for the guest to decompress. */
+static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *m,
+			       uint64_t *entry)
+{
+	uint8_t hdr[VMLINUX_HEADER_BYTES];
+	struct vmlinux v;
+	const char *why = "";
+	struct stat st;
+	unsigned int i;
+	size_t len;
+	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	len = (uint64_t)st.st_size < sizeof(hdr) ? (size_t)st.st_size : sizeof(hdr);
+	if (pread_full(fd, hdr, len, 0) < 0 ||
+	    vmlinux_parse(hdr, len, (uint64_t)st.st_size, &v, &why) < 0) {
+		log_debug("kernel cache: unusable vmlinux: %s", why);
+		goto fail;
+	}
+	for (i = 0; i < v.count; i++) {
+		const struct vmlinux_segment *s = &v.seg[i];
+		uint8_t *dst = guest_mem_ptr(m, s->paddr, s->memsz);
+
+		if (!dst || pread_full(fd, dst, s->filesz, s->offset) < 0)
+			goto fail;
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+	}
+	close(fd);
+	*entry = v.entry;
+	log_debug("booting the cached vmlinux at 0x%llx", (unsigned long long)v.entry);
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
 int linux_image_load(const struct linux_image *img, struct guest_mem *m, unsigned int ncpus,
 		     uint64_t *entry)
 {
@@ -101,10 +144,13 @@ int linux_image_load(const struct linux_image *img, struct guest_mem *m, unsigne
 	uint8_t *dst;
 	size_t cmdline_len = strlen(img->cmdline) + 1;
 
-	dst = guest_mem_ptr(m, KERNEL_LOAD_ADDR, img->bz.kernel_size);
-	if (!dst || pread_full(img->kernel_fd, dst, img->bz.kernel_size, kernel_off) < 0) {
-		log_error("cannot load the kernel into guest memory");
-		return -1;
+	if (load_cached_vmlinux(img, m, entry) < 0) {
+		dst = guest_mem_ptr(m, KERNEL_LOAD_ADDR, img->bz.kernel_size);
+		if (!dst || pread_full(img->kernel_fd, dst, img->bz.kernel_size, kernel_off) < 0) {
+			log_error("cannot load the kernel into guest memory");
+			return -1;
+		}
+		*entry = KERNEL_LOAD_ADDR + KERNEL_64BIT_ENTRY_OFFSET;
 	}
 	if (img->initrd_fd >= 0) {
 		setup.initrd_size = img->initrd_size;
@@ -139,8 +185,5 @@ int linux_image_load(const struct linux_image *img, struct guest_mem *m, unsigne
 	if (!dst)
 		return -1;
 	boot_params_build(dst, img->header, &img->bz, &setup);
-	if (boot_cpu_write_tables(m) < 0)
-		return -1;
-	*entry = KERNEL_LOAD_ADDR + KERNEL_64BIT_ENTRY_OFFSET;
-	return 0;
+	return boot_cpu_write_tables(m);
 }
