@@ -1,0 +1,374 @@
+#include "cmocka_prelude.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hw/bus.h"
+#include "hw/pci.h"
+#include "util/le.h"
+
+#define ADDR(bus, slot, fn, reg)                                                    \
+	(0x80000000u | ((uint32_t)(bus) << 16) | ((uint32_t)(slot) << 11) |         \
+	 ((uint32_t)(fn) << 8) | (uint32_t)(reg))
+
+struct power_log {
+	int calls;
+	enum power_event ev;
+	const char *source;
+	int under_lock;
+};
+
+static struct pci_host h;
+static struct power_log plog;
+static struct pci_device dev;
+static struct power_control power;
+
+struct hook_log {
+	int calls;
+	unsigned int offset, size;
+	struct pci_device *d;
+};
+static struct hook_log hlog;
+
+static void record_power(void *ctx, enum power_event ev, const char *source)
+{
+	struct power_log *p = ctx;
+
+	p->calls++;
+	p->ev = ev;
+	p->source = source;
+	/* The request must come after the host dropped its lock. */
+	if (pthread_mutex_trylock(&h.lock) == EBUSY)
+		p->under_lock = 1;
+	else
+		pthread_mutex_unlock(&h.lock);
+}
+
+static void record_write(struct pci_device *d, unsigned int offset, unsigned int size)
+{
+	hlog.calls++;
+	hlog.offset = offset;
+	hlog.size = size;
+	hlog.d = d;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&plog, 0, sizeof(plog));
+	memset(&hlog, 0, sizeof(hlog));
+	power.request = record_power;
+	power.ctx = &plog;
+	pci_host_init(&h, &power);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	pthread_mutex_destroy(&h.lock);
+	return 0;
+}
+
+static uint64_t rd(unsigned int off, unsigned int size)
+{
+	return pci_host_ops.read(&h, off, size);
+}
+
+static void wr(unsigned int off, unsigned int size, uint64_t v)
+{
+	pci_host_ops.write(&h, off, size, v);
+}
+
+static uint32_t cfg_read(uint32_t addr)
+{
+	wr(0, 4, addr);
+	return (uint32_t)rd(4, 4);
+}
+
+static void cfg_write(uint32_t addr, uint32_t v)
+{
+	wr(0, 4, addr);
+	wr(4, 4, v);
+}
+
+static void test_host_bridge(void **state)
+{
+	(void)state;
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x00)), 0x00081b36);
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x08)), 0x06000000); /* class, rev 0 */
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x0c)) & 0x00ff0000, 0); /* header type 0 */
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x10)), 0); /* no BARs */
+	/* The address register reads back. */
+	wr(0, 4, ADDR(0, 3, 0, 0x40));
+	assert_int_equal(rd(0, 4), ADDR(0, 3, 0, 0x40));
+	wr(0, 4, 0x12345678);
+	assert_int_equal(rd(0, 4), 0x12345678);
+}
+
+static void test_master_abort(void **state)
+{
+	(void)state;
+	assert_int_equal(cfg_read(ADDR(0, 5, 0, 0)), 0xffffffffu);  /* empty slot */
+	assert_int_equal(cfg_read(ADDR(0, 31, 0, 0)), 0xffffffffu);
+	assert_int_equal(cfg_read(ADDR(1, 0, 0, 0)), 0xffffffffu);  /* bus 1 */
+	assert_int_equal(cfg_read(ADDR(255, 0, 0, 0)), 0xffffffffu);
+	assert_int_equal(cfg_read(ADDR(0, 0, 1, 0)), 0xffffffffu);  /* function 1 */
+	assert_int_equal(cfg_read(ADDR(0, 0, 7, 0)), 0xffffffffu);
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0) & ~0x80000000u), 0xffffffffu); /* disabled */
+	/* The low two address bits do not select a byte. */
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0) | 3), 0x00081b36);
+	/* Writes to nothing go nowhere. */
+	cfg_write(ADDR(0, 5, 0, 0x04), 0xffffffff);
+	cfg_write(ADDR(0, 0, 0, 0x04) & ~0x80000000u, 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x04)), 0);
+}
+
+static void test_narrow_data_access(void **state)
+{
+	(void)state;
+	wr(0, 4, ADDR(0, 0, 0, 0x00));
+	assert_int_equal(rd(4, 1), 0x36);   /* 0xcfc */
+	assert_int_equal(rd(5, 1), 0x1b);   /* 0xcfd */
+	assert_int_equal(rd(6, 1), 0x08);   /* 0xcfe */
+	assert_int_equal(rd(7, 1), 0x00);   /* 0xcff */
+	assert_int_equal(rd(4, 2), 0x1b36);
+	assert_int_equal(rd(6, 2), 0x0008); /* device id at 0xcfe */
+	assert_int_equal(rd(5, 2), 0x081b);
+	wr(0, 4, ADDR(0, 0, 0, 0x08));
+	assert_int_equal(rd(7, 1), 0x06); /* base class */
+	assert_int_equal(rd(6, 2), 0x0600);
+	/* Accesses past the data window or to the address port in pieces. */
+	assert_int_equal(rd(6, 4), ~0ULL);
+	assert_int_equal(rd(0, 1), ~0ULL);
+	assert_int_equal(rd(0, 2), ~0ULL);
+	assert_int_equal(rd(1, 1), ~0ULL);
+	/* A narrow write to 0xcf8 does not change the address. */
+	wr(0, 2, 0);
+	wr(2, 2, 0);
+	assert_int_equal(rd(0, 4), ADDR(0, 0, 0, 0x08));
+	/* Absent device, narrow read: all ones. */
+	wr(0, 4, ADDR(0, 9, 0, 0));
+	assert_int_equal(rd(6, 2) & 0xffff, 0xffff);
+}
+
+static void add_device(void)
+{
+	pci_device_init(&dev, 0x1af4, 0x1000, 0x020000, 0x01);
+	pci_device_set_bar(&dev, 0, 0x1000, 0);
+	pci_device_set_bar(&dev, 2, 0x100000, PCI_BAR_MEM64);
+	pci_device_set_bar(&dev, 4, 0x40, PCI_BAR_IO);
+	dev.config_written = record_write;
+	assert_int_equal(pci_host_add(&h, &dev), 1);
+}
+
+static void test_device_identity(void **state)
+{
+	(void)state;
+	add_device();
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x00)), 0x10001af4);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x08)), 0x02000001);
+	/* Read-only identity. */
+	cfg_write(ADDR(0, 1, 0, 0x00), 0x12345678);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x00)), 0x10001af4);
+	cfg_write(ADDR(0, 1, 0, 0x08), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x08)), 0x02000001);
+	/* Slot 2 is still empty. */
+	assert_int_equal(cfg_read(ADDR(0, 2, 0, 0x00)), 0xffffffffu);
+}
+
+static void test_bar_sizing(void **state)
+{
+	(void)state;
+	add_device();
+	/* 4 KiB 32-bit memory BAR. */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0);
+	cfg_write(ADDR(0, 1, 0, 0x10), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xfffff000);
+	cfg_write(ADDR(0, 1, 0, 0x10), 0xfebf1234);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xfebf1000);
+	/* Unused BAR: not writable. */
+	cfg_write(ADDR(0, 1, 0, 0x14), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x14)), 0);
+	/* 1 MiB 64-bit BAR: type bits read back, high half fully writable. */
+	cfg_write(ADDR(0, 1, 0, 0x18), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x18)), 0xfff00004);
+	cfg_write(ADDR(0, 1, 0, 0x1c), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x1c)), 0xffffffff);
+	cfg_write(ADDR(0, 1, 0, 0x18), 0xe0000000);
+	cfg_write(ADDR(0, 1, 0, 0x1c), 0x00000001);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x18)), 0xe0000004);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x1c)), 0x00000001);
+	/* 64-byte I/O BAR. */
+	cfg_write(ADDR(0, 1, 0, 0x20), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x20)), 0xffffffc1);
+	/* Byte writes to a BAR are masked too. */
+	wr(0, 4, ADDR(0, 1, 0, 0x10));
+	wr(4, 1, 0xff);
+	wr(5, 1, 0xff);
+	assert_int_equal(rd(4, 4), 0xfebff000);
+}
+
+static void test_bar_large_and_invalid(void **state)
+{
+	struct pci_device d;
+
+	(void)state;
+	pci_device_init(&d, 1, 2, 0, 0);
+	/* An 8 GiB 64-bit BAR: the size shows in the high dword. */
+	pci_device_set_bar(&d, 0, 8ULL << 30, PCI_BAR_MEM64);
+	assert_int_equal(le32_get(d.wmask + 0x10), 0);
+	assert_int_equal(le32_get(d.wmask + 0x14), 0xfffffffe);
+	assert_int_equal(le32_get(d.config + 0x10), PCI_BAR_MEM64);
+	/* Invalid requests leave the device alone. */
+	pci_device_set_bar(&d, 2, 0x3000, 0); /* not a power of two */
+	pci_device_set_bar(&d, 3, 0, 0);
+	pci_device_set_bar(&d, 6, 0x1000, 0); /* no BAR 6 */
+	assert_int_equal(le32_get(d.wmask + 0x18), 0);
+	assert_int_equal(le32_get(d.wmask + 0x1c), 0);
+	assert_int_equal(le32_get(d.wmask + 0x28), 0);
+	/* A 64-bit BAR 5 has no upper half to claim (0x28 is CardBus CIS). */
+	pci_device_set_bar(&d, 5, 0x1000, PCI_BAR_MEM64);
+	assert_int_equal(le32_get(d.wmask + 0x24), 0xfffff000);
+	assert_int_equal(le32_get(d.wmask + 0x28), 0);
+}
+
+static void test_command_register(void **state)
+{
+	(void)state;
+	add_device();
+	cfg_write(ADDR(0, 1, 0, 0x04), 0xffffffff);
+	/* I/O, memory, bus master, INTx disable; status read-only here. */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x04)), 0x00000407);
+	cfg_write(ADDR(0, 1, 0, 0x04), 0x00000002);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x04)), 0x00000002);
+	/* Interrupt line is writable, the pin is not. */
+	cfg_write(ADDR(0, 1, 0, 0x3c), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x3c)), 0x000000ff);
+	/* The host bridge's command register too. */
+	cfg_write(ADDR(0, 0, 0, 0x04), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 0, 0, 0x04)), 0x00000407);
+}
+
+static void test_config_written_hook(void **state)
+{
+	(void)state;
+	add_device();
+	cfg_write(ADDR(0, 1, 0, 0x10), 0xfebf0000);
+	assert_int_equal(hlog.calls, 1);
+	assert_ptr_equal(hlog.d, &dev);
+	assert_int_equal(hlog.offset, 0x10);
+	assert_int_equal(hlog.size, 4);
+	/* A word write to 0xcfe lands at register + 2. */
+	wr(0, 4, ADDR(0, 1, 0, 0x04));
+	wr(6, 2, 0xffff);
+	assert_int_equal(hlog.calls, 2);
+	assert_int_equal(hlog.offset, 0x06);
+	assert_int_equal(hlog.size, 2);
+	wr(7, 1, 0);
+	assert_int_equal(hlog.offset, 0x07);
+	assert_int_equal(hlog.size, 1);
+	/* Even a write that changes nothing is reported... */
+	cfg_write(ADDR(0, 1, 0, 0x00), 0);
+	assert_int_equal(hlog.calls, 4);
+	/* ...but not reads, nor writes to other devices or nowhere. */
+	cfg_read(ADDR(0, 1, 0, 0x10));
+	cfg_write(ADDR(0, 0, 0, 0x04), 0x7);
+	cfg_write(ADDR(0, 1, 1, 0x04), 0x7);
+	cfg_write(ADDR(0, 1, 0, 0x04) & ~0x80000000u, 0x7);
+	wr(0, 4, ADDR(0, 1, 0, 0x04));
+	wr(6, 4, 0x7); /* beyond the data window */
+	assert_int_equal(hlog.calls, 4);
+}
+
+static void test_slots_fill(void **state)
+{
+	static struct pci_device many[PCI_MAX_DEVICES];
+	int i;
+
+	(void)state;
+	for (i = 1; i < PCI_MAX_DEVICES; i++) {
+		pci_device_init(&many[i], 0x1234, (uint16_t)i, 0xff0000, 0);
+		assert_int_equal(pci_host_add(&h, &many[i]), i);
+	}
+	pci_device_init(&many[0], 0x1234, 0, 0xff0000, 0);
+	assert_int_equal(pci_host_add(&h, &many[0]), -1);
+	assert_int_equal(cfg_read(ADDR(0, 31, 0, 0)), 0x001f1234);
+	assert_int_equal(cfg_read(ADDR(0, 17, 0, 0)), 0x00111234);
+}
+
+static void test_reset_register(void **state)
+{
+	(void)state;
+	wr(1, 1, 0x02); /* system reset bit without "reset CPU" */
+	assert_int_equal(plog.calls, 0);
+	wr(1, 1, 0x00);
+	assert_int_equal(plog.calls, 0);
+	wr(1, 1, 0x06);
+	assert_int_equal(plog.calls, 1);
+	assert_int_equal(plog.ev, POWER_RESET);
+	assert_non_null(plog.source);
+	assert_false(plog.under_lock);
+	wr(1, 1, 0x04);
+	assert_int_equal(plog.calls, 2);
+	/* Only a byte write to 0xcf9 resets. */
+	wr(1, 2, 0x0606);
+	wr(0, 4, 0x00000600);
+	wr(0, 4, 0x06060606);
+	assert_int_equal(plog.calls, 2);
+	/* Reading 0xcf9 has no effect. */
+	rd(1, 1);
+	assert_int_equal(plog.calls, 2);
+	/* Without a power controller the write is ignored. */
+	pthread_mutex_destroy(&h.lock);
+	pci_host_init(&h, NULL);
+	wr(1, 1, 0x06);
+	assert_int_equal(plog.calls, 2);
+}
+
+static void test_through_bus(void **state)
+{
+	struct bus b;
+	uint8_t data[4];
+	uint32_t v;
+
+	(void)state;
+	bus_init(&b, "pio");
+	assert_int_equal(bus_register(&b, 0xcf8, 8, "pci", &pci_host_ops, &h), 0);
+	v = ADDR(0, 0, 0, 0);
+	memcpy(data, &v, 4);
+	bus_access(&b, 0xcf8, 4, 1, data);
+	memset(data, 0, sizeof(data));
+	bus_access(&b, 0xcfe, 2, 0, data);
+	assert_int_equal(data[0], 0x08);
+	assert_int_equal(data[1], 0x00);
+	bus_access(&b, 0xcfc, 4, 0, data);
+	memcpy(&v, data, 4);
+	assert_int_equal(v, 0x00081b36);
+	/* A byte read of the address port: all ones. */
+	bus_access(&b, 0xcf8, 1, 0, data);
+	assert_int_equal(data[0], 0xff);
+	data[0] = 0x06;
+	bus_access(&b, 0xcf9, 1, 1, data);
+	assert_int_equal(plog.calls, 1);
+	assert_int_equal(plog.ev, POWER_RESET);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_host_bridge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_master_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_narrow_data_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar_large_and_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_written_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slots_fill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_through_bus, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
