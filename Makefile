@@ -21,7 +21,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all check unit fuzz e2e badinput demo bench deps guest clean
+.PHONY: clang-build all check unit fuzz e2e badinput demo bench deps guest clean
 
 all: $(BUILD)/vireo
 
@@ -67,8 +67,12 @@ guest:
 e2e: $(BUILD)/vireo $(BUILD)/vireo-san guest
 	@tests/e2e/run
 
+# Both compilers must build the tree warning-free.
+clang-build:
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang $(BUILD)/clang/vireo
+
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/vireo-san
+	@$(MAKE) --no-print-directory all $(BUILD)/vireo-san clang-build
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory badinput

@@ -153,7 +153,7 @@ static void uart_write(void *dev, uint64_t offset, unsigned int size, uint64_t v
 {
 	struct uart8250 *u = dev;
 	uint8_t v = (uint8_t)value;
-	int transmit = 0;
+	int transmit = 0, was_full = u->rx_count == UART_RX_BUF;
 
 	(void)size;
 	pthread_mutex_lock(&u->lock);
@@ -201,6 +201,9 @@ static void uart_write(void *dev, uint64_t offset, unsigned int size, uint64_t v
 	/* Outside the lock: the sink may block on a slow terminal. */
 	if (transmit && u->tx)
 		u->tx(u->ctx, v);
+	/* A FIFO reset can empty a full buffer: input may flow again. */
+	if (was_full && offset == REG_IIR_FCR && (v & FCR_CLEAR_RCVR) && u->rx_space)
+		u->rx_space(u->ctx);
 }
 
 const struct bus_ops uart8250_ops = { .read = uart_read, .write = uart_write };

@@ -5,6 +5,7 @@ void json_init(struct json *j, FILE *f)
 	j->f = f;
 	j->depth = 0;
 	j->has_member[0] = 0;
+	j->error = 0;
 }
 
 static void put_string(FILE *f, const char *s)
@@ -39,18 +40,24 @@ static void member(struct json *j, const char *key)
 
 static void open_container(struct json *j, const char *key, char c)
 {
+	if (j->error || j->depth >= JSON_MAX_DEPTH - 1) {
+		j->error = 1; /* deeper than we can track: stop, don't lie */
+		return;
+	}
 	if (j->depth > 0 || j->has_member[0])
 		member(j, key);
 	fputc(c, j->f);
-	if (j->depth < JSON_MAX_DEPTH - 1)
-		j->depth++;
+	j->depth++;
 	j->has_member[j->depth] = 0;
 }
 
 static void close_container(struct json *j, char c)
 {
-	int had = j->has_member[j->depth];
+	int had;
 
+	if (j->error)
+		return;
+	had = j->has_member[j->depth];
 	if (j->depth > 0)
 		j->depth--;
 	if (had)
@@ -82,12 +89,16 @@ void json_end_array(struct json *j)
 
 void json_uint(struct json *j, const char *key, uint64_t v)
 {
+	if (j->error)
+		return;
 	member(j, key);
 	fprintf(j->f, "%llu", (unsigned long long)v);
 }
 
 void json_string(struct json *j, const char *key, const char *s)
 {
+	if (j->error)
+		return;
 	member(j, key);
 	put_string(j->f, s);
 }

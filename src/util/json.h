@@ -12,9 +12,15 @@ struct json {
 	FILE *f;
 	int depth;
 	int has_member[JSON_MAX_DEPTH];
+	int error; /* nested deeper than JSON_MAX_DEPTH: output abandoned */
 };
 
 void json_init(struct json *j, FILE *f);
+/* 0 if everything written so far is well-formed JSON. */
+static inline int json_error(const struct json *j)
+{
+	return j->error;
+}
 void json_begin_object(struct json *j, const char *key);
 void json_end_object(struct json *j);
 void json_begin_array(struct json *j, const char *key);

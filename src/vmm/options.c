@@ -75,6 +75,10 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 					  optarg);
 				return OPTIONS_USAGE;
 			}
+			if (o->memory % 4096) {
+				log_error("--memory: %s is not a whole number of 4 KiB pages", optarg);
+				return OPTIONS_USAGE;
+			}
 			break;
 		case OPT_CPUS:
 			if (parse_uint(optarg, &o->cpus) || o->cpus == 0) {
@@ -92,7 +96,11 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			log_error("option '%s' needs an argument", argv[optind - 1]);
 			return OPTIONS_USAGE;
 		default:
-			log_error("unknown option '%s' (see vireo --help)", argv[optind - 1]);
+			/* Inside a group of short options optind has not moved on. */
+			if (optopt)
+				log_error("unknown option '-%c' (see vireo --help)", optopt);
+			else
+				log_error("unknown option '%s' (see vireo --help)", argv[optind - 1]);
 			return OPTIONS_USAGE;
 		}
 	}

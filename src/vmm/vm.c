@@ -200,6 +200,7 @@ int vm_write_stats(struct vm *vm, const char *path)
 	char tmp[4096];
 	struct json j;
 	unsigned int i;
+	int bad;
 	FILE *f;
 
 	/* Written to a temporary name and renamed: never a half-written file. */
@@ -248,7 +249,10 @@ int vm_write_stats(struct vm *vm, const char *path)
 	json_end_object(&j);
 	json_end_object(&j);
 	json_end_object(&j);
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+	bad = json_error(&j);
+	if (fclose(f) != 0)
+		bad = 1;
+	if (bad || rename(tmp, path) < 0) {
 		log_error("--stats-json '%s': %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;

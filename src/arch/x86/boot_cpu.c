@@ -124,11 +124,15 @@ int boot_cpu_setup(int vcpu_fd, uint64_t entry, uint64_t zero_page)
  * recognise them as synchronized, so Linux keeps the TSC as a clock. */
 static int reset_tsc(int vcpu_fd)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: room for one entry. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} msrs = { .hdr.nmsrs = 1, .entry = { .index = MSR_IA32_TSC, .data = 0 } };
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} msrs;
 
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 1;
+	msrs.hdr.entries[0].index = MSR_IA32_TSC;
 	if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != 1) {
 		log_error("KVM_SET_MSRS (TSC) failed: %s", strerror(errno));
 		return -1;

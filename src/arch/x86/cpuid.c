@@ -64,7 +64,8 @@ void cpuid_patch(struct kvm_cpuid2 *c, const struct cpuid_config *cfg)
 			if ((e->eax & 0x1f) == 0)
 				break;
 			e->eax &= 0x3ff;
-			e->eax |= (cfg->ncpus - 1) << 26;
+			/* A 6-bit field: at most 64 cores can be named. */
+			e->eax |= ((cfg->ncpus > 64 ? 64 : cfg->ncpus) - 1) << 26;
 			if (((e->eax >> 5) & 7) >= 3)
 				e->eax |= ((cfg->ncpus - 1) & 0xfff) << 14;
 			break;
