@@ -158,6 +158,8 @@ int main(int argc, char **argv)
 	struct vm_options o;
 
 	ensure_std_fds();
+	/* A console reader that goes away must not kill the VM mid-write. */
+	signal(SIGPIPE, SIG_IGN);
 	switch (options_parse(argc, argv, &o)) {
 	case OPTIONS_EXIT_OK:
 		return 0;
