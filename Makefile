@@ -58,7 +58,7 @@ unit: $(UNIT_BINS)
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-badinput: $(BUILD)/vireo-san
+badinput: $(BUILD)/vireo-san guest
 	@tests/badinput/run $(BUILD)/vireo-san
 
 guest:
