@@ -9,7 +9,8 @@
 #include "version.h"
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
-       OPT_STATS_JSON, OPT_HELP, OPT_VERSION };
+       OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
+       OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -18,6 +19,11 @@ static const struct option long_options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -35,6 +41,18 @@ void options_print_help(void)
 	       "  --memory SIZE        guest RAM, e.g. 512M, 2G or bytes (default 256M)\n"
 	       "  --cpus N             number of vCPUs (default 1)\n"
 	       "  --stats-json FILE    on exit, write KVM and device exit statistics\n"
+	       "  --disk path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]\n"
+	       "                       virtio-blk disk on a raw image (repeatable: vda, vdb...)\n"
+	       "  --net tap=IFNAME[,mac=MAC]\n"
+	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT][,mac=MAC]\n"
+	       "                       virtio-net NIC on a tap interface or on user-mode\n"
+	       "                       networking (repeatable)\n"
+	       "  --console serial|virtio\n"
+	       "                       guest console on the 8250 (ttyS0, default) or on\n"
+	       "                       virtio-console (hvc0)\n"
+	       "  --rng                virtio-rng, fed from the host's getrandom()\n"
+	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
+	       "                       for measuring the difference)\n"
 	       "  --help               show this help and exit\n"
 	       "  --version            show the version and exit\n"
 	       "\n"
@@ -85,6 +103,34 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 				log_error("--cpus: invalid vCPU count '%s' (must be a number >= 1)", optarg);
 				return OPTIONS_USAGE;
 			}
+			break;
+		case OPT_DISK:
+			if (o->ndisks >= VIREO_MAX_DISKS) {
+				log_error("--disk: at most %d disks", VIREO_MAX_DISKS);
+				return OPTIONS_USAGE;
+			}
+			if (parse_disk_option(optarg, &o->disk[o->ndisks]) < 0)
+				return OPTIONS_USAGE;
+			o->ndisks++;
+			break;
+		case OPT_NET:
+			if (o->nnets >= VIREO_MAX_NICS) {
+				log_error("--net: at most %d network interfaces", VIREO_MAX_NICS);
+				return OPTIONS_USAGE;
+			}
+			if (parse_net_option(optarg, o->nnets, &o->net[o->nnets]) < 0)
+				return OPTIONS_USAGE;
+			o->nnets++;
+			break;
+		case OPT_CONSOLE:
+			if (parse_console_option(optarg, &o->console) < 0)
+				return OPTIONS_USAGE;
+			break;
+		case OPT_RNG:
+			o->rng = true;
+			break;
+		case OPT_NO_IOEVENTFD:
+			o->no_ioeventfd = true;
 			break;
 		case OPT_HELP:
 			options_print_help();

@@ -4,10 +4,35 @@
 #ifndef VIREO_VMM_OPTIONS_H
 #define VIREO_VMM_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "block/block.h"
+#include "net/net.h"
 
 #define VIREO_DEFAULT_MEMORY (256ULL << 20)
 #define VIREO_DEFAULT_CMDLINE "console=ttyS0"
+
+#define VIREO_MAX_DISKS 8
+#define VIREO_MAX_NICS 4
+#define OPTION_ARG_MAX 1024 /* longest device option string */
+#define VIRTIO_BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
+
+/* --disk path=FILE[,readonly=on][,serial=STR][,cache=none|writeback] */
+struct disk_config {
+	char arg[OPTION_ARG_MAX]; /* private copy the fields point into */
+	struct block_options block;
+	const char *serial; /* NULL: none */
+};
+
+/* --net tap=IFNAME[,mac=MAC] | --net user[,hostfwd=RULE]...[,mac=MAC] */
+struct net_config {
+	char arg[OPTION_ARG_MAX];
+	struct net_options net;
+	uint8_t mac[6];
+};
+
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 struct vm_options {
 	const char *kernel;
@@ -16,6 +41,13 @@ struct vm_options {
 	const char *stats_json;
 	uint64_t memory;
 	unsigned int cpus;
+	struct disk_config disk[VIREO_MAX_DISKS];
+	unsigned int ndisks;
+	struct net_config net[VIREO_MAX_NICS];
+	unsigned int nnets;
+	enum console_kind console;
+	bool rng;
+	bool no_ioeventfd; /* queue notifications exit to userspace (slow path) */
 };
 
 enum options_result {
@@ -26,5 +58,12 @@ enum options_result {
 
 enum options_result options_parse(int argc, char **argv, struct vm_options *o);
 void options_print_help(void);
+
+/* Device option strings (src/vmm/device_options.c). Each logs one line
+ * naming the problem and returns -1 on bad input. index numbers the
+ * device, for its default MAC address. */
+int parse_disk_option(const char *arg, struct disk_config *d);
+int parse_net_option(const char *arg, unsigned int index, struct net_config *n);
+int parse_console_option(const char *arg, enum console_kind *out);
 
 #endif

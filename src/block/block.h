@@ -1,0 +1,64 @@
+/* Block backends: what a virtio-blk (or IDE) device model reads and writes
+ * through. The device knows requests and completions only; the backend
+ * knows files, io_uring and threads. Requests complete asynchronously: the
+ * backend signals completion_fd (an eventfd) and the device, in its own
+ * I/O thread, calls block_process_completions(), which runs each finished
+ * request's done() callback in that thread. */
+#ifndef VIREO_BLOCK_BLOCK_H
+#define VIREO_BLOCK_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum block_op {
+	BLOCK_READ,
+	BLOCK_WRITE,
+	BLOCK_FLUSH,	    /* fdatasync */
+	BLOCK_DISCARD,	    /* punch a hole: reads back as zeroes */
+	BLOCK_WRITE_ZEROES, /* zeroes, blocks stay allocated */
+};
+
+enum block_cache {
+	BLOCK_CACHE_WRITEBACK, /* page cache; data is safe after a flush */
+	BLOCK_CACHE_NONE,      /* O_DIRECT where the file system allows it */
+};
+
+struct block_req {
+	enum block_op op;
+	uint64_t offset;	  /* bytes */
+	const struct iovec *iov;  /* READ/WRITE buffers; must stay valid */
+	unsigned int iovcnt;
+	uint64_t len;		  /* DISCARD/WRITE_ZEROES: bytes */
+	/* result: bytes transferred (READ/WRITE), 0 (others), or -errno.
+	 * A short read past the end of the image is an error (-EIO). */
+	void (*done)(struct block_req *r, int64_t result);
+	void *opaque;
+};
+
+struct block_options {
+	const char *path;
+	bool read_only;
+	enum block_cache cache;
+	/* "uring" (default when the kernel allows it) or "threads". */
+	const char *engine;
+};
+
+struct block_backend;
+
+/* Opens an image. On failure logs one line naming the file and the
+ * problem, and returns NULL. Nothing is ever written by opening. */
+struct block_backend *block_open(const struct block_options *o);
+void block_close(struct block_backend *b); /* waits for requests in flight */
+uint64_t block_size(const struct block_backend *b);
+bool block_read_only(const struct block_backend *b);
+const char *block_engine_name(const struct block_backend *b);
+/* 0: queued, done() will be called; -errno: refused now, done() never. */
+int block_submit(struct block_backend *b, struct block_req *r);
+/* Readable when requests have completed. */
+int block_completion_fd(const struct block_backend *b);
+void block_process_completions(struct block_backend *b);
+/* Requests submitted and not yet completed. */
+unsigned int block_in_flight(const struct block_backend *b);
+
+#endif

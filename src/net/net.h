@@ -1,0 +1,62 @@
+/* Network backends: where a virtio-net (or e1000) device model sends the
+ * guest's Ethernet frames and gets frames for the guest. Two kinds: a tap
+ * interface (the frames carry a virtio_net_hdr_v1 when the backend says
+ * has_vnet_hdr, so checksum and segmentation offloads pass through) and
+ * user-mode networking on libslirp (plain frames).
+ *
+ * Receive is pull-based: the device polls rx_fd in its I/O thread and,
+ * when it is readable and the guest has buffers, calls net_recv() until it
+ * returns -EAGAIN. Send never blocks: -EAGAIN means "drop or retry later". */
+#ifndef VIREO_NET_NET_H
+#define VIREO_NET_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* The virtio 1.x net header (VirtIO 1.2, 5.1.6), which tap's
+ * IFF_VNET_HDR uses too when the tap is set to little-endian v1 size. */
+struct virtio_net_hdr_v1 {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+};
+
+/* Offloads the guest accepted on receive (what the backend may give it). */
+struct net_offloads {
+	bool csum, tso4, tso6, ecn, ufo;
+};
+
+struct net_options {
+	enum { NET_TAP, NET_USER } kind;
+	const char *ifname;	   /* tap */
+	/* user: up to 8 "tcp:HOSTPORT-:GUESTPORT" (also with a host address,
+	 * tcp:127.0.0.1:HOSTPORT-:GUESTPORT, and udp:) */
+	const char *hostfwd[8];
+	unsigned int nhostfwd;
+};
+
+struct net_backend;
+
+/* On failure logs one line naming the interface/option and returns NULL. */
+struct net_backend *net_open(const struct net_options *o);
+void net_close(struct net_backend *b);
+const char *net_backend_name(const struct net_backend *b);
+/* Whether frames in both directions start with a virtio_net_hdr_v1. */
+bool net_has_vnet_hdr(const struct net_backend *b);
+/* Which receive offloads the backend can use (tap: all; user: none). */
+void net_set_offloads(struct net_backend *b, const struct net_offloads *o);
+/* Sends one frame (with header when has_vnet_hdr). Bytes, or -errno. */
+ssize_t net_send(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
+int net_rx_fd(const struct net_backend *b);
+/* Receives one frame into iov (with header when has_vnet_hdr); bytes, or
+ * -EAGAIN when none is waiting. A frame larger than iov is dropped
+ * (returns -EMSGSIZE) so the queue never stalls on it. */
+ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
+
+#endif

@@ -1,0 +1,185 @@
+/* Parsing of the device flags: --disk, --net, --console. Checks syntax and
+ * values only; whether a file or interface can be opened is found out when
+ * the device is created, before the guest runs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "net/hostfwd.h"
+#include "util/keyval.h"
+#include "util/log.h"
+#include "vmm/options.h"
+
+static int copy_arg(const char *flag, const char *arg, char *buf)
+{
+	if (strlen(arg) >= OPTION_ARG_MAX) {
+		log_error("%s: option string longer than %d characters", flag, OPTION_ARG_MAX - 1);
+		return -1;
+	}
+	strcpy(buf, arg);
+	return 0;
+}
+
+static int split(const char *flag, const char *arg, char *buf, struct keyval *kv)
+{
+	int n;
+
+	if (copy_arg(flag, arg, buf) < 0)
+		return -1;
+	n = keyval_split(buf, kv, KEYVAL_MAX);
+	if (n < 0)
+		log_error("%s '%s': malformed (expected key=value pairs separated by commas)", flag,
+			  arg);
+	return n;
+}
+
+int parse_disk_option(const char *arg, struct disk_config *d)
+{
+	struct keyval kv[KEYVAL_MAX];
+	int i, n;
+
+	memset(d, 0, sizeof(*d));
+	d->block.cache = BLOCK_CACHE_WRITEBACK;
+	n = split("--disk", arg, d->arg, kv);
+	if (n < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+
+		if (!v) {
+			log_error("--disk '%s': '%s' needs a value (e.g. path=FILE)", arg, k);
+			return -1;
+		}
+		if (!strcmp(k, "path")) {
+			if (!*v) {
+				log_error("--disk '%s': empty path", arg);
+				return -1;
+			}
+			d->block.path = v;
+		} else if (!strcmp(k, "readonly")) {
+			if (keyval_bool(v, &d->block.read_only) < 0) {
+				log_error("--disk '%s': readonly must be on or off", arg);
+				return -1;
+			}
+		} else if (!strcmp(k, "serial")) {
+			if (strlen(v) > VIRTIO_BLK_SERIAL_MAX) {
+				log_error("--disk '%s': serial longer than %d characters", arg,
+					  VIRTIO_BLK_SERIAL_MAX);
+				return -1;
+			}
+			d->serial = v;
+		} else if (!strcmp(k, "cache")) {
+			if (!strcmp(v, "none")) {
+				d->block.cache = BLOCK_CACHE_NONE;
+			} else if (!strcmp(v, "writeback")) {
+				d->block.cache = BLOCK_CACHE_WRITEBACK;
+			} else {
+				log_error("--disk '%s': cache must be none or writeback", arg);
+				return -1;
+			}
+		} else if (!strcmp(k, "engine")) {
+			if (strcmp(v, "uring") && strcmp(v, "threads")) {
+				log_error("--disk '%s': engine must be uring or threads", arg);
+				return -1;
+			}
+			d->block.engine = v;
+		} else {
+			log_error("--disk '%s': unknown key '%s' (path, readonly, serial, cache, engine)",
+				  arg, k);
+			return -1;
+		}
+	}
+	if (!d->block.path) {
+		log_error("--disk '%s': no path=FILE given", arg);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+	int i;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return -1;
+	for (i = 0; i < 6; i++) {
+		if (s[3 * i + 2] != (i == 5 ? 0 : ':'))
+			return -1;
+		mac[i] = (uint8_t)b[i];
+	}
+	return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
+}
+
+int parse_net_option(const char *arg, unsigned int index, struct net_config *n)
+{
+	struct keyval kv[KEYVAL_MAX];
+	struct hostfwd fwd;
+	int i, count;
+
+	memset(n, 0, sizeof(*n));
+	/* QEMU's default range, 52:54:00:12:34:56 and up. */
+	memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index) }, 6);
+	count = split("--net", arg, n->arg, kv);
+	if (count < 0)
+		return -1;
+	if (!strcmp(kv[0].key, "tap") && kv[0].value) {
+		if (!*kv[0].value || strlen(kv[0].value) >= 16) {
+			log_error("--net '%s': tap interface name must be 1 to 15 characters", arg);
+			return -1;
+		}
+		n->net.kind = NET_TAP;
+		n->net.ifname = kv[0].value;
+	} else if (!strcmp(kv[0].key, "user") && !kv[0].value) {
+		n->net.kind = NET_USER;
+	} else {
+		log_error("--net '%s': must start with tap=IFNAME or user", arg);
+		return -1;
+	}
+	for (i = 1; i < count; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+
+		if (!v) {
+			log_error("--net '%s': '%s' needs a value", arg, k);
+			return -1;
+		}
+		if (!strcmp(k, "mac")) {
+			if (parse_mac(v, n->mac) < 0) {
+				log_error("--net '%s': invalid MAC address '%s' (want 6 hex bytes like 52:54:00:12:34:56, not multicast)",
+					  arg, v);
+				return -1;
+			}
+		} else if (!strcmp(k, "hostfwd") && n->net.kind == NET_USER) {
+			if (hostfwd_parse(v, &fwd) < 0) {
+				log_error("--net '%s': invalid hostfwd '%s' (want tcp:HOSTPORT-:GUESTPORT)",
+					  arg, v);
+				return -1;
+			}
+			if (n->net.nhostfwd >= sizeof(n->net.hostfwd) / sizeof(n->net.hostfwd[0])) {
+				log_error("--net '%s': too many hostfwd rules", arg);
+				return -1;
+			}
+			n->net.hostfwd[n->net.nhostfwd++] = v;
+		} else {
+			log_error("--net '%s': unknown key '%s' (%s)", arg, k,
+				  n->net.kind == NET_USER ? "mac, hostfwd" : "mac");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int parse_console_option(const char *arg, enum console_kind *out)
+{
+	if (!strcmp(arg, "serial")) {
+		*out = CONSOLE_SERIAL;
+	} else if (!strcmp(arg, "virtio")) {
+		*out = CONSOLE_VIRTIO;
+	} else {
+		log_error("--console '%s': must be serial or virtio", arg);
+		return -1;
+	}
+	return 0;
+}
