@@ -26,6 +26,8 @@ static const struct required_cap required_caps[] = {
 	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "interrupt routing" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs" },
 	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK", "kvmclock" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "VirtIO interrupts" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "VirtIO queue notifications" },
 };
 
 int kvm_open(struct kvm *k, const char *path)
@@ -34,6 +36,7 @@ int kvm_open(struct kvm *k, const char *path)
 	size_t i;
 
 	memset(k, 0, sizeof(*k));
+	pthread_mutex_init(&k->routes_lock, NULL);
 	k->vm_fd = -1;
 	k->sys_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (k->sys_fd < 0) {

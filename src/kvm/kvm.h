@@ -3,9 +3,22 @@
 #ifndef VIREO_KVM_KVM_H
 #define VIREO_KVM_KVM_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct kvm_cpuid2;
+
+/* GSIs 0-23 are the IOAPIC's pins (0-15 also the PICs'); MSI routes get
+ * GSIs from 24 up. */
+#define KVM_IRQCHIP_GSIS 24
+#define KVM_MAX_MSI_ROUTES 256
+
+struct kvm_msi_route {
+	uint64_t addr;
+	uint32_t data;
+	bool valid; /* a masked or unprogrammed vector has no route */
+};
 
 struct kvm {
 	int sys_fd;
@@ -14,6 +27,11 @@ struct kvm {
 	unsigned int max_vcpus;
 	int has_tsc_deadline;
 	int has_stats_fd;
+	/* KVM_SET_GSI_ROUTING replaces the whole table, so every route lives
+	 * here and each change commits them all. */
+	pthread_mutex_t routes_lock;
+	unsigned int nmsi;
+	struct kvm_msi_route msi[KVM_MAX_MSI_ROUTES];
 };
 
 /* Opens /dev/kvm and checks the API version and required capabilities.
@@ -27,5 +45,16 @@ int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
 /* KVM_GET_SUPPORTED_CPUID; caller frees. NULL on failure (logged). */
 struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm *k);
 void kvm_close(struct kvm *k);
+
+/* MSI routing (src/kvm/irq_routing.c). Allocates a GSI whose route is
+ * empty until set; returns the GSI or -1 when none is left. */
+int kvm_msi_route_alloc(struct kvm *k);
+/* Points gsi at an MSI address/data (valid) or removes its route. */
+int kvm_msi_route_set(struct kvm *k, uint32_t gsi, uint64_t addr, uint32_t data, bool valid);
+/* Binds an eventfd to a GSI: a write to fd injects the interrupt. */
+int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, bool assign);
+/* Binds an eventfd to a guest-physical MMIO address: a guest write of len
+ * bytes there signals fd in the kernel, with no exit to userspace. */
+int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool assign);
 
 #endif

@@ -46,6 +46,7 @@ struct virtq {
 	uint16_t used_idx;   /* next used ring entry to fill */
 	uint16_t signalled_used; /* used_idx when the driver was last interrupted */
 	bool signalled_used_valid;
+	bool notify_enabled; /* keep avail_event current / NO_NOTIFY clear */
 };
 
 /* Checks the ring addresses the driver gave (alignment, inside RAM) and
