@@ -66,7 +66,9 @@ static int run(const struct vm_options *o)
 	/* Everything the user gave us is checked before KVM is touched. */
 	if (linux_image_open(&img, o->kernel, o->initrd, o->cmdline) < 0)
 		return EXIT_USAGE;
-	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0) {
+	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0 ||
+	    vm_create_virtio_devices(vm, o) < 0) {
+		vm_destroy_virtio_devices(vm);
 		linux_image_close(&img);
 		return EXIT_USAGE;
 	}
@@ -76,6 +78,7 @@ static int run(const struct vm_options *o)
 	vm->ncpus = o->cpus;
 	if (kvm_open(&vm->kvm, getenv("VIREO_KVM_DEVICE") ? getenv("VIREO_KVM_DEVICE")
 							  : "/dev/kvm") < 0) {
+		vm_destroy_virtio_devices(vm);
 		linux_image_close(&img);
 		return EXIT_RUNTIME;
 	}
@@ -102,7 +105,8 @@ static int run(const struct vm_options *o)
 	     kvm_set_memslot(&vm->kvm, 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
 			     vm->mem.host + vm->mem.low_size) < 0))
 		goto out_mem;
-	if (vm_init_devices(vm) < 0 || linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
+	if (vm_init_devices(vm) < 0 || vm_attach_virtio_devices(vm) < 0 ||
+	    linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
 		goto out_mem;
 	linux_image_close(&img);
 	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
@@ -131,6 +135,7 @@ static int run(const struct vm_options *o)
 	if (o->stats_json && vm_write_stats(vm, o->stats_json) < 0 && status == 0)
 		status = EXIT_RUNTIME;
 out_mem:
+	vm_detach_virtio_devices(vm);
 	vcpus_destroy(vm);
 	if (vm->vm_stats_fd >= 0)
 		close(vm->vm_stats_fd);
@@ -138,6 +143,7 @@ out_mem:
 out_kvm:
 	linux_image_close(&img);
 	kvm_close(&vm->kvm);
+	vm_destroy_virtio_devices(vm);
 	return status;
 }
 

@@ -37,6 +37,7 @@ void pci_device_set_bar(struct pci_device *d, unsigned int n, uint64_t size, uin
 	if (n >= 6 || size == 0 || (size & (size - 1)))
 		return;
 	le32_put(d->config + off, flags);
+	d->bar_size[n] = size;
 	if (flags & PCI_BAR_IO) {
 		le32_put(d->wmask + off, (uint32_t)mask & ~0x3u);
 	} else {
@@ -46,14 +47,38 @@ void pci_device_set_bar(struct pci_device *d, unsigned int n, uint64_t size, uin
 	}
 }
 
-void pci_host_init(struct pci_host *h, const struct power_control *power)
+void pci_host_init(struct pci_host *h, const struct power_control *power, uint64_t mmio_start,
+		   uint64_t mmio_end)
 {
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	h->power = power;
+	h->mmio_start = h->mmio_next = mmio_start;
+	h->mmio_end = mmio_end;
 	/* Red Hat's generic "QEMU PCIe host bridge" id: no chipset quirks. */
 	pci_device_init(&h->bridge, 0x1b36, 0x0008, PCI_CLASS_HOST_BRIDGE, 0);
 	h->dev[0] = &h->bridge;
+}
+
+static int assign_bars(struct pci_host *h, struct pci_device *d)
+{
+	unsigned int n;
+
+	for (n = 0; n < PCI_NUM_BARS; n++) {
+		uint32_t flags = le32_get(d->config + PCI_BAR0 + 4 * n);
+		uint64_t size = d->bar_size[n], base;
+
+		if (!size || (flags & PCI_BAR_IO))
+			continue;
+		base = (h->mmio_next + size - 1) & ~(size - 1);
+		if (base + size > h->mmio_end || base + size < base)
+			return -1;
+		h->mmio_next = base + size;
+		le32_put(d->config + PCI_BAR0 + 4 * n, (uint32_t)base | (flags & 0xf));
+		if (flags & PCI_BAR_MEM64)
+			le32_put(d->config + PCI_BAR0 + 4 * n + 4, (uint32_t)(base >> 32));
+	}
+	return 0;
 }
 
 int pci_host_add(struct pci_host *h, struct pci_device *d)
@@ -62,12 +87,99 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 
 	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
 		if (!h->dev[slot]) {
+			if (assign_bars(h, d) < 0)
+				return -1;
+			d->host = h;
 			h->dev[slot] = d;
 			return slot;
 		}
 	}
 	return -1;
 }
+
+uint64_t pci_bar_address(const struct pci_device *d, unsigned int n)
+{
+	uint32_t lo;
+	uint64_t base;
+
+	if (n >= PCI_NUM_BARS || !d->bar_size[n] ||
+	    !(le16_get(d->config + PCI_COMMAND) & CMD_MEMORY))
+		return 0;
+	lo = le32_get(d->config + PCI_BAR0 + 4 * n);
+	if (lo & PCI_BAR_IO)
+		return 0;
+	base = lo & ~0xfULL;
+	if ((lo & PCI_BAR_MEM64) && n < 5)
+		base |= (uint64_t)le32_get(d->config + PCI_BAR0 + 4 * n + 4) << 32;
+	/* The host bridge forwards only its window (while the guest sizes a
+	 * BAR, the BAR holds all-ones, far outside it). */
+	if (!d->host || base < d->host->mmio_start || base + d->bar_size[n] < base ||
+	    base + d->bar_size[n] > d->host->mmio_end)
+		return 0;
+	return base;
+}
+
+/* The BAR that decodes addr, looked up under the host lock (BARs move
+ * only through config writes, which take it too). */
+static struct pci_device *bar_at(struct pci_host *h, uint64_t addr, unsigned int *bar,
+				 uint64_t *offset)
+{
+	unsigned int slot, n;
+
+	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		struct pci_device *d = h->dev[slot];
+
+		if (!d)
+			continue;
+		for (n = 0; n < PCI_NUM_BARS; n++) {
+			uint64_t base;
+
+			if (!d->bar_ops[n])
+				continue;
+			base = pci_bar_address(d, n);
+			if (base && addr - base < d->bar_size[n]) {
+				*bar = n;
+				*offset = addr - base;
+				return d;
+			}
+		}
+	}
+	return NULL;
+}
+
+static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct pci_host *h = opaque;
+	struct pci_device *d;
+	uint64_t off;
+	unsigned int n;
+
+	pthread_mutex_lock(&h->lock);
+	d = bar_at(h, h->mmio_start + offset, &n, &off);
+	pthread_mutex_unlock(&h->lock);
+	if (!d)
+		return ~0ULL;
+	__atomic_fetch_add(&d->exits, 1, __ATOMIC_RELAXED);
+	return d->bar_ops[n]->read(d->bar_opaque[n], off, size);
+}
+
+static void mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+	struct pci_host *h = opaque;
+	struct pci_device *d;
+	uint64_t off;
+	unsigned int n;
+
+	pthread_mutex_lock(&h->lock);
+	d = bar_at(h, h->mmio_start + offset, &n, &off);
+	pthread_mutex_unlock(&h->lock);
+	if (!d)
+		return;
+	__atomic_fetch_add(&d->exits, 1, __ATOMIC_RELAXED);
+	d->bar_ops[n]->write(d->bar_opaque[n], off, size, value);
+}
+
+const struct bus_ops pci_mmio_ops = { .read = mmio_read, .write = mmio_write };
 
 /* The device and register the current config address selects, or NULL. */
 static struct pci_device *selected(struct pci_host *h, unsigned int *reg)

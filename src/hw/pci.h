@@ -12,6 +12,8 @@
 #include "hw/bus.h"
 #include "hw/power.h"
 
+struct pci_host;
+
 #define PCI_CONFIG_SPACE 256
 #define PCI_MAX_DEVICES 32
 
@@ -27,6 +29,10 @@
 #define PCI_SUBSYS_ID 0x2e
 #define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN 0x3d
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_COMMAND_MEMORY 0x0002
+#define PCI_NUM_BARS 6
 
 #define PCI_BAR_IO 0x1
 #define PCI_BAR_MEM64 0x4
@@ -37,6 +43,14 @@ struct pci_device {
 	/* Called after a config write lands (e.g. a BAR or command changed). */
 	void (*config_written)(struct pci_device *d, unsigned int offset, unsigned int size);
 	void *priv;
+	/* Memory BARs: the device's registers, reached through the PCI MMIO
+	 * window wherever the guest puts the BAR (offset is from its base). */
+	uint64_t bar_size[PCI_NUM_BARS];
+	const struct bus_ops *bar_ops[PCI_NUM_BARS];
+	void *bar_opaque[PCI_NUM_BARS];
+	const struct pci_host *host;
+	const char *name; /* for statistics */
+	uint64_t exits;	  /* MMIO accesses that reached the BARs */
 };
 
 struct pci_host {
@@ -45,17 +59,30 @@ struct pci_host {
 	struct pci_device *dev[PCI_MAX_DEVICES]; /* by slot, function 0 */
 	struct pci_device bridge;
 	const struct power_control *power;
+	uint64_t mmio_start;
+	uint64_t mmio_next; /* where the next BAR is placed */
+	uint64_t mmio_end;
 };
 
 extern const struct bus_ops pci_host_ops; /* register over 0xcf8, 8 ports */
+/* Register over the whole 32-bit PCI MMIO window (mmio_start..mmio_end):
+ * dispatches to the memory BAR that contains the address. */
+extern const struct bus_ops pci_mmio_ops;
 
-void pci_host_init(struct pci_host *h, const struct power_control *power);
+void pci_host_init(struct pci_host *h, const struct power_control *power, uint64_t mmio_start,
+		   uint64_t mmio_end);
 /* Fills the identity fields and makes the standard bits writable. */
 void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_code,
 		     uint8_t revision);
 /* Declares BAR n as size bytes (power of two, >= 16; >= 4 for I/O). */
 void pci_device_set_bar(struct pci_device *d, unsigned int n, uint64_t size, uint32_t flags);
-/* Puts d in a free slot; returns the slot or -1. */
+/* Puts d in a free slot; returns the slot or -1. Memory BARs declared
+ * with pci_device_set_bar() get addresses in the MMIO window, as firmware
+ * would assign them, so the guest needs no resource allocation. */
 int pci_host_add(struct pci_host *h, struct pci_device *d);
+/* The guest-physical address BAR n decodes now, or 0 when memory decoding
+ * is off or the BAR is unassigned. Call with the host lock held (in
+ * config_written) or before vCPUs run. */
+uint64_t pci_bar_address(const struct pci_device *d, unsigned int n);
 
 #endif

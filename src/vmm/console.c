@@ -104,3 +104,8 @@ void console_write(struct console *c, uint8_t byte)
 	/* A closed stdout must not kill the VM; the byte is dropped. */
 	(void)write_full(c->out_fd, &byte, 1);
 }
+
+void console_write_buf(struct console *c, const uint8_t *buf, size_t len)
+{
+	(void)write_full(c->out_fd, buf, len);
+}

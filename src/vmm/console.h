@@ -31,5 +31,6 @@ void console_restore(void);
 size_t console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *out,
 		      enum console_action *action);
 void console_write(struct console *c, uint8_t byte);
+void console_write_buf(struct console *c, const uint8_t *buf, size_t len);
 
 #endif

@@ -64,6 +64,7 @@ void options_print_help(void)
 
 enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 {
+	bool cmdline_given = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -83,6 +84,7 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			break;
 		case OPT_CMDLINE:
 			o->cmdline = optarg;
+			cmdline_given = true;
 			break;
 		case OPT_STATS_JSON:
 			o->stats_json = optarg;
@@ -154,6 +156,10 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 		log_error("unexpected argument '%s' (see vireo --help)", argv[optind]);
 		return OPTIONS_USAGE;
 	}
+	/* The 8250 keeps the early messages; hvc0 appears when the guest loads
+	 * virtio_console and takes over without repeating them. */
+	if (!cmdline_given && o->console == CONSOLE_VIRTIO)
+		o->cmdline = VIREO_VIRTIO_CONSOLE_CMDLINE;
 	if (!o->kernel) {
 		log_error("no kernel given: use --kernel FILE (see vireo --help)");
 		return OPTIONS_USAGE;

@@ -12,6 +12,7 @@
 
 #define VIREO_DEFAULT_MEMORY (256ULL << 20)
 #define VIREO_DEFAULT_CMDLINE "console=ttyS0"
+#define VIREO_VIRTIO_CONSOLE_CMDLINE "earlycon=uart8250,io,0x3f8 console=hvc0"
 
 #define VIREO_MAX_DISKS 8
 #define VIREO_MAX_NICS 4

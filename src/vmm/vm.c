@@ -13,6 +13,7 @@
 #include "arch/x86/layout.h"
 #include "kvm/stats.h"
 #include "util/log.h"
+#include "virtio/virtio_console.h"
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 {
@@ -82,12 +83,14 @@ int vm_init_devices(struct vm *vm)
 	i8042_init(&vm->i8042, &vm->power);
 	rtc_init(&vm->rtc);
 	acpi_pm_init(&vm->pm, &vm->power);
-	pci_host_init(&vm->pci, &vm->power);
+	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
 	if (bus_register(pio, COM1_PORT, UART_REGS, "uart8250@0x3f8", &uart8250_ops, &vm->uart) ||
 	    bus_register(pio, I8042_DATA_PORT, 5, "i8042@0x60", &i8042_ops, &vm->i8042) ||
 	    bus_register(pio, RTC_PORT, 2, "rtc@0x70", &rtc_ops, &vm->rtc) ||
 	    bus_register(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm@0x600", &acpi_pm_ops, &vm->pm) ||
-	    bus_register(pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci)) {
+	    bus_register(pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci) ||
+	    bus_register(&vm->mmio, PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START,
+			 "pci-mmio", &pci_mmio_ops, &vm->pci)) {
 		log_error("internal error: overlapping device ports");
 		return -1;
 	}
@@ -100,8 +103,10 @@ static void pump_console(struct vm *vm)
 	struct console *c = &vm->console;
 
 	while (c->pending_off < c->pending_len) {
-		size_t n = uart8250_receive(&vm->uart, c->pending + c->pending_off,
-					    c->pending_len - c->pending_off);
+		const uint8_t *p = c->pending + c->pending_off;
+		size_t left = c->pending_len - c->pending_off;
+		size_t n = vm->vconsole ? virtio_console_receive(vm->vconsole, p, left)
+					: uart8250_receive(&vm->uart, p, left);
 		if (n == 0)
 			return;
 		c->pending_off += n;
@@ -241,6 +246,7 @@ int vm_write_stats(struct vm *vm, const char *path)
 	json_begin_object(&j, "devices");
 	write_bus_json(&j, &vm->pio);
 	write_bus_json(&j, &vm->mmio);
+	vm_write_virtio_stats(vm, &j);
 	json_begin_object(&j, "unclaimed-pio");
 	json_uint(&j, "exits", vm->pio.unclaimed);
 	json_end_object(&j);

@@ -16,9 +16,21 @@
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
 #include "kvm/kvm.h"
+#include "util/json.h"
 #include "vmm/console.h"
 #include "vmm/guest_mem.h"
 #include "vmm/options.h"
+
+struct virtio_device;
+struct virtio_pci;
+
+#define VM_MAX_VIRTIO (VIREO_MAX_DISKS + VIREO_MAX_NICS + 2)
+
+struct vm_virtio {
+	struct virtio_device *vdev;
+	struct virtio_pci *vp;
+	void (*destroy)(struct virtio_device *vdev);
+};
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -61,6 +73,13 @@ struct vm {
 	int stop_reason;
 	char stop_detail[160];
 	int error_logged; /* stop_detail already printed with registers */
+	struct vm_virtio virtio[VM_MAX_VIRTIO];
+	unsigned int nvirtio;
+	struct virtio_device *vconsole; /* --console virtio: gets stdin */
+	/* Level-triggered INTx lines shared by PCI devices: a line is high
+	 * while any of its sources is. */
+	pthread_mutex_t intx_lock;
+	uint32_t intx_sources[KVM_IRQCHIP_GSIS];
 };
 
 /* Records why the VM stops (first caller wins) and wakes the event loop.
@@ -77,6 +96,16 @@ int vm_open_stats(struct vm *vm);
 /* Runs until something requests a stop. */
 int vm_event_loop(struct vm *vm, int signal_fd);
 int vm_write_stats(struct vm *vm, const char *path);
+
+/* VirtIO devices from the options (src/vmm/virtio_devices.c). Created,
+ * with their backends opened, before KVM is touched, so bad input is
+ * reported first; attached to the PCI bus once the VM exists; detached
+ * after the vCPUs stopped. Each logs what fails. */
+int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o);
+int vm_attach_virtio_devices(struct vm *vm);
+void vm_detach_virtio_devices(struct vm *vm);
+void vm_destroy_virtio_devices(struct vm *vm);
+void vm_write_virtio_stats(struct vm *vm, struct json *j);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);

@@ -133,7 +133,7 @@ static void machine_init(struct machine *m)
 	m->rtc.now = fake_now;
 	acpi_pm_init(&m->pm, &m->power);
 	m->pm.clock_ns = fake_clock;
-	pci_host_init(&m->pci, &m->power);
+	pci_host_init(&m->pci, &m->power, 0xc0000000ULL, 0xfec00000ULL);
 	pci_device_init(&m->dummy, 0x1af4, 0x1000, 0x020000, 1);
 	pci_device_set_bar(&m->dummy, 0, 0x1000, 0);
 	pci_device_set_bar(&m->dummy, 1, 0x40, PCI_BAR_IO);

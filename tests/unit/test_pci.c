@@ -59,7 +59,7 @@ static int setup(void **state)
 	memset(&hlog, 0, sizeof(hlog));
 	power.request = record_power;
 	power.ctx = &plog;
-	pci_host_init(&h, &power);
+	pci_host_init(&h, &power, 0xc0000000ULL, 0xfec00000ULL);
 	return 0;
 }
 
@@ -321,7 +321,7 @@ static void test_reset_register(void **state)
 	assert_int_equal(plog.calls, 2);
 	/* Without a power controller the write is ignored. */
 	pthread_mutex_destroy(&h.lock);
-	pci_host_init(&h, NULL);
+	pci_host_init(&h, NULL, 0xc0000000ULL, 0xfec00000ULL);
 	wr(1, 1, 0x06);
 	assert_int_equal(plog.calls, 2);
 }

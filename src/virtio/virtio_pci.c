@@ -1,0 +1,797 @@
+#include "virtio/virtio_pci.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/le.h"
+#include "util/log.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_MSI_NO_VECTOR 0xffff
+
+/* Capability types (4.1.4). */
+#define CAP_COMMON_CFG 1
+#define CAP_NOTIFY_CFG 2
+#define CAP_ISR_CFG 3
+#define CAP_DEVICE_CFG 4
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+
+/* BAR 0 layout: one page per structure. */
+#define BAR_SIZE 0x8000
+#define COMMON_OFF 0x0000
+#define COMMON_LEN 0x3c
+#define ISR_OFF 0x1000
+#define ISR_LEN 1
+#define DEVCFG_OFF 0x2000
+#define DEVCFG_MAX 0x1000
+#define NOTIFY_OFF 0x3000
+#define NOTIFY_MULT 4
+#define MSIX_TABLE_OFF 0x4000
+#define MSIX_PBA_OFF 0x5000
+#define MSIX_MAX_VECTORS (VIRTIO_MAX_QUEUES + 1)
+
+/* Configuration space layout of our capabilities. */
+#define CAP_MSIX 0x40
+#define CAP_COMMON 0x50
+#define CAP_NOTIFY 0x60
+#define CAP_ISR 0x78
+#define CAP_DEVCFG 0x88
+#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_MASK 0x4000
+#define MSIX_ENTRY_MASKED 1
+
+/* Common configuration fields (4.1.4.3). */
+#define CC_DFSELECT 0x00
+#define CC_DF 0x04
+#define CC_GFSELECT 0x08
+#define CC_GF 0x0c
+#define CC_MSIX 0x10
+#define CC_NUMQ 0x12
+#define CC_STATUS 0x14
+#define CC_CFGGEN 0x15
+#define CC_Q_SELECT 0x16
+#define CC_Q_SIZE 0x18
+#define CC_Q_MSIX 0x1a
+#define CC_Q_ENABLE 0x1c
+#define CC_Q_NOFF 0x1e
+#define CC_Q_DESCLO 0x20
+#define CC_Q_DESCHI 0x24
+#define CC_Q_AVAILLO 0x28
+#define CC_Q_AVAILHI 0x2c
+#define CC_Q_USEDLO 0x30
+#define CC_Q_USEDHI 0x34
+#define CC_Q_NDATA 0x38
+#define CC_Q_RESET 0x3a
+
+struct vp_queue {
+	struct virtio_pci *vp;
+	unsigned int index;
+	uint16_t msix_vector;
+	int kick_fd;		 /* eventfd: the guest notified this queue */
+	uint64_t ioeventfd_addr; /* where it is bound in KVM, or 0 */
+	struct ioloop_watch watch;
+};
+
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+	int gsi;
+	int irqfd;
+};
+
+struct virtio_pci {
+	struct pci_device pci;
+	struct virtio_device *vdev;
+	struct virtio_pci_env env;
+	uint32_t device_feature_select;
+	uint32_t driver_feature_select;
+	uint64_t driver_features;
+	uint16_t queue_select;
+	uint16_t config_vector;
+	struct vp_queue q[VIRTIO_MAX_QUEUES];
+	unsigned int nvectors;
+	struct msix_entry msix[MSIX_MAX_VECTORS];
+	uint64_t pba;
+	uint8_t isr;
+	bool intx_asserted;
+};
+
+/* ---- interrupts ------------------------------------------------------ */
+
+static bool msix_enabled(const struct virtio_pci *vp)
+{
+	return le16_get(vp->pci.config + CAP_MSIX + 2) & MSIX_CTRL_ENABLE;
+}
+
+static bool msix_function_masked(const struct virtio_pci *vp)
+{
+	return le16_get(vp->pci.config + CAP_MSIX + 2) & MSIX_CTRL_MASK;
+}
+
+static void set_intx(struct virtio_pci *vp, bool level)
+{
+	if (vp->intx_asserted == level)
+		return;
+	vp->intx_asserted = level;
+	vp->env.set_intx(vp->env.intx_ctx, vp->env.intx_line, vp->env.intx_source, level);
+}
+
+static void fire_vector(struct virtio_pci *vp, uint16_t vector)
+{
+	uint64_t one = 1;
+	struct msix_entry *e;
+
+	if (vector >= vp->nvectors)
+		return; /* VIRTIO_MSI_NO_VECTOR: the driver wants none */
+	e = &vp->msix[vector];
+	if (msix_function_masked(vp) || (e->ctrl & MSIX_ENTRY_MASKED)) {
+		vp->pba |= 1ULL << vector; /* delivered when unmasked */
+		return;
+	}
+	if (write(e->irqfd, &one, sizeof(one)) < 0) {
+		/* Cannot overflow a counter that KVM drains. */
+	}
+}
+
+static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+{
+	if (msix_enabled(vp)) {
+		fire_vector(vp, vector);
+	} else {
+		vp->isr |= isr_bit;
+		set_intx(vp, true);
+	}
+}
+
+static void transport_notify_queue(struct virtio_device *vdev, unsigned int q)
+{
+	struct virtio_pci *vp = vdev->transport_priv;
+
+	interrupt(vp, vp->q[q].msix_vector, 1);
+}
+
+static void transport_notify_config(struct virtio_device *vdev)
+{
+	struct virtio_pci *vp = vdev->transport_priv;
+
+	interrupt(vp, vp->config_vector, 2);
+}
+
+static const struct virtio_transport_ops transport_ops = {
+	.notify_queue = transport_notify_queue,
+	.notify_config = transport_notify_config,
+};
+
+/* Pending vectors go out once nothing masks them any more. */
+static void deliver_pending(struct virtio_pci *vp)
+{
+	unsigned int v;
+
+	if (!msix_enabled(vp) || msix_function_masked(vp))
+		return;
+	for (v = 0; v < vp->nvectors; v++) {
+		if ((vp->pba >> v & 1) && !(vp->msix[v].ctrl & MSIX_ENTRY_MASKED)) {
+			vp->pba &= ~(1ULL << v);
+			fire_vector(vp, (uint16_t)v);
+		}
+	}
+}
+
+static void update_route(struct virtio_pci *vp, unsigned int v)
+{
+	struct msix_entry *e = &vp->msix[v];
+	uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
+
+	kvm_msi_route_set(vp->env.kvm, (uint32_t)e->gsi, addr, e->data, addr != 0);
+}
+
+/* ---- queue notifications --------------------------------------------- */
+
+static void queue_kicked(void *ctx, uint32_t events)
+{
+	struct vp_queue *pq = ctx;
+	struct virtio_device *vdev = pq->vp->vdev;
+	uint64_t n;
+
+	(void)events;
+	if (read(pq->kick_fd, &n, sizeof(n)) < 0)
+		return;
+	pthread_mutex_lock(&vdev->lock);
+	if (virtio_running(vdev) && vdev->vq[pq->index].ready) {
+		vdev->notifications++;
+		vdev->ops->queue_notify(vdev, pq->index);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* Binds each queue's eventfd to its notify address wherever the BAR is
+ * now (the guest may move it, or turn decoding off). Called under the
+ * PCI host lock or before vCPUs run. */
+static void map_ioeventfds(struct virtio_pci *vp)
+{
+	uint64_t base = pci_bar_address(&vp->pci, 0);
+	unsigned int i;
+
+	if (!vp->env.use_ioeventfd)
+		return;
+	for (i = 0; i < vp->vdev->num_queues; i++) {
+		struct vp_queue *pq = &vp->q[i];
+		uint64_t addr = base ? base + NOTIFY_OFF + NOTIFY_MULT * i : 0;
+
+		if (pq->ioeventfd_addr == addr)
+			continue;
+		if (pq->ioeventfd_addr)
+			kvm_ioeventfd(vp->env.kvm, pq->kick_fd, pq->ioeventfd_addr, 2, false);
+		pq->ioeventfd_addr = 0;
+		if (addr && kvm_ioeventfd(vp->env.kvm, pq->kick_fd, addr, 2, true) == 0)
+			pq->ioeventfd_addr = addr;
+	}
+}
+
+/* ---- device status and reset ----------------------------------------- */
+
+static void reset_device(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int i;
+
+	if (vdev->ops->reset)
+		vdev->ops->reset(vdev);
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		virtq_reset(&vdev->vq[i]);
+		vdev->vq[i].size = vdev->queue_max_size[i];
+		vp->q[i].msix_vector = VIRTIO_MSI_NO_VECTOR;
+	}
+	vdev->status = 0;
+	vdev->guest_features = 0;
+	vdev->needs_reset_logged = false;
+	vp->driver_features = 0;
+	vp->device_feature_select = vp->driver_feature_select = 0;
+	vp->queue_select = 0;
+	vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+	vp->isr = 0;
+	vp->pba = 0;
+	set_intx(vp, false);
+}
+
+static void write_status(struct virtio_pci *vp, uint8_t status)
+{
+	struct virtio_device *vdev = vp->vdev;
+	uint8_t added = status & ~vdev->status;
+
+	if (status == 0) {
+		reset_device(vp);
+		return;
+	}
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		/* Only what we offered, and only the 1.x interface. */
+		if ((vp->driver_features & ~vdev->host_features) ||
+		    !(vp->driver_features & (1ULL << VIRTIO_F_VERSION_1)) ||
+		    (vdev->status & VIRTIO_STATUS_DRIVER_OK))
+			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+		else
+			vdev->guest_features = vp->driver_features;
+	}
+	/* The driver may not clear bits (only reset does), and NEEDS_RESET
+	 * is ours to set. */
+	vdev->status = (uint8_t)((vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) |
+				 (status & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) | vdev->status);
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && (vdev->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)) {
+		if (vdev->ops->activate && vdev->ops->activate(vdev) < 0) {
+			virtio_set_needs_reset(vdev, "could not start");
+			return;
+		}
+		/* Buffers the driver queued before DRIVER_OK: the I/O thread
+		 * looks at every queue once. */
+		for (unsigned int i = 0; i < vdev->num_queues; i++) {
+			uint64_t one = 1;
+
+			if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
+				/* Cannot overflow. */
+			}
+		}
+	}
+}
+
+static void enable_queue(struct virtio_pci *vp, unsigned int i)
+{
+	struct virtio_device *vdev = vp->vdev;
+	struct virtq *q = &vdev->vq[i];
+
+	if (q->ready || !(vdev->status & VIRTIO_STATUS_FEATURES_OK))
+		return;
+	q->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
+	q->indirect = virtio_has_feature(vdev, VIRTIO_F_INDIRECT_DESC);
+	if (q->size > vdev->queue_max_size[i] || virtq_map(q, vdev->mem) < 0) {
+		virtio_set_needs_reset(vdev, "queue %u: invalid size or ring address", i);
+		return;
+	}
+	q->ready = true;
+}
+
+/* ---- common configuration --------------------------------------------- */
+
+static uint64_t common_read(struct virtio_pci *vp, uint64_t off, unsigned int size)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int qs = vp->queue_select;
+	bool qvalid = qs < vdev->num_queues;
+	struct virtq *q = qvalid ? &vdev->vq[qs] : NULL;
+
+	switch (off) {
+	case CC_DFSELECT:
+		return vp->device_feature_select;
+	case CC_DF:
+		return vp->device_feature_select < 2
+			       ? (uint32_t)(vdev->host_features >> (32 * vp->device_feature_select))
+			       : 0;
+	case CC_GFSELECT:
+		return vp->driver_feature_select;
+	case CC_GF:
+		return vp->driver_feature_select < 2
+			       ? (uint32_t)(vp->driver_features >> (32 * vp->driver_feature_select))
+			       : 0;
+	case CC_MSIX:
+		return vp->config_vector;
+	case CC_NUMQ:
+		return vdev->num_queues;
+	case CC_STATUS:
+		return vdev->status;
+	case CC_CFGGEN:
+		return vdev->config_generation;
+	case CC_Q_SELECT:
+		return vp->queue_select;
+	case CC_Q_SIZE:
+		return q ? q->size : 0; /* 0: no such queue */
+	case CC_Q_MSIX:
+		return qvalid ? vp->q[qs].msix_vector : VIRTIO_MSI_NO_VECTOR;
+	case CC_Q_ENABLE:
+		return q ? q->ready : 0;
+	case CC_Q_NOFF:
+	case CC_Q_NDATA:
+		return qs;
+	case CC_Q_DESCLO:
+		return q ? (uint32_t)q->desc_gpa : 0;
+	case CC_Q_DESCHI:
+		return q ? (uint32_t)(q->desc_gpa >> 32) : 0;
+	case CC_Q_AVAILLO:
+		return q ? (uint32_t)q->avail_gpa : 0;
+	case CC_Q_AVAILHI:
+		return q ? (uint32_t)(q->avail_gpa >> 32) : 0;
+	case CC_Q_USEDLO:
+		return q ? (uint32_t)q->used_gpa : 0;
+	case CC_Q_USEDHI:
+		return q ? (uint32_t)(q->used_gpa >> 32) : 0;
+	default:
+		(void)size;
+		return 0;
+	}
+}
+
+static void set_lo(uint64_t *v, uint32_t lo)
+{
+	*v = (*v & ~0xffffffffULL) | lo;
+}
+
+static void set_hi(uint64_t *v, uint32_t hi)
+{
+	*v = (*v & 0xffffffffULL) | (uint64_t)hi << 32;
+}
+
+static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t v)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int qs = vp->queue_select;
+	struct virtq *q = qs < vdev->num_queues ? &vdev->vq[qs] : NULL;
+	/* Queue fields are read-only once the queue is enabled. */
+	struct virtq *wq = q && !q->ready ? q : NULL;
+
+	switch (off) {
+	case CC_DFSELECT:
+		vp->device_feature_select = (uint32_t)v;
+		break;
+	case CC_GFSELECT:
+		vp->driver_feature_select = (uint32_t)v;
+		break;
+	case CC_GF:
+		if (vdev->status & VIRTIO_STATUS_FEATURES_OK)
+			break;
+		if (vp->driver_feature_select == 0)
+			set_lo(&vp->driver_features, (uint32_t)v);
+		else if (vp->driver_feature_select == 1)
+			set_hi(&vp->driver_features, (uint32_t)v);
+		break;
+	case CC_MSIX:
+		vp->config_vector = (uint16_t)v < vp->nvectors ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+		break;
+	case CC_STATUS:
+		write_status(vp, (uint8_t)v);
+		break;
+	case CC_Q_SELECT:
+		vp->queue_select = (uint16_t)v;
+		break;
+	case CC_Q_SIZE:
+		if (wq)
+			wq->size = (uint16_t)v;
+		break;
+	case CC_Q_MSIX:
+		if (q)
+			vp->q[qs].msix_vector =
+				(uint16_t)v < vp->nvectors ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+		break;
+	case CC_Q_ENABLE:
+		if (q && v == 1)
+			enable_queue(vp, qs);
+		break;
+	case CC_Q_DESCLO:
+		if (wq)
+			set_lo(&wq->desc_gpa, (uint32_t)v);
+		break;
+	case CC_Q_DESCHI:
+		if (wq)
+			set_hi(&wq->desc_gpa, (uint32_t)v);
+		break;
+	case CC_Q_AVAILLO:
+		if (wq)
+			set_lo(&wq->avail_gpa, (uint32_t)v);
+		break;
+	case CC_Q_AVAILHI:
+		if (wq)
+			set_hi(&wq->avail_gpa, (uint32_t)v);
+		break;
+	case CC_Q_USEDLO:
+		if (wq)
+			set_lo(&wq->used_gpa, (uint32_t)v);
+		break;
+	case CC_Q_USEDHI:
+		if (wq)
+			set_hi(&wq->used_gpa, (uint32_t)v);
+		break;
+	default:
+		break; /* read-only or reserved */
+	}
+}
+
+/* Fields have natural sizes; a 64-bit access to an address pair is split
+ * in two, anything else misaligned is ignored (reads as 0). */
+static bool common_access_ok(uint64_t off, unsigned int size)
+{
+	if (off >= COMMON_LEN || (off & (size - 1)))
+		return false;
+	if (off < CC_MSIX || (off >= CC_Q_DESCLO && off < CC_Q_NDATA))
+		return size == 4 || size == 8;
+	if (off == CC_STATUS || off == CC_CFGGEN)
+		return size == 1;
+	return size == 2;
+}
+
+/* ---- BAR 0 ------------------------------------------------------------ */
+
+static uint64_t msix_read(struct virtio_pci *vp, uint64_t off, unsigned int size)
+{
+	unsigned int v = (unsigned int)(off / 16);
+	uint32_t w;
+
+	if (size != 4 || v >= vp->nvectors)
+		return 0;
+	switch (off % 16) {
+	case 0:
+		w = vp->msix[v].addr_lo;
+		break;
+	case 4:
+		w = vp->msix[v].addr_hi;
+		break;
+	case 8:
+		w = vp->msix[v].data;
+		break;
+	default:
+		w = vp->msix[v].ctrl;
+		break;
+	}
+	return w;
+}
+
+static void msix_write(struct virtio_pci *vp, uint64_t off, unsigned int size, uint64_t value)
+{
+	unsigned int v = (unsigned int)(off / 16);
+	struct msix_entry *e;
+
+	if (size != 4 || v >= vp->nvectors)
+		return;
+	e = &vp->msix[v];
+	switch (off % 16) {
+	case 0:
+		e->addr_lo = (uint32_t)value & ~3u;
+		break;
+	case 4:
+		e->addr_hi = (uint32_t)value;
+		break;
+	case 8:
+		e->data = (uint32_t)value;
+		break;
+	default:
+		e->ctrl = (uint32_t)value & MSIX_ENTRY_MASKED;
+		break;
+	}
+	if (off % 16 != 12)
+		update_route(vp, v);
+	deliver_pending(vp);
+}
+
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned int size)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_device *vdev = vp->vdev;
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (off < COMMON_OFF + COMMON_LEN) {
+		if (common_access_ok(off, size)) {
+			v = common_read(vp, off, size);
+			if (size == 8)
+				v |= common_read(vp, off + 4, 4) << 32;
+		}
+	} else if (off == ISR_OFF && size == 1) {
+		/* Reading the ISR acknowledges the interrupt (4.1.4.5). */
+		v = vp->isr;
+		vp->isr = 0;
+		set_intx(vp, false);
+	} else if (off >= DEVCFG_OFF && off - DEVCFG_OFF + size <= vdev->config_size &&
+		   vdev->ops->config_read) {
+		uint8_t buf[8] = { 0 };
+
+		vdev->ops->config_read(vdev, (uint32_t)(off - DEVCFG_OFF), buf, size);
+		memcpy(&v, buf, size);
+	} else if (off >= MSIX_TABLE_OFF && off < MSIX_TABLE_OFF + 16 * MSIX_MAX_VECTORS) {
+		v = msix_read(vp, off - MSIX_TABLE_OFF, size);
+	} else if (off >= MSIX_PBA_OFF && off < MSIX_PBA_OFF + 8) {
+		v = vp->pba >> (8 * (off - MSIX_PBA_OFF));
+	}
+	pthread_mutex_unlock(&vdev->lock);
+	return v;
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned int size, uint64_t value)
+{
+	struct virtio_pci *vp = opaque;
+	struct virtio_device *vdev = vp->vdev;
+
+	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vdev->num_queues) {
+		/* The slow path (or a notification size KVM did not match):
+		 * hand it to the I/O thread like an ioeventfd would. */
+		uint64_t one = 1;
+
+		if (write(vp->q[(off - NOTIFY_OFF) / NOTIFY_MULT].kick_fd, &one, sizeof(one)) < 0) {
+			/* Counter overflow is impossible; nothing to do. */
+		}
+		return;
+	}
+	pthread_mutex_lock(&vdev->lock);
+	if (off < COMMON_OFF + COMMON_LEN) {
+		if (common_access_ok(off, size)) {
+			common_write(vp, off, size == 8 ? (uint32_t)value : value);
+			if (size == 8)
+				common_write(vp, off + 4, value >> 32);
+		}
+	} else if (off >= DEVCFG_OFF && off - DEVCFG_OFF + size <= vdev->config_size) {
+		if (vdev->ops->config_write)
+			vdev->ops->config_write(vdev, (uint32_t)(off - DEVCFG_OFF), &value, size);
+	} else if (off >= MSIX_TABLE_OFF && off < MSIX_TABLE_OFF + 16 * MSIX_MAX_VECTORS) {
+		msix_write(vp, off - MSIX_TABLE_OFF, size, value);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
+
+/* ---- PCI configuration space ------------------------------------------ */
+
+static void config_written(struct pci_device *d, unsigned int offset, unsigned int size)
+{
+	struct virtio_pci *vp = d->priv;
+
+	if (offset < PCI_BAR0 + 8 && offset + size > PCI_COMMAND)
+		map_ioeventfds(vp); /* command or BAR 0 changed */
+	if (offset < CAP_MSIX + 4 && offset + size > CAP_MSIX + 2) {
+		pthread_mutex_lock(&vp->vdev->lock);
+		if (!msix_enabled(vp))
+			vp->pba = 0;
+		else
+			set_intx(vp, false);
+		deliver_pending(vp);
+		pthread_mutex_unlock(&vp->vdev->lock);
+	}
+}
+
+static void put_cap(struct pci_device *d, unsigned int at, unsigned int next, uint8_t type,
+		    uint32_t offset, uint32_t length, uint8_t cap_len)
+{
+	uint8_t *c = d->config + at;
+
+	c[0] = PCI_CAP_ID_VNDR;
+	c[1] = (uint8_t)next;
+	c[2] = cap_len;
+	c[3] = type;
+	c[4] = 0; /* BAR 0 */
+	le32_put(c + 8, offset);
+	le32_put(c + 12, length);
+}
+
+static uint32_t class_of(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return 0x020000; /* Ethernet */
+	case VIRTIO_ID_BLOCK:
+		return 0x018000; /* other mass storage */
+	case VIRTIO_ID_CONSOLE:
+		return 0x078000; /* other communication */
+	default:
+		return 0xff0000; /* unclassified */
+	}
+}
+
+static void build_config_space(struct virtio_pci *vp)
+{
+	struct pci_device *d = &vp->pci;
+	struct virtio_device *vdev = vp->vdev;
+
+	pci_device_init(d, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + vdev->device_id),
+			class_of(vdev->device_id), 1);
+	le16_put(d->config + PCI_SUBSYS_VENDOR, VIRTIO_PCI_VENDOR);
+	le16_put(d->config + PCI_SUBSYS_ID, 0x40); /* modern: >= 0x40 */
+	le16_put(d->config + PCI_STATUS, PCI_STATUS_CAP_LIST);
+	d->config[PCI_CAPABILITY_LIST] = CAP_MSIX;
+	d->config[PCI_INTERRUPT_PIN] = 1; /* INTA# */
+	d->config[PCI_INTERRUPT_LINE] = (uint8_t)vp->env.intx_line;
+	pci_device_set_bar(d, 0, BAR_SIZE, PCI_BAR_MEM64);
+
+	/* MSI-X: table and PBA in BAR 0; enable and function mask writable. */
+	d->config[CAP_MSIX] = PCI_CAP_ID_MSIX;
+	d->config[CAP_MSIX + 1] = CAP_COMMON;
+	le16_put(d->config + CAP_MSIX + 2, (uint16_t)(vp->nvectors - 1));
+	le16_put(d->wmask + CAP_MSIX + 2, MSIX_CTRL_ENABLE | MSIX_CTRL_MASK);
+	le32_put(d->config + CAP_MSIX + 4, MSIX_TABLE_OFF);
+	le32_put(d->config + CAP_MSIX + 8, MSIX_PBA_OFF);
+
+	put_cap(d, CAP_COMMON, CAP_NOTIFY, CAP_COMMON_CFG, COMMON_OFF, COMMON_LEN, 16);
+	put_cap(d, CAP_NOTIFY, CAP_ISR, CAP_NOTIFY_CFG, NOTIFY_OFF,
+		NOTIFY_MULT * vdev->num_queues, 20);
+	le32_put(d->config + CAP_NOTIFY + 16, NOTIFY_MULT);
+	put_cap(d, CAP_ISR, CAP_DEVCFG, CAP_ISR_CFG, ISR_OFF, ISR_LEN, 16);
+	put_cap(d, CAP_DEVCFG, 0, CAP_DEVICE_CFG, DEVCFG_OFF,
+		vdev->config_size ? vdev->config_size : 4, 16);
+
+	d->priv = vp;
+	d->config_written = config_written;
+	d->bar_ops[0] = &bar_ops;
+	d->bar_opaque[0] = vp;
+	d->name = vdev->name;
+}
+
+static int setup_vectors(struct virtio_pci *vp)
+{
+	unsigned int v;
+
+	for (v = 0; v < vp->nvectors; v++) {
+		struct msix_entry *e = &vp->msix[v];
+
+		e->ctrl = MSIX_ENTRY_MASKED; /* as after reset (PCI spec) */
+		e->gsi = kvm_msi_route_alloc(vp->env.kvm);
+		e->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (e->gsi < 0 || e->irqfd < 0 ||
+		    kvm_irqfd(vp->env.kvm, e->irqfd, (uint32_t)e->gsi, true) < 0) {
+			log_error("%s: cannot set up MSI-X vector %u", vp->vdev->name, v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int setup_queues(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int i;
+
+	for (i = 0; i < vdev->num_queues; i++) {
+		struct vp_queue *pq = &vp->q[i];
+
+		pq->vp = vp;
+		pq->index = i;
+		pq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (pq->kick_fd < 0 ||
+		    ioloop_add(&vdev->loop, &pq->watch, pq->kick_fd, EPOLLIN, queue_kicked,
+			       pq) < 0) {
+			log_error("%s: cannot set up queue %u notifications", vdev->name, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virtio_pci_env *env)
+{
+	struct virtio_pci *vp;
+	unsigned int i;
+
+	if (vdev->num_queues == 0 || vdev->num_queues > VIRTIO_MAX_QUEUES ||
+	    vdev->config_size > DEVCFG_MAX)
+		return NULL;
+	vp = calloc(1, sizeof(*vp));
+	if (!vp)
+		return NULL;
+	vp->vdev = vdev;
+	vp->env = *env;
+	vp->nvectors = vdev->num_queues + 1;
+	for (i = 0; i < MSIX_MAX_VECTORS; i++)
+		vp->msix[i].irqfd = -1;
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vp->q[i].kick_fd = -1;
+	pthread_mutex_init(&vdev->lock, NULL);
+	vdev->mem = env->mem;
+	vdev->transport = &transport_ops;
+	vdev->transport_priv = vp;
+	vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vdev->vq[i].mem = env->mem;
+	if (ioloop_init(&vdev->loop, vdev->name) < 0)
+		goto fail;
+	reset_device(vp);
+	build_config_space(vp);
+	if (setup_vectors(vp) < 0 || setup_queues(vp) < 0)
+		goto fail;
+	if (pci_host_add(env->host, &vp->pci) < 0) {
+		log_error("%s: no free PCI slot or MMIO space", vdev->name);
+		goto fail;
+	}
+	/* Firmware would have enabled decoding of the BAR it assigned. */
+	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
+	map_ioeventfds(vp);
+	if (ioloop_start(&vdev->loop) < 0)
+		goto fail;
+	return vp;
+fail:
+	virtio_pci_remove(vp);
+	return NULL;
+}
+
+void virtio_pci_remove(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev;
+	unsigned int i;
+
+	if (!vp)
+		return;
+	vdev = vp->vdev;
+	ioloop_stop(&vdev->loop);
+	pthread_mutex_lock(&vdev->lock);
+	reset_device(vp);
+	pthread_mutex_unlock(&vdev->lock);
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		struct vp_queue *pq = &vp->q[i];
+
+		if (pq->ioeventfd_addr)
+			kvm_ioeventfd(vp->env.kvm, pq->kick_fd, pq->ioeventfd_addr, 2, false);
+		if (pq->kick_fd >= 0)
+			close(pq->kick_fd);
+	}
+	for (i = 0; i < MSIX_MAX_VECTORS; i++) {
+		if (vp->msix[i].irqfd >= 0) {
+			kvm_irqfd(vp->env.kvm, vp->msix[i].irqfd, (uint32_t)vp->msix[i].gsi, false);
+			close(vp->msix[i].irqfd);
+		}
+	}
+	ioloop_destroy(&vdev->loop);
+	free(vp);
+}
+
+const struct pci_device *virtio_pci_device(const struct virtio_pci *vp)
+{
+	return &vp->pci;
+}

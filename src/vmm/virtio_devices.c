@@ -1,0 +1,148 @@
+/* The VirtIO devices of a machine, from the command line to the PCI bus:
+ * disks, NICs, the console and the RNG, each on its own virtio-pci
+ * function with its own I/O thread. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "util/log.h"
+#include "virtio/virtio_blk.h"
+#include "virtio/virtio_console.h"
+#include "virtio/virtio_net.h"
+#include "virtio/virtio_pci.h"
+#include "virtio/virtio_rng.h"
+#include "vmm/vm.h"
+
+/* Legacy IRQs for INTx when the guest does not use MSI-X, as a PC's
+ * firmware would route PCI interrupts: free ISA lines, shared. */
+static const unsigned int intx_lines[] = { 5, 10, 11 };
+
+static int add(struct vm *vm, struct virtio_device *vdev, void (*destroy)(struct virtio_device *))
+{
+	if (!vdev)
+		return -1;
+	vm->virtio[vm->nvirtio].vdev = vdev;
+	vm->virtio[vm->nvirtio].destroy = destroy;
+	vm->nvirtio++;
+	return 0;
+}
+
+static void console_output(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+
+	console_write_buf(&vm->console, buf, len);
+}
+
+static void console_rx_space(void *ctx)
+{
+	struct vm *vm = ctx;
+	uint64_t one = 1;
+
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* The loop re-polls anyway. */
+	}
+}
+
+int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
+{
+	struct virtio_console_io io = {
+		.output = console_output, .rx_space = console_rx_space, .ctx = vm,
+	};
+	unsigned int i;
+
+	pthread_mutex_init(&vm->intx_lock, NULL);
+	for (i = 0; i < o->ndisks; i++)
+		if (add(vm, virtio_blk_create(&o->disk[i], i), virtio_blk_destroy) < 0)
+			return -1;
+	for (i = 0; i < o->nnets; i++)
+		if (add(vm, virtio_net_create(&o->net[i], i), virtio_net_destroy) < 0)
+			return -1;
+	if (o->console == CONSOLE_VIRTIO) {
+		if (add(vm, virtio_console_create(&io), virtio_console_destroy) < 0)
+			return -1;
+		vm->vconsole = vm->virtio[vm->nvirtio - 1].vdev;
+	}
+	if (o->rng && add(vm, virtio_rng_create(), virtio_rng_destroy) < 0)
+		return -1;
+	return 0;
+}
+
+static void set_intx(void *ctx, unsigned int line, int source, int level)
+{
+	struct vm *vm = ctx;
+	uint32_t before, bit = 1u << source;
+
+	pthread_mutex_lock(&vm->intx_lock);
+	before = vm->intx_sources[line];
+	if (level)
+		vm->intx_sources[line] |= bit;
+	else
+		vm->intx_sources[line] &= ~bit;
+	if (!before != !vm->intx_sources[line])
+		kvm_irq_line(&vm->kvm, line, vm->intx_sources[line] != 0);
+	pthread_mutex_unlock(&vm->intx_lock);
+}
+
+int vm_attach_virtio_devices(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nvirtio; i++) {
+		struct virtio_pci_env env = {
+			.kvm = &vm->kvm,
+			.host = &vm->pci,
+			.mem = &vm->mem,
+			.use_ioeventfd = !vm->opts->no_ioeventfd,
+			.intx_line = intx_lines[i % (sizeof(intx_lines) / sizeof(intx_lines[0]))],
+			.intx_source = (int)i,
+			.set_intx = set_intx,
+			.intx_ctx = vm,
+		};
+
+		vm->virtio[i].vp = virtio_pci_add(vm->virtio[i].vdev, &env);
+		if (!vm->virtio[i].vp)
+			return -1;
+	}
+	return 0;
+}
+
+void vm_detach_virtio_devices(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nvirtio; i++) {
+		virtio_pci_remove(vm->virtio[i].vp);
+		vm->virtio[i].vp = NULL;
+	}
+}
+
+void vm_destroy_virtio_devices(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nvirtio; i++)
+		vm->virtio[i].destroy(vm->virtio[i].vdev);
+	vm->nvirtio = 0;
+	vm->vconsole = NULL;
+}
+
+void vm_write_virtio_stats(struct vm *vm, struct json *j)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->nvirtio; i++) {
+		struct virtio_device *vdev = vm->virtio[i].vdev;
+		const struct pci_device *pd = vm->virtio[i].vp ? virtio_pci_device(vm->virtio[i].vp)
+							       : NULL;
+
+		json_begin_object(j, vdev->name);
+		/* MMIO exits that reached the device's registers; with
+		 * ioeventfds, queue notifications are not among them. */
+		json_uint(j, "exits", pd ? __atomic_load_n(&pd->exits, __ATOMIC_RELAXED) : 0);
+		json_uint(j, "queue_notifications", vdev->notifications);
+		json_uint(j, "interrupts", vdev->interrupts);
+		json_end_object(j);
+	}
+}
