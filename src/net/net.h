@@ -27,6 +27,10 @@ struct virtio_net_hdr_v1 {
 	uint16_t num_buffers;
 };
 
+/* Largest Ethernet frame a backend passes, without the virtio header: a
+ * 64 KiB IP packet (GSO) behind an Ethernet header and a VLAN tag. */
+#define NET_MAX_FRAME (65535 + 14 + 4)
+
 /* Offloads the guest accepted on receive (what the backend may give it). */
 struct net_offloads {
 	bool csum, tso4, tso6, ecn, ufo;
