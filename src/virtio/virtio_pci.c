@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "arch/x86/layout.h"
 #include "util/le.h"
 #include "util/log.h"
 
@@ -98,6 +99,7 @@ struct virtio_pci {
 	struct msix_entry msix[MSIX_MAX_VECTORS];
 	uint64_t pba;
 	uint8_t isr;
+	unsigned int intx_gsi; /* from the slot, as the DSDT's _PRT says */
 	bool intx_asserted;
 };
 
@@ -118,7 +120,7 @@ static void set_intx(struct virtio_pci *vp, bool level)
 	if (vp->intx_asserted == level)
 		return;
 	vp->intx_asserted = level;
-	vp->env.set_intx(vp->env.intx_ctx, vp->env.intx_line, vp->env.intx_source, level);
+	vp->env.set_intx(vp->env.intx_ctx, vp->intx_gsi, vp->env.intx_source, level);
 }
 
 static void fire_vector(struct virtio_pci *vp, uint16_t vector)
@@ -649,7 +651,6 @@ static void build_config_space(struct virtio_pci *vp)
 	le16_put(d->config + PCI_STATUS, PCI_STATUS_CAP_LIST);
 	d->config[PCI_CAPABILITY_LIST] = CAP_MSIX;
 	d->config[PCI_INTERRUPT_PIN] = 1; /* INTA# */
-	d->config[PCI_INTERRUPT_LINE] = (uint8_t)vp->env.intx_line;
 	pci_device_set_bar(d, 0, BAR_SIZE, PCI_BAR_MEM64);
 
 	/* MSI-X: table and PBA in BAR 0; enable and function mask writable. */
@@ -719,6 +720,7 @@ struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virti
 {
 	struct virtio_pci *vp;
 	unsigned int i;
+	int slot;
 
 	if (vdev->num_queues == 0 || vdev->num_queues > VIRTIO_MAX_QUEUES ||
 	    vdev->config_size > DEVCFG_MAX)
@@ -746,10 +748,13 @@ struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virti
 	build_config_space(vp);
 	if (setup_vectors(vp) < 0 || setup_queues(vp) < 0)
 		goto fail;
-	if (pci_host_add(env->host, &vp->pci) < 0) {
+	slot = pci_host_add(env->host, &vp->pci);
+	if (slot < 0) {
 		log_error("%s: no free PCI slot or MMIO space", vdev->name);
 		goto fail;
 	}
+	vp->intx_gsi = PCI_INTX_GSI((unsigned int)slot);
+	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
 	/* Firmware would have enabled decoding of the BAR it assigned. */
 	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
 	map_ioeventfds(vp);

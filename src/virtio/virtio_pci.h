@@ -17,7 +17,7 @@
 #include "kvm/kvm.h"
 #include "virtio/virtio.h"
 
-/* Raises or lowers a (shared, level-triggered) INTx line. */
+/* Raises or lowers a (shared, level-triggered) INTx line: a GSI. */
 typedef void (*virtio_pci_intx_fn)(void *ctx, unsigned int line, int source, int level);
 
 struct virtio_pci_env {
@@ -25,8 +25,7 @@ struct virtio_pci_env {
 	struct pci_host *host;
 	const struct guest_mem *mem;
 	bool use_ioeventfd;
-	unsigned int intx_line; /* legacy IRQ (<= 15) for INTx */
-	int intx_source;	/* distinct per device sharing the line */
+	int intx_source; /* distinct per device sharing a line */
 	virtio_pci_intx_fn set_intx;
 	void *intx_ctx;
 };

@@ -14,10 +14,6 @@
 #include "virtio/virtio_rng.h"
 #include "vmm/vm.h"
 
-/* Legacy IRQs for INTx when the guest does not use MSI-X, as a PC's
- * firmware would route PCI interrupts: free ISA lines, shared. */
-static const unsigned int intx_lines[] = { 5, 10, 11 };
-
 static int add(struct vm *vm, struct virtio_device *vdev, void (*destroy)(struct virtio_device *))
 {
 	if (!vdev)
@@ -95,7 +91,6 @@ int vm_attach_virtio_devices(struct vm *vm)
 			.host = &vm->pci,
 			.mem = &vm->mem,
 			.use_ioeventfd = !vm->opts->no_ioeventfd,
-			.intx_line = intx_lines[i % (sizeof(intx_lines) / sizeof(intx_lines[0]))],
 			.intx_source = (int)i,
 			.set_intx = set_intx,
 			.intx_ctx = vm,

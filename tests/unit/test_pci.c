@@ -181,8 +181,12 @@ static void test_bar_sizing(void **state)
 {
 	(void)state;
 	add_device();
+	/* Memory BARs come assigned, in order and naturally aligned, from
+	 * the start of the MMIO window, as firmware would leave them. */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xc0000000);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x18)), 0xc0100004);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x1c)), 0);
 	/* 4 KiB 32-bit memory BAR. */
-	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0);
 	cfg_write(ADDR(0, 1, 0, 0x10), 0xffffffff);
 	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xfffff000);
 	cfg_write(ADDR(0, 1, 0, 0x10), 0xfebf1234);

@@ -119,6 +119,28 @@ static void pci_crs(struct aml_buf *r)
 	aml_bytes(r, end_tag, sizeof(end_tag));
 }
 
+/* _PRT: INTA# of slot s goes straight to GSI PCI_INTX_GSI(s) (no link
+ * devices), level-triggered, active low. Without it Linux cannot route
+ * INTx at all, and a driver that does not use MSI-X gets no interrupt. */
+static void pci_prt(struct aml_buf *out)
+{
+	struct aml_buf entries, entry, pkg;
+	unsigned int slot;
+
+	aml_init(&entries);
+	for (slot = 1; slot < 32; slot++) {
+		aml_init(&entry);
+		aml_integer(&entry, (uint64_t)slot << 16 | 0xffff); /* any function */
+		aml_integer(&entry, 0);				  /* INTA# */
+		aml_integer(&entry, 0);				  /* no link device */
+		aml_integer(&entry, PCI_INTX_GSI(slot));
+		aml_package(&entries, 4, &entry);
+	}
+	aml_init(&pkg);
+	aml_package(&pkg, 31, &entries);
+	aml_name(out, "_PRT", &pkg);
+}
+
 static void dsdt_body(struct aml_buf *out)
 {
 	struct aml_buf s5, pci, crs, crs_buf, sb;
@@ -144,6 +166,7 @@ static void dsdt_body(struct aml_buf *out)
 	aml_name_integer(&pci, "_SEG", 0);
 	aml_name_integer(&pci, "_BBN", 0);
 	aml_name(&pci, "_CRS", &crs_buf);
+	pci_prt(&pci);
 
 	aml_init(&sb);
 	aml_device(&sb, "PCI0", &pci);

@@ -49,6 +49,9 @@
 #define ACPI_PM_TMR_LEN 4
 #define ACPI_PM_LEN 12
 #define ACPI_SCI_IRQ 9
+/* PCI INTA# of each slot, as the DSDT's _PRT routes it: IOAPIC pins 16-23,
+ * shared round-robin like a PC chipset's PIRQ lines. */
+#define PCI_INTX_GSI(slot) (16u + ((slot) & 7u))
 #define ACPI_S5_SLP_TYP 5 /* the value our DSDT's \_S5 package names */
 
 #endif
