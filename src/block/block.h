@@ -46,19 +46,37 @@ struct block_options {
 
 struct block_backend;
 
+/* Requests are in whole sectors: offsets and lengths are multiples of
+ * this, and a READ/WRITE has at most 1024 (IOV_MAX) iovecs. */
+#define BLOCK_SECTOR_SIZE 512
+
 /* Opens an image. On failure logs one line naming the file and the
- * problem, and returns NULL. Nothing is ever written by opening. */
+ * problem, and returns NULL. Nothing is ever written by opening.
+ * Calls on one backend must not run concurrently (a device serialises
+ * them with its own lock); the backend's threads are its own business. */
 struct block_backend *block_open(const struct block_options *o);
-void block_close(struct block_backend *b); /* waits for requests in flight */
+/* Drains (every pending done() runs first), then closes. NULL is fine. */
+void block_close(struct block_backend *b);
 uint64_t block_size(const struct block_backend *b);
 bool block_read_only(const struct block_backend *b);
 const char *block_engine_name(const struct block_backend *b);
-/* 0: queued, done() will be called; -errno: refused now, done() never. */
+/* 0: queued, done() will be called; -errno: refused now, done() never:
+ * -EINVAL (out of the image, not whole sectors, bad op), -EROFS (a write
+ * to a read-only image), -ENOMEM. r must stay valid until done(). */
 int block_submit(struct block_backend *b, struct block_req *r);
+/* Optional batching: submissions between block_plug() and block_unplug()
+ * may be held back and handed to the kernel together at the unplug (one
+ * io_uring_enter for a whole ring drain). Calls nest. */
+void block_plug(struct block_backend *b);
+void block_unplug(struct block_backend *b);
 /* Readable when requests have completed. */
 int block_completion_fd(const struct block_backend *b);
+/* Runs done() of every finished request, in the caller's thread; never
+ * blocks. done() may submit new requests. */
 void block_process_completions(struct block_backend *b);
-/* Requests submitted and not yet completed. */
+/* Requests submitted and whose done() has not run yet. */
 unsigned int block_in_flight(const struct block_backend *b);
+/* Waits until nothing is in flight, running every done() on the way. */
+void block_drain(struct block_backend *b);
 
 #endif

@@ -1,0 +1,91 @@
+/* Inside the block layer: the backend struct, the per-request state the
+ * engines share, and the engine interface. block.c owns opening, checks,
+ * bounce buffers, short transfers and the completion callbacks; an engine
+ * (io_uring or a thread pool) only issues one system call's worth of work
+ * at a time and hands back the raw result. */
+#ifndef VIREO_BLOCK_BLOCK_PRIV_H
+#define VIREO_BLOCK_BLOCK_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "block/block.h"
+
+/* One request on its way through an engine. */
+struct block_io {
+	struct block_req *req;
+	enum block_op op;	/* what the next step does (may fall back) */
+	uint64_t offset;	/* image offset of the next step */
+	uint64_t remaining;	/* bytes the next steps still have to cover */
+	uint64_t transferred;	/* READ/WRITE: bytes done so far */
+	struct iovec *iov;	/* READ/WRITE: what is left to transfer */
+	unsigned int iovcnt;
+	bool iov_owned;		/* iov may be advanced in place */
+	bool zero_fill;		/* WRITE of zeroes replacing a fallocate */
+	unsigned int retries;	/* -EAGAIN/-EINTR seen in a row */
+	int64_t result;		/* final result, once finished */
+	struct iovec *iov_copy; /* owned iovecs (short transfer, zero fill) */
+	void *bounce;		/* aligned buffer for O_DIRECT */
+	struct iovec bounce_iov;
+	struct block_io *next;	/* engine queues and completion lists */
+};
+
+struct block_engine;
+
+struct block_backend {
+	char *path;
+	int fd;
+	uint64_t size;
+	bool read_only;
+	bool direct;		/* O_DIRECT in effect */
+	uint32_t mem_align;	/* O_DIRECT buffer alignment, bytes */
+	int event_fd;		/* completion_fd: an eventfd */
+	void *zero_buf;		/* BLOCK_ZERO_CHUNK zeroes, aligned */
+	unsigned int plugged;	/* block_plug() depth */
+	unsigned int in_flight; /* atomic: accepted, done() not yet run */
+
+	pthread_mutex_t lock;	   /* protects 'ready' */
+	struct block_io *ready;	   /* finished without reaching the engine */
+
+	const struct block_engine *engine;
+	void *engine_priv;
+};
+
+struct block_engine {
+	const char *name;
+	/* Returns 0 or -errno (the backend then tries another engine). */
+	int (*init)(struct block_backend *b);
+	/* Nothing is in flight any more. */
+	void (*fini)(struct block_backend *b);
+	/* Issues the next step of io (see block_io_step_done()). 0 or -errno
+	 * when it cannot be queued at all. */
+	int (*submit)(struct block_backend *b, struct block_io *io);
+	/* Pushes out steps batched while the backend was plugged. */
+	void (*unplug)(struct block_backend *b);
+	/* Takes the requests that finished, as a list through ->next; steps
+	 * that need to go on are resubmitted by the engine itself. */
+	struct block_io *(*reap)(struct block_backend *b);
+};
+
+extern const struct block_engine block_engine_uring;
+extern const struct block_engine block_engine_threads;
+
+#define BLOCK_ZERO_CHUNK (64u << 10) /* bytes of zeroes per iovec */
+#define BLOCK_ZERO_IOVS 16	     /* iovecs per zero-filling write */
+
+/* Accounts for one step's result (bytes or -errno) and prepares the next.
+ * Returns true when io is finished (io->result is final), false when the
+ * engine must issue the next step. Safe in any thread: it touches io and
+ * the backend's immutable fields only. */
+bool block_io_step_done(struct block_backend *b, struct block_io *io, int64_t res);
+
+/* The system call for io's next step, for engines that block: bytes or
+ * -errno. */
+int64_t block_io_step_sync(struct block_backend *b, struct block_io *io);
+
+/* Wakes whoever waits on the completion fd. */
+void block_signal(struct block_backend *b);
+
+#endif
