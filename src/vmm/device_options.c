@@ -1,4 +1,4 @@
-/* Parsing of the device flags: --disk, --net, --console. Checks syntax and
+/* Parsing of the device flags: --disk, --net, --can, --console. Checks syntax and
  * values only; whether a file or interface can be opened is found out when
  * the device is created, before the guest runs. */
 #include <stdio.h>
@@ -180,6 +180,59 @@ int parse_console_option(const char *arg, enum console_kind *out)
 	} else {
 		log_error("--console '%s': must be serial or virtio", arg);
 		return -1;
+	}
+	return 0;
+}
+
+int parse_can_option(const char *arg, struct can_config *c)
+{
+	struct keyval kv[KEYVAL_MAX];
+	int i, n;
+
+	memset(c, 0, sizeof(*c));
+	n = split("--can", arg, c->arg, kv);
+	if (n < 0)
+		return -1;
+	if (!strcmp(kv[0].key, "socketcan") && kv[0].value) {
+		if (!*kv[0].value || strlen(kv[0].value) >= 16) {
+			log_error("--can '%s': interface name must be 1 to 15 characters", arg);
+			return -1;
+		}
+		c->can.kind = CAN_SOCKETCAN;
+		c->can.ifname = kv[0].value;
+	} else if (!strcmp(kv[0].key, "bus") && kv[0].value) {
+		if (!*kv[0].value || strlen(kv[0].value) >= 108) {
+			log_error("--can '%s': bus path must be 1 to 107 characters", arg);
+			return -1;
+		}
+		c->can.kind = CAN_BUS;
+		c->can.path = kv[0].value;
+	} else {
+		log_error("--can '%s': must start with socketcan=IFNAME or bus=PATH", arg);
+		return -1;
+	}
+	for (i = 1; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+
+		if (!v) {
+			log_error("--can '%s': '%s' needs a value", arg, k);
+			return -1;
+		}
+		if (!strcmp(k, "fd")) {
+			if (keyval_bool(v, &c->can.fd) < 0) {
+				log_error("--can '%s': fd must be on or off", arg);
+				return -1;
+			}
+		} else if (!strcmp(k, "log")) {
+			if (!*v) {
+				log_error("--can '%s': empty log file name", arg);
+				return -1;
+			}
+			c->can.log = v;
+		} else {
+			log_error("--can '%s': unknown key '%s' (fd, log)", arg, k);
+			return -1;
+		}
 	}
 	return 0;
 }

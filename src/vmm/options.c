@@ -10,7 +10,7 @@
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
-       OPT_HELP, OPT_VERSION };
+       OPT_CAN, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -22,6 +22,7 @@ static const struct option long_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "can", required_argument, NULL, OPT_CAN },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -50,6 +51,11 @@ void options_print_help(void)
 	       "  --console serial|virtio\n"
 	       "                       guest console on the 8250 (ttyS0, default) or on\n"
 	       "                       virtio-console (hvc0)\n"
+	       "  --can socketcan=IFNAME[,fd=on][,log=FILE]\n"
+	       "  --can bus=PATH[,fd=on][,log=FILE]\n"
+	       "                       virtio-can controller on a host SocketCAN interface\n"
+	       "                       or on a Vireo CAN bus (see: vireo canbus --help);\n"
+	       "                       log=FILE writes the traffic in candump -L format\n"
 	       "  --rng                virtio-rng, fed from the host's getrandom()\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
 	       "                       for measuring the difference)\n"
@@ -123,6 +129,15 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			if (parse_net_option(optarg, o->nnets, &o->net[o->nnets]) < 0)
 				return OPTIONS_USAGE;
 			o->nnets++;
+			break;
+		case OPT_CAN:
+			if (o->ncans >= VIREO_MAX_CANS) {
+				log_error("--can: at most %d CAN controllers", VIREO_MAX_CANS);
+				return OPTIONS_USAGE;
+			}
+			if (parse_can_option(optarg, &o->can[o->ncans]) < 0)
+				return OPTIONS_USAGE;
+			o->ncans++;
 			break;
 		case OPT_CONSOLE:
 			if (parse_console_option(optarg, &o->console) < 0)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "can/can.h"
 #include "net/net.h"
 
 #define VIREO_DEFAULT_MEMORY (256ULL << 20)
@@ -16,6 +17,7 @@
 
 #define VIREO_MAX_DISKS 8
 #define VIREO_MAX_NICS 4
+#define VIREO_MAX_CANS 4
 #define OPTION_ARG_MAX 1024 /* longest device option string */
 #define VIRTIO_BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 
@@ -33,6 +35,12 @@ struct net_config {
 	uint8_t mac[6];
 };
 
+/* --can socketcan=IFNAME[,fd=on][,log=FILE] | --can bus=PATH[,fd=on][,log=FILE] */
+struct can_config {
+	char arg[OPTION_ARG_MAX];
+	struct can_options can;
+};
+
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 struct vm_options {
@@ -46,6 +54,8 @@ struct vm_options {
 	unsigned int ndisks;
 	struct net_config net[VIREO_MAX_NICS];
 	unsigned int nnets;
+	struct can_config can[VIREO_MAX_CANS];
+	unsigned int ncans;
 	enum console_kind console;
 	bool rng;
 	bool no_ioeventfd; /* queue notifications exit to userspace (slow path) */
@@ -66,5 +76,6 @@ void options_print_help(void);
 int parse_disk_option(const char *arg, struct disk_config *d);
 int parse_net_option(const char *arg, unsigned int index, struct net_config *n);
 int parse_console_option(const char *arg, enum console_kind *out);
+int parse_can_option(const char *arg, struct can_config *c);
 
 #endif

@@ -8,6 +8,7 @@
 #include "arch/x86/layout.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
+#include "virtio/virtio_can.h"
 #include "virtio/virtio_console.h"
 #include "virtio/virtio_net.h"
 #include "virtio/virtio_pci.h"
@@ -54,6 +55,9 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 			return -1;
 	for (i = 0; i < o->nnets; i++)
 		if (add(vm, virtio_net_create(&o->net[i], i), virtio_net_destroy) < 0)
+			return -1;
+	for (i = 0; i < o->ncans; i++)
+		if (add(vm, virtio_can_create(&o->can[i], i), virtio_can_destroy) < 0)
 			return -1;
 	if (o->console == CONSOLE_VIRTIO) {
 		if (add(vm, virtio_console_create(&io), virtio_console_destroy) < 0)

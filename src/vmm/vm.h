@@ -24,7 +24,7 @@
 struct virtio_device;
 struct virtio_pci;
 
-#define VM_MAX_VIRTIO (VIREO_MAX_DISKS + VIREO_MAX_NICS + 2)
+#define VM_MAX_VIRTIO (VIREO_MAX_DISKS + VIREO_MAX_NICS + VIREO_MAX_CANS + 2)
 
 struct vm_virtio {
 	struct virtio_device *vdev;

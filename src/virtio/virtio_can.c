@@ -1,0 +1,407 @@
+/* The virtio-can controller. The driver sends frames on the TX queue,
+ * pre-posts buffers on the RX queue and starts/stops the controller on
+ * the control queue. The controller starts STOPPED; while stopped, TX is
+ * refused and frames from the bus are dropped. With LATE_TX_ACK a TX
+ * request is answered only once the backend confirms the frame went out
+ * on the bus; STOP and bus-off answer every unconfirmed one NOT_OK. */
+#include "virtio/virtio_can.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "util/le.h"
+#include "util/log.h"
+#include "virtio/virtio_can_msg.h"
+
+#define TXQ 0
+#define RXQ 1
+#define CTRLQ 2
+#define QUEUE_SIZE 256
+
+/* A TX request waiting for its bus confirmation. */
+struct held_tx {
+	uint16_t head;
+	uint8_t *result; /* the device-writable result byte in guest RAM */
+};
+
+struct virtio_can {
+	struct virtio_device vdev;
+	struct can_backend *backend;
+	char name[24];
+	uint8_t config[2]; /* le16 status */
+	bool started;
+	struct ioloop_watch watch;
+	bool watching;
+	bool want_out; /* the backend said -EAGAIN: wait until writable */
+	/* LATE_TX_ACK: sent, unconfirmed requests, oldest first. */
+	struct held_tx held[QUEUE_SIZE];
+	unsigned int held_first, held_count;
+	/* Confirmations still to come for frames whose request is already
+	 * answered (no LATE_TX_ACK, or cancelled by STOP/bus-off). */
+	unsigned int acks_to_ignore;
+	/* A frame from the bus that found no RX buffer: the backend is not
+	 * read again until the driver adds buffers. */
+	struct can_msg rx_held;
+	bool rx_pending;
+	struct virtq_elem elem;
+	uint64_t tx_frames, rx_frames, tx_refused, rx_dropped;
+};
+
+static void set_status(struct virtio_can *c, uint16_t status)
+{
+	le16_put(c->config, status);
+}
+
+static uint16_t status(const struct virtio_can *c)
+{
+	return le16_get(c->config);
+}
+
+/* The result byte of a request: the first byte of its first
+ * device-writable buffer; NULL if there is none. */
+static uint8_t *result_byte(const struct virtq_elem *e)
+{
+	unsigned int i;
+
+	for (i = e->out_num; i < (unsigned int)(e->out_num + e->in_num); i++)
+		if (e->iov[i].iov_len)
+			return e->iov[i].iov_base;
+	return NULL;
+}
+
+static void answer(struct virtio_can *c, unsigned int q, uint16_t head, uint8_t *res,
+		   uint8_t value)
+{
+	*res = value;
+	virtq_push(&c->vdev.vq[q], head, 1);
+}
+
+/* STOP or bus-off: every request still waiting for the bus fails. */
+static void cancel_held(struct virtio_can *c)
+{
+	while (c->held_count) {
+		struct held_tx *h = &c->held[c->held_first];
+
+		answer(c, TXQ, h->head, h->result, VIRTIO_CAN_RESULT_NOT_OK);
+		c->held_first = (c->held_first + 1) % QUEUE_SIZE;
+		c->held_count--;
+		c->acks_to_ignore++;
+	}
+	virtio_notify(&c->vdev, TXQ);
+}
+
+static void update_watch(struct virtio_can *c)
+{
+	uint32_t ev = (c->rx_pending ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
+
+	if (c->watching)
+		ioloop_modify(&c->vdev.loop, &c->watch, ev);
+}
+
+static void process_tx(struct virtio_can *c)
+{
+	struct virtio_device *vdev = &c->vdev;
+	struct virtq *vq = &vdev->vq[TXQ];
+	struct virtq_elem *e = &c->elem;
+	bool late = virtio_has_feature(vdev, VIRTIO_CAN_F_LATE_TX_ACK);
+	struct can_msg m;
+	int r = 0;
+
+	while (!c->want_out && (r = virtq_pop(vq, e)) > 0) {
+		uint8_t *res = result_byte(e);
+		uint8_t verdict;
+		int sent;
+
+		if (!res) {
+			virtio_set_needs_reset(vdev, "TX request without a result buffer");
+			return;
+		}
+		verdict = virtio_can_decode_tx(e->iov, e->out_num, vdev->guest_features, &m);
+		if (verdict != VIRTIO_CAN_RESULT_OK || !c->started ||
+		    (status(c) & VIRTIO_CAN_S_CTRL_BUSOFF)) {
+			c->tx_refused++;
+			answer(c, TXQ, e->head, res, VIRTIO_CAN_RESULT_NOT_OK);
+			continue;
+		}
+		if (late && c->held_count == QUEUE_SIZE) {
+			virtq_unpop(vq, 1); /* cannot happen with a 256-entry queue */
+			break;
+		}
+		sent = can_backend_send(c->backend, &m);
+		if (sent == -EAGAIN) {
+			/* The bus is busy: try again when the backend can take
+			 * more, as a controller's TX FIFO would. */
+			virtq_unpop(vq, 1);
+			c->want_out = true;
+			update_watch(c);
+			break;
+		}
+		if (sent < 0) {
+			c->tx_refused++;
+			answer(c, TXQ, e->head, res, VIRTIO_CAN_RESULT_NOT_OK);
+			continue;
+		}
+		c->tx_frames++;
+		if (late) {
+			c->held[(c->held_first + c->held_count) % QUEUE_SIZE] =
+				(struct held_tx){ .head = e->head, .result = res };
+			c->held_count++;
+		} else {
+			c->acks_to_ignore++;
+			answer(c, TXQ, e->head, res, VIRTIO_CAN_RESULT_OK);
+		}
+	}
+	if (r < 0)
+		virtio_set_needs_reset(vdev, "malformed TX descriptor chain");
+	virtio_notify(vdev, TXQ);
+}
+
+static void process_ctrl(struct virtio_can *c)
+{
+	struct virtio_device *vdev = &c->vdev;
+	struct virtq *vq = &vdev->vq[CTRLQ];
+	struct virtq_elem *e = &c->elem;
+	uint8_t req[2];
+	int r;
+
+	while ((r = virtq_pop(vq, e)) > 0) {
+		uint8_t *res = result_byte(e);
+		uint8_t verdict = VIRTIO_CAN_RESULT_OK;
+
+		if (!res) {
+			virtio_set_needs_reset(vdev, "control request without a result buffer");
+			return;
+		}
+		if (iov_to_buf(e->iov, e->out_num, 0, req, 2) != 2) {
+			verdict = VIRTIO_CAN_RESULT_NOT_OK;
+		} else if (le16_get(req) == VIRTIO_CAN_SET_CTRL_MODE_START) {
+			/* Also the way out of bus-off. */
+			c->started = true;
+			if (status(c) & VIRTIO_CAN_S_CTRL_BUSOFF) {
+				set_status(c, 0);
+				virtio_config_changed(vdev);
+			}
+		} else if (le16_get(req) == VIRTIO_CAN_SET_CTRL_MODE_STOP) {
+			c->started = false;
+			cancel_held(c);
+		} else {
+			verdict = VIRTIO_CAN_RESULT_NOT_OK;
+		}
+		answer(c, CTRLQ, e->head, res, verdict);
+	}
+	if (r < 0)
+		virtio_set_needs_reset(vdev, "malformed control descriptor chain");
+	virtio_notify(vdev, CTRLQ);
+}
+
+/* Gives m to the driver; false when it has no RX buffer for it. */
+static bool deliver(struct virtio_can *c, const struct can_msg *m)
+{
+	struct virtio_device *vdev = &c->vdev;
+	struct virtq *vq = &vdev->vq[RXQ];
+	struct virtq_elem *e = &c->elem;
+	uint8_t buf[VIRTIO_CAN_HDR_SIZE + CANFD_MAX_DLEN];
+	size_t len;
+	int r;
+
+	if (!c->started || !virtio_can_rx_allowed(m, vdev->guest_features)) {
+		c->rx_dropped++; /* a stopped controller hears nothing */
+		return true;
+	}
+	r = virtq_pop(vq, e);
+	if (r < 0) {
+		virtio_set_needs_reset(vdev, "malformed RX descriptor chain");
+		return true;
+	}
+	if (r == 0)
+		return false;
+	len = virtio_can_encode_rx(m, buf);
+	if (e->in_len < len) {
+		/* The driver's buffer is too small for this frame: drop it,
+		 * and give the buffer back empty. */
+		c->rx_dropped++;
+		virtq_push(vq, e->head, 0);
+		return true;
+	}
+	virtq_push(vq, e->head, (uint32_t)iov_from_buf(e->iov + e->out_num, e->in_num, 0, buf, len));
+	c->rx_frames++;
+	return true;
+}
+
+static void bus_off(struct virtio_can *c)
+{
+	if (status(c) & VIRTIO_CAN_S_CTRL_BUSOFF)
+		return;
+	log_info("%s: bus-off", c->vdev.name);
+	c->started = false;
+	set_status(c, VIRTIO_CAN_S_CTRL_BUSOFF);
+	cancel_held(c);
+	virtio_config_changed(&c->vdev);
+}
+
+static void tx_done(struct virtio_can *c)
+{
+	struct held_tx *h;
+
+	if (c->acks_to_ignore) {
+		c->acks_to_ignore--;
+		return;
+	}
+	if (!c->held_count)
+		return;
+	h = &c->held[c->held_first];
+	answer(c, TXQ, h->head, h->result, VIRTIO_CAN_RESULT_OK);
+	c->held_first = (c->held_first + 1) % QUEUE_SIZE;
+	c->held_count--;
+}
+
+static void process_rx(struct virtio_can *c)
+{
+	enum can_event ev;
+	unsigned int budget = 256; /* let TX and control in between */
+
+	if (c->rx_pending) {
+		if (!deliver(c, &c->rx_held))
+			goto out;
+		c->rx_pending = false;
+		update_watch(c);
+	}
+	while (budget-- && can_backend_recv(c->backend, &ev, &c->rx_held) > 0) {
+		if (ev == CAN_EVENT_TX_DONE) {
+			tx_done(c);
+		} else if (ev == CAN_EVENT_BUSOFF) {
+			bus_off(c);
+		} else if (!deliver(c, &c->rx_held)) {
+			c->rx_pending = true;
+			update_watch(c);
+			break;
+		}
+	}
+out:
+	virtio_notify(&c->vdev, RXQ);
+	virtio_notify(&c->vdev, TXQ);
+}
+
+static void backend_ready(void *ctx, uint32_t events)
+{
+	struct virtio_can *c = ctx;
+	struct virtio_device *vdev = &c->vdev;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (!virtio_running(vdev)) {
+		/* No driver: the controller is stopped, frames are lost. */
+		enum can_event ev;
+		struct can_msg m;
+
+		while (can_backend_recv(c->backend, &ev, &m) > 0)
+			if (ev == CAN_EVENT_TX_DONE && c->acks_to_ignore)
+				c->acks_to_ignore--;
+		c->want_out = false;
+	} else {
+		if (events & EPOLLOUT) {
+			c->want_out = false;
+			update_watch(c);
+			process_tx(c);
+		}
+		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			process_rx(c);
+	}
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+static void can_queue_notify(struct virtio_device *vdev, unsigned int q)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	if (q == TXQ)
+		process_tx(c);
+	else if (q == CTRLQ)
+		process_ctrl(c);
+	else if (c->rx_pending)
+		process_rx(c); /* new RX buffers for the held frame */
+}
+
+static int can_activate(struct virtio_device *vdev)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	if (!c->watching) {
+		if (ioloop_add(&vdev->loop, &c->watch, can_backend_rx_fd(c->backend), EPOLLIN,
+			       backend_ready, c) < 0)
+			return -1;
+		c->watching = true;
+	}
+	update_watch(c);
+	return 0;
+}
+
+static void can_reset(struct virtio_device *vdev)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	/* Requests in flight belong to the old driver: forget them, but the
+	 * bus will still confirm the frames that went out. */
+	c->acks_to_ignore += c->held_count;
+	c->held_count = 0;
+	c->held_first = 0;
+	c->started = false;
+	c->rx_pending = false;
+	c->want_out = false;
+	set_status(c, 0);
+	update_watch(c);
+}
+
+static void can_config_read(struct virtio_device *vdev, uint32_t offset, void *data,
+			    uint32_t size)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	memcpy(data, c->config + offset, size);
+}
+
+static const struct virtio_device_ops can_ops = {
+	.config_read = can_config_read,
+	.activate = can_activate,
+	.queue_notify = can_queue_notify,
+	.reset = can_reset,
+};
+
+struct virtio_device *virtio_can_create(const struct can_config *cfg, unsigned int index)
+{
+	struct virtio_can *c = calloc(1, sizeof(*c));
+	unsigned int i;
+
+	if (!c)
+		return NULL;
+	c->backend = can_backend_open(&cfg->can);
+	if (!c->backend) {
+		free(c);
+		return NULL;
+	}
+	snprintf(c->name, sizeof(c->name), "virtio-can%u", index);
+	c->vdev.name = c->name;
+	c->vdev.device_id = VIRTIO_ID_CAN;
+	c->vdev.host_features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_INDIRECT_DESC |
+				1ULL << VIRTIO_RING_F_EVENT_IDX |
+				1ULL << VIRTIO_CAN_F_CAN_CLASSIC | 1ULL << VIRTIO_CAN_F_RTR_FRAMES |
+				1ULL << VIRTIO_CAN_F_LATE_TX_ACK;
+	if (can_backend_fd(c->backend))
+		c->vdev.host_features |= 1ULL << VIRTIO_CAN_F_CAN_FD;
+	c->vdev.num_queues = 3;
+	for (i = 0; i < 3; i++)
+		c->vdev.queue_max_size[i] = QUEUE_SIZE;
+	c->vdev.config_size = sizeof(c->config);
+	c->vdev.ops = &can_ops;
+	return &c->vdev;
+}
+
+void virtio_can_destroy(struct virtio_device *vdev)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	can_backend_close(c->backend);
+	free(c);
+}
