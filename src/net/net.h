@@ -28,8 +28,8 @@ struct virtio_net_hdr_v1 {
 };
 
 /* Largest Ethernet frame a backend passes, without the virtio header: a
- * 64 KiB IP packet (GSO) behind an Ethernet header and a VLAN tag. */
-#define NET_MAX_FRAME (65535 + 14 + 4)
+ * 64 KiB GSO packet behind an Ethernet header and a VLAN tag. */
+#define NET_MAX_FRAME (65536 + 14 + 4)
 
 /* Offloads the guest accepted on receive (what the backend may give it). */
 struct net_offloads {
@@ -43,6 +43,10 @@ struct net_options {
 	 * tcp:127.0.0.1:HOSTPORT-:GUESTPORT, and udp:) */
 	const char *hostfwd[8];
 	unsigned int nhostfwd;
+	/* user: the guest reaches only the virtual network's own services
+	 * (DHCP, ARP, hostfwd connections), never the host or the outside;
+	 * QEMU's restrict=on. */
+	bool restricted;
 };
 
 struct net_backend;

@@ -502,6 +502,7 @@ struct net_backend *slirp_backend_open(const struct net_options *o)
 		goto fail;
 	}
 
+	cfg.restricted = o->restricted;
 	cfg.in_enabled = true;
 	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
 	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);

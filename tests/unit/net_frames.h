@@ -153,6 +153,29 @@ static inline bool is_dhcp_offer(const uint8_t *f, size_t len, uint32_t xid)
 	return false;
 }
 
+/* A UDP datagram from 10.0.2.15:src_port to dst_ip:dst_port. */
+static inline size_t build_udp(uint8_t *f, const char *dst_ip, uint16_t src_port,
+			       uint16_t dst_port, const void *payload, size_t len)
+{
+	static const uint8_t gw_mac[6] = { 0x52, 0x55, 0x0a, 0x00, 0x02, 0x02 };
+	uint8_t *ip = f + ETH_HDR, *udp = ip + 20;
+
+	memset(f, 0, ETH_HDR + 28);
+	eth_header(f, gw_mac, guest_mac, 0x0800);
+	ip[0] = 0x45;
+	put16be(ip + 2, (uint16_t)(28 + len));
+	ip[8] = 64;
+	ip[9] = 17;
+	put_ip(ip + 12, "10.0.2.15");
+	put_ip(ip + 16, dst_ip);
+	put16be(ip + 10, ip_checksum(ip, 20));
+	put16be(udp, src_port);
+	put16be(udp + 2, dst_port);
+	put16be(udp + 4, (uint16_t)(8 + len));
+	memcpy(udp + 8, payload, len);
+	return ETH_HDR + 28 + len;
+}
+
 /* A TCP SYN from anywhere to 10.0.2.15:port. */
 static inline bool is_tcp_syn_to(const uint8_t *f, size_t len, uint16_t port)
 {

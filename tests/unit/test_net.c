@@ -325,6 +325,53 @@ static void test_user_hostfwd_connect(void **state)
 	net_close(b);
 }
 
+/* The guest's UDP to 10.0.2.2 reaches the host's loopback, unless the
+ * network is restricted. */
+static void udp_to_host(bool restricted, bool want_arrival)
+{
+	struct net_options o = { .kind = NET_USER, .restricted = restricted };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	uint8_t frame[128], got[64];
+	struct net_backend *b;
+	struct pollfd p;
+	struct iovec iov;
+	int s;
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(s >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	b = net_open(&o);
+	assert_non_null(b);
+	iov = (struct iovec){ frame, build_udp(frame, "10.0.2.2", 5555, ntohs(a.sin_port),
+					       "hello", 5) };
+	assert_int_equal(net_send(b, &iov, 1), (ssize_t)iov.iov_len);
+	p = (struct pollfd){ .fd = s, .events = POLLIN };
+	if (want_arrival) {
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		assert_int_equal(recv(s, got, sizeof(got), 0), 5);
+		assert_memory_equal(got, "hello", 5);
+	} else {
+		assert_int_equal(poll(&p, 1, 300), 0);
+	}
+	net_close(b);
+	close(s);
+}
+
+static void test_user_udp_to_host(void **state)
+{
+	(void)state;
+	udp_to_host(false, true);
+}
+
+static void test_user_restricted(void **state)
+{
+	(void)state;
+	udp_to_host(true, false);
+}
+
 /* ---- tap ---- */
 
 static void ifname_for_test(char *name, size_t size)
@@ -579,6 +626,8 @@ int main(void)
 		cmocka_unit_test(test_user_hostfwd_busy),
 		cmocka_unit_test(test_user_hostfwd_bad_rule),
 		cmocka_unit_test(test_user_hostfwd_connect),
+		cmocka_unit_test(test_user_udp_to_host),
+		cmocka_unit_test(test_user_restricted),
 		cmocka_unit_test(test_tap_both_directions),
 		cmocka_unit_test(test_tap_recv_too_small),
 		cmocka_unit_test(test_tap_bad_names),

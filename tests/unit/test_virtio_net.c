@@ -1,0 +1,914 @@
+/* virtio-net: the header and scatter functions on their own, then the
+ * whole device on real split virtqueues in a small guest RAM, with its
+ * I/O thread running and user-mode networking (or a tap) behind it. The
+ * test plays the driver: it writes descriptors and avail entries the way
+ * Linux does and reads the used ring. */
+#include "cmocka_prelude.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/vnet_hdr.h"
+#include "net_frames.h"
+#include "util/le.h"
+#include "virtio/virtio_net.h"
+
+/* ==== pure functions ==== */
+
+static struct iovec iov_of(void *p, size_t len)
+{
+	return (struct iovec){ p, len };
+}
+
+static size_t iov_flatten(const struct iovec *iov, int n, uint8_t *out)
+{
+	size_t off = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(out + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	return off;
+}
+
+static void test_tx_prepare_layouts(void **state)
+{
+	uint8_t chain[12 + 100], flat[200];
+	struct virtio_net_hdr_v1 hdr;
+	struct iovec out[4], iov[5];
+	unsigned int i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(chain); i++)
+		chain[i] = (uint8_t)i;
+	chain[10] = 0x77; /* num_buffers from the guest: ignored */
+
+	/* Header and frame in one buffer (VERSION_1 "any layout"). */
+	out[0] = iov_of(chain, sizeof(chain));
+	n = vnet_tx_prepare(out, 1, 12, false, &hdr, iov);
+	assert_int_equal(n, -EOPNOTSUPP); /* flags = 0, gso = 1: offloads */
+	memset(chain, 0, 12);
+	n = vnet_tx_prepare(out, 1, 12, false, &hdr, iov);
+	assert_int_equal(n, 1);
+	assert_ptr_equal(iov[0].iov_base, chain + 12);
+	assert_int_equal(iov[0].iov_len, 100);
+
+	/* With a backend header: our copy first, then the frame in place. */
+	chain[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	chain[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+	chain[10] = 5;
+	n = vnet_tx_prepare(out, 1, 12, true, &hdr, iov);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(iov[0].iov_base, &hdr);
+	assert_int_equal(iov[0].iov_len, 12);
+	assert_int_equal(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(hdr.num_buffers, 0);
+	assert_ptr_equal(iov[1].iov_base, chain + 12);
+
+	/* Header split over buffers, frame over the rest. */
+	out[0] = iov_of(chain, 5);
+	out[1] = iov_of(chain + 5, 9);
+	out[2] = iov_of(chain + 14, 50);
+	out[3] = iov_of(chain + 64, 48);
+	n = vnet_tx_prepare(out, 4, 12, true, &hdr, iov);
+	assert_int_equal(n, 4);
+	assert_int_equal(iov_flatten(iov + 1, n - 1, flat), 100);
+	assert_memory_equal(flat, chain + 12, 100);
+	assert_int_equal(iov[1].iov_len, 2);
+
+	/* Legacy 10-byte header: the backend still gets 12. */
+	n = vnet_tx_prepare(out, 4, 10, true, &hdr, iov);
+	assert_int_equal(n, 4);
+	assert_int_equal(iov[0].iov_len, 12);
+	assert_int_equal(iov_flatten(iov + 1, n - 1, flat), 102);
+}
+
+static void test_tx_prepare_rejects(void **state)
+{
+	static uint8_t chain[12 + NET_MAX_FRAME + 1];
+	struct virtio_net_hdr_v1 hdr;
+	struct iovec out[2], iov[3];
+
+	(void)state;
+	out[0] = iov_of(chain, 11);
+	assert_int_equal(vnet_tx_prepare(out, 1, 12, true, &hdr, iov), -EINVAL);
+	assert_int_equal(vnet_tx_prepare(out, 0, 12, true, &hdr, iov), -EINVAL);
+	/* Header but less than an Ethernet header. */
+	out[0] = iov_of(chain, 12 + 13);
+	assert_int_equal(vnet_tx_prepare(out, 1, 12, false, &hdr, iov), -EMSGSIZE);
+	out[0] = iov_of(chain, 12 + 14);
+	assert_int_equal(vnet_tx_prepare(out, 1, 12, false, &hdr, iov), 1);
+	/* The largest frame passes, one byte more does not. */
+	out[0] = iov_of(chain, 12 + NET_MAX_FRAME);
+	assert_int_equal(vnet_tx_prepare(out, 1, 12, false, &hdr, iov), 1);
+	out[0] = iov_of(chain, 12 + NET_MAX_FRAME - 1);
+	out[1] = iov_of(chain, 2);
+	assert_int_equal(vnet_tx_prepare(out, 2, 12, false, &hdr, iov), -EMSGSIZE);
+	/* DATA_VALID alone is a receive flag: still refused without headers. */
+	chain[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+	out[0] = iov_of(chain, 12 + 60);
+	assert_int_equal(vnet_tx_prepare(out, 1, 12, false, &hdr, iov), -EOPNOTSUPP);
+}
+
+static void test_rx_fixup(void **state)
+{
+	struct net_offloads none = { 0 }, csum = { .csum = true },
+			    all = { .csum = true, .tso4 = true, .tso6 = true, .ecn = true };
+	struct virtio_net_hdr_v1 h;
+
+	(void)state;
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_DATA_VALID, .num_buffers = 9 };
+	assert_true(vnet_rx_fixup_hdr(&h, &none));
+	assert_int_equal(h.flags, 0); /* must be zero without GUEST_CSUM */
+	assert_int_equal(h.num_buffers, 0);
+
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM };
+	assert_false(vnet_rx_fixup_hdr(&h, &none));
+	h = (struct virtio_net_hdr_v1){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM | 4 };
+	assert_true(vnet_rx_fixup_hdr(&h, &csum));
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+
+	h = (struct virtio_net_hdr_v1){ .flags = 1, .gso_type = VIRTIO_NET_HDR_GSO_TCPV4 };
+	assert_false(vnet_rx_fixup_hdr(&h, &csum));
+	assert_true(vnet_rx_fixup_hdr(&h, &all));
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN;
+	assert_true(vnet_rx_fixup_hdr(&h, &all));
+	all.ecn = false;
+	assert_false(vnet_rx_fixup_hdr(&h, &all));
+	h.gso_type = VIRTIO_NET_HDR_GSO_UDP;
+	assert_false(vnet_rx_fixup_hdr(&h, &all));
+	h.gso_type = 5; /* UDP_L4, never accepted */
+	assert_false(vnet_rx_fixup_hdr(&h, &all));
+}
+
+static void test_rx_scatter(void **state)
+{
+	uint8_t hdr[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0 }, frame[1000], out[2000];
+	uint8_t c1a[7], c1b[100], c2[64], c3[4000];
+	struct iovec in1[2] = { iov_of(c1a, sizeof(c1a)), iov_of(c1b, sizeof(c1b)) };
+	struct iovec in2[1] = { iov_of(c2, sizeof(c2)) };
+	struct iovec in3[1] = { iov_of(c3, sizeof(c3)) };
+	struct vnet_rx rx;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7);
+	vnet_rx_begin(&rx, hdr, 12, frame, sizeof(frame));
+	assert_int_equal(vnet_rx_fill(&rx, in1, 2), 107);
+	assert_false(vnet_rx_complete(&rx));
+	assert_int_equal(vnet_rx_fill(&rx, in2, 1), 64);
+	assert_int_equal(vnet_rx_fill(&rx, in3, 1), 1012 - 171);
+	assert_true(vnet_rx_complete(&rx));
+	assert_int_equal(rx.nbufs, 3);
+	/* num_buffers lands at offset 10, across the first chain's split. */
+	vnet_rx_set_num_buffers(in1, 2, 3);
+	memcpy(out, c1a, 7);
+	memcpy(out + 7, c1b, 100);
+	memcpy(out + 107, c2, 64);
+	memcpy(out + 171, c3, 1012 - 171);
+	assert_memory_equal(out, hdr, 10);
+	assert_int_equal(le16_get(out + 10), 3);
+	assert_memory_equal(out + 12, frame, sizeof(frame));
+
+	/* A 10-byte legacy header. */
+	vnet_rx_begin(&rx, hdr, 10, frame, 50);
+	assert_int_equal(vnet_rx_fill(&rx, in3, 1), 60);
+	assert_memory_equal(c3 + 10, frame, 50);
+}
+
+/* ==== the device on real virtqueues ==== */
+
+#define RAM_SIZE (4u << 20)
+#define RXQ 0
+#define TXQ 1
+#define QSIZE 256
+#define BUF_BASE 0x100000u
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+
+struct vring_gpa {
+	uint64_t desc, avail, used;
+	uint16_t next_desc;
+	uint16_t avail_idx;
+	uint16_t used_seen;
+};
+
+struct rig {
+	struct guest_mem mem;
+	struct virtio_device *vdev;
+	struct vring_gpa ring[2];
+	uint64_t next_buf;
+	int notified[2];
+	int config_notified;
+};
+
+static struct rig *g_rig;
+
+static void fake_notify_queue(struct virtio_device *vdev, unsigned int q)
+{
+	(void)vdev;
+	__atomic_add_fetch(&g_rig->notified[q], 1, __ATOMIC_SEQ_CST);
+}
+
+static void fake_notify_config(struct virtio_device *vdev)
+{
+	(void)vdev;
+	__atomic_add_fetch(&g_rig->config_notified, 1, __ATOMIC_SEQ_CST);
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.notify_queue = fake_notify_queue,
+	.notify_config = fake_notify_config,
+};
+
+static uint8_t *gpa(struct rig *r, uint64_t a)
+{
+	return r->mem.host + a;
+}
+
+static uint64_t alloc_buf(struct rig *r, size_t len)
+{
+	uint64_t a = r->next_buf;
+
+	r->next_buf += (len + 63) & ~(size_t)63;
+	assert_true(r->next_buf <= RAM_SIZE);
+	return a;
+}
+
+struct seg {
+	uint64_t addr;
+	uint32_t len;
+	bool write;
+};
+
+/* Adds a chain of direct descriptors and makes it available. */
+static uint16_t add_chain(struct rig *r, unsigned int qi, const struct seg *s, unsigned int n)
+{
+	struct vring_gpa *v = &r->ring[qi];
+	uint16_t head = v->next_desc % QSIZE;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((head + i) % QSIZE);
+		uint8_t *p = gpa(r, v->desc + 16u * d);
+		uint16_t flags = (uint16_t)((s[i].write ? 2 : 0) | (i + 1 < n ? 1 : 0));
+
+		le64_put(p, s[i].addr);
+		le32_put(p + 8, s[i].len);
+		le16_put(p + 12, flags);
+		le16_put(p + 14, (uint16_t)((d + 1) % QSIZE));
+	}
+	v->next_desc = (uint16_t)(v->next_desc + n);
+	le16_put(gpa(r, v->avail + 4 + 2u * (v->avail_idx % QSIZE)), head);
+	v->avail_idx++;
+	__atomic_store_n((uint16_t *)gpa(r, v->avail + 2), v->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static uint16_t used_idx(struct rig *r, unsigned int qi)
+{
+	return __atomic_load_n((uint16_t *)gpa(r, r->ring[qi].used + 2), __ATOMIC_ACQUIRE);
+}
+
+static void used_elem(struct rig *r, unsigned int qi, uint16_t i, uint32_t *id, uint32_t *len)
+{
+	uint8_t *e = gpa(r, r->ring[qi].used + 4 + 8u * (i % QSIZE));
+
+	*id = le32_get(e);
+	*len = le32_get(e + 4);
+}
+
+static void kick(struct rig *r, unsigned int qi)
+{
+	pthread_mutex_lock(&r->vdev->lock);
+	if (virtio_running(r->vdev) && r->vdev->vq[qi].ready)
+		r->vdev->ops->queue_notify(r->vdev, qi);
+	pthread_mutex_unlock(&r->vdev->lock);
+}
+
+static bool wait_used(struct rig *r, unsigned int qi, uint16_t want, int timeout_ms)
+{
+	int i;
+
+	for (i = 0; i < timeout_ms; i++) {
+		if ((uint16_t)(used_idx(r, qi) - want) < 0x8000)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Does what virtio-pci does up to DRIVER_OK, accepting features. */
+static struct rig *rig_start(const struct net_options *o, uint64_t features)
+{
+	struct net_config cfg;
+	struct rig *r = calloc(1, sizeof(*r));
+	unsigned int i;
+
+	assert_non_null(r);
+	g_rig = r;
+	assert_int_equal(guest_mem_map(&r->mem, RAM_SIZE), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.net = *o;
+	memcpy(cfg.mac, guest_mac, 6);
+	r->vdev = virtio_net_create(&cfg, 0);
+	if (!r->vdev) {
+		guest_mem_unmap(&r->mem);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->vdev->lock, NULL);
+	r->vdev->mem = &r->mem;
+	r->vdev->transport = &fake_transport;
+	r->vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;
+	assert_int_equal(ioloop_init(&r->vdev->loop, r->vdev->name), 0);
+	assert_int_equal(ioloop_start(&r->vdev->loop), 0);
+
+	pthread_mutex_lock(&r->vdev->lock);
+	r->vdev->guest_features = r->vdev->host_features & features;
+	r->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			  VIRTIO_STATUS_FEATURES_OK;
+	for (i = 0; i < 2; i++) {
+		struct virtq *q = &r->vdev->vq[i];
+
+		r->ring[i].desc = 0x10000u + 0x10000u * i;
+		r->ring[i].avail = r->ring[i].desc + 16u * QSIZE;
+		r->ring[i].used = r->ring[i].avail + 0x1000u;
+		q->size = QSIZE;
+		q->desc_gpa = r->ring[i].desc;
+		q->avail_gpa = r->ring[i].avail;
+		q->used_gpa = r->ring[i].used;
+		q->event_idx = virtio_has_feature(r->vdev, VIRTIO_RING_F_EVENT_IDX);
+		q->indirect = virtio_has_feature(r->vdev, VIRTIO_F_INDIRECT_DESC);
+		q->mem = &r->mem;
+		assert_int_equal(virtq_map(q, &r->mem), 0);
+		q->ready = true;
+	}
+	r->next_buf = BUF_BASE;
+	r->vdev->status |= VIRTIO_STATUS_DRIVER_OK;
+	assert_int_equal(r->vdev->ops->activate(r->vdev), 0);
+	pthread_mutex_unlock(&r->vdev->lock);
+	/* The transport kicks every ready queue after DRIVER_OK. */
+	kick(r, RXQ);
+	kick(r, TXQ);
+	return r;
+}
+
+static void rig_stop(struct rig *r)
+{
+	unsigned int i;
+
+	ioloop_stop(&r->vdev->loop);
+	pthread_mutex_lock(&r->vdev->lock);
+	r->vdev->ops->reset(r->vdev);
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		virtq_reset(&r->vdev->vq[i]);
+	r->vdev->status = 0;
+	pthread_mutex_unlock(&r->vdev->lock);
+	ioloop_destroy(&r->vdev->loop);
+	pthread_mutex_destroy(&r->vdev->lock);
+	virtio_net_destroy(r->vdev);
+	guest_mem_unmap(&r->mem);
+	free(r);
+	g_rig = NULL;
+}
+
+static const uint64_t linux_features =
+	1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_INDIRECT_DESC |
+	1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS |
+	1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_CSUM |
+	1ULL << VIRTIO_NET_F_GUEST_CSUM | 0xffffffff00000000ULL;
+
+static struct rig *user_rig(uint64_t features)
+{
+	struct net_options o = { .kind = NET_USER };
+	struct rig *r = rig_start(&o, features);
+
+	assert_non_null(r);
+	return r;
+}
+
+/* Sends a frame from the "guest": header + frame in one buffer. */
+static uint16_t guest_send(struct rig *r, const uint8_t *frame, size_t len)
+{
+	uint64_t a = alloc_buf(r, 12 + len);
+	struct seg s = { a, (uint32_t)(12 + len), false };
+
+	memset(gpa(r, a), 0, 12);
+	memcpy(gpa(r, a) + 12, frame, len);
+	add_chain(r, TXQ, &s, 1);
+	kick(r, TXQ);
+	return r->ring[TXQ].avail_idx;
+}
+
+/* Posts n receive buffers of size bytes each, one descriptor apiece. */
+static void post_rx(struct rig *r, unsigned int n, uint32_t size, bool do_kick)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct seg s = { alloc_buf(r, size), size, true };
+
+		add_chain(r, RXQ, &s, 1);
+	}
+	if (do_kick)
+		kick(r, RXQ);
+}
+
+/* Reassembles the next received frame (header + data) from the used ring. */
+static size_t take_rx(struct rig *r, uint8_t *out, size_t size, uint16_t *num_buffers)
+{
+	struct vring_gpa *v = &r->ring[RXQ];
+	uint32_t id, len;
+	size_t total = 0;
+	uint16_t nb, i;
+
+	assert_true(wait_used(r, RXQ, (uint16_t)(v->used_seen + 1), 3000));
+	used_elem(r, RXQ, v->used_seen, &id, &len);
+	assert_true(len >= 12);
+	{
+		uint8_t *d = gpa(r, v->desc + 16u * id);
+
+		memcpy(out, gpa(r, le64_get(d)), len);
+		total = len;
+		nb = le16_get(out + 10);
+	}
+	v->used_seen++;
+	assert_true(nb >= 1);
+	for (i = 1; i < nb; i++) {
+		uint8_t *d;
+
+		assert_true(wait_used(r, RXQ, (uint16_t)(v->used_seen + 1), 3000));
+		used_elem(r, RXQ, v->used_seen, &id, &len);
+		d = gpa(r, v->desc + 16u * id);
+		assert_true(total + len <= size);
+		memcpy(out + total, gpa(r, le64_get(d)), len);
+		total += len;
+		v->used_seen++;
+	}
+	*num_buffers = nb;
+	return total;
+}
+
+static void test_device_identity(void **state)
+{
+	struct rig *r;
+	uint8_t cfg[10];
+
+	(void)state;
+	r = user_rig(linux_features);
+	assert_string_equal(r->vdev->name, "virtio-net0");
+	assert_int_equal(r->vdev->device_id, VIRTIO_ID_NET);
+	assert_int_equal(r->vdev->num_queues, 2);
+	assert_int_equal(r->vdev->queue_max_size[0], 256);
+	assert_int_equal(r->vdev->config_size, 10);
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_MAC));
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_STATUS));
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	/* slirp cannot take partial checksums: none offered. */
+	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CSUM));
+	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_GUEST_CSUM));
+	r->vdev->ops->config_read(r->vdev, 0, cfg, 10);
+	assert_memory_equal(cfg, guest_mac, 6);
+	assert_int_equal(le16_get(cfg + 6), 1); /* LINK_UP */
+	assert_int_equal(le16_get(cfg + 8), 1);
+	/* Writes do not change the MAC. */
+	r->vdev->ops->config_write(r->vdev, 0, "\xff\xff", 2);
+	r->vdev->ops->config_read(r->vdev, 0, cfg, 6);
+	assert_memory_equal(cfg, guest_mac, 6);
+	rig_stop(r);
+}
+
+static void test_device_arp_roundtrip(void **state)
+{
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	uint16_t nb;
+	uint32_t id, len;
+	struct rig *r;
+	size_t n;
+
+	(void)state;
+	r = user_rig(linux_features);
+	post_rx(r, 16, 1536 + 12, true);
+	build_arp_request(req, "10.0.2.2");
+	guest_send(r, req, sizeof(req));
+	/* Transmit completes at once, with length 0, and interrupts. */
+	assert_true(wait_used(r, TXQ, 1, 1000));
+	used_elem(r, TXQ, 0, &id, &len);
+	assert_int_equal(len, 0);
+	assert_true(__atomic_load_n(&r->notified[TXQ], __ATOMIC_SEQ_CST) >= 1);
+
+	n = take_rx(r, buf, sizeof(buf), &nb);
+	assert_int_equal(nb, 1);
+	assert_int_equal(n, 12 + 64); /* slirp pads to the Ethernet minimum */
+	assert_int_equal(buf[0], 0); /* flags */
+	assert_int_equal(buf[1], 0); /* gso_type */
+	assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.2"));
+	assert_true(__atomic_load_n(&r->notified[RXQ], __ATOMIC_SEQ_CST) >= 1);
+	assert_false(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	rig_stop(r);
+}
+
+/* The DHCP OFFER (~590 bytes) over 128-byte mergeable buffers. */
+static void test_device_dhcp_mergeable(void **state)
+{
+	uint8_t disc[DHCP_FRAME_LEN], buf[8192];
+	uint32_t xid = 0xc0ffee;
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+
+	(void)state;
+	r = user_rig(linux_features);
+	post_rx(r, 64, 128, true);
+	build_dhcp_discover(disc, xid);
+	guest_send(r, disc, sizeof(disc));
+	for (;;) {
+		n = take_rx(r, buf, sizeof(buf), &nb);
+		if (is_dhcp_offer(buf + 12, n - 12, xid))
+			break;
+	}
+	assert_int_equal(nb, (n + 127) / 128);
+	assert_true(nb > 1);
+	rig_stop(r);
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* No receive buffers: frames wait (one in the device, the rest in the
+ * backend, whose fd stays readable), nobody spins; a kick with buffers
+ * delivers them all. */
+static void test_device_waits_for_buffers(void **state)
+{
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	double before;
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+	int i;
+
+	(void)state;
+	r = user_rig(linux_features);
+	build_arp_request(req, "10.0.2.2");
+	for (i = 0; i < 3; i++)
+		guest_send(r, req, sizeof(req));
+	assert_true(wait_used(r, TXQ, 3, 1000));
+	usleep(50 * 1000);
+	before = cpu_seconds();
+	usleep(300 * 1000);
+	/* A busy loop would burn ~0.3 s here. */
+	assert_true(cpu_seconds() - before < 0.1);
+	assert_int_equal(used_idx(r, RXQ), 0);
+
+	post_rx(r, 4, 1536 + 12, true);
+	for (i = 0; i < 3; i++) {
+		n = take_rx(r, buf, sizeof(buf), &nb);
+		assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.2"));
+	}
+	rig_stop(r);
+}
+
+/* Mergeable buffers running out halfway through a frame: the part already
+ * written waits in the chains the device holds, the device asks for a
+ * kick at the guest's current avail index (EVENT_IDX), and more buffers
+ * finish the frame with the right num_buffers. */
+static void test_device_mergeable_resume(void **state)
+{
+	uint8_t disc[DHCP_FRAME_LEN], buf[8192];
+	uint32_t xid = 0xabcdef;
+	uint16_t nb, avail_event;
+	struct rig *r;
+	double before;
+	size_t n;
+	int i;
+
+	(void)state;
+	r = user_rig(linux_features);
+	post_rx(r, 2, 128, true);
+	build_dhcp_discover(disc, xid);
+	guest_send(r, disc, sizeof(disc));
+	/* The OFFER needs 5 such buffers: nothing is used yet, nobody spins. */
+	usleep(100 * 1000);
+	before = cpu_seconds();
+	usleep(200 * 1000);
+	assert_true(cpu_seconds() - before < 0.1);
+	assert_int_equal(used_idx(r, RXQ), 0);
+	avail_event = le16_get(gpa(r, r->ring[RXQ].used + 4 + 8u * QSIZE));
+	assert_int_equal(avail_event, r->ring[RXQ].avail_idx);
+
+	for (i = 0; i < 8; i++)
+		post_rx(r, 1, 128, true);
+	for (;;) {
+		n = take_rx(r, buf, sizeof(buf), &nb);
+		if (is_dhcp_offer(buf + 12, n - 12, xid))
+			break;
+	}
+	assert_int_equal(nb, (n + 127) / 128);
+	rig_stop(r);
+}
+
+/* Buffers added without a kick while the device has notifications off
+ * are found on the next frame. */
+static void test_device_buffers_without_kick(void **state)
+{
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+
+	(void)state;
+	r = user_rig(linux_features);
+	post_rx(r, 2, 1536 + 12, false);
+	build_arp_request(req, "10.0.2.3");
+	guest_send(r, req, sizeof(req));
+	n = take_rx(r, buf, sizeof(buf), &nb);
+	assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.3"));
+	rig_stop(r);
+}
+
+/* Without MRG_RXBUF each frame needs one chain big enough; a chain too
+ * small drops the frame but stays available for the next. */
+static void test_device_no_mergeable(void **state)
+{
+	uint64_t f = linux_features & ~(1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+	struct seg s[2];
+
+	(void)state;
+	r = user_rig(f);
+	/* 12 + 30: too small for the (64-byte) ARP reply. */
+	s[0] = (struct seg){ alloc_buf(r, 42), 42, true };
+	add_chain(r, RXQ, s, 1);
+	kick(r, RXQ);
+	build_arp_request(req, "10.0.2.2");
+	guest_send(r, req, sizeof(req));
+	usleep(200 * 1000);
+	assert_int_equal(used_idx(r, RXQ), 0);
+	assert_false(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	rig_stop(r);
+
+	r = user_rig(f);
+	/* Header and data in separate descriptors of one chain. */
+	s[0] = (struct seg){ alloc_buf(r, 12), 12, true };
+	s[1] = (struct seg){ alloc_buf(r, 1518), 1518, true };
+	add_chain(r, RXQ, s, 2);
+	kick(r, RXQ);
+	guest_send(r, req, sizeof(req));
+	assert_true(wait_used(r, RXQ, 1, 3000));
+	{
+		uint32_t id, len;
+
+		used_elem(r, RXQ, 0, &id, &len);
+		assert_int_equal(len, 12 + 64);
+		memcpy(buf, gpa(r, s[0].addr), 12);
+		memcpy(buf + 12, gpa(r, s[1].addr), 64);
+		nb = le16_get(buf + 10);
+		n = len;
+	}
+	assert_int_equal(nb, 1); /* 1 without MRG_RXBUF too */
+	assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.2"));
+	rig_stop(r);
+}
+
+/* Broken transmit chains are dropped and returned; the device goes on. */
+static void test_device_bad_tx_chains(void **state)
+{
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	struct seg s[2];
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+
+	(void)state;
+	r = user_rig(linux_features);
+	post_rx(r, 8, 1536 + 12, true);
+	build_arp_request(req, "10.0.2.2");
+
+	/* Shorter than a header. */
+	s[0] = (struct seg){ alloc_buf(r, 8), 8, false };
+	add_chain(r, TXQ, s, 1);
+	/* A device-writable buffer in a transmit chain. */
+	s[0] = (struct seg){ alloc_buf(r, 12 + sizeof(req)), 12 + sizeof(req), false };
+	memset(gpa(r, s[0].addr), 0, 12);
+	memcpy(gpa(r, s[0].addr) + 12, req, sizeof(req));
+	s[1] = (struct seg){ alloc_buf(r, 64), 64, true };
+	add_chain(r, TXQ, s, 2);
+	/* Checksum offload asked of user networking, never offered. */
+	s[0] = (struct seg){ alloc_buf(r, 12 + sizeof(req)), 12 + sizeof(req), false };
+	memset(gpa(r, s[0].addr), 0, 12);
+	gpa(r, s[0].addr)[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	memcpy(gpa(r, s[0].addr) + 12, req, sizeof(req));
+	add_chain(r, TXQ, s, 1);
+	kick(r, TXQ);
+	assert_true(wait_used(r, TXQ, 3, 1000));
+	assert_false(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	usleep(100 * 1000);
+	assert_int_equal(used_idx(r, RXQ), 0); /* none of them went out */
+
+	/* A good one still works. */
+	guest_send(r, req, sizeof(req));
+	n = take_rx(r, buf, sizeof(buf), &nb);
+	assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.2"));
+	rig_stop(r);
+}
+
+/* A chain pointing outside guest RAM breaks the queue: NEEDS_RESET. */
+static void test_device_malformed_chain(void **state)
+{
+	struct seg s = { RAM_SIZE - 4, 64, false };
+	struct rig *r;
+
+	(void)state;
+	r = user_rig(linux_features);
+	add_chain(r, TXQ, &s, 1);
+	kick(r, TXQ);
+	assert_true(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_true(__atomic_load_n(&r->config_notified, __ATOMIC_SEQ_CST) >= 1);
+	assert_false(virtio_running(r->vdev));
+	rig_stop(r);
+}
+
+/* A receive chain too small for the header is given back unused. */
+static void test_device_rx_chain_too_small(void **state)
+{
+	uint8_t req[ARP_FRAME_LEN], buf[4096];
+	uint32_t id, len;
+	struct seg s = { 0, 8, true };
+	uint16_t nb, small_head;
+	struct rig *r;
+	size_t n;
+
+	(void)state;
+	r = user_rig(linux_features);
+	s.addr = alloc_buf(r, 8);
+	small_head = add_chain(r, RXQ, &s, 1);
+	post_rx(r, 2, 1536 + 12, true);
+	build_arp_request(req, "10.0.2.2");
+	guest_send(r, req, sizeof(req));
+	assert_true(wait_used(r, RXQ, 2, 3000));
+	used_elem(r, RXQ, 0, &id, &len);
+	assert_int_equal(id, small_head);
+	assert_int_equal(len, 0);
+	r->ring[RXQ].used_seen = 1;
+	n = take_rx(r, buf, sizeof(buf), &nb);
+	assert_true(is_arp_reply_from(buf + 12, n - 12, "10.0.2.2"));
+	rig_stop(r);
+}
+
+/* ---- tap ---- */
+
+static struct rig *tap_rig(char *name, size_t size)
+{
+	struct net_options o = { .kind = NET_TAP, .ifname = name };
+	struct rig *r;
+	int fd, saved, null;
+
+	snprintf(name, size, "vireon%u", (unsigned int)getpid() % 1000000);
+	fd = open("/dev/net/tun", O_RDWR);
+	if (fd < 0) {
+		print_message("skipping: /dev/net/tun: %s\n", strerror(errno));
+		skip();
+	}
+	close(fd);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	null = open("/dev/null", O_WRONLY);
+	dup2(null, STDERR_FILENO);
+	close(null);
+	r = rig_start(&o, linux_features);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	if (!r) {
+		print_message("skipping: cannot create tap %s\n", name);
+		skip();
+	}
+	return r;
+}
+
+static void link_up_quiet(const char *name)
+{
+	struct ifreq ifr;
+	char path[128];
+	FILE *f;
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+	assert_true(s >= 0);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+}
+
+static void test_device_tap(void **state)
+{
+	static const uint8_t peer[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	uint8_t frame[300], buf[4096];
+	struct sockaddr_ll ll;
+	char name[IFNAMSIZ];
+	struct pollfd p;
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+	int s;
+
+	(void)state;
+	r = tap_rig(name, sizeof(name));
+	/* Offloads pass through a tap. */
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CSUM));
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_GUEST_CSUM));
+	link_up_quiet(name);
+	s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(0x88b5));
+	assert_true(s >= 0);
+	memset(&ll, 0, sizeof(ll));
+	ll.sll_family = AF_PACKET;
+	ll.sll_protocol = htons(0x88b5);
+	ll.sll_ifindex = (int)if_nametoindex(name);
+	assert_int_equal(bind(s, (struct sockaddr *)&ll, sizeof(ll)), 0);
+
+	/* Host to guest. */
+	post_rx(r, 8, 1536 + 12, true);
+	eth_header(frame, guest_mac, peer, 0x88b5);
+	memset(frame + 14, 0x5a, sizeof(frame) - 14);
+	assert_int_equal(sendto(s, frame, sizeof(frame), 0, (struct sockaddr *)&ll, sizeof(ll)),
+			 (ssize_t)sizeof(frame));
+	n = take_rx(r, buf, sizeof(buf), &nb);
+	assert_int_equal(n, 12 + sizeof(frame));
+	assert_int_equal(nb, 1);
+	assert_int_equal(buf[1], 0);
+	assert_memory_equal(buf + 12, frame, sizeof(frame));
+
+	/* Guest to host. */
+	eth_header(frame, peer, guest_mac, 0x88b5);
+	memset(frame + 14, 0xa5, sizeof(frame) - 14);
+	guest_send(r, frame, sizeof(frame));
+	assert_true(wait_used(r, TXQ, 1, 1000));
+	p = (struct pollfd){ .fd = s, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 3000), 1);
+	assert_int_equal(recv(s, buf, sizeof(buf), 0), (ssize_t)sizeof(frame));
+	assert_memory_equal(buf, frame, sizeof(frame));
+	close(s);
+	rig_stop(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tx_prepare_layouts),
+		cmocka_unit_test(test_tx_prepare_rejects),
+		cmocka_unit_test(test_rx_fixup),
+		cmocka_unit_test(test_rx_scatter),
+		cmocka_unit_test(test_device_identity),
+		cmocka_unit_test(test_device_arp_roundtrip),
+		cmocka_unit_test(test_device_dhcp_mergeable),
+		cmocka_unit_test(test_device_waits_for_buffers),
+		cmocka_unit_test(test_device_mergeable_resume),
+		cmocka_unit_test(test_device_buffers_without_kick),
+		cmocka_unit_test(test_device_no_mergeable),
+		cmocka_unit_test(test_device_bad_tx_chains),
+		cmocka_unit_test(test_device_malformed_chain),
+		cmocka_unit_test(test_device_rx_chain_too_small),
+		cmocka_unit_test(test_device_tap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
