@@ -9,6 +9,15 @@
 # off when it exits. Works with the console on ttyS0 or hvc0. Plain
 # poweroff/reboot/halt typed in the shell work too (the /etc/linuxrc
 # helper of the generic /init, see guest/mkinitramfs).
+#
+# Networking is configured only when asked, so that boots without a NIC
+# pay nothing for it:
+#   vireo.net=dhcp            eth0 by DHCP (busybox udhcpc, with
+#                             /usr/share/udhcpc/default.script: address,
+#                             default route, /etc/resolv.conf)
+#   vireo.net=ADDR/LEN[,GW]   eth0 with a static address (and default route)
+# Either prints "VIREO-NET-UP eth0 ADDR/LEN" or "VIREO-NET-FAILED why"
+# before VIREO-GUEST-UP.
 # No "set -e": this is PID 1, and its death is a kernel panic.
 
 read -r cmdline </proc/cmdline
@@ -19,6 +28,49 @@ case " $cmdline " in
 	poweroff -f
 	;;
 esac
+
+net=
+for arg in $cmdline; do
+	case $arg in vireo.net=*) net=${arg#vireo.net=} ;; esac
+done
+if [ -n "$net" ]; then
+	ip link set lo up
+	# The NIC's driver probed when /init loaded virtio_net; give udev-less
+	# sysfs a moment anyway.
+	n=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 20 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	netok=
+	if [ ! -e /sys/class/net/eth0 ]; then
+		netwhy="no eth0 (no virtio-net device?)"
+	elif [ "$net" = dhcp ]; then
+		# 4 discovers 1 s apart (udhcpc -T, -t); -n: give up, -q: quit
+		# once bound (the address stays).
+		ip link set eth0 up
+		if timeout 15 udhcpc -i eth0 -n -q -t 4 -T 1 >/tmp/udhcpc.log 2>&1; then
+			netok=1
+		else
+			netwhy="no DHCP lease: $(tail -n 1 /tmp/udhcpc.log)"
+		fi
+	else
+		addr=${net%%,*} gw=
+		[ "$addr" = "$net" ] || gw=${net#*,}
+		if ip addr add "$addr" dev eth0 && ip link set eth0 up &&
+		   { [ -z "$gw" ] || ip route add default via "$gw"; }; then
+			netok=1
+		else
+			netwhy="cannot configure eth0 as $net"
+		fi
+	fi
+	if [ -n "$netok" ]; then
+		set -- $(ip -4 -o addr show dev eth0)
+		echo "VIREO-NET-UP eth0 $4" >/dev/console
+	else
+		echo "VIREO-NET-FAILED $netwhy" >/dev/console
+	fi
+fi
 
 # MemTotal with the built-in read: no fork.
 mem_kb=
