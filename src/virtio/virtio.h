@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/json.h"
 #include "virtio/virtqueue.h"
 #include "vmm/guest_mem.h"
 #include "vmm/ioloop.h"
@@ -60,6 +61,9 @@ struct virtio_device_ops {
 	/* Device reset by the driver (status 0) or at VM teardown: forget all
 	 * in-flight requests; no buffer may be used after this returns. */
 	void (*reset)(struct virtio_device *vdev);
+	/* Optional: the device's own counters, as members of the JSON
+	 * object --stats-json writes for it (after the VM stopped). */
+	void (*write_stats)(struct virtio_device *vdev, struct json *j);
 };
 
 struct virtio_transport_ops {

@@ -79,6 +79,7 @@ struct virtio_blk {
 	bool write_through;  /* the driver did not take VIRTIO_BLK_F_FLUSH */
 	bool dropping;	     /* reset: completions must not touch the queue */
 	bool notify_pending; /* used buffers the driver has not been told of */
+	uint64_t requests, read_bytes, written_bytes; /* completed, for --stats-json */
 	/* One record per queue entry: a driver cannot have more chains in
 	 * flight than its ring holds, so running out means it broke the
 	 * rules, and the fast path never allocates. */
@@ -130,6 +131,11 @@ static void complete(struct virtio_blk *blk, struct blk_request *f, uint8_t stat
 		}
 		virtq_push(vq, f->elem.head, used > UINT32_MAX ? UINT32_MAX : (uint32_t)used);
 		blk->notify_pending = true;
+		blk->requests++;
+		if (status == VIRTIO_BLK_S_OK && f->req.type == VIRTIO_BLK_T_IN)
+			blk->read_bytes += f->req.data_len;
+		else if (status == VIRTIO_BLK_S_OK && f->req.type == VIRTIO_BLK_T_OUT)
+			blk->written_bytes += f->req.data_len;
 	}
 	put_request(blk, f);
 }
@@ -309,12 +315,22 @@ static void blk_config_write(struct virtio_device *vdev, uint32_t offset, const 
 	(void)size;
 }
 
+static void blk_write_stats(struct virtio_device *vdev, struct json *j)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	json_uint(j, "requests", blk->requests);
+	json_uint(j, "read_bytes", blk->read_bytes);
+	json_uint(j, "written_bytes", blk->written_bytes);
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.write_stats = blk_write_stats,
 };
 
 static void fill_config(struct virtio_blk *blk)

@@ -362,11 +362,22 @@ static void can_config_read(struct virtio_device *vdev, uint32_t offset, void *d
 	memcpy(data, c->config + offset, size);
 }
 
+static void can_write_stats(struct virtio_device *vdev, struct json *j)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	json_uint(j, "tx_frames", c->tx_frames);
+	json_uint(j, "tx_refused", c->tx_refused);
+	json_uint(j, "rx_frames", c->rx_frames);
+	json_uint(j, "rx_dropped", c->rx_dropped);
+}
+
 static const struct virtio_device_ops can_ops = {
 	.config_read = can_config_read,
 	.activate = can_activate,
 	.queue_notify = can_queue_notify,
 	.reset = can_reset,
+	.write_stats = can_write_stats,
 };
 
 struct virtio_device *virtio_can_create(const struct can_config *cfg, unsigned int index)

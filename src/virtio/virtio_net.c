@@ -463,12 +463,25 @@ static void net_reset(struct virtio_device *vdev)
 	rx_arm(n, false);
 }
 
+static void net_write_stats(struct virtio_device *vdev, struct json *j)
+{
+	const struct virtio_net_stats *s = &((struct virtio_net *)vdev)->stats;
+
+	json_uint(j, "rx_frames", s->rx_frames);
+	json_uint(j, "rx_bytes", s->rx_bytes);
+	json_uint(j, "rx_dropped", s->rx_dropped);
+	json_uint(j, "tx_frames", s->tx_frames);
+	json_uint(j, "tx_bytes", s->tx_bytes);
+	json_uint(j, "tx_dropped", s->tx_dropped);
+}
+
 static const struct virtio_device_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
 	.activate = net_activate,
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
+	.write_stats = net_write_stats,
 };
 
 struct virtio_device *virtio_net_create(const struct net_config *cfg, unsigned int index)

@@ -142,6 +142,8 @@ void vm_write_virtio_stats(struct vm *vm, struct json *j)
 		json_uint(j, "exits", pd ? __atomic_load_n(&pd->exits, __ATOMIC_RELAXED) : 0);
 		json_uint(j, "queue_notifications", vdev->notifications);
 		json_uint(j, "interrupts", vdev->interrupts);
+		if (vdev->ops->write_stats)
+			vdev->ops->write_stats(vdev, j);
 		json_end_object(j);
 	}
 }
