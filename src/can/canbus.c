@@ -1,0 +1,294 @@
+/* Vireo CAN bus backend: this controller is one member of a bus run by a
+ * hub process (`vireo canbus PATH`, canbus_hub.c), reached over the unix
+ * SOCK_SEQPACKET socket at PATH. Messages are canbus_proto.h's: frames go
+ * to the hub, which hands them to every other member and answers TX_ACK
+ * (CAN_EVENT_TX_DONE here); frames and bus-off from the others come back.
+ *
+ * rx_fd is the socket itself, so it is writable exactly when a send would
+ * not fail with -EAGAIN. Should the hub go away, the controller reports
+ * bus-off once and the descriptor number is pointed at an idle eventfd:
+ * a closed socket would otherwise stay readable and spin the I/O loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "can/can_backend.h"
+#include "can/canbus_proto.h"
+#include "util/log.h"
+
+/* How long the hub has to answer the hello. */
+#define HELLO_TIMEOUT_S 5
+
+struct canbus_client {
+	struct can_backend base;
+	int sock;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char what[512];
+	atomic_uint next_seq;
+	atomic_bool dead;
+};
+
+static struct canbus_client *to_client(struct can_backend *b)
+{
+	return (struct canbus_client *)b;
+}
+
+static void connect_error(const char *what, const char *path, int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ECONNREFUSED:
+		log_error("%s: no Vireo CAN bus at %s (start one with: vireo canbus %s)", what, path,
+			  path);
+		break;
+	case EPROTOTYPE:
+		log_error("%s: %s is a socket of another kind, not a Vireo CAN bus", what, path);
+		break;
+	case EAGAIN:
+		log_error("%s: the Vireo CAN bus at %s takes no more connections (busy?)", what, path);
+		break;
+	case ENOTDIR:
+		log_error("%s: no Vireo CAN bus at %s (a directory on the way is not a directory)",
+			  what, path);
+		break;
+	default:
+		log_error("%s: cannot connect to %s: %s", what, path, strerror(err));
+		break;
+	}
+}
+
+int canbus_connect(const char *path, const char *what, uint8_t hello_flags, const char *member)
+{
+	struct timeval tv = { .tv_sec = HELLO_TIMEOUT_S };
+	uint8_t buf[CANBUS_MSG_SIZE + 1];
+	struct canbus_pkt p;
+	struct sockaddr_un sa;
+	size_t name_len;
+	ssize_t n;
+	int fd;
+
+	if (!*path) {
+		log_error("%s: empty socket path", what);
+		return -1;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("%s: socket path too long (at most %zu bytes)", what,
+			  sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("%s: cannot create a unix socket: %s", what, strerror(errno));
+		return -1;
+	}
+	/* A hub answers at once; one that does not is not a hub. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		log_error("%s: cannot set socket timeouts: %s", what, strerror(errno));
+		goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		connect_error(what, path, errno);
+		goto fail;
+	}
+	memset(&p, 0, sizeof(p));
+	p.version = CANBUS_VERSION;
+	p.type = CANBUS_HELLO;
+	p.msg.flags = hello_flags;
+	name_len = strlen(member);
+	p.msg.len = (uint8_t)(name_len < CANFD_MAX_DLEN ? name_len : CANFD_MAX_DLEN);
+	memcpy(p.msg.data, member, p.msg.len);
+	canbus_encode(buf, &p);
+	if (send(fd, buf, CANBUS_MSG_SIZE, MSG_NOSIGNAL) != CANBUS_MSG_SIZE) {
+		log_error("%s: cannot greet the Vireo CAN bus at %s: %s", what, path,
+			  strerror(errno));
+		goto fail;
+	}
+	do {
+		n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			log_error("%s: the program listening at %s does not answer like a Vireo CAN bus",
+				  what, path);
+		else
+			log_error("%s: no answer from the Vireo CAN bus at %s: %s", what, path,
+				  strerror(errno));
+		goto fail;
+	}
+	if (n == 0) {
+		log_error("%s: the program listening at %s closed the connection (not a Vireo CAN bus?)",
+			  what, path);
+		goto fail;
+	}
+	if (canbus_decode(buf, (size_t)n, &p) < 0 || p.type != CANBUS_HELLO) {
+		log_error("%s: %s answers, but not like a Vireo CAN bus", what, path);
+		goto fail;
+	}
+	if (p.version != CANBUS_VERSION) {
+		log_error("%s: the Vireo CAN bus at %s speaks protocol version %u, this Vireo version %u",
+			  what, path, p.version, CANBUS_VERSION);
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		log_error("%s: cannot make the socket non-blocking: %s", what, strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int canbus_send(struct can_backend *b, const struct can_msg *m)
+{
+	struct canbus_client *c = to_client(b);
+	uint8_t buf[CANBUS_MSG_SIZE];
+	struct canbus_pkt p;
+	ssize_t n;
+
+	if (atomic_load(&c->dead))
+		return -ENOTCONN;
+	memset(&p, 0, sizeof(p));
+	p.version = CANBUS_VERSION;
+	p.type = CANBUS_FRAME;
+	p.seq = atomic_fetch_add(&c->next_seq, 1);
+	p.msg = *m;
+	canbus_encode(buf, &p);
+	do {
+		n = send(c->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
+	return n == CANBUS_MSG_SIZE ? 0 : -EIO;
+}
+
+/* The hub is gone: bus-off, and a quiet descriptor from now on. */
+static void hub_gone(struct canbus_client *c)
+{
+	int quiet;
+
+	log_warn("%s: the Vireo CAN bus hub went away; the controller is bus-off", c->what);
+	atomic_store(&c->dead, true);
+	quiet = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (quiet >= 0) {
+		/* Also drops the socket from any epoll set watching it. */
+		if (dup3(quiet, c->sock, O_CLOEXEC) < 0)
+			log_debug("%s: dup3: %s", c->what, strerror(errno));
+		close(quiet);
+	} else {
+		shutdown(c->sock, SHUT_RDWR);
+	}
+}
+
+static int canbus_recv(struct can_backend *b, enum can_event *ev, struct can_msg *m)
+{
+	struct canbus_client *c = to_client(b);
+	uint8_t buf[CANBUS_MSG_SIZE + 1];
+	struct canbus_pkt p;
+
+	while (!atomic_load(&c->dead)) {
+		ssize_t n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno != ECONNRESET) {
+				log_debug("%s: receive: %s", c->what, strerror(errno));
+				return 0;
+			}
+			n = 0;
+		}
+		if (n == 0) {
+			hub_gone(c);
+			*ev = CAN_EVENT_BUSOFF;
+			return 1;
+		}
+		if (canbus_decode(buf, (size_t)n, &p) < 0) {
+			log_debug("%s: ignoring a malformed message from the hub", c->what);
+			continue;
+		}
+		switch (p.type) {
+		case CANBUS_FRAME:
+			if ((p.msg.flags & CAN_MSG_FD) && !b->fd)
+				continue;
+			*m = p.msg;
+			*ev = CAN_EVENT_FRAME;
+			return 1;
+		case CANBUS_TX_ACK:
+			*ev = CAN_EVENT_TX_DONE;
+			return 1;
+		case CANBUS_BUSOFF:
+			*ev = CAN_EVENT_BUSOFF;
+			return 1;
+		default:
+			continue;
+		}
+	}
+	return 0;
+}
+
+static void canbus_close(struct can_backend *b)
+{
+	struct canbus_client *c = to_client(b);
+
+	close(c->sock);
+	free(c);
+}
+
+static const struct can_backend_ops canbus_ops = {
+	.close = canbus_close,
+	.send = canbus_send,
+	.recv = canbus_recv,
+};
+
+struct can_backend *canbus_open(const struct can_options *o, const char *what)
+{
+	const char *path = o->path ? o->path : "";
+	const char *base;
+	struct canbus_client *c;
+	char member[64];
+	size_t i;
+	int fd;
+
+	snprintf(member, sizeof(member), "vireo[%d]", (int)getpid());
+	fd = canbus_connect(path, what, o->fd ? CANBUS_HELLO_FD : 0, member);
+	if (fd < 0)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_error("%s: out of memory", what);
+		close(fd);
+		return NULL;
+	}
+	c->sock = fd;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	snprintf(c->what, sizeof(c->what), "%s", what);
+	atomic_init(&c->next_seq, 0);
+	atomic_init(&c->dead, false);
+	c->base.ops = &canbus_ops;
+	snprintf(c->base.name, sizeof(c->base.name), "bus:%s", path);
+	/* The log names the bus after the socket file: /run/can/body -> body. */
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	snprintf(c->base.log_ifname, sizeof(c->base.log_ifname), "%s", *base ? base : "canbus");
+	for (i = 0; c->base.log_ifname[i]; i++)
+		if (c->base.log_ifname[i] == ' ')
+			c->base.log_ifname[i] = '_';
+	c->base.fd = o->fd;
+	c->base.rx_fd = fd;
+	return &c->base;
+}

@@ -1,0 +1,346 @@
+/* SocketCAN backend: a CAN_RAW socket bound to a host CAN interface (a
+ * real controller, or vcan for tests).
+ *
+ * The socket receives its own frames back (CAN_RAW_RECV_OWN_MSGS), which
+ * the kernel marks with MSG_CONFIRM once the interface has sent them: each
+ * becomes CAN_EVENT_TX_DONE, in send order, and is never reported as a
+ * frame. Error frames are filtered down to bus-off (CAN_RAW_ERR_FILTER),
+ * which becomes CAN_EVENT_BUSOFF; on vcan, where no controller reports
+ * errors, any raw socket can inject one by sending a frame with id
+ * CAN_ERR_FLAG | CAN_ERR_BUSOFF (`cansend vcan0 20000040#0000000000000000`). */
+#include <errno.h>
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+#include <net/if_arp.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "can/can_backend.h"
+#include "util/log.h"
+
+struct socketcan {
+	struct can_backend base;
+	int fd;
+	char ifname[IFNAMSIZ];
+};
+
+static struct socketcan *to_socketcan(struct can_backend *b)
+{
+	return (struct socketcan *)b;
+}
+
+/* The kernel's rules for interface names (dev_valid_name), checked here so
+ * a bad name gets a clear message; '%' is refused as well. */
+static bool ifname_valid(const char *name)
+{
+	const char *p;
+
+	if (!*name || strlen(name) >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (p = name; *p; p++)
+		if (*p == '/' || *p == ':' || *p == '%' || *p == ' ' || (*p >= '\t' && *p <= '\r'))
+			return false;
+	return true;
+}
+
+static const char *link_type_name(unsigned int type)
+{
+	switch (type) {
+	case ARPHRD_ETHER:
+		return "Ethernet";
+	case ARPHRD_LOOPBACK:
+		return "loopback";
+	case ARPHRD_NONE:
+		return "no link layer (tun?)";
+	case ARPHRD_IEEE80211:
+		return "wireless";
+	default:
+		return NULL;
+	}
+}
+
+/* A frame length on the wire: FD frames only have certain lengths, and a
+ * controller pads a frame to the next one (what the kernel's
+ * can_fd_len2dlc does). */
+static unsigned int fd_wire_len(unsigned int len)
+{
+	static const uint8_t lens[] = { 12, 16, 20, 24, 32, 48, 64 };
+	unsigned int i;
+
+	if (len <= 8)
+		return len;
+	for (i = 0; i < sizeof(lens); i++)
+		if (len <= lens[i])
+			return lens[i];
+	return CANFD_MAX_DLEN;
+}
+
+static int socketcan_send(struct can_backend *b, const struct can_msg *m)
+{
+	struct socketcan *s = to_socketcan(b);
+	struct canfd_frame f;
+	size_t size;
+	ssize_t n;
+
+	memset(&f, 0, sizeof(f));
+	f.can_id = m->id;
+	if (m->flags & CAN_MSG_EXT)
+		f.can_id |= CAN_EFF_FLAG;
+	f.len = m->len;
+	if (m->flags & CAN_MSG_FD) {
+		f.flags = CANFD_FDF;
+		if (m->flags & CAN_MSG_BRS)
+			f.flags |= CANFD_BRS;
+		if (m->flags & CAN_MSG_ESI)
+			f.flags |= CANFD_ESI;
+		memcpy(f.data, m->data, m->len);
+		size = CANFD_MTU;
+	} else {
+		/* struct can_frame is struct canfd_frame's first 16 bytes:
+		 * can_id, len (can_dlc), padding, res0, len8_dlc, data[8]. */
+		if (m->flags & CAN_MSG_RTR)
+			f.can_id |= CAN_RTR_FLAG;
+		else
+			memcpy(f.data, m->data, m->len);
+		size = CAN_MTU;
+	}
+	do {
+		n = write(s->fd, &f, size);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ? -EAGAIN : -errno;
+	return (size_t)n == size ? 0 : -EIO;
+}
+
+/* Turns a frame from the socket into *m; false for frames a controller
+ * could not have received (they are dropped). */
+static bool frame_to_msg(const struct canfd_frame *f, bool fd_frame, struct can_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (f->can_id & CAN_EFF_FLAG) {
+		m->flags |= CAN_MSG_EXT;
+		m->id = f->can_id & CAN_EFF_MASK;
+	} else {
+		m->id = f->can_id & CAN_SFF_MASK;
+	}
+	if (fd_frame) {
+		if (f->can_id & CAN_RTR_FLAG || f->len > CANFD_MAX_DLEN)
+			return false;
+		m->flags |= CAN_MSG_FD;
+		if (f->flags & CANFD_BRS)
+			m->flags |= CAN_MSG_BRS;
+		if (f->flags & CANFD_ESI)
+			m->flags |= CAN_MSG_ESI;
+		/* The padding bytes stay zero. */
+		memcpy(m->data, f->data, f->len);
+		m->len = (uint8_t)fd_wire_len(f->len);
+		return true;
+	}
+	if (f->len > CAN_MAX_DLEN)
+		return false;
+	m->len = f->len;
+	if (f->can_id & CAN_RTR_FLAG)
+		m->flags |= CAN_MSG_RTR; /* len: the requested length */
+	else
+		memcpy(m->data, f->data, f->len);
+	return true;
+}
+
+static int socketcan_recv(struct can_backend *b, enum can_event *ev, struct can_msg *m)
+{
+	struct socketcan *s = to_socketcan(b);
+	struct canfd_frame f;
+
+	for (;;) {
+		struct iovec iov = { &f, sizeof(f) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				/* ENETDOWN, ENODEV...: reported once by the
+				 * socket; frames may come again later. */
+				log_debug("%s: receive: %s", b->name, strerror(errno));
+			return 0;
+		}
+		if ((size_t)n != CAN_MTU && (size_t)n != CANFD_MTU)
+			continue;
+		if (mh.msg_flags & MSG_CONFIRM) {
+			/* One of ours, now on the bus. */
+			*ev = CAN_EVENT_TX_DONE;
+			return 1;
+		}
+		if (f.can_id & CAN_ERR_FLAG) {
+			if (!((f.can_id & CAN_ERR_MASK) & CAN_ERR_BUSOFF))
+				continue;
+			*ev = CAN_EVENT_BUSOFF;
+			return 1;
+		}
+		if (!frame_to_msg(&f, (size_t)n == CANFD_MTU, m))
+			continue;
+		*ev = CAN_EVENT_FRAME;
+		return 1;
+	}
+}
+
+static void socketcan_close(struct can_backend *b)
+{
+	struct socketcan *s = to_socketcan(b);
+
+	close(s->fd);
+	free(s);
+}
+
+static const struct can_backend_ops socketcan_ops = {
+	.close = socketcan_close,
+	.send = socketcan_send,
+	.recv = socketcan_recv,
+};
+
+static int set_opt(int fd, int opt, const void *val, socklen_t len, const char *what,
+		   const char *optname)
+{
+	if (setsockopt(fd, SOL_CAN_RAW, opt, val, len) == 0)
+		return 0;
+	log_error("%s: cannot set %s on the CAN_RAW socket: %s", what, optname, strerror(errno));
+	return -1;
+}
+
+/* Whether this kernel has CAN_RAW sockets at all (for hints). */
+static bool kernel_has_can(void)
+{
+	int fd = socket(PF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* The interface checks, made on a unix socket (interface ioctls work on
+ * any socket), so they give their own answer even without CAN support.
+ * Fills *mtu. 0, or -1 after logging. */
+static int check_interface(const char *what, const char *name, int *mtu)
+{
+	struct ifreq ifr;
+	const char *type;
+	int ctl, r = -1;
+
+	if (!if_nametoindex(name)) {
+		if (errno == ENODEV || errno == ENXIO)
+			log_error("%s: no network interface named %s%s", what, name,
+				  kernel_has_can() ? "" : " (and this kernel has no SocketCAN support)");
+		else
+			log_error("%s: cannot look up interface %s: %s", what, name, strerror(errno));
+		return -1;
+	}
+	ctl = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ctl < 0) {
+		log_error("%s: cannot create a socket: %s", what, strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(ctl, SIOCGIFHWADDR, &ifr) < 0) {
+		log_error("%s: cannot read the link type of %s: %s", what, name, strerror(errno));
+		goto out;
+	}
+	if (ifr.ifr_hwaddr.sa_family != ARPHRD_CAN) {
+		type = link_type_name(ifr.ifr_hwaddr.sa_family);
+		if (type)
+			log_error("%s: %s is not a CAN interface (it is %s)", what, name, type);
+		else
+			log_error("%s: %s is not a CAN interface (link type %u)", what, name,
+				  ifr.ifr_hwaddr.sa_family);
+		goto out;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(ctl, SIOCGIFMTU, &ifr) < 0) {
+		log_error("%s: cannot read the MTU of %s: %s", what, name, strerror(errno));
+		goto out;
+	}
+	*mtu = ifr.ifr_mtu;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(ctl, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP))
+		log_warn("%s: %s is down; frames pass once it is up (ip link set %s up)", what, name,
+			 name);
+	r = 0;
+out:
+	close(ctl);
+	return r;
+}
+
+struct can_backend *socketcan_open(const struct can_options *o, const char *what)
+{
+	const char *name = o->ifname ? o->ifname : "";
+	can_err_mask_t err_mask = CAN_ERR_BUSOFF;
+	struct sockaddr_can addr;
+	struct socketcan *s;
+	int fd, mtu = 0, one = 1;
+
+	if (!ifname_valid(name)) {
+		log_error("%s: invalid interface name (1 to %d characters, no '/', ':', '%%' or spaces)",
+			  what, IFNAMSIZ - 1);
+		return NULL;
+	}
+	if (check_interface(what, name, &mtu) < 0)
+		return NULL;
+	/* CANFD_MTU, or a CAN XL MTU (XL interfaces carry FD frames too). */
+	if (o->fd && mtu < (int)CANFD_MTU) {
+		log_error("%s,fd=on: %s is not CAN FD capable (MTU %d; CAN FD needs %zu: ip link set %s mtu %zu)",
+			  what, name, mtu, CANFD_MTU, name, CANFD_MTU);
+		return NULL;
+	}
+	fd = socket(PF_CAN, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_RAW);
+	if (fd < 0) {
+		if (errno == EAFNOSUPPORT)
+			log_error("%s: this kernel has no SocketCAN support (socket(PF_CAN): %s; modprobe can)",
+				  what, strerror(errno));
+		else if (errno == EPROTONOSUPPORT)
+			log_error("%s: this kernel has no CAN_RAW sockets (modprobe can_raw)", what);
+		else
+			log_error("%s: cannot create a CAN_RAW socket: %s", what, strerror(errno));
+		return NULL;
+	}
+	if ((o->fd &&
+	     set_opt(fd, CAN_RAW_FD_FRAMES, &one, sizeof(one), what, "CAN_RAW_FD_FRAMES") < 0) ||
+	    set_opt(fd, CAN_RAW_RECV_OWN_MSGS, &one, sizeof(one), what, "CAN_RAW_RECV_OWN_MSGS") <
+		    0 ||
+	    set_opt(fd, CAN_RAW_ERR_FILTER, &err_mask, sizeof(err_mask), what,
+		    "CAN_RAW_ERR_FILTER") < 0)
+		goto fail;
+	memset(&addr, 0, sizeof(addr));
+	addr.can_family = AF_CAN;
+	addr.can_ifindex = (int)if_nametoindex(name);
+	if (!addr.can_ifindex || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		log_error("%s: cannot bind a CAN_RAW socket to %s: %s", what, name, strerror(errno));
+		goto fail;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		log_error("%s: out of memory", what);
+		goto fail;
+	}
+	s->fd = fd;
+	snprintf(s->ifname, sizeof(s->ifname), "%s", name);
+	s->base.ops = &socketcan_ops;
+	snprintf(s->base.name, sizeof(s->base.name), "socketcan:%s", name);
+	snprintf(s->base.log_ifname, sizeof(s->base.log_ifname), "%s", name);
+	s->base.fd = o->fd;
+	s->base.rx_fd = fd;
+	return &s->base;
+fail:
+	close(fd);
+	return NULL;
+}
