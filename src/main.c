@@ -13,6 +13,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/linux_loader.h"
+#include "can/canbus_hub.h"
 #include "util/log.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
 	ensure_std_fds();
 	/* A console reader that goes away must not kill the VM mid-write. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "canbus"))
+		return canbus_main(argc - 1, argv + 1);
 	switch (options_parse(argc, argv, &o)) {
 	case OPTIONS_EXIT_OK:
 		return 0;
