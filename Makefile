@@ -82,9 +82,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all guest
 	@scripts/demo
 
+# BENCH=boot (or blk, net) runs one of them; all three by default.
+BENCH ?= boot blk net
 bench: deps
 	@$(MAKE) --no-print-directory all guest
-	@bench/boot
+	@for b in $(BENCH); do bench/$$b || exit 1; done
 
 clean:
 	rm -rf $(BUILD)

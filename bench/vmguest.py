@@ -1,0 +1,150 @@
+"""The guest side of the device benchmarks (bench/blk.py, bench/net.py):
+boots the tools image (build/guest/initramfs-tools.cpio.gz: fio, iperf3)
+under vireo or under QEMU with the same kernel, initramfs and virtio-pci
+devices, drives its shell over the serial console (tests/e2e/vm.py), and
+reads KVM's counters for the VM while it runs (debugfs: the same counters
+as KVM's binary statistics, which vireo's --stats-json reports at exit)."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import vm as vmmod  # noqa: E402
+
+GUEST = vmmod.GUEST
+KERNEL = vmmod.KERNEL
+INITRD = os.path.join(GUEST, "initramfs-tools.cpio.gz")
+VIREO = os.path.join(ROOT, "build", "vireo")
+QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+DEBUGFS_KVM = "/sys/kernel/debug/kvm"
+
+
+def debugfs_kvm():
+    """KVM's debugfs directory, mounting debugfs if needed (root); None
+    when unavailable."""
+    if not os.path.isdir(DEBUGFS_KVM):
+        subprocess.run(["mount", "-t", "debugfs", "none", "/sys/kernel/debug"],
+                       capture_output=True)
+    return DEBUGFS_KVM if os.path.isdir(DEBUGFS_KVM) else None
+
+
+class BenchGuest:
+    """kind: "vireo" or "qemu". disks: [(path, cache)]. tap: interface name
+    of a virtio-net NIC. The guest's console is its serial port."""
+    _seq = 5000
+
+    def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
+                 no_ioeventfd=False, stats_json=None, env=None):
+        self.kind = kind
+        append = ("console=ttyS0 quiet " + cmdline).strip()
+        if kind == "vireo":
+            args = [VIREO, "--kernel", KERNEL, "--initrd", INITRD, "--cmdline", append,
+                    "--memory", memory, "--cpus", str(cpus)]
+            for path, cache in disks:
+                args += ["--disk", "path=%s,cache=%s" % (path, cache)]
+            if tap:
+                args += ["--net", "tap=%s" % tap]
+            if no_ioeventfd:
+                args.append("--no-ioeventfd")
+            if stats_json:
+                args += ["--stats-json", stats_json]
+        else:
+            args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus),
+                    "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+                    "-kernel", KERNEL, "-initrd", INITRD, "-append", append]
+            for path, cache in disks:
+                args += ["-drive", "file=%s,if=virtio,format=raw,cache=%s" % (path, cache)]
+            if tap:
+                args += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off" % tap,
+                         "-device", "virtio-net-pci,netdev=n0"]
+            if no_ioeventfd:
+                args += ["-global", "virtio-blk-pci.ioeventfd=off",
+                         "-global", "virtio-net-pci.ioeventfd=off"]
+        saved = vmmod.VIREO
+        vmmod.VIREO = args[0]
+        try:
+            if env is not None:
+                old_env = dict(os.environ)
+                os.environ.update(env)
+            try:
+                self.vm = vmmod.VM(args[1:], linux=False)
+            finally:
+                if env is not None:
+                    os.environ.clear()
+                    os.environ.update(old_env)
+        finally:
+            vmmod.VIREO = saved
+        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
+        self.ok("stty -echo")
+        self._kvm_dir = None
+
+    def sh(self, cmd, timeout=300):
+        BenchGuest._seq += 1
+        n = BenchGuest._seq
+        sep = " " if cmd.rstrip().endswith("&") else "; "
+        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
+        m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
+        text = self.vm.output[:m.start()]
+        begin = text.rfind(b"B-%d\r\n" % n)
+        text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
+        self.vm.output = self.vm.output[m.end():]
+        return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
+
+    def ok(self, cmd, timeout=300):
+        status, out = self.sh(cmd, timeout)
+        if status != 0:
+            raise RuntimeError("%s guest: '%s' failed (%d): %s" % (self.kind, cmd, status, out[-600:]))
+        return out
+
+    def kvm_counters(self):
+        """KVM's counters of this VM, summed over its vCPUs (debugfs), or
+        None."""
+        if self._kvm_dir is None:
+            base = debugfs_kvm()
+            dirs = glob.glob(os.path.join(base, "%d-*" % self.vm.proc.pid)) if base else []
+            self._kvm_dir = dirs[0] if len(dirs) == 1 else ""
+        if not self._kvm_dir:
+            return None
+        out = {}
+        for name in ("exits", "io_exits", "mmio_exits", "irq_injections", "halt_exits"):
+            try:
+                with open(os.path.join(self._kvm_dir, name)) as f:
+                    out[name] = int(f.read())
+            except OSError:
+                pass
+        return out
+
+    def poweroff(self, timeout=120):
+        self.vm.send("poweroff\n")
+        status = self.vm.wait(timeout)
+        if status != 0:
+            raise RuntimeError("%s exited with status %d: %r" % (self.kind, status,
+                                                                 self.vm.stderr[-400:]))
+
+    def close(self):
+        self.vm.close()
+
+
+def delta(after, before):
+    if after is None or before is None:
+        return None
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def fmt(x, spec="%.1f"):
+    return "-" if x is None else spec % x
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b

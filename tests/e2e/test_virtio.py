@@ -1,0 +1,637 @@
+#!/usr/bin/env python3
+"""End to end tests of the VirtIO devices with Debian's kernel and the
+tools image (build/guest/initramfs-tools.cpio.gz: the test guest plus
+ext4, mkfs.ext4, fio, iperf3), on a real KVM (the nested host on machines
+whose /dev/kvm cannot run Linux). Everything checked is what the guest and
+the host observe: file contents and checksums on both sides, the guest's
+view of its devices, and vireo's exit status.
+
+VIREO_E2E_QEMU=1 runs the same tests against qemu-system-x86_64 with the
+equivalent virtio-pci devices instead of vireo: a check of the tests and of
+the guest image, not of vireo (cases that read vireo's --stats-json are
+skipped there)."""
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import vm as vmmod
+from vm import VM, Suite, check, Timeout
+
+TOOLS_INITRD = os.path.join(vmmod.GUEST, "initramfs-tools.cpio.gz")
+QEMU = os.environ.get("VIREO_E2E_QEMU") == "1"
+TAP = "vtap0"
+TAP_HOST, TAP_GUEST = "192.168.100.1", "192.168.100.2"
+MIB = 1 << 20
+
+
+def sha256_file(path, offset=0, length=None):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left is None or left > 0:
+            chunk = f.read(MIB if left is None else min(MIB, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+    return h.hexdigest()
+
+
+def odirect_ok(path):
+    """Whether the file system under path takes O_DIRECT (tmpfs, all the
+    nested host has, does not before Linux 6.6)."""
+    if os.path.isdir(path):
+        with tempfile.NamedTemporaryFile(dir=path) as f:
+            return odirect_ok(f.name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+    return sha256_file(path)
+
+
+class Guest:
+    """A VM booted from the tools image, with a shell driven over its
+    console. The device options are vireo's; under VIREO_E2E_QEMU they are
+    translated into QEMU's."""
+    _seq = 1000
+
+    def __init__(self, disks=(), nets=(), console="serial", rng=False, no_ioeventfd=False,
+                 cmdline="", memory="512M", cpus=1, stats_json=None):
+        tty_dev = "hvc0" if console == "virtio" else "ttyS0"
+        self.cmdline = ("console=%s quiet %s" % (tty_dev, cmdline)).strip()
+        if QEMU:
+            args = self._qemu_args(disks, nets, console, rng, no_ioeventfd, memory, cpus)
+            saved, vmmod.VIREO = vmmod.VIREO, shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
+            try:
+                self.vm = VM(args, linux=False)
+            finally:
+                vmmod.VIREO = saved
+        else:
+            args = ["--kernel", vmmod.KERNEL, "--initrd", TOOLS_INITRD, "--cmdline", self.cmdline,
+                    "--memory", memory, "--cpus", str(cpus)]
+            for d in disks:
+                args += ["--disk", d]
+            for n in nets:
+                args += ["--net", n]
+            if console != "serial":
+                args += ["--console", console]
+            if rng:
+                args.append("--rng")
+            if no_ioeventfd:
+                args.append("--no-ioeventfd")
+            if stats_json:
+                args += ["--stats-json", stats_json]
+            self.vm = VM(args, linux=False)
+        self.up = self.vm.expect(r"VIREO-GUEST-UP cpus=(\d+)[^\n]*\n")
+        # guest.sh's report on vireo.net=..., printed before VIREO-GUEST-UP.
+        net = re.search(rb"VIREO-NET-(UP|FAILED) ([^\r\n]*)", self.vm.output[:self.up.start()])
+        self.net = (net.group(1).decode(), net.group(2).decode()) if net else None
+        # No echo of what we type: the output is then only the commands'.
+        self.sh("stty -echo")
+
+    def _qemu_args(self, disks, nets, console, rng, no_ioeventfd, memory, cpus):
+        a = ["-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus), "-nodefaults",
+             "-no-user-config", "-display", "none", "-kernel", vmmod.KERNEL, "-initrd", TOOLS_INITRD,
+             "-append", self.cmdline]
+        if console == "virtio":
+            a += ["-device", "virtio-serial-pci", "-chardev", "stdio,id=vc,signal=off",
+                  "-device", "virtconsole,chardev=vc"]
+        else:
+            a += ["-serial", "stdio"]
+        for d in disks:
+            kv = dict(p.split("=", 1) for p in d.split(","))
+            cache = kv.get("cache", "writeback")
+            if cache == "none" and not odirect_ok(kv["path"]):
+                cache = "writeback"  # QEMU refuses what vireo falls back from (tmpfs)
+            drive = "file=%s,if=virtio,format=raw,cache=%s" % (kv["path"], cache)
+            if kv.get("readonly") == "on":
+                drive += ",readonly=on"
+            a += ["-drive", drive]
+        for i, n in enumerate(nets):
+            parts = n.split(",")
+            if parts[0].startswith("tap="):
+                nd = "tap,id=n%d,ifname=%s,script=no,downscript=no,vhost=off" % (i, parts[0][4:])
+            else:
+                nd = "user,id=n%d" % i
+            dev = "virtio-net-pci,netdev=n%d" % i
+            for p in parts[1:]:
+                if p.startswith("hostfwd=tcp:"):
+                    nd += ",hostfwd=tcp:127.0.0.1:" + p[len("hostfwd=tcp:"):]
+                elif p.startswith("mac="):
+                    dev += "," + p
+            a += ["-netdev", nd, "-device", dev]
+        if rng:
+            a += ["-device", "virtio-rng-pci"]
+        if no_ioeventfd:
+            a += ["-global", "virtio-blk-pci.ioeventfd=off", "-global", "virtio-net-pci.ioeventfd=off"]
+        return a
+
+    def sh(self, cmd, timeout=120):
+        """Runs cmd (one line) in the guest shell; returns (status, output)."""
+        Guest._seq += 1
+        n = Guest._seq
+        # The markers are computed by the guest, so the typed line itself
+        # (echoed until stty -echo takes effect) never matches them.
+        sep = " " if cmd.rstrip().endswith("&") else "; "
+        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
+        m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
+        text = self.vm.output[:m.start()]
+        begin = text.rfind(b"B-%d\r\n" % n)
+        if begin < 0:
+            begin = text.rfind(b"B-%d\n" % n)
+        text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
+        self.vm.output = self.vm.output[m.end():]
+        return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
+
+    def ok(self, cmd, timeout=120):
+        """Runs cmd, which must succeed; returns its output."""
+        status, out = self.sh(cmd, timeout)
+        check(status == 0, "guest: '%s' failed with status %d: %s" % (cmd, status, out[-800:]))
+        return out
+
+    def value(self, cmd, key, timeout=120):
+        """Runs cmd, which must print a line KEY=VALUE; returns VALUE."""
+        out = self.ok(cmd, timeout)
+        for line in out.splitlines():
+            if line.startswith(key + "="):
+                return line[len(key) + 1:].strip()
+        raise AssertionError("guest: no %s= in the output of '%s': %r" % (key, cmd, out[-800:]))
+
+    def poweroff(self, timeout=120):
+        self.vm.send("poweroff\n")
+        status = self.vm.wait(timeout)
+        check(status == 0, "exit status %d after poweroff; stderr %r" % (status, self.vm.stderr[-600:]))
+
+    def kill(self):
+        self.vm.kill()
+
+
+def guest_sha(g, path, key="sha"):
+    return g.value("echo %s=$(sha256sum %s | cut -d' ' -f1)" % (key, path), key)
+
+
+# --- disk -----------------------------------------------------------------
+
+def host_extract(image, guest_path, dest):
+    """Copies a file out of an ext4 image on the host: debugfs (e2fsprogs)
+    reads the image without mounting it; else a read-only loop mount."""
+    debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+    if os.path.exists(debugfs):
+        r = subprocess.run([debugfs, "-R", "dump %s %s" % (guest_path, dest), image],
+                           capture_output=True, timeout=120)
+        if r.returncode == 0 and os.path.exists(dest):
+            return "debugfs"
+    mnt = tempfile.mkdtemp()
+    try:
+        r = subprocess.run(["mount", "-o", "loop,ro", image, mnt], capture_output=True, timeout=60)
+        check(r.returncode == 0, "host cannot read the image: no debugfs, and mount -o loop,ro: %s" %
+              r.stderr.decode(errors="replace").strip())
+        try:
+            shutil.copyfile(os.path.join(mnt, guest_path.lstrip("/")), dest)
+        finally:
+            subprocess.run(["umount", mnt], timeout=60)
+        return "loop mount"
+    finally:
+        os.rmdir(mnt)
+
+
+def test_disk_ext4_roundtrip(d):
+    img = os.path.join(d, "ext4.img")
+    with open(img, "wb") as f:
+        f.truncate(512 * MIB)
+    g = Guest(disks=["path=%s,serial=vireo-e2e" % img])
+    try:
+        size = int(g.value("echo size=$(cat /sys/block/vda/size)", "size"))
+        check(size * 512 == 512 * MIB, "guest sees vda of %d sectors, image is 512 MiB" % size)
+        serial = g.value("echo serial=$(cat /sys/block/vda/serial)", "serial")
+        if not QEMU:
+            check(serial == "vireo-e2e", "vda serial %r, expected 'vireo-e2e'" % serial)
+        g.ok("mkfs.ext4 -q -F /dev/vda && mount /dev/vda /mnt", 180)
+        g.ok("dd if=/dev/urandom of=/mnt/data bs=1M count=64 2>/dev/null", 300)
+        sha = guest_sha(g, "/mnt/data")
+        g.ok("echo %s > /mnt/data.sha256 && sync && umount /mnt" % sha, 180)
+        g.poweroff()
+    finally:
+        g.kill()
+    # The host's view of the image.
+    out = os.path.join(d, "data.out")
+    how = host_extract(img, "/data", out)
+    host_sha = sha256_file(out)
+    check(os.path.getsize(out) == 64 * MIB, "host: /data is %d bytes" % os.path.getsize(out))
+    check(host_sha == sha, "host (%s) sha256 %s, guest wrote %s" % (how, host_sha, sha))
+    # A second VM reads it back.
+    g = Guest(disks=["path=%s" % img])
+    try:
+        g.ok("mount /dev/vda /mnt", 120)
+        stored = g.value("echo stored=$(cat /mnt/data.sha256)", "stored")
+        again = guest_sha(g, "/mnt/data")
+        g.ok("umount /mnt")
+        g.poweroff()
+    finally:
+        g.kill()
+    check(stored == sha and again == sha,
+          "second VM: stored %s, recomputed %s, written %s" % (stored, again, sha))
+    return "64 MiB on ext4: guest, host (%s) and second guest agree on sha256 %s..." % (how, sha[:12])
+
+
+def test_disk_readonly(d):
+    # An ext4 image with a file in it, made on the host (mkfs.ext4 -d).
+    src = os.path.join(d, "src")
+    os.mkdir(src)
+    want = random_file(os.path.join(src, "blob"), 1 * MIB)
+    ro = os.path.join(d, "ro.img")
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    r = subprocess.run([mkfs, "-q", "-F", "-d", src, ro, "32M"], capture_output=True, timeout=120)
+    check(r.returncode == 0, "host mkfs.ext4 -d: %s" % r.stderr.decode(errors="replace"))
+    rw = os.path.join(d, "rw.img")
+    with open(rw, "wb") as f:
+        f.truncate(16 * MIB)
+    before = sha256_file(ro)
+    g = Guest(disks=["path=%s" % rw, "path=%s,readonly=on" % ro])
+    try:
+        getro = g.value("echo ro=$(blockdev --getro /dev/vdb)", "ro")
+        getro_a = g.value("echo ro=$(blockdev --getro /dev/vda)", "ro")
+        st, out = g.sh("dd if=/dev/zero of=/dev/vdb bs=4k count=16 conv=fsync 2>&1")
+        st_direct, _ = g.sh("dd if=/dev/zero of=/dev/vdb bs=4k count=1 seek=100 oflag=direct 2>&1")
+        g.ok("mount /dev/vdb /mnt 2>/dev/null || mount -o ro /dev/vdb /mnt")
+        opts = g.value("echo opts=$(grep '^/dev/vdb ' /proc/mounts | cut -d' ' -f4)", "opts")
+        st_touch, _ = g.sh("touch /mnt/new 2>&1")
+        got = guest_sha(g, "/mnt/blob")
+        g.ok("umount /mnt")
+        g.poweroff()
+    finally:
+        g.kill()
+    check(getro == "1", "blockdev --getro /dev/vdb says %s" % getro)
+    check(getro_a == "0", "blockdev --getro /dev/vda (read-write) says %s" % getro_a)
+    check(st != 0, "dd to the read-only vdb succeeded: %s" % out[-300:])
+    check(st_direct != 0, "O_DIRECT dd to the read-only vdb succeeded")
+    check(opts.split(",")[0] == "ro", "vdb mounted with options %s" % opts)
+    check(st_touch != 0, "touch on the read-only file system succeeded")
+    check(got == want, "file read from the read-only disk: %s, host wrote %s" % (got, want))
+    after = sha256_file(ro)
+    check(after == before, "read-only image changed: sha256 %s -> %s" % (before, after))
+    return "getro 1, dd refused, mount ro, data readable, image unchanged"
+
+
+def kill9_after_fsync(d, cache):
+    img = os.path.join(d, "kill-%s.img" % cache)
+    with open(img, "wb") as f:
+        f.truncate(64 * MIB)
+    g = Guest(disks=["path=%s,cache=%s" % (img, cache)])
+    try:
+        g.ok("head -c 4194304 /dev/urandom > /tmp/blob")
+        sha = guest_sha(g, "/tmp/blob")
+        # 4 MiB at 8 MiB, and the flush that makes it durable.
+        g.ok("dd if=/tmp/blob of=/dev/vda bs=1M seek=8 conv=fsync 2>&1", 180)
+        g.vm.proc.kill()  # SIGKILL: no chance to write anything more
+        g.vm.proc.wait(30)
+    finally:
+        g.kill()
+    check(g.vm.proc.returncode == -9, "vireo status %s, expected death by SIGKILL" % g.vm.proc.returncode)
+    got = sha256_file(img, 8 * MIB, 4 * MIB)
+    check(got == sha, "host image holds %s at 8 MiB, guest wrote and fsync'd %s" % (got, sha))
+    check(os.path.getsize(img) == 64 * MIB, "image size changed")
+    return sha
+
+
+def test_disk_survives_kill9(d):
+    kill9_after_fsync(d, "writeback")
+    return "4 MiB written with conv=fsync is in the image after kill -9 (cache=writeback)"
+
+
+def test_disk_cache_none(d):
+    # Where the images live decides whether O_DIRECT is there: in the
+    # nested host it never is (tmpfs, overlayfs over tmpfs), and vireo must
+    # fall back to the page cache.
+    direct = odirect_ok(d)
+    kill9_after_fsync(d, "none")
+    return "O_DIRECT %s in %s; fsync'd data in the image after kill -9" % (
+        "available" if direct else "not available", d)
+
+
+def disk_write_read(g, img, mib=4, offset_mib=4):
+    """Writes mib MiB of random data to vda at offset_mib with O_DIRECT,
+    reads it back in the guest and checks it on the host image."""
+    g.ok("head -c %d /dev/urandom > /tmp/w" % (mib * MIB))
+    sha = guest_sha(g, "/tmp/w")
+    g.ok("dd if=/tmp/w of=/dev/vda bs=64k seek=%d oflag=direct conv=fsync 2>/dev/null" %
+         (offset_mib * 16), 180)
+    back = g.value("echo back=$(dd if=/dev/vda bs=64k skip=%d count=%d iflag=direct 2>/dev/null | "
+                   "sha256sum | cut -d' ' -f1)" % (offset_mib * 16, mib * 16), "back", 180)
+    check(back == sha, "guest read back %s, wrote %s" % (back, sha))
+    return sha
+
+
+def test_disk_no_ioeventfd(d):
+    img = os.path.join(d, "slow.img")
+    with open(img, "wb") as f:
+        f.truncate(32 * MIB)
+    stats = os.path.join(d, "stats.json")
+    g = Guest(disks=["path=%s" % img], no_ioeventfd=True, stats_json=stats)
+    try:
+        sha = disk_write_read(g, img)
+        g.poweroff()
+    finally:
+        g.kill()
+    got = sha256_file(img, 4 * MIB, 4 * MIB)
+    check(got == sha, "host image holds %s, guest wrote %s" % (got, sha))
+    detail = "4 MiB written and read back"
+    if not QEMU:
+        s = json.load(open(stats))
+        exits = sum(v["kvm"]["exits"] for v in s["vcpus"])
+        blk = {k: v for k, v in s.get("devices", {}).items() if "blk" in k}
+        check(blk, "no virtio-blk device in the stats' devices: %s" % sorted(s.get("devices", {})))
+        detail += "; %d KVM exits; %s" % (exits, json.dumps(blk, sort_keys=True)[:200])
+    return detail
+
+
+def test_disk_intx(d):
+    img = os.path.join(d, "intx.img")
+    with open(img, "wb") as f:
+        f.truncate(32 * MIB)
+    g = Guest(disks=["path=%s" % img], cmdline="pci=nomsi")
+    try:
+        sha = disk_write_read(g, img)
+        irqs = g.ok("grep virtio /proc/interrupts")
+        g.poweroff()
+    finally:
+        g.kill()
+    check(irqs.strip(), "no virtio interrupt line in /proc/interrupts")
+    check("MSI" not in irqs, "pci=nomsi, yet virtio uses MSI: %s" % irqs)
+    counts = [sum(int(x) for x in line.split()[1:2] if x.isdigit()) for line in irqs.splitlines()]
+    check(any(counts), "no virtio interrupts counted: %s" % irqs)
+    got = sha256_file(img, 4 * MIB, 4 * MIB)
+    check(got == sha, "host image holds %s, guest wrote %s" % (got, sha))
+    return "INTx: %s" % " | ".join(" ".join(l.split()) for l in irqs.strip().splitlines())
+
+
+# --- network --------------------------------------------------------------
+
+class Sink(threading.Thread):
+    """Accepts one TCP connection, reads to EOF, keeps the sha256."""
+
+    def __init__(self, host, port=0):
+        super().__init__(daemon=True)
+        self.s = socket.socket()
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((host, port))
+        self.s.listen(1)
+        self.s.settimeout(180)
+        self.port = self.s.getsockname()[1]
+        self.sha = self.error = None
+        self.size = 0
+
+    def run(self):
+        try:
+            c, _ = self.s.accept()
+            c.settimeout(180)
+            h = hashlib.sha256()
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                h.update(b)
+                self.size += len(b)
+            c.close()
+            self.sha = h.hexdigest()
+        except OSError as e:
+            self.error = e
+        finally:
+            self.s.close()
+
+
+class Source(threading.Thread):
+    """Accepts one TCP connection, sends data, closes."""
+
+    def __init__(self, host, data):
+        super().__init__(daemon=True)
+        self.data = data
+        self.s = socket.socket()
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((host, 0))
+        self.s.listen(1)
+        self.s.settimeout(180)
+        self.port = self.s.getsockname()[1]
+        self.error = None
+
+    def run(self):
+        try:
+            c, _ = self.s.accept()
+            c.settimeout(180)
+            c.sendall(self.data)
+            c.close()
+        except OSError as e:
+            self.error = e
+        finally:
+            self.s.close()
+
+
+def ip(*args):
+    r = subprocess.run(["ip"] + list(args), capture_output=True, timeout=30)
+    check(r.returncode == 0, "ip %s: %s" % (" ".join(args), r.stderr.decode(errors="replace").strip()))
+
+
+def test_net_tap():
+    subprocess.run(["ip", "link", "del", TAP], capture_output=True)
+    ip("tuntap", "add", "dev", TAP, "mode", "tap")
+    try:
+        ip("addr", "add", TAP_HOST + "/24", "dev", TAP)
+        ip("link", "set", TAP, "up")
+        g = Guest(nets=["tap=%s,mac=52:54:00:12:34:99" % TAP], cmdline="vireo.net=%s/24" % TAP_GUEST)
+        try:
+            check(g.net == ("UP", "eth0 %s/24" % TAP_GUEST), "guest network: %s" % (g.net,))
+            mac = g.value("echo mac=$(cat /sys/class/net/eth0/address)", "mac")
+            ping = g.ok("ping -c 3 -W 5 %s" % TAP_HOST, 60)
+            check(" 0% packet loss" in ping, "ping: %s" % ping[-300:])
+            # Guest -> host: 4 MiB, checksummed on both sides.
+            sink = Sink(TAP_HOST)
+            sink.start()
+            g.ok("head -c 4194304 /dev/urandom > /tmp/up")
+            up_sha = guest_sha(g, "/tmp/up")
+            g.ok("nc %s %d < /tmp/up" % (TAP_HOST, sink.port), 180)
+            sink.join(60)
+            check(sink.error is None and sink.sha == up_sha,
+                  "guest->host: host got %d bytes sha %s (%s), guest sent %s" %
+                  (sink.size, sink.sha, sink.error, up_sha))
+            # Host -> guest.
+            data = os.urandom(4 * MIB)
+            src = Source(TAP_HOST, data)
+            src.start()
+            g.ok("nc %s %d < /dev/null > /tmp/down" % (TAP_HOST, src.port), 180)
+            src.join(60)
+            down_sha = guest_sha(g, "/tmp/down")
+            want = hashlib.sha256(data).hexdigest()
+            check(src.error is None and down_sha == want,
+                  "host->guest: guest got sha %s, host sent %s (%s)" % (down_sha, want, src.error))
+            g.poweroff()
+        finally:
+            g.kill()
+    finally:
+        subprocess.run(["ip", "link", "del", TAP], capture_output=True)
+    check(mac == "52:54:00:12:34:99", "guest MAC %s, asked for 52:54:00:12:34:99" % mac)
+    return "ping, 4 MiB each way over %s with matching sha256" % TAP
+
+
+def test_net_user():
+    d = tempfile.mkdtemp()
+    data = os.urandom(2 * MIB)
+    with open(os.path.join(d, "blob"), "wb") as f:
+        f.write(data)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=d, **kw)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
+    hport = httpd.server_address[1]
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    fwd = free_port()
+    try:
+        g = Guest(nets=["user,hostfwd=tcp:%d-:8080" % fwd], cmdline="vireo.net=dhcp")
+        try:
+            check(g.net and g.net[0] == "UP", "guest network: %s" % (g.net,))
+            addr = g.value("echo addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}')", "addr")
+            route = g.value("echo gw=$(ip route | awk '/^default/ {print $3}')", "gw")
+            dns = g.value("echo dns=$(awk '/^nameserver/ {print $2}' /etc/resolv.conf)", "dns")
+            # Guest fetches from a listener on the host's 127.0.0.1.
+            g.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % hport, 180)
+            got = guest_sha(g, "/tmp/blob")
+            # Host reaches a guest port through hostfwd.
+            g.ok("head -c 2097152 /dev/urandom > /tmp/serve")
+            serve_sha = guest_sha(g, "/tmp/serve")
+            g.ok("nc -l -p 8080 < /tmp/serve > /dev/null &")
+            time.sleep(1)
+            h, size, deadline = None, 0, time.monotonic() + 60
+            while time.monotonic() < deadline:
+                # Until the guest listens, the connection is closed at once.
+                with socket.create_connection(("127.0.0.1", fwd), timeout=60) as c:
+                    h, size = hashlib.sha256(), 0
+                    while True:
+                        b = c.recv(65536)
+                        if not b:
+                            break
+                        h.update(b)
+                        size += len(b)
+                if size:
+                    break
+                time.sleep(1)
+            g.poweroff()
+        finally:
+            g.kill()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        shutil.rmtree(d)
+    check(addr == "10.0.2.15/24", "guest address %s, expected 10.0.2.15/24 by DHCP" % addr)
+    check(route == "10.0.2.2", "default route via %s" % route)
+    check(dns == "10.0.2.3", "DNS server %s" % dns)
+    want = hashlib.sha256(data).hexdigest()
+    check(got == want, "wget from the host: sha %s, served %s" % (got, want))
+    check(size == 2 * MIB and h.hexdigest() == serve_sha,
+          "hostfwd: host read %d bytes sha %s, guest served %s" % (size, h.hexdigest() if h else None,
+                                                                   serve_sha))
+    return "DHCP 10.0.2.15, wget 2 MiB from the host, 2 MiB back through hostfwd %d->8080" % fwd
+
+
+# --- console and rng ------------------------------------------------------
+
+def test_console_virtio():
+    g = Guest(console="virtio")
+    try:
+        active = g.value("echo active=$(cat /sys/class/tty/console/active)", "active")
+        tty = g.value("echo tty=$(tty)", "tty")
+        answer = g.value("echo answer=$((6*7))", "answer")
+        g.poweroff()
+    finally:
+        g.kill()
+    check(active.split()[-1] == "hvc0", "console active: %s" % active)
+    check(tty == "/dev/hvc0", "shell's tty is %s" % tty)
+    check(answer == "42", "echo $((6*7)) gave %s" % answer)
+    return "shell on %s" % tty
+
+
+def test_rng():
+    g = Guest(rng=True)
+    try:
+        cur = g.value("echo cur=$(cat /sys/class/misc/hw_random/rng_current)", "cur")
+        n = g.value("echo n=$(timeout 30 dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)", "n", 60)
+        a = g.value("echo a=$(timeout 30 dd if=/dev/hwrng bs=64 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n')",
+                    "a", 60)
+        b = g.value("echo b=$(timeout 30 dd if=/dev/hwrng bs=64 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n')",
+                    "b", 60)
+        g.poweroff()
+    finally:
+        g.kill()
+    check(cur.startswith("virtio_rng"), "rng_current is %s" % cur)
+    check(n == "64", "read %s bytes from /dev/hwrng" % n)
+    check(len(a) == 128 and len(b) == 128 and a != b and a != "0" * 128,
+          "hwrng reads: %s / %s" % (a, b))
+    return "%s: 64 bytes, two reads differ" % cur
+
+
+def main():
+    s = Suite()
+    if not os.path.exists(TOOLS_INITRD):
+        s.skip("virtio", "%s not built (guest/build)" % TOOLS_INITRD)
+        return s.finish()
+    print("virtio: target %s" % ("QEMU (VIREO_E2E_QEMU=1: checks the tests, not vireo)" if QEMU
+                                 else vmmod.VIREO), flush=True)
+    only = os.environ.get("VIREO_E2E_ONLY")
+
+    def run(name, fn, *args):
+        if only and only not in name:
+            return
+        if fn in (test_disk_ext4_roundtrip, test_disk_readonly, test_disk_survives_kill9,
+                  test_disk_cache_none, test_disk_no_ioeventfd, test_disk_intx):
+            with tempfile.TemporaryDirectory() as d:
+                s.run(name, fn, d)
+        else:
+            s.run(name, fn, *args)
+
+    run("virtio-blk: mkfs.ext4, 64 MiB + sha256, second VM and host agree", test_disk_ext4_roundtrip)
+    run("virtio-blk: readonly=on refuses writes", test_disk_readonly)
+    run("virtio-blk: fsync'd data survives kill -9", test_disk_survives_kill9)
+    run("virtio-blk: cache=none works, fsync'd data survives kill -9", test_disk_cache_none)
+    run("virtio-blk: --no-ioeventfd write and read back", test_disk_no_ioeventfd)
+    run("virtio-blk: pci=nomsi (INTx)", test_disk_intx)
+    if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
+        run("virtio-net: tap, ping and TCP both ways", test_net_tap)
+    else:
+        s.skip("virtio-net: tap", "needs root and /dev/net/tun")
+    run("virtio-net: user mode, DHCP, wget from host, hostfwd", test_net_user)
+    run("virtio-console: shell on hvc0", test_console_virtio)
+    run("virtio-rng: /dev/hwrng", test_rng)
+    return s.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
