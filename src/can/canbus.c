@@ -72,6 +72,7 @@ int canbus_connect(const char *path, const char *what, uint8_t hello_flags, cons
 	struct canbus_pkt p;
 	struct sockaddr_un sa;
 	size_t name_len;
+	int send_err = 0;
 	ssize_t n;
 	int fd;
 
@@ -111,13 +112,25 @@ int canbus_connect(const char *path, const char *what, uint8_t hello_flags, cons
 	memcpy(p.msg.data, member, p.msg.len);
 	canbus_encode(buf, &p);
 	if (send(fd, buf, CANBUS_MSG_SIZE, MSG_NOSIGNAL) != CANBUS_MSG_SIZE) {
+		send_err = errno;
+		/* A full hub answers before the hello and hangs up: its
+		 * answer says more than EPIPE. */
+		if (send_err != EPIPE && send_err != ECONNRESET) {
+			log_error("%s: cannot greet the Vireo CAN bus at %s: %s", what, path,
+				  strerror(send_err));
+			goto fail;
+		}
+	}
+	/* ECONNRESET is reported once, ahead of what the hub sent before
+	 * hanging up (a full hub does that): read on. */
+	do {
+		n = recv(fd, buf, sizeof(buf), MSG_TRUNC | (send_err ? MSG_DONTWAIT : 0));
+	} while (n < 0 && (errno == EINTR || errno == ECONNRESET));
+	if (send_err && n <= 0) {
 		log_error("%s: cannot greet the Vireo CAN bus at %s: %s", what, path,
-			  strerror(errno));
+			  strerror(send_err));
 		goto fail;
 	}
-	do {
-		n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
-	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			log_error("%s: the program listening at %s does not answer like a Vireo CAN bus",
@@ -134,6 +147,10 @@ int canbus_connect(const char *path, const char *what, uint8_t hello_flags, cons
 	}
 	if (canbus_decode(buf, (size_t)n, &p) < 0 || p.type != CANBUS_HELLO) {
 		log_error("%s: %s answers, but not like a Vireo CAN bus", what, path);
+		goto fail;
+	}
+	if (p.msg.flags & CANBUS_HELLO_FULL) {
+		log_error("%s: the Vireo CAN bus at %s has no room for another member", what, path);
 		goto fail;
 	}
 	if (p.version != CANBUS_VERSION) {
@@ -202,15 +219,13 @@ static int canbus_recv(struct can_backend *b, enum can_event *ev, struct can_msg
 		ssize_t n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			/* ECONNRESET comes once, before the messages the hub
+			 * sent before it went; the end is n == 0. */
+			if (errno == EINTR || errno == ECONNRESET)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno != ECONNRESET) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_debug("%s: receive: %s", c->what, strerror(errno));
-				return 0;
-			}
-			n = 0;
+			return 0;
 		}
 		if (n == 0) {
 			hub_gone(c);

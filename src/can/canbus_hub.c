@@ -13,6 +13,7 @@
 #include "can/canbus_hub.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct canbus_hub {
 	unsigned int next_id;
 	struct pollfd pfd[CANBUS_MAX_MEMBERS + 3];
 	int stop_fd;
+	int spare_fd; /* held back for turning members away without descriptors */
 	bool stop;
 	bool warned_full;
 	struct canbus_hub_stats st;
@@ -271,6 +273,14 @@ static void read_member(struct canbus_hub *h, struct member *m)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == ECONNRESET) {
+				/* The member left with answers unread. The
+				 * error comes once, ahead of what it sent
+				 * before leaving: read that too. */
+				m->hup = true;
+				m->count = 0;
+				continue;
+			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				if (m->hup)
 					m->dead = true;
@@ -303,6 +313,27 @@ static void read_bridge(struct canbus_hub *h)
 	}
 }
 
+/* Turns a connection away, telling it why when it is a full bus. */
+static void refuse(struct canbus_hub *h, int fd, const char *why, bool full)
+{
+	uint8_t buf[CANBUS_MSG_SIZE];
+	struct canbus_pkt p;
+
+	if (!h->warned_full)
+		log_warn("canbus: %s; refusing new members", why);
+	h->warned_full = true;
+	if (full) {
+		memset(&p, 0, sizeof(p));
+		p.version = CANBUS_VERSION;
+		p.type = CANBUS_HELLO;
+		p.msg.flags = CANBUS_HELLO_FULL;
+		canbus_encode(buf, &p);
+		if (send(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_debug("canbus: send: %s", strerror(errno));
+	}
+	close(fd);
+}
+
 static void accept_members(struct canbus_hub *h)
 {
 	for (;;) {
@@ -312,18 +343,28 @@ static void accept_members(struct canbus_hub *h)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if ((errno == EMFILE || errno == ENFILE) && h->spare_fd >= 0) {
+				/* Out of descriptors: the connection would wait
+				 * in the backlog and poll() would report it
+				 * forever. Use the spare one to turn it away. */
+				close(h->spare_fd);
+				fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd >= 0)
+					refuse(h, fd, "out of file descriptors", true);
+				h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				continue;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_debug("canbus: accept: %s", strerror(errno));
 			return;
 		}
-		m = h->nmembers < CANBUS_MAX_MEMBERS ? calloc(1, sizeof(*m)) : NULL;
+		if (h->nmembers == CANBUS_MAX_MEMBERS) {
+			refuse(h, fd, "too many members", true);
+			continue;
+		}
+		m = calloc(1, sizeof(*m));
 		if (!m) {
-			if (!h->warned_full)
-				log_warn("canbus: %s; refusing new members",
-					 h->nmembers < CANBUS_MAX_MEMBERS ? "out of memory"
-									  : "too many members");
-			h->warned_full = true;
-			close(fd);
+			refuse(h, fd, "out of memory", false);
 			continue;
 		}
 		m->fd = fd;
@@ -488,6 +529,7 @@ struct canbus_hub *canbus_hub_open(const struct canbus_hub_options *o)
 	}
 	h->listen_fd = -1;
 	h->stop_fd = -1;
+	h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	snprintf(h->path, sizeof(h->path), "%s", path);
 	if (o->socketcan) {
 		struct can_options co = { .kind = CAN_SOCKETCAN, .ifname = o->socketcan, .fd = o->fd };
@@ -521,6 +563,8 @@ struct canbus_hub *canbus_hub_open(const struct canbus_hub_options *o)
 fail:
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	if (h->spare_fd >= 0)
+		close(h->spare_fd);
 	if (h->bridge)
 		can_backend_close(h->bridge);
 	free(h);
@@ -542,6 +586,8 @@ void canbus_hub_close(struct canbus_hub *h)
 	if (stat(h->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino)
 		unlink(h->path);
 	close(h->listen_fd);
+	if (h->spare_fd >= 0)
+		close(h->spare_fd);
 	if (h->bridge)
 		can_backend_close(h->bridge);
 	free(h);

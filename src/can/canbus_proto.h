@@ -26,7 +26,9 @@
  *   1. The member connects and sends HELLO (its version, capabilities).
  *   2. The hub answers HELLO with its own version. If the versions differ,
  *      the hub closes the connection after that answer; a member must
- *      likewise give up on a hub whose version differs from its own.
+ *      likewise give up on a hub whose version differs from its own. A
+ *      hub with no room for another member answers a HELLO flagged
+ *      CANBUS_HELLO_FULL straight away, and closes the connection.
  *   3. The member sends FRAME messages. The hub forwards each, as a FRAME
  *      with the same contents (seq 0), to every other member that has
  *      said hello (FD frames only to members with CANBUS_HELLO_FD) and to
@@ -66,7 +68,8 @@ enum canbus_type {
 };
 
 /* HELLO flags */
-#define CANBUS_HELLO_FD 0x01 /* the member takes CAN FD frames */
+#define CANBUS_HELLO_FD 0x01   /* member: it takes CAN FD frames */
+#define CANBUS_HELLO_FULL 0x80 /* hub: no room for another member; it hangs up */
 
 struct canbus_pkt {
 	uint8_t version;

@@ -810,6 +810,51 @@ static void test_frames_before_hangup_delivered(void **state)
 	hub_cleanup(&hub);
 }
 
+/* A hub with CANBUS_MAX_MEMBERS members turns the next one away,
+ * saying why. */
+static void test_full_bus(void **state)
+{
+	static int raw[CANBUS_MAX_MEMBERS];
+	struct can_options o = { .kind = CAN_BUS };
+	struct can_backend *a;
+	struct captured c;
+	struct hub hub;
+	char expect[512];
+	unsigned int i;
+	int saved;
+
+	(void)state;
+	hub_start(&hub);
+	for (i = 0; i < CANBUS_MAX_MEMBERS; i++)
+		raw[i] = raw_connect(hub.path);
+	o.path = hub.path;
+	saved = stderr_begin();
+	assert_null(can_backend_open(&o));
+	stderr_end(saved, &c);
+	snprintf(expect, sizeof(expect),
+		 "vireo: error: --can bus=%s: the Vireo CAN bus at %s has no room for another member\n",
+		 hub.path, hub.path);
+	/* The hub's own warning came first, from its thread. */
+	if (!strstr(c.text, expect))
+		print_message("logged: %s", c.text);
+	assert_non_null(strstr(c.text, "vireo: warning: canbus: too many members; refusing new members\n"));
+	assert_non_null(strstr(c.text, expect));
+	for (i = 0; i < CANBUS_MAX_MEMBERS; i++)
+		close(raw[i]);
+	/* Room again once they are gone. */
+	for (i = 0; i < 100; i++) {
+		saved = stderr_begin();
+		a = can_backend_open(&o);
+		stderr_end(saved, &c);
+		if (a)
+			break;
+		usleep(10000);
+	}
+	assert_non_null(a);
+	can_backend_close(a);
+	hub_cleanup(&hub);
+}
+
 static void test_hub_goes_away(void **state)
 {
 	struct can_msg f = frame(0x1, 0, 0, 0);
@@ -1018,6 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_hub),
 		cmocka_unit_test(test_hub_survives_garbage),
 		cmocka_unit_test(test_frames_before_hangup_delivered),
+		cmocka_unit_test(test_full_bus),
 		cmocka_unit_test(test_hub_goes_away),
 		cmocka_unit_test(test_hub_socket_file),
 		cmocka_unit_test(test_canbus_main_usage),
