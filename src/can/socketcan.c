@@ -320,6 +320,14 @@ struct can_backend *socketcan_open(const struct can_options *o, const char *what
 	    set_opt(fd, CAN_RAW_ERR_FILTER, &err_mask, sizeof(err_mask), what,
 		    "CAN_RAW_ERR_FILTER") < 0)
 		goto fail;
+	/* A frame stays charged to the socket until the interface has sent
+	 * it, so a small send buffer acts like a controller's TX FIFO:
+	 * write() says EAGAIN while it is full and poll() says POLLOUT when
+	 * frames have gone out. With the default (large) buffer the
+	 * interface queue overflows first, with ENOBUFS, which nothing can
+	 * wait for. The kernel doubles this: about ten frames in flight. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ 4096 }, sizeof(int)) < 0)
+		log_debug("%s: SO_SNDBUF: %s", what, strerror(errno));
 	memset(&addr, 0, sizeof(addr));
 	addr.can_family = AF_CAN;
 	addr.can_ifindex = (int)if_nametoindex(name);
