@@ -3,6 +3,7 @@
  * as virtio-can does, and `vireo canbus` itself (canbus_main) for the
  * command-line parts. */
 #include "cmocka_prelude.h"
+#include "capture_stderr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,35 +36,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* stderr_begin() .. stderr_end(): what was logged in between. */
-struct captured {
-	char text[8192];
-};
-
-static int stderr_begin(void)
-{
-	int saved, fd = memfd_create("stderr", 0);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(fd, STDERR_FILENO) >= 0);
-	close(fd);
-	return saved;
-}
-
-static void stderr_end(int saved, struct captured *c)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	memset(c->text, 0, sizeof(c->text));
-	n = pread(STDERR_FILENO, c->text, sizeof(c->text) - 1, 0);
-	assert_true(n >= 0);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-}
 
 /* A hub on a fresh temporary socket, in a thread of its own. */
 struct hub {

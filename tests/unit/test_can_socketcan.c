@@ -8,6 +8,7 @@
  *   tests/nested/run -- sh -c 'modprobe vcan; ip link add dev vcan0 type vcan;
  *       ip link set vcan0 up; build/unit/test_can_socketcan' */
 #include "cmocka_prelude.h"
+#include "capture_stderr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,35 +44,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct captured {
-	char text[4096];
-};
-
-static int stderr_begin(void)
-{
-	int saved, fd = memfd_create("stderr", 0);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(fd, STDERR_FILENO) >= 0);
-	close(fd);
-	return saved;
-}
-
-static void stderr_end(int saved, struct captured *c)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	memset(c->text, 0, sizeof(c->text));
-	n = pread(STDERR_FILENO, c->text, sizeof(c->text) - 1, 0);
-	assert_true(n >= 0);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
 }
 
 static bool kernel_has_can(void)

@@ -2,6 +2,7 @@
  * DHCP and forwarding host ports, and a kernel tap interface created for
  * the test (skipped when /dev/net/tun or the privilege is missing). */
 #include "cmocka_prelude.h"
+#include "capture_stderr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,35 +65,6 @@ static size_t wait_frame(struct net_backend *b, size_t hdr_skip, frame_pred pred
 	}
 }
 
-/* stderr_begin() .. stderr_end(): what was logged in between. */
-struct captured {
-	char text[4096];
-};
-
-static int stderr_begin(void)
-{
-	int saved, fd = memfd_create("stderr", 0);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(fd, STDERR_FILENO) >= 0);
-	close(fd);
-	return saved;
-}
-
-static void stderr_end(int saved, struct captured *c)
-{
-	ssize_t n;
-
-	fflush(stderr);
-	memset(c->text, 0, sizeof(c->text));
-	n = pread(STDERR_FILENO, c->text, sizeof(c->text) - 1, 0);
-	assert_true(n >= 0);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-}
 
 static struct net_backend *open_user(const char **fwd, unsigned int n)
 {
