@@ -78,6 +78,7 @@ class BenchGuest:
         finally:
             vmmod.VIREO = saved
         self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
+        self.vm.expect(r"vireo# ", 60)  # the shell is reading (see tests/e2e/test_virtio.py)
         self.ok("stty -echo")
         self._kvm_dir = None
 

@@ -112,6 +112,10 @@ class Guest:
         # guest.sh's report on vireo.net=..., printed before VIREO-GUEST-UP.
         net = re.search(rb"VIREO-NET-(UP|FAILED) ([^\r\n]*)", self.vm.output[:self.up.start()])
         self.net = (net.group(1).decode(), net.group(2).decode()) if net else None
+        # Type only once the shell is there: its line editing starts by
+        # asking the terminal for the cursor position, and would take
+        # input that came before as the answer.
+        self.vm.expect(r"vireo# ", 60)
         # No echo of what we type: the output is then only the commands'.
         self.sh("stty -echo")
 
