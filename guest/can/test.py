@@ -15,8 +15,9 @@ CAN_ERR_BUSOFF on vcan0) then "ip link set can0 type can restart", and
 restart-ms; down/up and module reload while up. On
 "--can socketcan=vcan0,fd=on": "bitrate 500000 dbitrate 2000000 fd on",
 FD frames up to 64 bytes both ways, classic frames in FD mode, FD through
-"mtu 72". ONLY=classic or ONLY=fd runs one part; VIREO=PATH another
-vireo."""
+"mtu 72". Two VMs on a Vireo CAN bus (vireo canbus): frames between them,
+canfdtest, bus-off for all (--inject-busoff) and restart. ONLY=classic,
+fd or bus runs one part; VIREO=PATH another vireo."""
 import os
 import re
 import select
@@ -236,10 +237,64 @@ def test_fd():
     check(v.wait(60) == 0, "vireo status")
 
 
+def test_bus():
+    """Two VMs on a Vireo CAN bus (vireo canbus), no host interface."""
+    sock = "/tmp/vireo-can-test-%d.sock" % os.getpid()
+    hub = subprocess.Popen([vm.VIREO, "canbus", sock], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            check(time.monotonic() < deadline and hub.poll() is None, "no canbus hub")
+            time.sleep(0.1)
+        a = boot("bus=" + sock)
+        b = boot("bus=" + sock)
+        for v in (a, b):
+            run(v, "ip link set can0 up")
+        run(b, "candump -L -n 3 can0 > /tmp/d.txt & echo $! > /tmp/d.pid")
+        time.sleep(1)
+        run(a, "cansend can0 123#11 && cansend can0 1FFFFFFF#2233 && cansend can0 7FF#R2")
+        out = run(b, "wait $(cat /tmp/d.pid); cat /tmp/d.txt", timeout=30)
+        print("b saw:", out, flush=True)
+        for f in ("can0 123#11", "can0 1FFFFFFF#2233", "can0 7FF#R2"):
+            check(f in out, "b did not see %s" % f)
+        # canfdtest: a is the device under test, b the generator
+        run(a, "canfdtest can0 > /tmp/f.txt 2>&1 & echo $! > /tmp/f.pid")
+        time.sleep(1)
+        out = run(b, "canfdtest -g -l 300 can0 > /tmp/g.txt 2>&1; tail -5 /tmp/g.txt", timeout=180)
+        print("canfdtest:", out, flush=True)
+        if "Test messages sent and received: 300" not in out:
+            print(run(b, "head -c 3000 /tmp/g.txt; ip -s link show can0", want_rc=None), flush=True)
+            print(run(a, "kill $(cat /tmp/f.pid); cat /tmp/f.txt; ip -s link show can0", want_rc=None), flush=True)
+        check("Test messages sent and received: 300" in out, "canfdtest over the bus")
+        run(a, "kill $(cat /tmp/f.pid)", want_rc=None)
+        # bus-off for everyone, then restart
+        subprocess.run([vm.VIREO, "canbus", sock, "--inject-busoff"], timeout=30, check=True)
+        time.sleep(1)
+        for v in (a, b):
+            out = run(v, "ip -d link show can0")
+            check("BUS-OFF" in out, "not bus-off: %r" % out)
+            run(v, "ip link set can0 type can restart")
+        run(b, "candump -L -n 1 can0 > /tmp/d.txt & echo $! > /tmp/d.pid")
+        time.sleep(1)
+        run(a, "cansend can0 321#AA")
+        out = run(b, "wait $(cat /tmp/d.pid); cat /tmp/d.txt", timeout=30)
+        check("can0 321#AA" in out, "no frame after restart: %r" % out)
+        for v in (a, b):
+            v.send("poweroff\n")
+            check(v.wait(60) == 0, "vireo status")
+    finally:
+        hub.terminate()
+        hub.wait()
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
 if __name__ == "__main__":
     s = vm.Suite()
     if os.environ.get("ONLY") in (None, "classic"):
         s.run("classic", test_classic)
     if os.environ.get("ONLY") in (None, "fd"):
         s.run("fd", test_fd)
+    if os.environ.get("ONLY") in (None, "bus"):
+        s.run("bus", test_bus)
     sys.exit(s.finish())

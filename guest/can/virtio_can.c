@@ -287,18 +287,54 @@ out:
 
 /* ---- TX ---- */
 
-/* One TX buffer came back. tx_lock held. */
-static void vc_tx_complete(struct vc_priv *priv, struct vc_tx_slot *slot)
+/*
+ * Takes the echo skb of a frame sent out of the CAN framework's array, to
+ * be passed up by the caller: NULL if the sending socket wants no loopback.
+ * *len is the payload length for the statistics.
+ *
+ * This is what can_get_echo_skb() does before it passes the skb up with
+ * netif_rx(), through the backlog queue: from NAPI, frames received after
+ * the echo and passed up directly would overtake it (canfdtest's generator
+ * sees the answer to a frame before the frame: "RX before TX!"). 6.1 does
+ * not export the helper underneath, __can_get_echo_skb().
+ */
+static struct sk_buff *vc_take_echo_skb(struct vc_priv *priv, unsigned int idx,
+					unsigned int *len)
+{
+	struct sk_buff *skb = priv->can.echo_skb[idx];
+
+	priv->can.echo_skb[idx] = NULL;
+	if (skb_shinfo(skb)->tx_flags & SKBTX_IN_PROGRESS)
+		skb_tstamp_tx(skb, skb_hwtstamps(skb));
+	*len = can_skb_get_data_len(skb);
+	/* af_can marks the frames to loop back. */
+	if (skb->pkt_type != PACKET_LOOPBACK) {
+		dev_consume_skb_any(skb);
+		return NULL;
+	}
+	skb->pkt_type = PACKET_BROADCAST;
+	return skb;
+}
+
+/* One TX buffer came back. tx_lock held; the echo skb to pass up goes to
+ * the end of *echo.
+ */
+static void vc_tx_complete(struct vc_priv *priv, struct vc_tx_slot *slot,
+			   struct sk_buff_head *echo)
 {
 	struct net_device *dev = priv->dev;
-	unsigned int idx = slot->idx;
+	unsigned int idx = slot->idx, len;
+	struct sk_buff *skb;
 
 	/* Without its echo skb (flushed on close or restart) the frame was
 	 * already counted as dropped.
 	 */
 	if (priv->can.echo_skb[idx]) {
 		if (slot->result == VIRTIO_CAN_RESULT_OK) {
-			dev->stats.tx_bytes += can_get_echo_skb(dev, idx, NULL);
+			skb = vc_take_echo_skb(priv, idx, &len);
+			if (skb)
+				__skb_queue_tail(echo, skb);
+			dev->stats.tx_bytes += len;
 			dev->stats.tx_packets++;
 		} else {
 			can_free_echo_skb(dev, idx, NULL);
@@ -315,19 +351,43 @@ static bool vc_tx_has_room(struct vc_priv *priv)
 }
 
 /* Takes back the TX buffers the device is done with. tx_lock held. */
-static void vc_tx_reclaim_locked(struct vc_priv *priv)
+static void vc_tx_reclaim_locked(struct vc_priv *priv, struct sk_buff_head *echo)
 {
 	struct vc_tx_slot *slot;
 	unsigned int len;
 	bool any = false;
 
 	while ((slot = virtqueue_get_buf(priv->txq, &len))) {
-		vc_tx_complete(priv, slot);
+		vc_tx_complete(priv, slot, echo);
 		any = true;
 	}
 	if (any && !priv->tx_frozen && netif_queue_stopped(priv->dev) &&
 	    vc_tx_has_room(priv))
 		netif_wake_queue(priv->dev);
+}
+
+/*
+ * TX completions: in NAPI (napi true; not while frozen) the echo skbs go
+ * up with netif_receive_skb(), in order with received frames; otherwise
+ * (open and stop, NAPI off) with netif_rx(). Not under tx_lock: passing a
+ * frame up may send one (can-gw), and so enter vc_start_xmit().
+ */
+static void vc_tx_reclaim(struct vc_priv *priv, bool napi)
+{
+	struct sk_buff_head echo;
+	struct sk_buff *skb;
+
+	__skb_queue_head_init(&echo);
+	spin_lock_bh(&priv->tx_lock);
+	if (!napi || !priv->tx_frozen)
+		vc_tx_reclaim_locked(priv, &echo);
+	spin_unlock_bh(&priv->tx_lock);
+	while ((skb = __skb_dequeue(&echo))) {
+		if (napi)
+			netif_receive_skb(skb);
+		else
+			netif_rx(skb);
+	}
 }
 
 static netdev_tx_t vc_start_xmit(struct sk_buff *skb, struct net_device *dev)
@@ -556,6 +616,10 @@ static int vc_rx(struct vc_priv *priv, int budget)
 	int n = 0;
 
 	while (n < budget && (buf = virtqueue_get_buf(priv->rxq, &len))) {
+		/* The device answers a frame sent before it passes on what was
+		 * received after it: those TX completions go up first.
+		 */
+		vc_tx_reclaim(priv, true);
 		vc_rx_one(priv, buf, len);
 		if (vc_rx_post(priv, buf))
 			netdev_err_once(priv->dev, "cannot repost an RX buffer\n");
@@ -596,11 +660,7 @@ static int vc_poll(struct napi_struct *napi, int budget)
 	bool more;
 	int done;
 
-	spin_lock(&priv->tx_lock);
-	if (!priv->tx_frozen)
-		vc_tx_reclaim_locked(priv);
-	spin_unlock(&priv->tx_lock);
-
+	vc_tx_reclaim(priv, true);
 	done = vc_rx(priv, budget);
 	if (done >= budget || !napi_complete_done(napi, done))
 		return done;
@@ -726,8 +786,8 @@ static int vc_open(struct net_device *dev)
 
 	/* NAPI is off: what came back while down is stale. */
 	vc_rx_discard(priv);
+	vc_tx_reclaim(priv, false);
 	spin_lock_bh(&priv->tx_lock);
-	vc_tx_reclaim_locked(priv);
 	priv->tx_frozen = false;
 	spin_unlock_bh(&priv->tx_lock);
 	napi_enable(&priv->napi);
@@ -769,9 +829,7 @@ static int vc_stop(struct net_device *dev)
 	 * them now.
 	 */
 	close_candev(dev);
-	spin_lock_bh(&priv->tx_lock);
-	vc_tx_reclaim_locked(priv);
-	spin_unlock_bh(&priv->tx_lock);
+	vc_tx_reclaim(priv, false);
 	priv->can.state = CAN_STATE_STOPPED;
 	return 0;
 }
