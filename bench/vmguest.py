@@ -4,6 +4,7 @@ under vireo or under QEMU with the same kernel, initramfs and virtio-pci
 devices, drives its shell over the serial console (tests/e2e/vm.py), and
 reads KVM's counters for the VM while it runs (debugfs: the same counters
 as KVM's binary statistics, which vireo's --stats-json reports at exit)."""
+import atexit
 import glob
 import os
 import shutil
@@ -20,6 +21,13 @@ INITRD = os.path.join(GUEST, "initramfs-tools.cpio.gz")
 VIREO = os.path.join(ROOT, "build", "vireo")
 QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
 DEBUGFS_KVM = "/sys/kernel/debug/kvm"
+
+
+@atexit.register
+def _kill_all():
+    """No VM outlives the benchmark, whatever went wrong."""
+    while vmmod._live:
+        vmmod._live.pop().close()
 
 
 def debugfs_kvm():
