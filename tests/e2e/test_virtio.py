@@ -334,9 +334,14 @@ def test_disk_cache_none(d):
     # nested host it never is (tmpfs, overlayfs over tmpfs), and vireo must
     # fall back to the page cache.
     direct = odirect_ok(d)
-    kill9_after_fsync(d, "none")
-    return "O_DIRECT %s in %s; fsync'd data in the image after kill -9" % (
-        "available" if direct else "not available", d)
+    fs = subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip()
+    where = "image on %s (%s), where open(O_DIRECT) is %s" % (d, fs or "?", "accepted" if direct
+                                                              else "refused")
+    try:
+        kill9_after_fsync(d, "none")
+    except AssertionError as e:
+        raise AssertionError("%s; %s" % (e, where))
+    return "%s; fsync'd data in the image after kill -9" % where
 
 
 def disk_write_read(g, img, mib=4, offset_mib=4):
