@@ -60,7 +60,9 @@ void pci_host_init(struct pci_host *h, const struct power_control *power, uint64
 	h->dev[0] = &h->bridge;
 }
 
-static int assign_bars(struct pci_host *h, struct pci_device *d)
+/* A BAR that does not fit what is left of the window stays unassigned
+ * (0), as firmware leaves what it cannot place; the guest may place it. */
+static void assign_bars(struct pci_host *h, struct pci_device *d)
 {
 	unsigned int n;
 
@@ -71,14 +73,13 @@ static int assign_bars(struct pci_host *h, struct pci_device *d)
 		if (!size || (flags & PCI_BAR_IO))
 			continue;
 		base = (h->mmio_next + size - 1) & ~(size - 1);
-		if (base + size > h->mmio_end || base + size < base)
-			return -1;
+		if (base < h->mmio_next || base + size > h->mmio_end || base + size < base)
+			continue;
 		h->mmio_next = base + size;
 		le32_put(d->config + PCI_BAR0 + 4 * n, (uint32_t)base | (flags & 0xf));
 		if (flags & PCI_BAR_MEM64)
 			le32_put(d->config + PCI_BAR0 + 4 * n + 4, (uint32_t)(base >> 32));
 	}
-	return 0;
 }
 
 int pci_host_add(struct pci_host *h, struct pci_device *d)
@@ -87,8 +88,7 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 
 	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
 		if (!h->dev[slot]) {
-			if (assign_bars(h, d) < 0)
-				return -1;
+			assign_bars(h, d);
 			d->host = h;
 			h->dev[slot] = d;
 			return slot;

@@ -78,7 +78,8 @@ void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uin
 void pci_device_set_bar(struct pci_device *d, unsigned int n, uint64_t size, uint32_t flags);
 /* Puts d in a free slot; returns the slot or -1. Memory BARs declared
  * with pci_device_set_bar() get addresses in the MMIO window, as firmware
- * would assign them, so the guest needs no resource allocation. */
+ * would assign them, so the guest needs no resource allocation; one that
+ * does not fit what is left of the window stays unassigned. */
 int pci_host_add(struct pci_host *h, struct pci_device *d);
 /* The guest-physical address BAR n decodes now, or 0 when memory decoding
  * is off or the BAR is unassigned. Call with the host lock held (in
