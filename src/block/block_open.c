@@ -100,6 +100,19 @@ static void direct_off(struct block_backend *b, const char *why)
 	b->direct = false;
 }
 
+static bool direct_read_works(int fd, uint32_t mem_align)
+{
+	size_t align = mem_align > 4096 ? mem_align : 4096;
+	void *buf;
+	ssize_t n;
+
+	if (posix_memalign(&buf, align, BLOCK_SECTOR_SIZE) != 0)
+		return false;
+	n = pread(fd, buf, BLOCK_SECTOR_SIZE, 0);
+	free(buf);
+	return n == BLOCK_SECTOR_SIZE;
+}
+
 /* O_DIRECT needs aligned buffers and offsets. Guest requests come in
  * 512-byte sectors, so a file system or device that needs larger offsets
  * cannot serve them directly; memory alignment is handled with bounce
@@ -130,6 +143,14 @@ static void direct_alignment(struct block_backend *b, const struct stat *st, int
 	if (off > BLOCK_SECTOR_SIZE) {
 		fcntl(b->fd, F_SETFL, fl);
 		direct_off(b, "direct I/O needs blocks larger than 512 bytes");
+		return;
+	}
+	/* Some file systems (overlayfs over tmpfs) take the flag and then
+	 * fail every I/O with EINVAL: one aligned read finds out, and never
+	 * writes anything. */
+	if (!direct_read_works(b->fd, mem)) {
+		fcntl(b->fd, F_SETFL, fl);
+		direct_off(b, "direct I/O fails on this file system");
 		return;
 	}
 	b->mem_align = mem;
