@@ -112,7 +112,12 @@ class VM:
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                # Unkillable (stuck in the kernel): report it rather than
+                # hang the whole suite.
+                raise Timeout("vireo did not die within 30 s of SIGKILL")
 
     def close(self):
         self.kill()
