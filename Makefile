@@ -83,7 +83,7 @@ demo: deps
 	@scripts/demo
 
 # BENCH=boot (or blk, net) runs one of them; all three by default.
-BENCH ?= boot blk net
+BENCH ?= boot blk net can
 bench: deps
 	@$(MAKE) --no-print-directory all guest
 	@for b in $(BENCH); do bench/$$b || exit 1; done

@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""CAN benchmark: Vireo's virtio-can (--can socketcan=vcan0, our guest
+driver virtio_can) against QEMU's emulated Kvaser PCI controller (an
+SJA1000, Linux's kvaser_pci driver) bridged to the same vcan0
+(-object can-host-socketcan), on the same KVM, same kernel, same
+initramfs, alternating, several runs. Prints medians and vireo/QEMU ratios.
+
+  frames/s         the guest floods (cangen -g 0 -p 10, 8-byte frames,
+                   a counter as data); candump on vcan0 on the host side
+                   counts them and its kernel timestamps give the rate
+                   (first to last frame). All must arrive.
+  round trip       the host sends a frame on vcan0 and waits for the
+                   answer, the next one 2 ms later; in the guest, the kernel
+                   CAN gateway (cangw) sends every such frame straight back
+                   with a new id. The time from request to answer on vcan0
+                   (candump's kernel timestamps): median and 90th percentile.
+  exits/frame      KVM exits of the VM during the flood (debugfs, summed
+                   over vCPUs: the same counters for both VMMs) per frame,
+                   and those that reached userspace (io + mmio). For vireo
+                   also from --stats-json, over the VM's whole life (boot
+                   included, so an upper bound): KVM exits summed over vCPUs
+                   per frame the device moved (tx_frames + rx_frames), and
+                   the device's own MMIO exits, queue notifications and
+                   interrupts per frame. (Subtracting a boot-only VM does not
+                   work here: boots differ by more exits than a flood takes.)
+  host CPU/frame   the VMM process's utime + stime (/proc/PID/stat, all its
+                   threads, guest time included) during the flood, per frame.
+
+The image is the tools initramfs plus the kvaser_pci and sja1000 modules
+from the cached kernel package (appended as a second cpio archive), so
+that both VMMs boot exactly the same files."""
+import argparse
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from vmguest import BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, delta, fmt, median, ratio, vmmod
+
+VCAN = "vcan0"
+CONFIGS = (("vireo", "vireo"), ("qemu", "qemu"))
+FLOOD_ID, PING_ID, PONG_ID, SENTINEL_ID = 0x123, 0x100, 0x101, 0x7fe
+CACHE = os.environ.get("VIREO_CACHE", os.path.expanduser("~/.cache/vireo"))
+CAN_EFF_MASK = 0x1fffffff
+
+
+def tool(name):
+    exe = shutil.which(name) or os.path.join(CACHE, "can", "root", "usr", "bin", name)
+    if not os.access(exe, os.X_OK):
+        raise SystemExit("bench/can: no %s on this host (apt-get install can-utils)" % name)
+    return exe
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+    if r.returncode:
+        raise SystemExit("bench/can: %s: %s" % (" ".join(cmd), (r.stdout + r.stderr).strip()))
+    return r.stdout
+
+
+def make_initrd(tmp):
+    """The tools initramfs with kvaser_pci.ko and sja1000.ko appended."""
+    kver = open(os.path.join(GUEST, "kver")).read().strip()
+    rel = os.path.join("lib", "modules", kver, "kernel", "drivers", "net", "can", "sja1000")
+    src = os.path.join(CACHE, "root", rel)
+    stage = os.path.join(tmp, "stage")
+    os.makedirs(os.path.join(stage, rel))
+    for m in ("sja1000.ko", "kvaser_pci.ko"):
+        p = os.path.join(src, m)
+        if not os.path.exists(p):
+            raise SystemExit("bench/can: %s missing (the kernel package cache: guest/fetch)" % p)
+        shutil.copy(p, os.path.join(stage, rel, m))
+    names = "\n".join(["lib", "lib/modules", "lib/modules/" + kver] +
+                      ["/".join(rel.split(os.sep)[:i]) for i in range(4, len(rel.split(os.sep)) + 1)] +
+                      [os.path.join(rel, m) for m in ("sja1000.ko", "kvaser_pci.ko")]) + "\n"
+    extra = subprocess.run("cpio -o -H newc --quiet -R 0:0 | gzip -9", shell=True, cwd=stage,
+                           input=names.encode(), capture_output=True, check=True).stdout
+    out = os.path.join(tmp, "initramfs-can.cpio.gz")
+    with open(out, "wb") as f, open(INITRD, "rb") as base:
+        shutil.copyfileobj(base, f)
+        f.write(extra)
+    return out, "/" + rel
+
+
+class CanGuest(BenchGuest):
+    """BenchGuest with a CAN controller on vcan0: virtio-can under vireo,
+    kvaser_pci under QEMU."""
+
+    def __init__(self, kind, initrd, stats_json=None):
+        self.kind = kind
+        append = "console=ttyS0 quiet"
+        if kind == "vireo":
+            args = [VIREO, "--kernel", KERNEL, "--initrd", initrd, "--cmdline", append,
+                    "--memory", "512M", "--cpus", "1", "--can", "socketcan=" + VCAN]
+            if stats_json:
+                args += ["--stats-json", stats_json]
+        else:
+            args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", "512M", "-smp", "1",
+                    "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+                    "-kernel", KERNEL, "-initrd", initrd, "-append", append,
+                    "-object", "can-bus,id=canbus0",
+                    "-object", "can-host-socketcan,id=canhost0,if=%s,canbus=canbus0" % VCAN,
+                    "-device", "kvaser_pci,canbus=canbus0"]
+        saved = vmmod.VIREO
+        vmmod.VIREO = args[0]
+        try:
+            self.vm = vmmod.VM(args[1:], linux=False)
+        finally:
+            vmmod.VIREO = saved
+        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
+        self.vm.expect(r"vireo# ", 60)
+        self.ok("stty -echo")
+        self.ok("dmesg -n 1")
+        self._kvm_dir = None
+
+    def cpu_ticks(self):
+        with open("/proc/%d/stat" % self.vm.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+class HostDump:
+    """candump -L on vcan0 into a file, shown to receive before use."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = open(path, "wb")
+        self.p = subprocess.Popen([tool("candump"), "-L", "-r", "16000000", VCAN], stdout=self.f,
+                                  stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while b"%03X#" % SENTINEL_ID not in open(path, "rb").read():
+            if time.monotonic() > deadline or self.p.poll() is not None:
+                raise SystemExit("bench/can: host candump on %s does not receive" % VCAN)
+            run([tool("cansend"), VCAN, "%03X#5E" % SENTINEL_ID])
+            time.sleep(0.3)
+
+    def frames(self, can_id):
+        """[(timestamp, data hex)] of the frames with can_id, in order."""
+        out = []
+        prefix = "%03X#" % can_id
+        with open(self.path, errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2].startswith(prefix):
+                    out.append((float(parts[0].strip("()")), parts[2][len(prefix):]))
+        return out
+
+    def wait(self, can_id, count, timeout):
+        deadline = time.monotonic() + timeout
+        n = -1
+        while time.monotonic() < deadline:
+            got = len(self.frames(can_id))
+            if got >= count or (got == n and got > 0):
+                return got
+            n = got
+            time.sleep(1 if got else 0.3)
+        return len(self.frames(can_id))
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(10)
+        self.f.close()
+
+
+def ping(pings, gap=0.002, timeout=1.0):
+    """Sends PING_ID frames with a counter, each after the answer to the
+    last (or timeout); returns how many were answered."""
+    s = socket.socket(socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW)
+    s.setsockopt(socket.SOL_CAN_RAW, socket.CAN_RAW_FILTER, struct.pack("=II", PONG_ID, 0x7ff | 0xc0000000))
+    s.bind((VCAN,))
+    s.settimeout(timeout)
+    answered = 0
+    try:
+        for i in range(pings):
+            s.send(struct.pack("=IB3x8s", PING_ID, 4, struct.pack(">I", i)))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    b = s.recv(16)
+                except socket.timeout:
+                    break
+                if b[8:12] == struct.pack(">I", i):
+                    answered += 1
+                    break
+            time.sleep(gap)
+    finally:
+        s.close()
+    return answered
+
+
+def round_trips(dump):
+    """Request-to-answer times (µs) on vcan0, from candump's timestamps."""
+    sent = {d: t for t, d in dump.frames(PING_ID)}
+    return sorted((t - sent[d]) * 1e6 for t, d in dump.frames(PONG_ID) if d in sent)
+
+
+def percentile(xs, p):
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
+
+
+def run_vm(kind, initrd, mods, args, tmp, frames, stats_json=None):
+    g = CanGuest(kind, initrd, stats_json)
+    res = {}
+    try:
+        if kind == "qemu":
+            g.ok("insmod %s/sja1000.ko && insmod %s/kvaser_pci.ko" % (mods, mods))
+            g.ok("/sbin/ip link set can0 type can bitrate 500000")
+        g.ok("/sbin/ip link set can0 up")
+        drv = g.ok("basename $(readlink /sys/class/net/can0/device/driver)").strip()
+        res["driver"] = drv
+
+        # Round trips: the guest's kernel answers PING_ID with PONG_ID.
+        g.ok("modprobe can-gw 2>/dev/null; cangw -A -s can0 -d can0 -i -f %X:C00007FF -m SET:I:%X.0.0000000000000000" %
+             (PING_ID, PONG_ID))
+        dump = HostDump(os.path.join(tmp, "ping-%s.log" % kind))
+        try:
+            before = g.kvm_counters()
+            answered = ping(args.pings)
+            after = g.kvm_counters()
+            time.sleep(0.5)
+        finally:
+            dump.stop()
+        rtt = round_trips(dump)
+        k = delta(after, before)
+        res["answered"] = answered
+        res["rtt_median"] = median(rtt)
+        res["rtt_p90"] = percentile(rtt, 0.9)
+        res["exits_per_rtt"] = k["exits"] / answered if k and answered else None
+        g.ok("cangw -F")
+
+        dump = HostDump(os.path.join(tmp, "flood-%s.log" % kind))
+        try:
+            before, cpu0 = g.kvm_counters(), g.cpu_ticks()
+            g.ok("cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, FLOOD_ID),
+                 frames // 100 + 300)
+            got = dump.wait(FLOOD_ID, frames, 120)
+            after, cpu1 = g.kvm_counters(), g.cpu_ticks()
+        finally:
+            dump.stop()
+        seen = dump.frames(FLOOD_ID)
+        k = delta(after, before)
+        hz = os.sysconf("SC_CLK_TCK")
+        res["received"] = got
+        res["fps"] = (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None
+        res["exits_per_frame"] = k["exits"] / got if k and got else None
+        res["uexits_per_frame"] = (k["io_exits"] + k["mmio_exits"]) / got if k and got else None
+        res["cpu_us_per_frame"] = (cpu1 - cpu0) / hz * 1e6 / got if got else None
+        stat = g.ok("cat /sys/class/net/can0/statistics/tx_packets "
+                    "/sys/class/net/can0/statistics/tx_errors "
+                    "/sys/class/net/can0/statistics/tx_dropped").split()
+        res["guest_tx"] = [int(x) for x in stat]
+        g.poweroff()
+    finally:
+        g.close()
+    return res
+
+
+def stats_exits(path):
+    with open(path) as f:
+        s = json.load(f)
+    return sum(v["kvm"]["exits"] for v in s["vcpus"]), s.get("devices", {})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    ap.add_argument("--frames", type=int, default=10000, help="frames per flood")
+    ap.add_argument("--pings", type=int, default=300, help="round trips per VM")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/can: needs root (vcan)")
+    tmp = tempfile.mkdtemp()
+    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+    try:
+        run(["ip", "link", "add", "dev", VCAN, "type", "vcan"])
+        run(["ip", "link", "set", VCAN, "up"])
+        initrd, mods = make_initrd(tmp)
+        stats = os.path.join(tmp, "stats.json")
+        load0 = open("/proc/loadavg").read().split()[:3]
+
+        results = {label: [] for label, _ in CONFIGS}
+        whole, devices = [], {}
+        for i in range(args.runs):
+            order = list(CONFIGS) if i % 2 == 0 else list(reversed(CONFIGS))
+            for label, kind in order:
+                if os.path.exists(stats):
+                    os.unlink(stats)
+                t0 = time.monotonic()
+                res = run_vm(kind, initrd, mods, args, tmp, args.frames,
+                             stats if kind == "vireo" else None)
+                if res["received"] != args.frames:
+                    print("run %d %s: host received %d of %d frames (guest tx_packets, tx_errors, "
+                          "tx_dropped: %s)" % (i + 1, label, res["received"], args.frames,
+                                               res["guest_tx"]), flush=True)
+                line = "run %d %-6s %-11s %8s frames/s  rtt %6s us (p90 %6s)  %6s exits/frame  " \
+                       "%6s us CPU/frame" % (i + 1, label, res["driver"], fmt(res["fps"], "%.0f"),
+                                             fmt(res["rtt_median"], "%.0f"), fmt(res["rtt_p90"], "%.0f"),
+                                             fmt(res["exits_per_frame"], "%.2f"),
+                                             fmt(res["cpu_us_per_frame"], "%.1f"))
+                if kind == "vireo":
+                    exits, devices = stats_exits(stats)
+                    dev = devices.get("virtio-can0", {})
+                    moved = dev.get("tx_frames", 0) + dev.get("rx_frames", 0)
+                    if moved:
+                        w = {"exits": exits / moved}
+                        for key in ("exits", "queue_notifications", "interrupts"):
+                            w["dev_" + key] = dev.get(key, 0) / moved
+                        whole.append(w)
+                        line += " | stats-json: %.2f exits/frame (whole VM), device %.3f" % (
+                            w["exits"], w["dev_exits"])
+                results[label].append(res)
+                print(line + " [%.0fs]" % (time.monotonic() - t0), flush=True)
+        load1 = open("/proc/loadavg").read().split()[:3]
+    finally:
+        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print("CAN benchmark: %d runs each; flood of %d 8-byte frames guest -> host, %d round trips; "
+          "%s (load average %s before, %s after)" % (
+              args.runs, args.frames, args.pings,
+              "inside the nested host" if os.environ.get("VIREO_NESTED") else "on this host's KVM",
+              " ".join(load0), " ".join(load1)))
+    print("vireo: virtio-can (virtio_can) on --can socketcan=%s; qemu: kvaser_pci (sja1000) with "
+          "can-host-socketcan on %s" % (VCAN, VCAN))
+    print("%-30s %10s %10s %8s" % ("median", "vireo", "qemu", "ratio"))
+    rows = (("guest->host frames/s", "fps", "%.0f"),
+            ("round trip median, us", "rtt_median", "%.0f"),
+            ("round trip p90, us", "rtt_p90", "%.0f"),
+            ("KVM exits/frame (flood)", "exits_per_frame", "%.2f"),
+            ("  to userspace (io+mmio)", "uexits_per_frame", "%.2f"),
+            ("KVM exits/round trip", "exits_per_rtt", "%.2f"),
+            ("host CPU us/frame", "cpu_us_per_frame", "%.1f"))
+    for name, key, spec in rows:
+        v = {l: median(r[key] for r in results[l]) for l, _ in CONFIGS}
+        print("%-30s %10s %10s %8s" % (name, fmt(v["vireo"], spec), fmt(v["qemu"], spec),
+                                       fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
+    lost = {l: sum(args.frames - r["received"] for r in results[l]) for l, _ in CONFIGS}
+    unanswered = {l: sum(args.pings - r["answered"] for r in results[l]) for l, _ in CONFIGS}
+    print("frames lost in all floods: vireo %d, qemu %d; round trips unanswered: vireo %d, qemu %d"
+          % (lost["vireo"], lost["qemu"], unanswered["vireo"], unanswered["qemu"]))
+    if whole:
+        print("vireo --stats-json, per frame the device moved over the VM's life (boot included; "
+              "median of %d VMs): %s KVM exits summed over vCPUs; virtio-can0's own: %s MMIO "
+              "exits, %s queue notifications, %s interrupts" % (
+                  len(whole), fmt(median(w["exits"] for w in whole), "%.2f"),
+                  fmt(median(w["dev_exits"] for w in whole), "%.4f"),
+                  fmt(median(w["dev_queue_notifications"] for w in whole), "%.4f"),
+                  fmt(median(w["dev_interrupts"] for w in whole), "%.4f")))
+        print("vireo device counters of the last VM: %s" % json.dumps(
+            {k: v for k, v in devices.items() if "can" in k}, sort_keys=True))
+    print("ratio = vireo / qemu (higher is better for frames/s, lower for the rest)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
