@@ -1,0 +1,422 @@
+/* The virtio-can device on real virtqueues in fake guest RAM, with its I/O
+ * thread, on a Vireo CAN bus (an in-process hub) where a second member
+ * plays the rest of the bus: the controller's rules, and a hostile
+ * driver (bad messages, chains without a result buffer, buffers outside
+ * RAM) that gets NOT_OK or NEEDS_RESET and never crashes anything. */
+#include "cmocka_prelude.h"
+#include "capture_stderr.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "can/canbus_hub.h"
+#include "util/le.h"
+#include "virtio/virtio_can.h"
+#include "virtio/virtio_can_msg.h"
+
+#define RAM_SIZE (1u << 20)
+#define TXQ 0
+#define RXQ 1
+#define CTRLQ 2
+#define QSIZE 256
+#define BUF_BASE 0x80000u
+
+struct ring {
+	uint64_t desc, avail, used;
+	uint16_t next_desc, avail_idx;
+};
+
+struct rig {
+	char dir[64], path[96];
+	struct canbus_hub *hub;
+	int hub_stop;
+	pthread_t hub_thread;
+	struct can_backend *peer; /* the rest of the bus */
+	struct guest_mem mem;
+	struct virtio_device *vdev;
+	struct ring ring[3];
+	uint64_t next_buf;
+	int config_notified;
+};
+
+static struct rig *g;
+
+static void fake_notify_queue(struct virtio_device *vdev, unsigned int q)
+{
+	(void)vdev;
+	(void)q;
+}
+
+static void fake_notify_config(struct virtio_device *vdev)
+{
+	(void)vdev;
+	__atomic_add_fetch(&g->config_notified, 1, __ATOMIC_SEQ_CST);
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.notify_queue = fake_notify_queue,
+	.notify_config = fake_notify_config,
+};
+
+static void *hub_main(void *arg)
+{
+	struct rig *r = arg;
+
+	canbus_hub_run(r->hub, r->hub_stop);
+	return NULL;
+}
+
+static uint8_t *gpa(uint64_t a)
+{
+	return g->mem.host + a;
+}
+
+static uint64_t alloc_buf(size_t len)
+{
+	uint64_t a = g->next_buf;
+
+	g->next_buf += (len + 63) & ~(size_t)63;
+	assert_true(g->next_buf <= RAM_SIZE);
+	return a;
+}
+
+/* A chain of direct descriptors: an out buffer, then in buffers. */
+static uint16_t add_chain(unsigned int qi, const uint64_t *addr, const uint32_t *len,
+			  const bool *write, unsigned int n)
+{
+	struct ring *v = &g->ring[qi];
+	uint16_t head = v->next_desc % QSIZE;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)((head + i) % QSIZE);
+		uint8_t *p = gpa(v->desc + 16u * d);
+
+		le64_put(p, addr[i]);
+		le32_put(p + 8, len[i]);
+		le16_put(p + 12, (uint16_t)((write[i] ? 2 : 0) | (i + 1 < n ? 1 : 0)));
+		le16_put(p + 14, (uint16_t)((d + 1) % QSIZE));
+	}
+	v->next_desc = (uint16_t)(v->next_desc + n);
+	le16_put(gpa(v->avail + 4 + 2u * (v->avail_idx % QSIZE)), head);
+	v->avail_idx++;
+	__atomic_store_n((uint16_t *)gpa(v->avail + 2), v->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
+static void kick(unsigned int qi)
+{
+	pthread_mutex_lock(&g->vdev->lock);
+	if (virtio_running(g->vdev) && g->vdev->vq[qi].ready)
+		g->vdev->ops->queue_notify(g->vdev, qi);
+	pthread_mutex_unlock(&g->vdev->lock);
+}
+
+static uint16_t used_idx(unsigned int qi)
+{
+	return __atomic_load_n((uint16_t *)gpa(g->ring[qi].used + 2), __ATOMIC_ACQUIRE);
+}
+
+static bool wait_used(unsigned int qi, uint16_t want)
+{
+	int i;
+
+	for (i = 0; i < 3000; i++) {
+		if (used_idx(qi) >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static uint32_t used_len(unsigned int qi, uint16_t i)
+{
+	return le32_get(gpa(g->ring[qi].used + 4 + 8u * (i % QSIZE) + 4));
+}
+
+/* Sends a request (out bytes) with a 1-byte result; returns the result. */
+static int request(unsigned int qi, const void *out, uint32_t len)
+{
+	uint64_t o = alloc_buf(len), res = alloc_buf(1);
+	uint64_t addr[2] = { o, res };
+	uint32_t lens[2] = { len, 1 };
+	bool write[2] = { false, true };
+	uint16_t before = used_idx(qi);
+
+	memcpy(gpa(o), out, len);
+	*gpa(res) = 0xee;
+	add_chain(qi, addr, lens, write, 2);
+	kick(qi);
+	if (!wait_used(qi, (uint16_t)(before + 1)))
+		return -1;
+	return *gpa(res);
+}
+
+static int control(uint16_t type)
+{
+	uint8_t m[2];
+
+	le16_put(m, type);
+	return request(CTRLQ, m, sizeof(m));
+}
+
+static int send_frame(uint16_t msg_type, uint32_t flags, uint32_t id, uint16_t len,
+		      const void *data)
+{
+	uint8_t m[VIRTIO_CAN_HDR_SIZE + 64] = { 0 };
+
+	le16_put(m, msg_type);
+	le16_put(m + 2, len);
+	le32_put(m + 8, flags);
+	le32_put(m + 12, id);
+	memcpy(m + VIRTIO_CAN_HDR_SIZE, data, len > 64 ? 64 : len);
+	return request(TXQ, m, VIRTIO_CAN_HDR_SIZE + (len > 64 ? 64 : len));
+}
+
+/* What the rest of the bus got next, within a second (0: nothing). */
+static int peer_recv(struct can_msg *m)
+{
+	struct pollfd p = { .fd = can_backend_rx_fd(g->peer), .events = POLLIN };
+	enum can_event ev;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (can_backend_recv(g->peer, &ev, m) > 0) {
+			if (ev == CAN_EVENT_FRAME)
+				return 1;
+			continue;
+		}
+		poll(&p, 1, 10);
+	}
+	return 0;
+}
+
+static uint16_t status_bits(void)
+{
+	uint8_t s[2];
+
+	pthread_mutex_lock(&g->vdev->lock);
+	g->vdev->ops->config_read(g->vdev, 0, s, 2);
+	pthread_mutex_unlock(&g->vdev->lock);
+	return le16_get(s);
+}
+
+static int setup(void **state)
+{
+	struct canbus_hub_options ho = { 0 };
+	struct can_config cfg;
+	struct can_options po = { .kind = CAN_BUS };
+	unsigned int i;
+
+	(void)state;
+	g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	snprintf(g->dir, sizeof(g->dir), "/tmp/vireo-vcan-XXXXXX");
+	assert_non_null(mkdtemp(g->dir));
+	snprintf(g->path, sizeof(g->path), "%s/bus", g->dir);
+	ho.path = g->path;
+	g->hub = canbus_hub_open(&ho);
+	assert_non_null(g->hub);
+	g->hub_stop = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(pthread_create(&g->hub_thread, NULL, hub_main, g), 0);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.can.kind = CAN_BUS;
+	cfg.can.path = g->path;
+	cfg.can.fd = true;
+	g->vdev = virtio_can_create(&cfg, 0);
+	assert_non_null(g->vdev);
+	po.path = g->path;
+	po.fd = true;
+	g->peer = can_backend_open(&po);
+	assert_non_null(g->peer);
+
+	assert_int_equal(guest_mem_map(&g->mem, RAM_SIZE), 0);
+	pthread_mutex_init(&g->vdev->lock, NULL);
+	g->vdev->mem = &g->mem;
+	g->vdev->transport = &fake_transport;
+	assert_int_equal(ioloop_init(&g->vdev->loop, g->vdev->name), 0);
+	assert_int_equal(ioloop_start(&g->vdev->loop), 0);
+	pthread_mutex_lock(&g->vdev->lock);
+	/* What Linux's driver takes: everything offered (classic, FD, RTR,
+	 * LATE_TX_ACK). */
+	g->vdev->guest_features = g->vdev->host_features | 1ULL << VIRTIO_F_VERSION_1;
+	g->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			  VIRTIO_STATUS_FEATURES_OK;
+	for (i = 0; i < 3; i++) {
+		struct virtq *q = &g->vdev->vq[i];
+
+		g->ring[i].desc = 0x10000u + 0x10000u * i;
+		g->ring[i].avail = g->ring[i].desc + 16u * QSIZE;
+		g->ring[i].used = g->ring[i].avail + 0x1000u;
+		q->size = QSIZE;
+		q->desc_gpa = g->ring[i].desc;
+		q->avail_gpa = g->ring[i].avail;
+		q->used_gpa = g->ring[i].used;
+		q->mem = &g->mem;
+		assert_int_equal(virtq_map(q, &g->mem), 0);
+		q->ready = true;
+	}
+	g->next_buf = BUF_BASE;
+	g->vdev->status |= VIRTIO_STATUS_DRIVER_OK;
+	assert_int_equal(g->vdev->ops->activate(g->vdev), 0);
+	pthread_mutex_unlock(&g->vdev->lock);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	uint64_t one = 1;
+	unsigned int i;
+
+	(void)state;
+	ioloop_stop(&g->vdev->loop);
+	pthread_mutex_lock(&g->vdev->lock);
+	g->vdev->ops->reset(g->vdev);
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		virtq_reset(&g->vdev->vq[i]);
+	pthread_mutex_unlock(&g->vdev->lock);
+	ioloop_destroy(&g->vdev->loop);
+	pthread_mutex_destroy(&g->vdev->lock);
+	virtio_can_destroy(g->vdev);
+	can_backend_close(g->peer);
+	assert_int_equal(write(g->hub_stop, &one, sizeof(one)), sizeof(one));
+	pthread_join(g->hub_thread, NULL);
+	canbus_hub_close(g->hub);
+	close(g->hub_stop);
+	rmdir(g->dir);
+	guest_mem_unmap(&g->mem);
+	free(g);
+	g = NULL;
+	return 0;
+}
+
+static void test_controller_rules(void **state)
+{
+	static const uint8_t data[64] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
+	struct can_msg m, out = { .id = 0x1abcdef, .flags = CAN_MSG_EXT, .len = 5 };
+	uint64_t rx[2];
+
+	(void)state;
+	/* The controller starts STOPPED: TX refused, nothing on the bus. */
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x123, 2, data), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(peer_recv(&m), 0);
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+
+	/* A good frame reaches the bus exactly; LATE_TX_ACK answers OK. */
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, VIRTIO_CAN_FLAGS_FD, 0x7ff, 64, data),
+			 VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(peer_recv(&m), 1);
+	assert_int_equal(m.id, 0x7ff);
+	assert_int_equal(m.flags & (CAN_MSG_FD | CAN_MSG_EXT | CAN_MSG_RTR), CAN_MSG_FD);
+	assert_int_equal(m.len, 64);
+	assert_memory_equal(m.data, data, 64);
+
+	/* What the spec says to refuse gets NOT_OK and stays off the bus. */
+	assert_int_equal(send_frame(0x0777, 0, 0x1, 1, data), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0x1, 0x1, 1, data), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x800, 1, data), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x1, 9, data), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, VIRTIO_CAN_FLAGS_FD, 0x1, 13, data),
+			 VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(control(0x0999), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(peer_recv(&m), 0);
+
+	/* From the bus to the driver: one RX buffer, the frame in it. */
+	rx[0] = alloc_buf(VIRTIO_CAN_HDR_SIZE + 64);
+	add_chain(RXQ, rx, (uint32_t[]){ VIRTIO_CAN_HDR_SIZE + 64 }, (bool[]){ true }, 1);
+	kick(RXQ);
+	memcpy(out.data, "hello", 5);
+	assert_int_equal(can_backend_send(g->peer, &out), 0);
+	assert_true(wait_used(RXQ, 1));
+	assert_int_equal(used_len(RXQ, 0), VIRTIO_CAN_HDR_SIZE + 5);
+	assert_int_equal(le16_get(gpa(rx[0])), VIRTIO_CAN_RX);
+	assert_int_equal(le32_get(gpa(rx[0]) + 8), VIRTIO_CAN_FLAGS_EXTENDED);
+	assert_int_equal(le32_get(gpa(rx[0]) + 12), 0x1abcdef);
+	assert_memory_equal(gpa(rx[0]) + VIRTIO_CAN_HDR_SIZE, "hello", 5);
+
+	/* An RX buffer too small for the frame comes back empty. */
+	rx[1] = alloc_buf(8);
+	add_chain(RXQ, &rx[1], (uint32_t[]){ 8 }, (bool[]){ true }, 1);
+	kick(RXQ);
+	assert_int_equal(can_backend_send(g->peer, &out), 0);
+	assert_true(wait_used(RXQ, 2));
+	assert_int_equal(used_len(RXQ, 1), 0);
+
+	/* STOP: TX refused again. */
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x10, 0, data), VIRTIO_CAN_RESULT_NOT_OK);
+}
+
+static void test_bus_off(void **state)
+{
+	char *argv[] = { "canbus", g->path, "--inject-busoff", NULL };
+	static const uint8_t data[8] = { 1 };
+	struct can_msg m;
+	int i;
+
+	(void)state;
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(canbus_main(3, argv), 0);
+	for (i = 0; i < 2000 && !(status_bits() & VIRTIO_CAN_S_CTRL_BUSOFF); i++)
+		usleep(1000);
+	assert_true(status_bits() & VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_true(__atomic_load_n(&g->config_notified, __ATOMIC_SEQ_CST) > 0);
+	/* Bus-off stops the controller ... */
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x10, 1, data), VIRTIO_CAN_RESULT_NOT_OK);
+	/* ... until the driver starts it again. */
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	assert_false(status_bits() & VIRTIO_CAN_S_CTRL_BUSOFF);
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x10, 1, data), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(peer_recv(&m), 1);
+	assert_int_equal(m.id, 0x10);
+}
+
+static void test_hostile_chains(void **state)
+{
+	struct captured c;
+	uint64_t o = 0;
+	int saved;
+
+	(void)state;
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	saved = stderr_begin();
+	/* A TX request with nowhere to put the result. */
+	o = alloc_buf(VIRTIO_CAN_HDR_SIZE);
+	add_chain(TXQ, &o, (uint32_t[]){ VIRTIO_CAN_HDR_SIZE }, (bool[]){ false }, 1);
+	kick(TXQ);
+	stderr_end(saved, &c);
+	assert_true(g->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_non_null(strstr(c.text, "needs a reset"));
+	/* Once broken, further kicks do nothing (and crash nothing). */
+	kick(TXQ);
+	kick(CTRLQ);
+
+	/* After a reset: a buffer outside guest RAM is a broken chain too. */
+	pthread_mutex_lock(&g->vdev->lock);
+	g->vdev->status &= (uint8_t)~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	g->vdev->needs_reset_logged = false;
+	pthread_mutex_unlock(&g->vdev->lock);
+	saved = stderr_begin();
+	add_chain(CTRLQ, (uint64_t[]){ RAM_SIZE - 1, alloc_buf(1) }, (uint32_t[]){ 2, 1 },
+		  (bool[]){ false, true }, 2);
+	kick(CTRLQ);
+	stderr_end(saved, &c);
+	assert_true(g->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_controller_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bus_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
