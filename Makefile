@@ -82,7 +82,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all guest
 	@scripts/demo
 
-# BENCH=boot (or blk, net) runs one of them; all three by default.
+# BENCH=boot (or blk, net, can) runs one of them; all four by default.
 BENCH ?= boot blk net can
 bench: deps
 	@$(MAKE) --no-print-directory all guest
