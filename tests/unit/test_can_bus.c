@@ -4,6 +4,7 @@
  * command-line parts. */
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
+#include "can_wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,14 +28,6 @@
 #include "can/canbus_proto.h"
 
 /* ---- helpers ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 /* A hub on a fresh temporary socket, in a thread of its own. */
@@ -113,24 +106,6 @@ static struct can_backend *member(const struct hub *hub, bool fd, const char *lo
 
 	assert_non_null(b);
 	return b;
-}
-
-/* Waits up to timeout_ms for the next event. 1: got one, 0: none came. */
-static int next_event(struct can_backend *b, enum can_event *ev, struct can_msg *m, int timeout_ms)
-{
-	int64_t end = now_ms() + timeout_ms;
-
-	for (;;) {
-		struct pollfd p = { .fd = can_backend_rx_fd(b), .events = POLLIN };
-		int64_t left;
-
-		if (can_backend_recv(b, ev, m) > 0)
-			return 1;
-		left = end - now_ms();
-		if (left <= 0)
-			return 0;
-		poll(&p, 1, (int)left);
-	}
 }
 
 static void assert_same_frame(const struct can_msg *got, const struct can_msg *want)

@@ -9,6 +9,7 @@
  *       ip link set vcan0 up; build/unit/test_can_socketcan' */
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
+#include "can_wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,14 +38,6 @@
 #define VCAN "vcan0"
 
 /* ---- helpers ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool kernel_has_can(void)
 {
@@ -179,23 +172,6 @@ static struct can_backend *open_vcan(bool fd, const char *log)
 
 	assert_non_null(b);
 	return b;
-}
-
-static int next_event(struct can_backend *b, enum can_event *ev, struct can_msg *m, int timeout_ms)
-{
-	int64_t end = now_ms() + timeout_ms;
-
-	for (;;) {
-		struct pollfd p = { .fd = can_backend_rx_fd(b), .events = POLLIN };
-		int64_t left;
-
-		if (can_backend_recv(b, ev, m) > 0)
-			return 1;
-		left = end - now_ms();
-		if (left <= 0)
-			return 0;
-		poll(&p, 1, (int)left);
-	}
 }
 
 static void expect_event(struct can_backend *b, enum can_event want)
