@@ -74,6 +74,11 @@ int can_backend_rx_fd(const struct can_backend *b)
 	return b->rx_fd;
 }
 
+int can_backend_cancel(struct can_backend *b)
+{
+	return b->ops->cancel(b);
+}
+
 int can_backend_recv(struct can_backend *b, enum can_event *ev, struct can_msg *m)
 {
 	int r = b->ops->recv(b, ev, m);

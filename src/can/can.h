@@ -57,6 +57,14 @@ bool can_backend_fd(const struct can_backend *b);
  * or another -errno (frame refused). */
 int can_backend_send(struct can_backend *b, const struct can_msg *m);
 int can_backend_rx_fd(const struct can_backend *b);
+/* Withdraws every frame sent and not confirmed yet, as a controller that
+ * stops aborts its pending transmissions: frames the bus has not taken
+ * yet never reach it where the backend can stop them (the Vireo CAN bus
+ * can; a SocketCAN interface still sends what is in the kernel's queue),
+ * and no CAN_EVENT_TX_DONE is reported for any of them. Returns 1 when
+ * rx_fd had to be replaced: it keeps its number but has left every epoll
+ * set, so a caller watching it adds it again; 0 otherwise. */
+int can_backend_cancel(struct can_backend *b);
 /* 1: *ev (and *m for frames) filled; 0: nothing waiting. */
 int can_backend_recv(struct can_backend *b, enum can_event *ev, struct can_msg *m);
 

@@ -17,6 +17,7 @@ struct can_backend_ops {
 	 * backend's FD setting allows. */
 	int (*send)(struct can_backend *b, const struct can_msg *m);
 	int (*recv)(struct can_backend *b, enum can_event *ev, struct can_msg *m);
+	int (*cancel)(struct can_backend *b); /* see can_backend_cancel() */
 };
 
 struct can_backend {

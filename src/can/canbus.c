@@ -4,6 +4,10 @@
  * to the hub, which hands them to every other member and answers TX_ACK
  * (CAN_EVENT_TX_DONE here); frames and bus-off from the others come back.
  *
+ * can_backend_cancel() sends CANCEL: the hub drops the frames it has not
+ * taken yet, and the TX_ACKs still to come for frames sent before it are
+ * swallowed here, up to the CANCEL's own.
+ *
  * rx_fd is the socket itself, so it is writable exactly when a send would
  * not fail with -EAGAIN. Should the hub go away, the controller reports
  * bus-off once and the descriptor number is pointed at an idle eventfd:
@@ -34,6 +38,11 @@ struct canbus_client {
 	char what[512];
 	atomic_uint next_seq;
 	atomic_bool dead;
+	/* can_backend_cancel(): the CANCEL's seq; its TX_ACK ends the acks
+	 * to ignore (those of frames the hub took before it). */
+	uint32_t cancel_seq;
+	bool cancelling;  /* acks are for withdrawn frames until cancel_seq's */
+	bool cancel_owed; /* the socket was full: the CANCEL goes before the next frame */
 };
 
 static struct canbus_client *to_client(struct can_backend *b)
@@ -168,27 +177,68 @@ fail:
 	return -1;
 }
 
-static int canbus_send(struct can_backend *b, const struct can_msg *m)
+static int send_pkt(struct canbus_client *c, const struct canbus_pkt *p)
 {
-	struct canbus_client *c = to_client(b);
 	uint8_t buf[CANBUS_MSG_SIZE];
-	struct canbus_pkt p;
 	ssize_t n;
 
-	if (atomic_load(&c->dead))
-		return -ENOTCONN;
-	memset(&p, 0, sizeof(p));
-	p.version = CANBUS_VERSION;
-	p.type = CANBUS_FRAME;
-	p.seq = atomic_fetch_add(&c->next_seq, 1);
-	p.msg = *m;
-	canbus_encode(buf, &p);
+	canbus_encode(buf, p);
 	do {
 		n = send(c->sock, buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
 	return n == CANBUS_MSG_SIZE ? 0 : -EIO;
+}
+
+static int send_cancel(struct canbus_client *c)
+{
+	struct canbus_pkt p;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.version = CANBUS_VERSION;
+	p.type = CANBUS_CANCEL;
+	p.seq = c->cancel_seq;
+	r = send_pkt(c, &p);
+	if (r != -EAGAIN)
+		c->cancel_owed = false; /* sent, or the hub is gone */
+	return r;
+}
+
+static int canbus_send(struct can_backend *b, const struct can_msg *m)
+{
+	struct canbus_client *c = to_client(b);
+	struct canbus_pkt p;
+	int r;
+
+	if (atomic_load(&c->dead))
+		return -ENOTCONN;
+	if (c->cancel_owed && (r = send_cancel(c)) < 0)
+		return r;
+	memset(&p, 0, sizeof(p));
+	p.version = CANBUS_VERSION;
+	p.type = CANBUS_FRAME;
+	p.seq = atomic_fetch_add(&c->next_seq, 1);
+	p.msg = *m;
+	return send_pkt(c, &p);
+}
+
+static int canbus_cancel(struct can_backend *b)
+{
+	struct canbus_client *c = to_client(b);
+
+	if (atomic_load(&c->dead))
+		return 0;
+	c->cancel_seq = atomic_fetch_add(&c->next_seq, 1);
+	c->cancelling = true;
+	c->cancel_owed = true;
+	/* With the socket full the frames in it cannot be withdrawn: they
+	 * go out once the hub reads them, unless the CANCEL gets in first
+	 * (it is sent before the next frame). */
+	if (send_cancel(c) == -EAGAIN)
+		log_debug("%s: socket full, the cancel waits", c->what);
+	return 0;
 }
 
 /* The hub is gone: bus-off, and a quiet descriptor from now on. */
@@ -244,6 +294,12 @@ static int canbus_recv(struct can_backend *b, enum can_event *ev, struct can_msg
 			*ev = CAN_EVENT_FRAME;
 			return 1;
 		case CANBUS_TX_ACK:
+			if (c->cancelling) {
+				/* A withdrawn frame's, or the CANCEL's own. */
+				if (p.seq == c->cancel_seq && !c->cancel_owed)
+					c->cancelling = false;
+				continue;
+			}
 			*ev = CAN_EVENT_TX_DONE;
 			return 1;
 		case CANBUS_BUSOFF:
@@ -268,6 +324,7 @@ static const struct can_backend_ops canbus_ops = {
 	.close = canbus_close,
 	.send = canbus_send,
 	.recv = canbus_recv,
+	.cancel = canbus_cancel,
 };
 
 struct can_backend *canbus_open(const struct can_options *o, const char *what)

@@ -220,7 +220,9 @@ static void say_hello(struct canbus_hub *h, struct member *m, const struct canbu
 	log_debug("canbus: member %u (%s) joined%s", m->id, m->name, m->fd_frames ? ", CAN FD" : "");
 }
 
-static void handle_message(struct canbus_hub *h, struct member *m, const uint8_t *buf, size_t n)
+/* cancelled: a CANCEL later in the same batch withdraws this frame. */
+static void handle_message(struct canbus_hub *h, struct member *m, const uint8_t *buf, size_t n,
+			   bool cancelled)
 {
 	struct canbus_pkt p;
 
@@ -237,12 +239,19 @@ static void handle_message(struct canbus_hub *h, struct member *m, const uint8_t
 	}
 	switch (p.type) {
 	case CANBUS_FRAME:
+		if (cancelled) {
+			h->st.cancelled++;
+			break;
+		}
 		forward_frame(h, m, &p.msg);
 		enqueue_simple(h, m, CANBUS_TX_ACK, p.seq);
 		break;
 	case CANBUS_BUSOFF:
 		log_debug("canbus: member %u (%s) signals bus-off", m->id, m->name);
 		forward_busoff(h, m);
+		enqueue_simple(h, m, CANBUS_TX_ACK, p.seq);
+		break;
+	case CANBUS_CANCEL:
 		enqueue_simple(h, m, CANBUS_TX_ACK, p.seq);
 		break;
 	case CANBUS_HELLO:
@@ -254,23 +263,32 @@ static void handle_message(struct canbus_hub *h, struct member *m, const uint8_t
 	}
 }
 
-/* Reads the member's messages: while its queue has room for the answers,
- * or everything when it has hung up (nobody is left to answer). */
-static void read_member(struct canbus_hub *h, struct member *m)
+static bool is_cancel(const uint8_t *buf, ssize_t n)
 {
-	uint8_t buf[CANBUS_MSG_SIZE + 1];
-	unsigned int budget = READ_BUDGET;
+	return n == CANBUS_MSG_SIZE && buf[0] == (CANBUS_MAGIC & 0xff) &&
+	       buf[1] == (CANBUS_MAGIC >> 8) && buf[2] == CANBUS_VERSION &&
+	       buf[3] == CANBUS_CANCEL;
+}
 
-	while (!m->dead && (m->hup || budget)) {
-		ssize_t n;
+/* Reads one batch of the member's messages: as many as its queue has
+ * room to answer, or up to READ_BUDGET when it has hung up (nobody is
+ * left to answer). The whole batch is read before any of it is handled,
+ * so that a CANCEL withdraws the frames that came before it in the
+ * batch. Returns false when there is nothing more to read now. */
+static bool read_batch(struct canbus_hub *h, struct member *m)
+{
+	uint8_t buf[READ_BUDGET][CANBUS_MSG_SIZE + 1];
+	ssize_t len[READ_BUDGET];
+	unsigned int room = m->hup ? READ_BUDGET : CANBUS_MEMBER_QUEUE - m->count;
+	unsigned int i, n = 0, last_cancel = 0;
+	bool more = true, gone = false;
 
-		if (!m->hup) {
-			if (m->count >= CANBUS_MEMBER_QUEUE)
-				return;
-			budget--;
-		}
-		n = recv(m->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
+	if (room > READ_BUDGET)
+		room = READ_BUDGET;
+	while (n < room) {
+		ssize_t r = recv(m->fd, buf[n], sizeof(buf[n]), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == ECONNRESET) {
@@ -279,23 +297,44 @@ static void read_member(struct canbus_hub *h, struct member *m)
 				 * before leaving: read that too. */
 				m->hup = true;
 				m->count = 0;
+				room = READ_BUDGET;
 				continue;
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (m->hup)
-					m->dead = true;
-				return;
+				gone = m->hup;
+			} else {
+				log_debug("canbus: member %u: receive: %s", m->id, strerror(errno));
+				gone = true;
 			}
-			log_debug("canbus: member %u: receive: %s", m->id, strerror(errno));
-			m->dead = true;
-			return;
+			more = false;
+			break;
 		}
-		if (n == 0) {
-			m->dead = true;
-			return;
+		if (r == 0) {
+			gone = true;
+			more = false;
+			break;
 		}
-		handle_message(h, m, buf, (size_t)n);
+		len[n] = r;
+		if (is_cancel(buf[n], r))
+			last_cancel = n + 1;
+		n++;
 	}
+	/* What it sent before it went is handled all the same. */
+	for (i = 0; i < n && !m->dead; i++)
+		handle_message(h, m, buf[i], (size_t)len[i], i + 1 < last_cancel);
+	if (gone)
+		m->dead = true;
+	return more && n == room && !m->dead;
+}
+
+/* Reads the member's messages: one batch while its queue has room for
+ * the answers, or everything when it has hung up. */
+static void read_member(struct canbus_hub *h, struct member *m)
+{
+	if (m->count >= CANBUS_MEMBER_QUEUE && !m->hup)
+		return;
+	while (read_batch(h, m) && m->hup)
+		;
 }
 
 static void read_bridge(struct canbus_hub *h)
@@ -752,9 +791,10 @@ int canbus_main(int argc, char **argv)
 			;
 	}
 	canbus_hub_stats(h, &st);
-	log_debug("canbus: %llu frames, %llu messages delivered, %llu dropped, %llu not taken by the bridge, %llu protocol errors",
+	log_debug("canbus: %llu frames, %llu messages delivered, %llu dropped, %llu cancelled, %llu not taken by the bridge, %llu protocol errors",
 		  (unsigned long long)st.frames, (unsigned long long)st.delivered,
-		  (unsigned long long)st.dropped, (unsigned long long)st.bridge_dropped,
+		  (unsigned long long)st.dropped, (unsigned long long)st.cancelled,
+		  (unsigned long long)st.bridge_dropped,
 		  (unsigned long long)st.protocol_errors);
 	canbus_hub_close(h);
 	close(sfd);

@@ -27,6 +27,7 @@ struct canbus_hub_stats {
 	uint64_t frames;	  /* frames received (from members and the bridge) */
 	uint64_t delivered;	  /* messages queued for members */
 	uint64_t dropped;	  /* messages lost to a full member queue */
+	uint64_t cancelled;	  /* member frames withdrawn by a CANCEL before going out */
 	uint64_t bridge_dropped;  /* member frames the bridged interface did not take */
 	uint64_t protocol_errors; /* members disconnected for malformed messages */
 };

@@ -76,6 +76,7 @@ int canbus_decode(const void *buf, size_t len, struct canbus_pkt *p)
 		return 0;
 	case CANBUS_TX_ACK:
 	case CANBUS_BUSOFF:
+	case CANBUS_CANCEL:
 		return 0;
 	default:
 		return -1;

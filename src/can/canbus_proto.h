@@ -8,9 +8,10 @@
  *   offset size field
  *        0    2 magic    0x4356 (bytes 'V' 'C')
  *        2    1 version  1
- *        3    1 type     CANBUS_HELLO / FRAME / TX_ACK / BUSOFF
- *        4    4 seq      FRAME, BUSOFF: the sender's number for it;
- *                        TX_ACK: the number being acknowledged; else 0
+ *        3    1 type     CANBUS_HELLO / FRAME / TX_ACK / BUSOFF / CANCEL
+ *        4    4 seq      FRAME, BUSOFF, CANCEL: the sender's number for
+ *                        it; TX_ACK: the number being acknowledged;
+ *                        else 0
  *        8    4 id       FRAME: CAN identifier (11 or 29 bits, no flag
  *                        bits); else 0
  *       12    1 flags    FRAME: CAN_MSG_* (can.h: EXT 0x01, RTR 0x02,
@@ -37,6 +38,14 @@
  *      LATE_TX_ACK). TX_ACKs come in send order and are never dropped.
  *   4. BUSOFF from a member is forwarded (seq 0) to all other members and
  *      acknowledged like a frame; a member receiving it is bus-off.
+ *   5. CANCEL from a member withdraws its frames that the hub has not
+ *      taken yet, as a controller that stops aborts its pending
+ *      transmissions: the hub reads what a member has sent in batches,
+ *      and frames ahead of a CANCEL in the same batch are dropped, neither
+ *      forwarded nor acknowledged. Frames the hub had already taken went
+ *      out and are acknowledged as usual. The CANCEL itself is
+ *      acknowledged (TX_ACK with its seq) in order, so a member knows that
+ *      every TX_ACK after that one is for a frame it sent after it.
  *
  * Members only see traffic sent after they joined. The hub keeps a bounded
  * queue per member: when a member does not read, what it would have
@@ -65,6 +74,7 @@ enum canbus_type {
 	CANBUS_FRAME = 2,
 	CANBUS_TX_ACK = 3,
 	CANBUS_BUSOFF = 4,
+	CANBUS_CANCEL = 5,
 };
 
 /* HELLO flags */

@@ -9,6 +9,7 @@
  * errors, any raw socket can inject one by sending a frame with id
  * CAN_ERR_FLAG | CAN_ERR_BUSOFF (`cansend vcan0 20000040#0000000000000000`). */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/can.h>
 #include <linux/can/error.h>
 #include <linux/can/raw.h>
@@ -29,6 +30,9 @@ struct socketcan {
 	struct can_backend base;
 	int fd;
 	char ifname[IFNAMSIZ];
+	char what[128];
+	unsigned int unconfirmed; /* frames sent, not echoed back yet */
+	unsigned int to_ignore;	  /* echoes of withdrawn frames still to come */
 };
 
 static struct socketcan *to_socketcan(struct can_backend *b)
@@ -116,7 +120,10 @@ static int socketcan_send(struct can_backend *b, const struct can_msg *m)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) ? -EAGAIN : -errno;
-	return (size_t)n == size ? 0 : -EIO;
+	if ((size_t)n != size)
+		return -EIO;
+	s->unconfirmed++;
+	return 0;
 }
 
 /* Turns a frame from the socket into *m; false for frames a controller
@@ -176,6 +183,12 @@ static int socketcan_recv(struct can_backend *b, enum can_event *ev, struct can_
 			continue;
 		if (mh.msg_flags & MSG_CONFIRM) {
 			/* One of ours, now on the bus. */
+			if (s->unconfirmed)
+				s->unconfirmed--;
+			if (s->to_ignore) {
+				s->to_ignore--;
+				continue;
+			}
 			*ev = CAN_EVENT_TX_DONE;
 			return 1;
 		}
@@ -200,11 +213,6 @@ static void socketcan_close(struct can_backend *b)
 	free(s);
 }
 
-static const struct can_backend_ops socketcan_ops = {
-	.close = socketcan_close,
-	.send = socketcan_send,
-	.recv = socketcan_recv,
-};
 
 static int set_opt(int fd, int opt, const void *val, socklen_t len, const char *what,
 		   const char *optname)
@@ -281,27 +289,14 @@ out:
 	return r;
 }
 
-struct can_backend *socketcan_open(const struct can_options *o, const char *what)
+/* A non-blocking CAN_RAW socket bound to the interface, set up as the
+ * backend needs it. -1 after logging one line that starts with what. */
+static int open_raw(const char *what, const char *name, bool fd_frames)
 {
-	const char *name = o->ifname ? o->ifname : "";
 	can_err_mask_t err_mask = CAN_ERR_BUSOFF;
 	struct sockaddr_can addr;
-	struct socketcan *s;
-	int fd, mtu = 0, one = 1;
+	int fd, one = 1;
 
-	if (!ifname_valid(name)) {
-		log_error("%s: invalid interface name (1 to %d characters, no '/', ':', '%%' or spaces)",
-			  what, IFNAMSIZ - 1);
-		return NULL;
-	}
-	if (check_interface(what, name, &mtu) < 0)
-		return NULL;
-	/* CANFD_MTU, or a CAN XL MTU (XL interfaces carry FD frames too). */
-	if (o->fd && mtu < (int)CANFD_MTU) {
-		log_error("%s,fd=on: %s is not CAN FD capable (MTU %d; CAN FD needs %zu: ip link set %s mtu %zu)",
-			  what, name, mtu, CANFD_MTU, name, CANFD_MTU);
-		return NULL;
-	}
 	fd = socket(PF_CAN, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_RAW);
 	if (fd < 0) {
 		if (errno == EAFNOSUPPORT)
@@ -311,9 +306,9 @@ struct can_backend *socketcan_open(const struct can_options *o, const char *what
 			log_error("%s: this kernel has no CAN_RAW sockets (modprobe can_raw)", what);
 		else
 			log_error("%s: cannot create a CAN_RAW socket: %s", what, strerror(errno));
-		return NULL;
+		return -1;
 	}
-	if ((o->fd &&
+	if ((fd_frames &&
 	     set_opt(fd, CAN_RAW_FD_FRAMES, &one, sizeof(one), what, "CAN_RAW_FD_FRAMES") < 0) ||
 	    set_opt(fd, CAN_RAW_RECV_OWN_MSGS, &one, sizeof(one), what, "CAN_RAW_RECV_OWN_MSGS") <
 		    0 ||
@@ -335,20 +330,80 @@ struct can_backend *socketcan_open(const struct can_options *o, const char *what
 		log_error("%s: cannot bind a CAN_RAW socket to %s: %s", what, name, strerror(errno));
 		goto fail;
 	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Frames in the kernel's queue cannot be taken back, but their echoes
+ * can be kept from being taken for later frames' confirmations: a new
+ * socket never gets them. (Counting them off instead would go wrong for
+ * frames the interface drops without an echo, when it goes down.) */
+static int socketcan_cancel(struct can_backend *b)
+{
+	struct socketcan *s = to_socketcan(b);
+	int fd;
+
+	if (!s->unconfirmed)
+		return 0;
+	fd = open_raw(s->what, s->ifname, b->fd);
+	if (fd < 0 || dup3(fd, s->fd, O_CLOEXEC) < 0) {
+		log_warn("%s: cannot renew the CAN_RAW socket; counting off %u echoes instead",
+			 s->what, s->unconfirmed);
+		if (fd >= 0)
+			close(fd);
+		s->to_ignore = s->unconfirmed;
+		return 0;
+	}
+	close(fd);
+	s->unconfirmed = 0;
+	s->to_ignore = 0;
+	return 1;
+}
+
+static const struct can_backend_ops socketcan_ops = {
+	.close = socketcan_close,
+	.send = socketcan_send,
+	.recv = socketcan_recv,
+	.cancel = socketcan_cancel,
+};
+
+struct can_backend *socketcan_open(const struct can_options *o, const char *what)
+{
+	const char *name = o->ifname ? o->ifname : "";
+	struct socketcan *s;
+	int fd, mtu = 0;
+
+	if (!ifname_valid(name)) {
+		log_error("%s: invalid interface name (1 to %d characters, no '/', ':', '%%' or spaces)",
+			  what, IFNAMSIZ - 1);
+		return NULL;
+	}
+	if (check_interface(what, name, &mtu) < 0)
+		return NULL;
+	/* CANFD_MTU, or a CAN XL MTU (XL interfaces carry FD frames too). */
+	if (o->fd && mtu < (int)CANFD_MTU) {
+		log_error("%s,fd=on: %s is not CAN FD capable (MTU %d; CAN FD needs %zu: ip link set %s mtu %zu)",
+			  what, name, mtu, CANFD_MTU, name, CANFD_MTU);
+		return NULL;
+	}
+	fd = open_raw(what, name, o->fd);
+	if (fd < 0)
+		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		log_error("%s: out of memory", what);
-		goto fail;
+		close(fd);
+		return NULL;
 	}
 	s->fd = fd;
 	snprintf(s->ifname, sizeof(s->ifname), "%s", name);
+	snprintf(s->what, sizeof(s->what), "%s", what);
 	s->base.ops = &socketcan_ops;
 	snprintf(s->base.name, sizeof(s->base.name), "socketcan:%s", name);
 	snprintf(s->base.log_ifname, sizeof(s->base.log_ifname), "%s", name);
 	s->base.fd = o->fd;
 	s->base.rx_fd = fd;
 	return &s->base;
-fail:
-	close(fd);
-	return NULL;
 }

@@ -92,6 +92,26 @@ static void hub_stop(struct hub *hub)
 	}
 }
 
+/* Holds the hub still without closing it: what members send waits in
+ * their sockets until hub_resume(). */
+static void hub_pause(struct hub *hub)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(hub->stop_fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(pthread_join(hub->thread, NULL), 0);
+	hub->running = false;
+}
+
+static void hub_resume(struct hub *hub)
+{
+	uint64_t v;
+
+	assert_int_equal(read(hub->stop_fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(pthread_create(&hub->thread, NULL, hub_thread, hub), 0);
+	hub->running = true;
+}
+
 static void hub_cleanup(struct hub *hub)
 {
 	hub_stop(hub);
@@ -276,6 +296,63 @@ static void test_late_member_sees_only_new_frames(void **state)
 
 /* One member never reads: the others keep talking at full speed, every
  * frame arrives and is confirmed; what the sleeper misses is counted. */
+/* can_backend_cancel(): frames the hub has not taken yet never reach the
+ * bus, and no confirmation is reported for any frame sent before it, taken
+ * or not; frames after it are confirmed one for one. */
+static void test_cancel_withdraws_frames(void **state)
+{
+	struct can_backend *a, *b;
+	struct can_msg f;
+	struct hub hub;
+	unsigned int i;
+
+	(void)state;
+	hub_start(&hub);
+	a = member(&hub, false, NULL);
+	b = member(&hub, false, NULL);
+	/* Stalled bus: nothing sent before the cancel goes out. */
+	hub_pause(&hub);
+	for (i = 0; i < 10; i++) {
+		f = frame(0x100 + i, 0, 1, (uint8_t)i);
+		assert_int_equal(can_backend_send(a, &f), 0);
+	}
+	assert_int_equal(can_backend_cancel(a), 0);
+	f = frame(0x200, 0, 2, 0x42);
+	assert_int_equal(can_backend_send(a, &f), 0);
+	hub_resume(&hub);
+	expect_frame(b, &f);
+	expect_quiet(b, 200);
+	expect_event(a, CAN_EVENT_TX_DONE);
+	expect_quiet(a, 200);
+
+	/* Running bus: frames taken before the cancel may go out, but their
+	 * confirmations are not reported; the next frame's is. */
+	for (i = 0; i < 5; i++) {
+		f = frame(0x300 + i, 0, 1, (uint8_t)i);
+		assert_int_equal(can_backend_send(a, &f), 0);
+	}
+	assert_int_equal(can_backend_cancel(a), 0);
+	f = frame(0x400, 0, 1, 0x44);
+	assert_int_equal(can_backend_send(a, &f), 0);
+	expect_event(a, CAN_EVENT_TX_DONE);
+	expect_quiet(a, 200);
+	for (;;) {
+		enum can_event ev;
+		struct can_msg m;
+
+		assert_int_equal(next_event(b, &ev, &m, 5000), 1);
+		assert_int_equal(ev, CAN_EVENT_FRAME);
+		if (m.id == 0x400)
+			break;
+		assert_true(m.id >= 0x300 && m.id < 0x305);
+	}
+	can_backend_close(a);
+	can_backend_close(b);
+	hub_stop(&hub);
+	assert_int_equal(hub.st.cancelled, 10 + 5 - (hub.st.frames - 2));
+	hub_cleanup(&hub);
+}
+
 static void test_full_member_does_not_block(void **state)
 {
 	enum { N = 3000 };
@@ -1002,6 +1079,7 @@ int main(void)
 		cmocka_unit_test(test_frames_reach_the_others),
 		cmocka_unit_test(test_classic_member_skips_fd_frames),
 		cmocka_unit_test(test_late_member_sees_only_new_frames),
+		cmocka_unit_test(test_cancel_withdraws_frames),
 		cmocka_unit_test(test_full_member_does_not_block),
 		cmocka_unit_test(test_inject_busoff),
 		cmocka_unit_test(test_candump_log),

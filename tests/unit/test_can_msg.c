@@ -216,6 +216,8 @@ static void test_proto_layout(void **state)
 	roundtrip(&p);
 	p.type = CANBUS_BUSOFF;
 	roundtrip(&p);
+	p.type = CANBUS_CANCEL;
+	roundtrip(&p);
 }
 
 static void test_proto_rejects(void **state)
@@ -244,7 +246,7 @@ static void test_proto_rejects(void **state)
 	memcpy(buf, good, sizeof(good));
 	buf[3] = 0;
 	assert_int_equal(canbus_decode(buf, CANBUS_MSG_SIZE, &out), -1);
-	buf[3] = 5;
+	buf[3] = 6;
 	assert_int_equal(canbus_decode(buf, CANBUS_MSG_SIZE, &out), -1);
 	/* Frames breaking CAN's rules. */
 	memcpy(buf, good, sizeof(good));
