@@ -3,7 +3,14 @@
  * the control queue. The controller starts STOPPED; while stopped, TX is
  * refused and frames from the bus are dropped. With LATE_TX_ACK a TX
  * request is answered only once the backend confirms the frame went out
- * on the bus; STOP and bus-off answer every unconfirmed one NOT_OK. */
+ * on the bus.
+ *
+ * Like a controller's TX buffers, at most TX_WINDOW frames are handed to
+ * the backend and not yet confirmed; the rest wait in the TX queue. STOP
+ * and bus-off withdraw the frames in the window from the backend
+ * (can_backend_cancel) and answer every pending request NOT_OK, those in
+ * the window and those still in the queue, so that none of them reaches
+ * the bus later. */
 #include "virtio/virtio_can.h"
 
 #include <errno.h>
@@ -20,6 +27,10 @@
 #define RXQ 1
 #define CTRLQ 2
 #define QUEUE_SIZE 256
+/* Frames in the backend at once. Enough to keep the bus busy between two
+ * wake-ups of the I/O thread (a frame takes 50-250 us on the wire), few
+ * enough that a hub's batch holds them all with a CANCEL behind them. */
+#define TX_WINDOW 16
 
 /* A TX request waiting for its bus confirmation. */
 struct held_tx {
@@ -36,12 +47,12 @@ struct virtio_can {
 	struct ioloop_watch watch;
 	bool watching;
 	bool want_out; /* the backend said -EAGAIN: wait until writable */
-	/* LATE_TX_ACK: sent, unconfirmed requests, oldest first. */
-	struct held_tx held[QUEUE_SIZE];
+	/* Frames handed to the backend and not confirmed yet. */
+	unsigned int in_flight;
+	/* LATE_TX_ACK: their requests, oldest first (held_count == in_flight;
+	 * without LATE_TX_ACK requests are answered when sent). */
+	struct held_tx held[TX_WINDOW];
 	unsigned int held_first, held_count;
-	/* Confirmations still to come for frames whose request is already
-	 * answered (no LATE_TX_ACK, or cancelled by STOP/bus-off). */
-	unsigned int acks_to_ignore;
 	/* A frame from the bus that found no RX buffer: the backend is not
 	 * read again until the driver adds buffers. */
 	struct can_msg rx_held;
@@ -79,26 +90,42 @@ static void answer(struct virtio_can *c, unsigned int q, uint16_t head, uint8_t 
 	virtq_push(&c->vdev.vq[q], head, 1);
 }
 
-/* STOP or bus-off: every request still waiting for the bus fails. */
-static void cancel_held(struct virtio_can *c)
+static void backend_ready(void *ctx, uint32_t events);
+
+static uint32_t watch_events(const struct virtio_can *c)
+{
+	return (c->rx_pending ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
+}
+
+/* STOP, bus-off or reset: the frames in the window are withdrawn from
+ * the backend; answer: their requests fail (not on reset, where they
+ * belong to a driver that is gone). */
+static void cancel_in_flight(struct virtio_can *c, bool answer_requests)
 {
 	while (c->held_count) {
 		struct held_tx *h = &c->held[c->held_first];
 
-		answer(c, TXQ, h->head, h->result, VIRTIO_CAN_RESULT_NOT_OK);
-		c->held_first = (c->held_first + 1) % QUEUE_SIZE;
+		if (answer_requests)
+			answer(c, TXQ, h->head, h->result, VIRTIO_CAN_RESULT_NOT_OK);
+		c->held_first = (c->held_first + 1) % TX_WINDOW;
 		c->held_count--;
-		c->acks_to_ignore++;
 	}
-	virtio_notify(&c->vdev, TXQ);
+	c->held_first = 0;
+	if (c->in_flight && can_backend_cancel(c->backend) == 1 && c->watching) {
+		/* The backend renewed its descriptor: watch the new one. */
+		if (ioloop_add(&c->vdev.loop, &c->watch, can_backend_rx_fd(c->backend),
+			       watch_events(c), backend_ready, c) < 0)
+			c->watching = false;
+	}
+	c->in_flight = 0;
+	if (answer_requests)
+		virtio_notify(&c->vdev, TXQ);
 }
 
 static void update_watch(struct virtio_can *c)
 {
-	uint32_t ev = (c->rx_pending ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
-
 	if (c->watching)
-		ioloop_modify(&c->vdev.loop, &c->watch, ev);
+		ioloop_modify(&c->vdev.loop, &c->watch, watch_events(c));
 }
 
 static void process_tx(struct virtio_can *c)
@@ -110,7 +137,10 @@ static void process_tx(struct virtio_can *c)
 	struct can_msg m;
 	int r = 0;
 
-	while (!c->want_out && (r = virtq_pop(vq, e)) > 0) {
+	/* While stopped every request is refused at once; while started the
+	 * window bounds what is taken from the queue. */
+	while (!c->want_out && (!c->started || c->in_flight < TX_WINDOW) &&
+	       (r = virtq_pop(vq, e)) > 0) {
 		uint8_t *res = result_byte(e);
 		uint8_t verdict;
 		int sent;
@@ -125,10 +155,6 @@ static void process_tx(struct virtio_can *c)
 			c->tx_refused++;
 			answer(c, TXQ, e->head, res, VIRTIO_CAN_RESULT_NOT_OK);
 			continue;
-		}
-		if (late && c->held_count == QUEUE_SIZE) {
-			virtq_unpop(vq, 1); /* cannot happen with a 256-entry queue */
-			break;
 		}
 		sent = can_backend_send(c->backend, &m);
 		if (sent == -EAGAIN) {
@@ -145,12 +171,12 @@ static void process_tx(struct virtio_can *c)
 			continue;
 		}
 		c->tx_frames++;
+		c->in_flight++;
 		if (late) {
-			c->held[(c->held_first + c->held_count) % QUEUE_SIZE] =
+			c->held[(c->held_first + c->held_count) % TX_WINDOW] =
 				(struct held_tx){ .head = e->head, .result = res };
 			c->held_count++;
 		} else {
-			c->acks_to_ignore++;
 			answer(c, TXQ, e->head, res, VIRTIO_CAN_RESULT_OK);
 		}
 	}
@@ -159,11 +185,22 @@ static void process_tx(struct virtio_can *c)
 	virtio_notify(vdev, TXQ);
 }
 
+/* After STOP or bus-off: what the driver still has queued is refused now,
+ * rather than sent after the next START. (Not from inside another
+ * queue's loop: process_tx reuses c->elem.) */
+static void refuse_queued_tx(struct virtio_can *c)
+{
+	c->want_out = false;
+	update_watch(c);
+	process_tx(c);
+}
+
 static void process_ctrl(struct virtio_can *c)
 {
 	struct virtio_device *vdev = &c->vdev;
 	struct virtq *vq = &vdev->vq[CTRLQ];
 	struct virtq_elem *e = &c->elem;
+	bool stopped = false;
 	uint8_t req[2];
 	int r;
 
@@ -186,7 +223,8 @@ static void process_ctrl(struct virtio_can *c)
 			}
 		} else if (le16_get(req) == VIRTIO_CAN_SET_CTRL_MODE_STOP) {
 			c->started = false;
-			cancel_held(c);
+			cancel_in_flight(c, true);
+			stopped = true;
 		} else {
 			verdict = VIRTIO_CAN_RESULT_NOT_OK;
 		}
@@ -195,6 +233,8 @@ static void process_ctrl(struct virtio_can *c)
 	if (r < 0)
 		virtio_set_needs_reset(vdev, "malformed control descriptor chain");
 	virtio_notify(vdev, CTRLQ);
+	if (stopped)
+		refuse_queued_tx(c);
 }
 
 /* Gives m to the driver; false when it has no RX buffer for it. */
@@ -238,7 +278,7 @@ static void bus_off(struct virtio_can *c)
 	log_info("%s: bus-off", c->vdev.name);
 	c->started = false;
 	set_status(c, VIRTIO_CAN_S_CTRL_BUSOFF);
-	cancel_held(c);
+	cancel_in_flight(c, true);
 	virtio_config_changed(&c->vdev);
 }
 
@@ -246,15 +286,14 @@ static void tx_done(struct virtio_can *c)
 {
 	struct held_tx *h;
 
-	if (c->acks_to_ignore) {
-		c->acks_to_ignore--;
-		return;
-	}
+	if (!c->in_flight)
+		return; /* the backend promises this cannot happen */
+	c->in_flight--;
 	if (!c->held_count)
 		return;
 	h = &c->held[c->held_first];
 	answer(c, TXQ, h->head, h->result, VIRTIO_CAN_RESULT_OK);
-	c->held_first = (c->held_first + 1) % QUEUE_SIZE;
+	c->held_first = (c->held_first + 1) % TX_WINDOW;
 	c->held_count--;
 }
 
@@ -262,6 +301,8 @@ static void process_rx(struct virtio_can *c)
 {
 	enum can_event ev;
 	unsigned int budget = 256; /* let TX and control in between */
+	bool window_full = c->in_flight >= TX_WINDOW;
+	bool was_started = c->started;
 
 	if (c->rx_pending) {
 		if (!deliver(c, &c->rx_held))
@@ -282,7 +323,12 @@ static void process_rx(struct virtio_can *c)
 	}
 out:
 	virtio_notify(&c->vdev, RXQ);
-	virtio_notify(&c->vdev, TXQ);
+	if (was_started && !c->started)
+		refuse_queued_tx(c); /* bus-off */
+	else if (window_full && c->in_flight < TX_WINDOW)
+		process_tx(c); /* frames waited in the queue for room */
+	else
+		virtio_notify(&c->vdev, TXQ);
 }
 
 static void backend_ready(void *ctx, uint32_t events)
@@ -297,8 +343,8 @@ static void backend_ready(void *ctx, uint32_t events)
 		struct can_msg m;
 
 		while (can_backend_recv(c->backend, &ev, &m) > 0)
-			if (ev == CAN_EVENT_TX_DONE && c->acks_to_ignore)
-				c->acks_to_ignore--;
+			if (ev == CAN_EVENT_TX_DONE && c->in_flight)
+				c->in_flight--;
 		c->want_out = false;
 	} else {
 		if (events & EPOLLOUT) {
@@ -342,11 +388,9 @@ static void can_reset(struct virtio_device *vdev)
 {
 	struct virtio_can *c = (struct virtio_can *)vdev;
 
-	/* Requests in flight belong to the old driver: forget them, but the
-	 * bus will still confirm the frames that went out. */
-	c->acks_to_ignore += c->held_count;
-	c->held_count = 0;
-	c->held_first = 0;
+	/* Requests in flight belong to the old driver: withdraw their frames
+	 * and forget them. */
+	cancel_in_flight(c, false);
 	c->started = false;
 	c->rx_pending = false;
 	c->want_out = false;

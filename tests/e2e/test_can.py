@@ -959,25 +959,10 @@ def main():
             ("bus-off from vcan0, restart", sc_busoff),
             ("--stats-json counters; log=FILE equals host candump -L", sc_stats_and_log),
         ))
-    # Open issue (virtio-can): in one of two full runs in the nested host a
-    # bus VM's shell stopped answering (console tail "v"); the cause is not
-    # known yet. Until it is, these run in the nested host only when asked.
-    if os.environ.get("VIREO_NESTED") and os.environ.get("VIREO_E2E_CAN_BUS") != "1":
-        s.skip("virtio-can bus", "a bus VM's console stalled in one of two nested runs "
-               "(open issue); VIREO_E2E_CAN_BUS=1 runs it")
-        return s.finish()
     cases("virtio-can bus", BusRig, (
         ("two VMs, frames both ways", bus_two_vms),
         ("a third VM joining later sees only new traffic", bus_late_joiner),
-        # Known gap: the device hands frames to the bus socket as fast as
-        # the driver queues them, so frames already in the socket still
-        # reach the bus after STOP (128 of 139 in the last run). The fix is
-        # a small TX window in the device, with the rest left in the
-        # virtqueue for STOP to refuse. VIREO_E2E_CAN_STOP=1 runs the test.
-        ("STOP with frames pending cancels them",
-         bus_stop_pending if os.environ.get("VIREO_E2E_CAN_STOP") == "1" else
-         "known gap: frames already handed to the bus socket are not cancelled by STOP "
-         "(VIREO_E2E_CAN_STOP=1 runs it)"),
+        ("STOP with frames pending cancels them", bus_stop_pending),
         ("--inject-busoff reaches every VM, restart", bus_busoff),
         ("poweroff", bus_poweroff),
     ))

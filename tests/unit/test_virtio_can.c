@@ -71,6 +71,24 @@ static void *hub_main(void *arg)
 	return NULL;
 }
 
+/* Holds the hub still (its thread ends), so that what members send waits
+ * in their sockets; hub_resume() lets it go on. */
+static void hub_pause(void)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(g->hub_stop, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(pthread_join(g->hub_thread, NULL), 0);
+}
+
+static void hub_resume(void)
+{
+	uint64_t v;
+
+	assert_int_equal(read(g->hub_stop, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(pthread_create(&g->hub_thread, NULL, hub_main, g), 0);
+}
+
 static uint8_t *gpa(uint64_t a)
 {
 	return g->mem.host + a;
@@ -148,13 +166,35 @@ static int request(unsigned int qi, const void *out, uint32_t len)
 	bool write[2] = { false, true };
 	uint16_t before = used_idx(qi);
 
+	uint16_t head;
+
 	memcpy(gpa(o), out, len);
 	*gpa(res) = 0xee;
-	add_chain(qi, addr, lens, write, 2);
+	head = add_chain(qi, addr, lens, write, 2);
 	kick(qi);
 	if (!wait_used(qi, (uint16_t)(before + 1)))
 		return -1;
+	/* The answer is for this request, not some other chain. */
+	assert_int_equal(le32_get(gpa(g->ring[qi].used + 4 + 8u * (before % QSIZE))), head);
 	return *gpa(res);
+}
+
+/* Queues a classic 1-byte frame without waiting; returns where its
+ * result byte is. */
+static uint64_t queue_tx(uint32_t id, uint8_t byte)
+{
+	uint8_t m[VIRTIO_CAN_HDR_SIZE + 1] = { 0 };
+	uint64_t o = alloc_buf(sizeof(m)), res = alloc_buf(1);
+
+	le16_put(m, VIRTIO_CAN_TX);
+	le16_put(m + 2, 1);
+	le32_put(m + 12, id);
+	m[VIRTIO_CAN_HDR_SIZE] = byte;
+	memcpy(gpa(o), m, sizeof(m));
+	*gpa(res) = 0xee;
+	add_chain(TXQ, (uint64_t[]){ o, res }, (uint32_t[]){ sizeof(m), 1 },
+		  (bool[]){ false, true }, 2);
+	return res;
 }
 
 static int control(uint16_t type)
@@ -377,6 +417,46 @@ static void test_bus_off(void **state)
 	assert_int_equal(m.id, 0x10);
 }
 
+/* STOP with frames pending: the bus is stalled (the hub does not read),
+ * the driver queues 40 frames. The device hands the bus only its window
+ * of them, answers nothing while none is confirmed, and at STOP answers
+ * all 40 NOT_OK; when the bus goes on, none of them reaches it, and a
+ * frame sent after START does. */
+static void test_stop_cancels_pending(void **state)
+{
+	static const uint8_t data[1] = { 0xff };
+	struct canbus_hub_stats st;
+	uint64_t res[40];
+	uint16_t before;
+	struct can_msg m;
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	hub_pause();
+	before = used_idx(TXQ);
+	for (i = 0; i < 40; i++)
+		res[i] = queue_tx(0x6aa, (uint8_t)i);
+	kick(TXQ);
+	usleep(100 * 1000);
+	assert_int_equal(used_idx(TXQ), before); /* LATE_TX_ACK: nothing confirmed */
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_STOP), VIRTIO_CAN_RESULT_OK);
+	assert_true(wait_used(TXQ, (uint16_t)(before + 40)));
+	for (i = 0; i < 40; i++)
+		assert_int_equal(*gpa(res[i]), VIRTIO_CAN_RESULT_NOT_OK);
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	hub_resume();
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x6ab, 1, data), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(peer_recv(&m), 1);
+	assert_int_equal(m.id, 0x6ab);
+	assert_int_equal(peer_recv(&m), 0);
+	/* The hub withdrew exactly the window the device had handed it. */
+	hub_pause();
+	canbus_hub_stats(g->hub, &st);
+	assert_int_equal(st.cancelled, 16);
+	hub_resume();
+}
+
 static void test_hostile_chains(void **state)
 {
 	struct captured c;
@@ -415,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_controller_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_cancels_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
 	};
 
