@@ -39,10 +39,9 @@ def debugfs_kvm():
     return DEBUGFS_KVM if os.path.isdir(DEBUGFS_KVM) else None
 
 
-class BenchGuest:
+class BenchGuest(vmmod.GuestShell):
     """kind: "vireo" or "qemu". disks: [(path, cache)]. tap: interface name
     of a virtio-net NIC. The guest's console is its serial port."""
-    _seq = 5000
 
     def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
                  no_ioeventfd=False, stats_json=None, env=None):
@@ -90,23 +89,12 @@ class BenchGuest:
         self.ok("stty -echo")
         self._kvm_dir = None
 
+    # Benchmarks run long commands (fio, iperf3): a longer default wait.
     def sh(self, cmd, timeout=300):
-        BenchGuest._seq += 1
-        n = BenchGuest._seq
-        sep = " " if cmd.rstrip().endswith("&") else "; "
-        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
-        m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
-        text = self.vm.output[:m.start()]
-        begin = text.rfind(b"B-%d\r\n" % n)
-        text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
-        self.vm.output = self.vm.output[m.end():]
-        return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
+        return vmmod.GuestShell.sh(self, cmd, timeout)
 
     def ok(self, cmd, timeout=300):
-        status, out = self.sh(cmd, timeout)
-        if status != 0:
-            raise RuntimeError("%s guest: '%s' failed (%d): %s" % (self.kind, cmd, status, out[-600:]))
-        return out
+        return vmmod.GuestShell.ok(self, cmd, timeout)
 
     def kvm_counters(self):
         """KVM's counters of this VM, summed over its vCPUs (debugfs), or
@@ -125,13 +113,6 @@ class BenchGuest:
             except OSError:
                 pass
         return out
-
-    def poweroff(self, timeout=120):
-        self.vm.send("poweroff\n")
-        status = self.vm.wait(timeout)
-        if status != 0:
-            raise RuntimeError("%s exited with status %d: %r" % (self.kind, status,
-                                                                 self.vm.stderr[-400:]))
 
     def close(self):
         self.vm.close()

@@ -25,7 +25,7 @@ import threading
 import time
 
 import vm as vmmod
-from vm import VM, Suite, check, Timeout
+from vm import VM, GuestShell, Suite, check, Timeout
 
 TOOLS_INITRD = os.path.join(vmmod.GUEST, "initramfs-tools.cpio.gz")
 QEMU = os.environ.get("VIREO_E2E_QEMU") == "1"
@@ -75,12 +75,10 @@ def random_file(path, size):
     return sha256_file(path)
 
 
-class Guest:
+class Guest(GuestShell):
     """A VM booted from the tools image, with a shell driven over its
     console. The device options are vireo's; under VIREO_E2E_QEMU they are
     translated into QEMU's."""
-    _seq = 1000
-
     def __init__(self, disks=(), nets=(), console="serial", rng=False, no_ioeventfd=False,
                  cmdline="", memory="512M", cpus=1, stats_json=None):
         tty_dev = "hvc0" if console == "virtio" else "ttyS0"
@@ -156,29 +154,6 @@ class Guest:
             a += ["-global", "virtio-blk-pci.ioeventfd=off", "-global", "virtio-net-pci.ioeventfd=off"]
         return a
 
-    def sh(self, cmd, timeout=120):
-        """Runs cmd (one line) in the guest shell; returns (status, output)."""
-        Guest._seq += 1
-        n = Guest._seq
-        # The markers are computed by the guest, so the typed line itself
-        # (echoed until stty -echo takes effect) never matches them.
-        sep = " " if cmd.rstrip().endswith("&") else "; "
-        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
-        m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
-        text = self.vm.output[:m.start()]
-        begin = text.rfind(b"B-%d\r\n" % n)
-        if begin < 0:
-            begin = text.rfind(b"B-%d\n" % n)
-        text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
-        self.vm.output = self.vm.output[m.end():]
-        return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
-
-    def ok(self, cmd, timeout=120):
-        """Runs cmd, which must succeed; returns its output."""
-        status, out = self.sh(cmd, timeout)
-        check(status == 0, "guest: '%s' failed with status %d: %s" % (cmd, status, out[-800:]))
-        return out
-
     def value(self, cmd, key, timeout=120):
         """Runs cmd, which must print a line KEY=VALUE; returns VALUE."""
         out = self.ok(cmd, timeout)
@@ -186,11 +161,6 @@ class Guest:
             if line.startswith(key + "="):
                 return line[len(key) + 1:].strip()
         raise AssertionError("guest: no %s= in the output of '%s': %r" % (key, cmd, out[-800:]))
-
-    def poweroff(self, timeout=120):
-        self.vm.send("poweroff\n")
-        status = self.vm.wait(timeout)
-        check(status == 0, "exit status %d after poweroff; stderr %r" % (status, self.vm.stderr[-600:]))
 
     def kill(self):
         self.vm.kill()

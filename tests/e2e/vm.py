@@ -162,3 +162,38 @@ class Suite:
 def check(cond, message):
     if not cond:
         raise AssertionError(message)
+
+
+class GuestShell:
+    """The shell of a VM booted from the tools image (guest/guest.sh),
+    driven over its console: one command at a time, its output and exit
+    status found between markers. Users set self.vm."""
+    _seq = 1000
+
+    def sh(self, cmd, timeout=120):
+        """Runs cmd (one line) in the guest shell; returns (status, output)."""
+        GuestShell._seq += 1
+        n = GuestShell._seq
+        # The markers are computed by the guest, so the typed line itself
+        # (echoed until stty -echo takes effect) never matches them.
+        sep = " " if cmd.rstrip().endswith("&") else "; "
+        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
+        m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
+        text = self.vm.output[:m.start()]
+        begin = text.rfind(b"B-%d\r\n" % n)
+        if begin < 0:
+            begin = text.rfind(b"B-%d\n" % n)
+        text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
+        self.vm.output = self.vm.output[m.end():]
+        return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
+
+    def ok(self, cmd, timeout=120):
+        """Runs cmd, which must succeed; returns its output."""
+        status, out = self.sh(cmd, timeout)
+        check(status == 0, "guest: '%s' failed with status %d: %s" % (cmd, status, out[-800:]))
+        return out
+
+    def poweroff(self, timeout=120):
+        self.vm.send("poweroff\n")
+        status = self.vm.wait(timeout)
+        check(status == 0, "exit status %d after poweroff; stderr %r" % (status, self.vm.stderr[-600:]))
