@@ -74,6 +74,11 @@ int can_backend_rx_fd(const struct can_backend *b)
 	return b->rx_fd;
 }
 
+uint64_t can_backend_rx_lost(const struct can_backend *b)
+{
+	return b->rx_lost;
+}
+
 int can_backend_cancel(struct can_backend *b)
 {
 	return b->ops->cancel(b);

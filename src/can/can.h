@@ -65,6 +65,10 @@ int can_backend_rx_fd(const struct can_backend *b);
  * rx_fd had to be replaced: it keeps its number but has left every epoll
  * set, so a caller watching it adds it again; 0 otherwise. */
 int can_backend_cancel(struct can_backend *b);
+/* Frames from the bus that were lost before the backend read them (the
+ * host kernel's socket queue overflowed); 0 where the backend cannot
+ * tell. */
+uint64_t can_backend_rx_lost(const struct can_backend *b);
 /* 1: *ev (and *m for frames) filled; 0: nothing waiting. */
 int can_backend_recv(struct can_backend *b, enum can_event *ev, struct can_msg *m);
 

@@ -27,6 +27,7 @@ struct can_backend {
 	bool fd;		 /* CAN FD frames pass */
 	int rx_fd;		 /* readable while events wait; writable when send can take more */
 	struct candump_log *log; /* NULL: no log */
+	uint64_t rx_lost;	 /* frames lost before the backend could read them */
 };
 
 /* what: how error messages name the backend ("--can socketcan=vcan0"). */

@@ -414,6 +414,8 @@ static void can_write_stats(struct virtio_device *vdev, struct json *j)
 	json_uint(j, "tx_refused", c->tx_refused);
 	json_uint(j, "rx_frames", c->rx_frames);
 	json_uint(j, "rx_dropped", c->rx_dropped);
+	/* Lost on the host before the device could read them. */
+	json_uint(j, "rx_lost", can_backend_rx_lost(c->backend));
 }
 
 static const struct virtio_device_ops can_ops = {
