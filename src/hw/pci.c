@@ -205,6 +205,8 @@ static uint64_t pci_read(void *opaque, uint64_t offset, unsigned int size)
 		v = h->config_address;
 	} else if (offset >= OFFSET_DATA && offset + size <= OFFSET_DATA + 4) {
 		d = selected(h, &reg);
+		if (d && d->config_reading)
+			d->config_reading(d, reg + (unsigned int)(offset - OFFSET_DATA), size);
 		if (d)
 			memcpy(&v, d->config + reg + (offset - OFFSET_DATA), size);
 		else

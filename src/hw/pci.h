@@ -42,6 +42,9 @@ struct pci_device {
 	uint8_t wmask[PCI_CONFIG_SPACE]; /* writable bits of each byte */
 	/* Called after a config write lands (e.g. a BAR or command changed). */
 	void (*config_written)(struct pci_device *d, unsigned int offset, unsigned int size);
+	/* Called before a config read, so that the device can fill in bytes
+	 * that are not plain storage; NULL when all of them are. */
+	void (*config_reading)(struct pci_device *d, unsigned int offset, unsigned int size);
 	void *priv;
 	/* Memory BARs: the device's registers, reached through the PCI MMIO
 	 * window wherever the guest puts the BAR (offset is from its base). */

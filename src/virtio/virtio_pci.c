@@ -20,6 +20,7 @@
 #define CAP_NOTIFY_CFG 2
 #define CAP_ISR_CFG 3
 #define CAP_DEVICE_CFG 4
+#define CAP_PCI_CFG 5
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_CAP_ID_MSIX 0x11
 
@@ -43,6 +44,8 @@
 #define CAP_NOTIFY 0x60
 #define CAP_ISR 0x78
 #define CAP_DEVCFG 0x88
+#define CAP_PCICFG 0x98 /* 20 bytes: the capability, then pci_cfg_data */
+#define PCICFG_DATA (CAP_PCICFG + 16)
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_MASK 0x4000
 #define MSIX_ENTRY_MASKED 1
@@ -594,9 +597,51 @@ static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
 
 /* ---- PCI configuration space ------------------------------------------ */
 
+/* VIRTIO_PCI_CAP_PCI_CFG (4.1.4.9): a window onto BAR 0 through
+ * configuration space, for drivers that cannot map the BAR. The driver
+ * writes the capability's bar, offset and length, then reads or writes
+ * pci_cfg_data. Fills *off and *len when the window is one the spec
+ * allows: BAR 0, 1, 2 or 4 bytes, naturally aligned, inside the BAR. */
+static bool pcicfg_window(const struct pci_device *d, uint64_t *off, unsigned int *len)
+{
+	uint32_t o = le32_get(d->config + CAP_PCICFG + 8), l = le32_get(d->config + CAP_PCICFG + 12);
+
+	if (d->config[CAP_PCICFG + 4] != 0 || (l != 1 && l != 2 && l != 4) || o % l ||
+	    o >= BAR_SIZE)
+		return false;
+	*off = o;
+	*len = l;
+	return true;
+}
+
+static bool touches_pcicfg_data(unsigned int offset, unsigned int size)
+{
+	return offset < PCICFG_DATA + 4 && offset + size > PCICFG_DATA;
+}
+
+static void config_reading(struct pci_device *d, unsigned int offset, unsigned int size)
+{
+	uint64_t off, v = 0;
+	unsigned int len;
+
+	if (!touches_pcicfg_data(offset, size))
+		return;
+	if (pcicfg_window(d, &off, &len))
+		v = bar_read(d->priv, off, len);
+	le32_put(d->config + PCICFG_DATA, (uint32_t)v);
+}
+
 static void config_written(struct pci_device *d, unsigned int offset, unsigned int size)
 {
 	struct virtio_pci *vp = d->priv;
+	uint64_t off;
+	unsigned int len;
+
+	if (touches_pcicfg_data(offset, size) && pcicfg_window(d, &off, &len)) {
+		uint32_t v = le32_get(d->config + PCICFG_DATA);
+
+		bar_write(vp, off, len, len == 4 ? v : v & ((1u << (8 * len)) - 1));
+	}
 
 	if (offset < PCI_BAR0 + 8 && offset + size > PCI_COMMAND)
 		map_ioeventfds(vp); /* command or BAR 0 changed */
@@ -666,11 +711,16 @@ static void build_config_space(struct virtio_pci *vp)
 		NOTIFY_MULT * vdev->num_queues, 20);
 	le32_put(d->config + CAP_NOTIFY + 16, NOTIFY_MULT);
 	put_cap(d, CAP_ISR, CAP_DEVCFG, CAP_ISR_CFG, ISR_OFF, ISR_LEN, 16);
-	put_cap(d, CAP_DEVCFG, 0, CAP_DEVICE_CFG, DEVCFG_OFF,
+	put_cap(d, CAP_DEVCFG, CAP_PCICFG, CAP_DEVICE_CFG, DEVCFG_OFF,
 		vdev->config_size ? vdev->config_size : 4, 16);
+	/* The window's bar, offset, length and data are the driver's. */
+	put_cap(d, CAP_PCICFG, 0, CAP_PCI_CFG, 0, 0, 20);
+	d->wmask[CAP_PCICFG + 4] = 0xff;
+	memset(d->wmask + CAP_PCICFG + 8, 0xff, 12);
 
 	d->priv = vp;
 	d->config_written = config_written;
+	d->config_reading = config_reading;
 	d->bar_ops[0] = &bar_ops;
 	d->bar_opaque[0] = vp;
 	d->name = vdev->name;

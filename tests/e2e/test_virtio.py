@@ -577,6 +577,52 @@ def test_rng():
     return "%s: 64 bytes, two reads differ" % cur
 
 
+def test_pci_cfg_window():
+    """The VIRTIO_PCI_CAP_PCI_CFG capability, used the way a driver without
+    BAR access would (4.1.4.9): found by walking the capability list in the
+    guest's sysfs config file, then bar/offset/length written and
+    pci_cfg_data read and written, each a real configuration cycle. The
+    common configuration it reaches must say what the device is; the
+    device keeps working after."""
+    g = Guest(rng=True)
+    try:
+        g.ok("c=$(for x in /sys/bus/pci/devices/*; do "
+             "[ \"$(cat $x/vendor) $(cat $x/device)\" = '0x1af4 0x1044' ] && echo $x/config; done)")
+        g.ok("rb() { dd if=$c bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' '; }")
+        g.ok("wd() { printf \"$(printf '\\\\%03o\\\\%03o\\\\%03o\\\\%03o' $(($2&255)) $(($2>>8&255)) "
+             "$(($2>>16&255)) $(($2>>24&255)))\" | dd of=$c bs=4 seek=$(($1/4)) conv=notrunc 2>/dev/null; }")
+        g.ok("rd() { dd if=$c bs=4 skip=$(($1/4)) count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n'; }")
+        cap = g.value("p=$(rb 52); cap=0; while [ \"$p\" -ne 0 ]; do "
+                      "[ \"$(rb $p)\" = 9 ] && [ \"$(rb $((p+3)))\" = 5 ] && cap=$p; p=$(rb $((p+1))); "
+                      "done; echo cap=$cap", "cap")
+        check(cap != "0", "no VIRTIO_PCI_CAP_PCI_CFG capability in the list")
+
+        def window(off, length, write=None):
+            g.ok("wd $((cap+4)) 0; wd $((cap+8)) %d; wd $((cap+12)) %d" % (off, length))
+            if write is not None:
+                g.ok("wd $((cap+16)) %d" % write)
+                return None
+            h = g.value("echo v=$(rd $((cap+16)))", "v")
+            return int.from_bytes(bytes.fromhex(h), "little") & ((1 << (8 * length)) - 1)
+
+        numq = window(0x12, 2)             # num_queues
+        window(0x00, 4, write=1)           # device_feature_select = 1
+        feat_hi = window(0x04, 4)          # device_feature, bits 32-63
+        window(0x16, 2, write=0)           # queue_select = 0
+        qsize = window(0x18, 2)            # queue_size
+        window(0x00, 4, write=0)
+        n = g.value("echo n=$(timeout 30 dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)", "n", 60)
+        g.poweroff()
+    finally:
+        g.kill()
+    check(numq == 1, "num_queues through the window: %d (virtio-rng has 1)" % numq)
+    check(feat_hi & 1, "device_feature[32..63] through the window: %#x, no VERSION_1" % feat_hi)
+    check(qsize == 64, "queue_size of queue 0 through the window: %d (vireo's rng: 64)" % qsize)
+    check(n == "64", "/dev/hwrng after the window was used: %s bytes" % n)
+    return "capability at %s; num_queues %d, feature bits 32+ %#x, queue 0 size %d; rng still reads" % (
+        cap, numq, feat_hi, qsize)
+
+
 def main():
     s = Suite()
     if not os.path.exists(TOOLS_INITRD):
@@ -618,6 +664,7 @@ def main():
     run("virtio-net: user mode, DHCP, wget from host, hostfwd", test_net_user)
     run("virtio-console: shell on hvc0", test_console_virtio)
     run("virtio-rng: /dev/hwrng", test_rng)
+    run("virtio-pci: VIRTIO_PCI_CAP_PCI_CFG window (config cycles only)", test_pci_cfg_window)
     return s.finish()
 
 
