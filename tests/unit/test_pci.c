@@ -52,6 +52,18 @@ static void record_write(struct pci_device *d, unsigned int offset, unsigned int
 	hlog.d = d;
 }
 
+/* A register whose value the device makes up on each read (0xa0). */
+static struct hook_log rlog;
+
+static void fill_on_read(struct pci_device *d, unsigned int offset, unsigned int size)
+{
+	rlog.calls++;
+	rlog.offset = offset;
+	rlog.size = size;
+	rlog.d = d;
+	d->config[0xa0]++;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -285,6 +297,30 @@ static void test_config_written_hook(void **state)
 	assert_int_equal(hlog.calls, 4);
 }
 
+static void test_config_reading_hook(void **state)
+{
+	(void)state;
+	memset(&rlog, 0, sizeof(rlog));
+	add_device();
+	dev.config_reading = fill_on_read;
+	/* Called before every read of the device, with where and how wide;
+	 * the read returns what it filled in. */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0xa0)) & 0xff, 1);
+	assert_int_equal(rlog.offset, 0xa0);
+	assert_int_equal(rlog.size, 4);
+	wr(0, 4, ADDR(0, 1, 0, 0xa0));
+	assert_int_equal(rd(4, 1), 2);
+	assert_int_equal(rlog.size, 1);
+	assert_int_equal(rd(5, 1), 0);
+	assert_int_equal(rlog.offset, 0xa1);
+	assert_int_equal(rlog.calls, 3);
+	/* Not for writes, nor for absent devices. */
+	cfg_write(ADDR(0, 1, 0, 0xa0), 0);
+	cfg_read(ADDR(0, 2, 0, 0xa0));
+	assert_int_equal(rlog.calls, 3);
+	dev.config_reading = NULL;
+}
+
 static void test_slots_fill(void **state)
 {
 	static struct pci_device many[PCI_MAX_DEVICES];
@@ -369,6 +405,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bar_large_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_written_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_reading_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_fill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_through_bus, setup, teardown),
