@@ -4,19 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "arch/x86/bootparams.h"
 #include "arch/x86/bzimage.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "util/le.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 /* Loader parameters taken from the end of the input, so the fuzzer can
  * vary them without touching the header. */

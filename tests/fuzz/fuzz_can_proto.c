@@ -27,42 +27,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "can/can.h"
 #include "can/canbus_hub.h"
 #include "can/canbus_proto.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t take8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static uint32_t take32(struct input *in)
-{
-	uint32_t v = take8(in);
-
-	v |= (uint32_t)take8(in) << 8;
-	v |= (uint32_t)take8(in) << 16;
-	return v | (uint32_t)take8(in) << 24;
-}
 
 /* ==== half 0: the codec ==== */
 
@@ -89,18 +57,18 @@ static void check_codec(const uint8_t *buf, size_t len)
 	CHECK(!memcmp(q.msg.data, p.msg.data, sizeof(q.msg.data)));
 }
 
-static void fuzz_codec(struct input *in)
+static void fuzz_codec(struct fuzz_input *in)
 {
 	uint8_t buf[CANBUS_MSG_SIZE + 8];
 
 	while (in->n) {
-		size_t len = take8(in) % (CANBUS_MSG_SIZE + 8 + 1);
+		size_t len = fuzz_u8(in) % (CANBUS_MSG_SIZE + 8 + 1);
 		size_t i;
 
 		/* Mostly exact-size messages with a valid header, so the
 		 * decoder's inner checks get exercised. */
 		for (i = 0; i < len; i++)
-			buf[i] = take8(in);
+			buf[i] = fuzz_u8(in);
 		check_codec(buf, len);
 		if (len >= 4) {
 			buf[0] = 0x56;
@@ -269,7 +237,7 @@ static void member_close(struct member *m)
 	m->fd = -1;
 }
 
-static void fuzz_hub(struct input *in)
+static void fuzz_hub(struct fuzz_input *in)
 {
 	struct canbus_hub_stats st;
 	unsigned int i, rounds = 0;
@@ -279,7 +247,7 @@ static void fuzz_hub(struct input *in)
 	for (i = 0; i < MEMBERS; i++)
 		members[i].fd = -1;
 	while (in->n && rounds++ < 256) {
-		uint8_t op = take8(in);
+		uint8_t op = fuzz_u8(in);
 		struct member *m = &members[op % MEMBERS];
 		uint8_t buf[CANBUS_MSG_SIZE + 64];
 		struct canbus_pkt p;
@@ -289,31 +257,31 @@ static void fuzz_hub(struct input *in)
 		switch ((op >> 2) & 3) {
 		case 0: /* hello, usually of our version */
 			p.type = CANBUS_HELLO;
-			p.version = take8(in);
+			p.version = fuzz_u8(in);
 			if (p.version & 0x80)
 				p.version = CANBUS_VERSION;
-			p.msg.flags = take8(in);
-			p.msg.len = take8(in) % (CANFD_MAX_DLEN + 1);
+			p.msg.flags = fuzz_u8(in);
+			p.msg.len = fuzz_u8(in) % (CANFD_MAX_DLEN + 1);
 			for (k = 0; k < p.msg.len; k++)
-				p.msg.data[k] = take8(in);
+				p.msg.data[k] = fuzz_u8(in);
 			canbus_encode(buf, &p);
 			member_send(m, buf, CANBUS_MSG_SIZE);
 			break;
 		case 1: /* a frame, valid or not, or a bus-off or another type */
 			p.version = CANBUS_VERSION;
-			p.type = (op & 0x40) ? (uint8_t)(take8(in) % 7) : CANBUS_FRAME;
-			p.seq = take32(in);
-			p.msg.id = take32(in);
+			p.type = (op & 0x40) ? (uint8_t)(fuzz_u8(in) % 7) : CANBUS_FRAME;
+			p.seq = fuzz_u32(in);
+			p.msg.id = fuzz_u32(in);
 			if (!(op & 0x80))
 				p.msg.id &= 0x7ff;
-			p.msg.flags = take8(in);
+			p.msg.flags = fuzz_u8(in);
 			if (!(op & 0x20))
 				p.msg.flags &= CAN_MSG_EXT | CAN_MSG_RTR | CAN_MSG_FD | CAN_MSG_BRS;
-			p.msg.len = take8(in);
+			p.msg.len = fuzz_u8(in);
 			if (!(op & 0x10))
 				p.msg.len %= 9;
 			for (k = 0; k < CANFD_MAX_DLEN && k < p.msg.len; k++)
-				p.msg.data[k] = take8(in);
+				p.msg.data[k] = fuzz_u8(in);
 			canbus_encode(buf, &p);
 			/* The encoder writes what it is given; fix the length
 			 * byte it may have clamped. */
@@ -321,9 +289,9 @@ static void fuzz_hub(struct input *in)
 			member_send(m, buf, CANBUS_MSG_SIZE);
 			break;
 		case 2: /* raw bytes */
-			len = take8(in) % sizeof(buf);
+			len = fuzz_u8(in) % sizeof(buf);
 			for (k = 0; k < len; k++)
-				buf[k] = take8(in);
+				buf[k] = fuzz_u8(in);
 			member_send(m, buf, len);
 			break;
 		case 3: /* hang up */
@@ -350,11 +318,11 @@ static void fuzz_hub(struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 
 	if (!size)
 		return 0;
-	if (take8(&in) & 1)
+	if (fuzz_u8(&in) & 1)
 		fuzz_hub(&in);
 	else
 		fuzz_codec(&in);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "arch/x86/layout.h"
 #include "hw/acpi_pm.h"
 #include "hw/bus.h"
@@ -17,14 +18,6 @@
 #include "hw/pci.h"
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 struct machine {
 	struct bus bus;

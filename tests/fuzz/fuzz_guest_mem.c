@@ -4,18 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "arch/x86/layout.h"
 #include "vmm/guest_mem.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define MAP_SIZE (64ULL << 20)
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 static struct guest_mem real;
 

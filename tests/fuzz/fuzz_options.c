@@ -3,17 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "vmm/options.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define MAX_ARGS 64
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 static int inside(const char *p, const char *buf, size_t len)
 {

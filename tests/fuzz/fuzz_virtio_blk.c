@@ -12,44 +12,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "util/le.h"
 #include "virtio/virtio_blk_req.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 #define ARENA 65536
 
 static uint8_t arena[ARENA];
 static struct virtq_elem elem;
 static struct virtio_blk_req req;
-
-static uint8_t take8(const uint8_t **p, size_t *n)
-{
-	uint8_t v = 0;
-
-	if (*n) {
-		v = **p;
-		(*p)++;
-		(*n)--;
-	}
-	return v;
-}
-
-static uint64_t take(const uint8_t **p, size_t *n, size_t bytes)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < bytes; i++)
-		v |= (uint64_t)take8(p, n) << (8 * i);
-	return v;
-}
 
 /* The data must be exactly bytes [skip, skip + data_len) of src, buffer
  * by buffer, in order. */
@@ -142,15 +113,16 @@ static void check_accepted(uint64_t capacity, int ro)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct fuzz_input in = { data, size };
 	unsigned int out_num, in_num, i, last = 0;
 	uint64_t capacity;
 	uint8_t status;
 	int ro, has_status = 0;
 
-	out_num = take8(&data, &size);
-	in_num = take8(&data, &size);
-	ro = take8(&data, &size) & 1;
-	capacity = take(&data, &size, 8);
+	out_num = fuzz_u8(&in);
+	in_num = fuzz_u8(&in);
+	ro = fuzz_u8(&in) & 1;
+	capacity = fuzz_take(&in, 8);
 	/* Small disks hit the range checks; sometimes anything at all. */
 	if (!(capacity >> 63))
 		capacity %= 1ULL << 24;
@@ -161,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	elem.out_num = (uint16_t)out_num;
 	elem.in_num = (uint16_t)in_num;
 	for (i = 0; i < out_num + in_num; i++) {
-		size_t off = take(&data, &size, 2), len = take(&data, &size, 2);
+		size_t off = fuzz_take(&in, 2), len = fuzz_take(&in, 2);
 
 		if (len > ARENA - off)
 			len = ARENA - off;
@@ -177,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	memset(arena, 0, ARENA);
-	memcpy(arena, data, size < ARENA ? size : ARENA);
+	memcpy(arena, in.p, in.n < ARENA ? in.n : ARENA);
 
 	status = virtio_blk_parse(&elem, capacity, ro, &req);
 	CHECK(status == VIRTIO_BLK_S_OK || status == VIRTIO_BLK_S_IOERR ||

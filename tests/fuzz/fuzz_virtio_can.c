@@ -3,15 +3,8 @@
  * negotiated features allow, and must survive an RX round trip. */
 #include <string.h>
 
+#include "fuzz.h"
 #include "virtio/virtio_can_msg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -21,58 +21,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "net/vnet_hdr.h"
 #include "util/le.h"
 #include "virtio/virtio_net.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t take8(struct input *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static uint16_t take16(struct input *in)
-{
-	return (uint16_t)(take8(in) | take8(in) << 8);
-}
 
 /* ==== half 0: vnet_tx_prepare and the receive scatter ==== */
 
 static uint8_t pool[12 + NET_MAX_FRAME + 64];
 static uint8_t arena[70000 + 4096];
 
-static void fuzz_tx(struct input *in, bool backend_hdr, size_t hdr_len)
+static void fuzz_tx(struct fuzz_input *in, bool backend_hdr, size_t hdr_len)
 {
 	struct iovec out[VIRTQ_MAX_SEGS], iov[VIRTQ_MAX_SEGS + 1];
 	struct virtio_net_hdr_v1 hdr;
-	unsigned int nout = take8(in) % 64, i;
+	unsigned int nout = fuzz_u8(in) % 64, i;
 	size_t total = 0, frame_len = 0, pos = 0;
 	int r, j;
 
 	/* Segment lengths from the input (zero allowed), contents from a
 	 * pattern laid over pool. */
 	for (i = 0; i < nout; i++) {
-		size_t len = take16(in);
+		size_t len = fuzz_u16(in);
 
-		if (take8(in) & 1)
+		if (fuzz_u8(in) & 1)
 			len = len * 2 + 1; /* long segments too */
 		if (len > sizeof(pool) - total)
 			len = sizeof(pool) - total;
@@ -83,7 +55,7 @@ static void fuzz_tx(struct input *in, bool backend_hdr, size_t hdr_len)
 		pool[i] = (uint8_t)(i * 31 + 7);
 	/* Header bytes from the input, so flags and gso vary. */
 	for (i = 0; i < hdr_len && i < total; i++)
-		pool[i] = take8(in);
+		pool[i] = fuzz_u8(in);
 
 	r = vnet_tx_prepare(out, nout, hdr_len, backend_hdr, &hdr, iov);
 	if (total < hdr_len) {
@@ -118,17 +90,17 @@ static void fuzz_tx(struct input *in, bool backend_hdr, size_t hdr_len)
 	CHECK(pos == total && frame_len == total - hdr_len);
 }
 
-static void fuzz_rx(struct input *in, size_t hdr_len)
+static void fuzz_rx(struct fuzz_input *in, size_t hdr_len)
 {
 	uint8_t hdr[VNET_HDR_LEN], *frame = pool;
 	struct iovec chain_iov[64][8];
 	unsigned int chain_n[64];
-	size_t frame_len = take16(in) % (NET_MAX_FRAME + 1), used = 0, cap_total = 0, cap0 = 0;
-	unsigned int nchains = 1 + take8(in) % 64, c, k;
+	size_t frame_len = fuzz_u16(in) % (NET_MAX_FRAME + 1), used = 0, cap_total = 0, cap0 = 0;
+	unsigned int nchains = 1 + fuzz_u8(in) % 64, c, k;
 	struct vnet_rx rx;
 
 	for (k = 0; k < hdr_len; k++)
-		hdr[k] = take8(in);
+		hdr[k] = fuzz_u8(in);
 	for (k = 0; k < frame_len; k++)
 		frame[k] = (uint8_t)(k * 13 + 1);
 	memset(arena, 0, sizeof(arena));
@@ -136,9 +108,9 @@ static void fuzz_rx(struct input *in, size_t hdr_len)
 	for (c = 0; c < nchains && !vnet_rx_complete(&rx); c++) {
 		size_t before = rx.done, cap = 0, got;
 
-		chain_n[c] = 1 + take8(in) % 8;
+		chain_n[c] = 1 + fuzz_u8(in) % 8;
 		for (k = 0; k < chain_n[c]; k++) {
-			size_t len = take16(in) % 4096;
+			size_t len = fuzz_u16(in) % 4096;
 
 			if (len > sizeof(arena) - used)
 				len = sizeof(arena) - used;
@@ -169,10 +141,10 @@ static void fuzz_rx(struct input *in, size_t hdr_len)
 	}
 }
 
-static void fuzz_fixup(struct input *in)
+static void fuzz_fixup(struct fuzz_input *in)
 {
-	struct virtio_net_hdr_v1 h = { .flags = take8(in), .gso_type = take8(in) };
-	uint8_t o = take8(in);
+	struct virtio_net_hdr_v1 h = { .flags = fuzz_u8(in), .gso_type = fuzz_u8(in) };
+	uint8_t o = fuzz_u8(in);
 	struct net_offloads off = {
 		.csum = o & 1, .tso4 = o & 2, .tso6 = o & 4, .ecn = o & 8, .ufo = o & 16,
 	};
@@ -280,10 +252,10 @@ static void make_avail(struct fq *q, uint16_t head)
 }
 
 /* A chain of up to 8 buffers from the input; TX data from the input too. */
-static void add_chain(struct input *in, unsigned int qi, bool indirect)
+static void add_chain(struct fuzz_input *in, unsigned int qi, bool indirect)
 {
 	struct fq *q = &fz.q[qi];
-	unsigned int n = 1 + take8(in) % 8, i;
+	unsigned int n = 1 + fuzz_u8(in) % 8, i;
 	uint16_t head = q->next_desc % q->size;
 	uint8_t *table = fz.mem.host + q->desc;
 	uint64_t ind = 0;
@@ -297,8 +269,8 @@ static void add_chain(struct input *in, unsigned int qi, bool indirect)
 		table = fz.mem.host + ind;
 	}
 	for (i = 0; i < n; i++) {
-		uint8_t f = take8(in);
-		uint32_t len = take16(in) % 4096;
+		uint8_t f = fuzz_u8(in);
+		uint32_t len = fuzz_u16(in) % 4096;
 		bool write = f & 1;
 		uint64_t a = alloc_buf(len);
 		uint16_t idx = indirect ? (uint16_t)i : (uint16_t)((head + i) % q->size);
@@ -309,7 +281,7 @@ static void add_chain(struct input *in, unsigned int qi, bool indirect)
 
 			/* Mostly a clean header, so frames reach the backend. */
 			for (k = 0; k < len; k++)
-				fz.mem.host[a + k] = (f & 2) ? take8(in) : (k < 12 ? 0 : (uint8_t)k);
+				fz.mem.host[a + k] = (f & 2) ? fuzz_u8(in) : (k < 12 ? 0 : (uint8_t)k);
 		} else {
 			in_cap += len;
 		}
@@ -379,7 +351,7 @@ static void kick(unsigned int qi)
 	check_used(qi);
 }
 
-static void fuzz_device(struct input *in, uint8_t mode)
+static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 {
 	struct virtio_device *vdev;
 	uint64_t features;
@@ -430,7 +402,7 @@ static void fuzz_device(struct input *in, uint8_t mode)
 	pthread_mutex_unlock(&vdev->lock);
 
 	while (in->n && ops++ < 256) {
-		uint8_t op = take8(in);
+		uint8_t op = fuzz_u8(in);
 		unsigned int qi = (op >> 3) & 1;
 
 		switch (op & 7) {
@@ -451,14 +423,14 @@ static void fuzz_device(struct input *in, uint8_t mode)
 			uint8_t raw[16];
 
 			for (i = 0; i < 16; i++)
-				raw[i] = take8(in);
-			memcpy(fz.mem.host + fz.q[qi].desc + 16u * (take8(in) % fz.q[qi].size), raw,
+				raw[i] = fuzz_u8(in);
+			memcpy(fz.mem.host + fz.q[qi].desc + 16u * (fuzz_u8(in) % fz.q[qi].size), raw,
 			       16);
 			fz.q[qi].raw = true;
 			break;
 		}
 		case 6: /* an arbitrary head */
-			make_avail(&fz.q[qi], take16(in));
+			make_avail(&fz.q[qi], fuzz_u16(in));
 			fz.q[qi].raw = true;
 			break;
 		default: { /* a bad address in a fresh chain */
@@ -466,8 +438,8 @@ static void fuzz_device(struct input *in, uint8_t mode)
 			uint16_t head = q->next_desc % q->size;
 
 			write_desc(fz.mem.host + q->desc, head,
-				   (uint64_t)take16(in) << 8 | (uint64_t)take8(in) << 40,
-				   take16(in), (uint16_t)(take8(in) & 2), 0);
+				   (uint64_t)fuzz_u16(in) << 8 | (uint64_t)fuzz_u8(in) << 40,
+				   fuzz_u16(in), (uint16_t)(fuzz_u8(in) & 2), 0);
 			q->next_desc++;
 			q->raw = true;
 			make_avail(q, head);
@@ -481,11 +453,11 @@ static void fuzz_device(struct input *in, uint8_t mode)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
-	uint8_t mode = take8(&in);
+	struct fuzz_input in = { data, size };
+	uint8_t mode = fuzz_u8(&in);
 
 	if (mode & 1) {
-		fuzz_device(&in, take8(&in));
+		fuzz_device(&in, fuzz_u8(&in));
 	} else {
 		size_t hdr_len = (mode & 4) ? VNET_HDR_LEGACY_LEN : VNET_HDR_LEN;
 

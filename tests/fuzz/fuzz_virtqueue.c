@@ -5,17 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "virtio/virtqueue.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define RAM (64u << 10)
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			__builtin_trap();                                          \
-	} while (0)
 
 static struct virtq_elem e;
 
