@@ -245,12 +245,16 @@ bool virtq_enable_notify(struct virtq *q)
 	return !virtq_empty(q);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len)
+/* Copies between the bytes of iov from offset on and buf, in the
+ * direction given; the two public functions below. */
+static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t offset, uint8_t *buf,
+		       size_t len, bool to_buf)
 {
 	size_t done = 0;
 	unsigned int i;
 
 	for (i = 0; i < n && done < len; i++) {
+		uint8_t *base = iov[i].iov_base;
 		size_t chunk;
 
 		if (offset >= iov[i].iov_len) {
@@ -260,32 +264,24 @@ size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *
 		chunk = iov[i].iov_len - offset;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + offset, chunk);
+		if (to_buf)
+			memcpy(buf + done, base + offset, chunk);
+		else
+			memcpy(base + offset, buf + done, chunk);
 		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, n, offset, buf, len, true);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t offset, const void *buf,
 		    size_t len)
 {
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
+	/* Only read through buf when copying from it. */
+	return iov_copy(iov, n, offset, (uint8_t *)(uintptr_t)buf, len, false);
 }
