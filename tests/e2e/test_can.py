@@ -20,7 +20,8 @@ difference when they disagree), never only counted.
   bus        two VMs on "vireo canbus": frames both ways; a third VM
              joining later sees only new traffic; STOP (ip link set can0
              down) while frames are pending on a stalled bus; bus-off for
-             all (vireo canbus --inject-busoff) and restart. A member
+             all (vireo canbus --inject-busoff) and restart; one VM with
+             two controllers (vcan0 and the bus). A member
              written here in Python (the hub's protocol, canbus_proto.h)
              watches the bus from the host.
 
@@ -885,6 +886,36 @@ def bus_busoff(r):
     return "%d VMs BUS-OFF, restart: ERROR-ACTIVE, frames pass" % len(guests)
 
 
+def bus_two_controllers(r):
+    """--can given twice: one VM with a controller on vcan0 and one on the
+    bus gets two interfaces, each bridged to its own side only."""
+    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+    host(["ip", "link", "add", "dev", VCAN, "type", "vcan"])
+    host(["ip", "link", "set", VCAN, "up"])
+    dump = g = None
+    try:
+        dump = HostDump(VCAN)
+        g = CanGuest(["socketcan=" + VCAN, "bus=" + r.path])
+        names = g.ok("ls /sys/class/net | grep '^can' || true").split()
+        check(names == ["can0", "can1"], "the guest's CAN interfaces: %s" % names)
+        g.ok("/sbin/ip link set can0 up && /sbin/ip link set can1 up")
+        since_bus, since_vcan = r.watch.mark(), dump.mark()
+        g.ok("cansend can0 111#01 && cansend can1 222#02")
+        on_vcan = [f for f in dump.wait(since_vcan, 1, 30) if f != SENTINEL]
+        on_bus = [f for f in r.watch.wait(since_bus, 1, 30) if f != SENTINEL]
+        check(sorted([on_vcan, on_bus]) == [["111#01"], ["222#02"]],
+              "can0 sent 111#01, can1 222#02; %s got %s, the bus %s" % (VCAN, on_vcan, on_bus))
+        g.poweroff()
+    finally:
+        if g:
+            g.close()
+        if dump:
+            dump.stop()
+        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+    side = VCAN if on_vcan == ["111#01"] else "the bus"
+    return "can0 and can1; can0's frame only on %s, can1's only on the other" % side
+
+
 def bus_poweroff(r):
     for g in (r.a, r.b, r.c):
         if g:
@@ -931,12 +962,14 @@ def main():
                 rig.close()
             shutil.rmtree(d, ignore_errors=True)
 
+    have_vcan = False
     if not CANDUMP or not CANSEND:
         s.skip("virtio-can socketcan", "no candump/cansend on this host (apt-get install can-utils)")
     elif subprocess.run(["modprobe", "vcan"], capture_output=True).returncode != 0 and \
             not os.path.isdir("/sys/module/vcan"):
         s.skip("virtio-can socketcan", "no vcan module")
     else:
+        have_vcan = True
         cases("virtio-can socketcan", SocketcanRig, (
             ("guest -> host, %d frames (std, ext, RTR, 0-8 B, FD to 64 B)" % N_FRAMES, sc_guest_to_host),
             ("host -> guest, %d frames (std, ext, RTR, 0-8 B, FD to 64 B)" % N_FRAMES, sc_host_to_guest),
@@ -949,6 +982,8 @@ def main():
         ("a third VM joining later sees only new traffic", bus_late_joiner),
         ("STOP with frames pending cancels them", bus_stop_pending),
         ("--inject-busoff reaches every VM, restart", bus_busoff),
+        ("one VM, two controllers: vcan0 and the bus",
+         bus_two_controllers if have_vcan else "needs vcan and can-utils on the host"),
         ("poweroff", bus_poweroff),
     ))
     return s.finish()
