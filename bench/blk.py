@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from vmguest import BenchGuest, delta, fmt, median, ratio
+from vmguest import BenchGuest, attempt, delta, failed_runs_line, fmt, median, ratio
 
 MIB = 1 << 20
 JOBS = (
@@ -145,8 +145,11 @@ def main():
                 if os.path.exists(stats):
                     os.unlink(stats)
                 t0 = time.monotonic()
-                res, total_reqs = run_vm(kind, noev, img, args.cache, args,
-                                         stats if kind == "vireo" else None)
+                got = attempt(i + 1, label, run_vm, kind, noev, img, args.cache, args,
+                              stats if kind == "vireo" else None)
+                if got is None:
+                    continue
+                res, total_reqs = got
                 results[label].append(res)
                 line = "run %d %-18s" % (i + 1, label)
                 for name, _, unit in JOBS:
@@ -193,6 +196,7 @@ def main():
         blk = {k: v for k, v in dev.items() if "blk" in k}
         print("  %-18s device counters of the last VM: %s" % (l, json.dumps(blk, sort_keys=True)))
     print("ratio = vireo / qemu; noioev = vireo --no-ioeventfd / qemu")
+    print(failed_runs_line())
     return 0
 
 

@@ -40,7 +40,8 @@ import sys
 import tempfile
 import time
 
-from vmguest import BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, delta, fmt, median, ratio, vmmod
+from vmguest import (BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, attempt, delta, failed_runs_line,
+                     fmt, median, ratio, vmmod)
 
 VCAN = "vcan0"
 CONFIGS = (("vireo", "vireo"), ("qemu", "qemu"))
@@ -291,8 +292,10 @@ def main():
                 if os.path.exists(stats):
                     os.unlink(stats)
                 t0 = time.monotonic()
-                res = run_vm(kind, initrd, mods, args, tmp, args.frames,
-                             stats if kind == "vireo" else None)
+                res = attempt(i + 1, label, run_vm, kind, initrd, mods, args, tmp, args.frames,
+                              stats if kind == "vireo" else None)
+                if res is None:
+                    continue
                 if res["received"] != args.frames:
                     print("run %d %s: host received %d of %d frames (guest tx_packets, tx_errors, "
                           "tx_dropped: %s)" % (i + 1, label, res["received"], args.frames,
@@ -355,6 +358,7 @@ def main():
         print("vireo device counters of the last VM: %s" % json.dumps(
             {k: v for k, v in devices.items() if "can" in k}, sort_keys=True))
     print("ratio = vireo / qemu (higher is better for frames/s, lower for the rest)")
+    print(failed_runs_line())
     return 0
 
 

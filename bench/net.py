@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from vmguest import BenchGuest, delta, fmt, median, ratio
+from vmguest import BenchGuest, attempt, delta, failed_runs_line, fmt, median, ratio
 
 TAP = "vbtap0"
 HOST_IP, GUEST_IP = "192.168.101.1", "192.168.101.2"
@@ -107,7 +107,9 @@ def main():
             order = list(CONFIGS) if i % 2 == 0 else list(reversed(CONFIGS))
             for label, kind in order:
                 t0 = time.monotonic()
-                res = run_vm(kind, args)
+                res = attempt(i + 1, label, run_vm, kind, args)
+                if res is None:
+                    continue
                 results[label].append(res)
                 print("run %d %-6s %s [%.0fs]" % (i + 1, label, "  ".join(
                     "%s %8.1f Mbit/s" % (n, res[n]["mbps"]) for n, _ in DIRECTIONS),
@@ -134,6 +136,7 @@ def main():
         print("%-26s %12s %12s %8s" % (name + " exits/MB", fmt(v["vireo"]), fmt(v["qemu"]),
                                        fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
     print("ratio = vireo / qemu (higher is better for Mbit/s, lower for exits/MB)")
+    print(failed_runs_line())
     return 0
 
 

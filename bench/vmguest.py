@@ -118,6 +118,28 @@ class BenchGuest(vmmod.GuestShell):
         self.vm.close()
 
 
+FAILED_RUNS = []
+
+
+def attempt(run_no, label, fn, *args):
+    """Runs one benchmark VM, fn(*args). A guest that stops answering costs
+    that run, not the whole benchmark: in the nested host this happens at
+    times under QEMU as under vireo. Says so, remembers it for
+    failed_runs_line(), and returns None."""
+    try:
+        return fn(*args)
+    except vmmod.Timeout as e:
+        FAILED_RUNS.append("run %d %s" % (run_no, label))
+        print("run %d %s: FAILED, left out of the medians: %s" % (run_no, label, str(e)[:300]),
+              flush=True)
+        return None
+
+
+def failed_runs_line():
+    return "runs that failed (guest stopped answering): %s" % (
+        ", ".join(FAILED_RUNS) if FAILED_RUNS else "none")
+
+
 def delta(after, before):
     if after is None or before is None:
         return None
