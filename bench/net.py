@@ -73,8 +73,14 @@ def run_vm(kind, args):
             n = [int(x) for x in g.ok("cat /tmp/n0 /tmp/n1").split()]
             moved = n[2] + n[3] - n[0] - n[1]
             k = delta(after, before)
-            res[name] = {"mbps": bps / 1e6,
-                         "exits_per_mb": k["exits"] / (moved / 1e6) if k and moved else None}
+            mb = moved / 1e6
+
+            def per_mb(*keys):
+                return sum(k.get(x, 0) for x in keys) / mb if k and mb else None
+            res[name] = {"mbps": bps / 1e6, "exits_per_mb": per_mb("exits"),
+                         "halts_per_mb": per_mb("halt_exits"),
+                         "irqs_per_mb": per_mb("irq_injections"),
+                         "user_per_mb": per_mb("io_exits", "mmio_exits")}
         g.poweroff()
     finally:
         g.close()
@@ -135,6 +141,12 @@ def main():
         v = {l: median(r[name]["exits_per_mb"] for r in results[l]) for l, _ in CONFIGS}
         print("%-26s %12s %12s %8s" % (name + " exits/MB", fmt(v["vireo"]), fmt(v["qemu"]),
                                        fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
+        # Of which: halts, interrupts injected, exits to the VMM process.
+        for key, what in (("halts_per_mb", "halts"), ("irqs_per_mb", "interrupts"),
+                          ("user_per_mb", "to userspace")):
+            v = {l: median(r[name][key] for r in results[l]) for l, _ in CONFIGS}
+            print("%-26s %12s %12s %8s" % ("  " + what + "/MB", fmt(v["vireo"]), fmt(v["qemu"]),
+                                           fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
     print("ratio = vireo / qemu (higher is better for Mbit/s, lower for exits/MB)")
     print(failed_runs_line())
     return 0
