@@ -4,7 +4,7 @@
  * command-line parts. */
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
-#include "can_wait.h"
+#include "can_test.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,57 +126,6 @@ static struct can_backend *member(const struct hub *hub, bool fd, const char *lo
 
 	assert_non_null(b);
 	return b;
-}
-
-static void assert_same_frame(const struct can_msg *got, const struct can_msg *want)
-{
-	assert_int_equal(got->id, want->id);
-	assert_int_equal(got->flags, want->flags);
-	assert_int_equal(got->len, want->len);
-	if (!(want->flags & CAN_MSG_RTR))
-		assert_memory_equal(got->data, want->data, want->len);
-}
-
-static void expect_frame(struct can_backend *b, const struct can_msg *want)
-{
-	enum can_event ev;
-	struct can_msg m;
-
-	assert_int_equal(next_event(b, &ev, &m, 5000), 1);
-	assert_int_equal(ev, CAN_EVENT_FRAME);
-	assert_same_frame(&m, want);
-}
-
-static void expect_event(struct can_backend *b, enum can_event want)
-{
-	enum can_event ev;
-	struct can_msg m;
-
-	assert_int_equal(next_event(b, &ev, &m, 5000), 1);
-	assert_int_equal(ev, want);
-}
-
-static void expect_quiet(struct can_backend *b, int ms)
-{
-	enum can_event ev;
-	struct can_msg m;
-
-	assert_int_equal(next_event(b, &ev, &m, ms), 0);
-}
-
-static struct can_msg frame(uint32_t id, uint8_t flags, uint8_t len, uint8_t seed)
-{
-	struct can_msg m;
-	unsigned int i;
-
-	memset(&m, 0, sizeof(m));
-	m.id = id;
-	m.flags = flags;
-	m.len = len;
-	if (!(flags & CAN_MSG_RTR))
-		for (i = 0; i < len; i++)
-			m.data[i] = (uint8_t)(seed + i * 7);
-	return m;
 }
 
 /* The four kinds the tests send around. */

@@ -5,9 +5,9 @@
  * RAM) that gets NOT_OK or NEEDS_RESET and never crashes anything. */
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
+#include "can_test.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,18 +221,12 @@ static int send_frame(uint16_t msg_type, uint32_t flags, uint32_t id, uint16_t l
 /* What the rest of the bus got next, within a second (0: nothing). */
 static int peer_recv(struct can_msg *m)
 {
-	struct pollfd p = { .fd = can_backend_rx_fd(g->peer), .events = POLLIN };
+	int64_t end = now_ms() + 1000;
 	enum can_event ev;
-	int i;
 
-	for (i = 0; i < 100; i++) {
-		if (can_backend_recv(g->peer, &ev, m) > 0) {
-			if (ev == CAN_EVENT_FRAME)
-				return 1;
-			continue;
-		}
-		poll(&p, 1, 10);
-	}
+	while (next_event(g->peer, &ev, m, (int)(end - now_ms())) == 1)
+		if (ev == CAN_EVENT_FRAME)
+			return 1;
 	return 0;
 }
 
