@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from vmguest import BenchGuest, attempt, delta, failed_runs_line, fmt, median, ratio
+from vmguest import (BenchGuest, attempt, delta, failed_runs_line, fmt, median, ratio,
+                     stats_exits)
 
 MIB = 1 << 20
 JOBS = (
@@ -88,12 +89,6 @@ def run_vm(kind, no_ioeventfd, img, cache, args, stats_json):
     finally:
         g.close()
     return res, total_reqs
-
-
-def stats_exits(path):
-    with open(path) as f:
-        s = json.load(f)
-    return sum(v["kvm"]["exits"] for v in s["vcpus"]), s.get("devices", {})
 
 
 def main():

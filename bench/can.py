@@ -41,7 +41,7 @@ import tempfile
 import time
 
 from vmguest import (BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, attempt, delta, failed_runs_line,
-                     fmt, median, ratio, vmmod)
+                     fmt, median, ratio, stats_exits, vmmod)
 
 VCAN = "vcan0"
 CONFIGS = (("vireo", "vireo"), ("qemu", "qemu"))
@@ -259,12 +259,6 @@ def run_vm(kind, initrd, mods, args, tmp, frames, stats_json=None):
     finally:
         g.close()
     return res
-
-
-def stats_exits(path):
-    with open(path) as f:
-        s = json.load(f)
-    return sum(v["kvm"]["exits"] for v in s["vcpus"]), s.get("devices", {})
 
 
 def main():

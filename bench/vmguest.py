@@ -6,6 +6,7 @@ reads KVM's counters for the VM while it runs (debugfs: the same counters
 as KVM's binary statistics, which vireo's --stats-json reports at exit)."""
 import atexit
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -138,6 +139,14 @@ def attempt(run_no, label, fn, *args):
 def failed_runs_line():
     return "runs that failed (guest stopped answering): %s" % (
         ", ".join(FAILED_RUNS) if FAILED_RUNS else "none")
+
+
+def stats_exits(path):
+    """vireo --stats-json: KVM exits summed over the vCPUs, and the
+    per-device counters."""
+    with open(path) as f:
+        s = json.load(f)
+    return sum(v["kvm"]["exits"] for v in s["vcpus"]), s.get("devices", {})
 
 
 def delta(after, before):
