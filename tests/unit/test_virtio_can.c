@@ -6,6 +6,7 @@
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
 #include "can_test.h"
+#include "fake_driver.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,21 +27,14 @@
 #define QSIZE 256
 #define BUF_BASE 0x80000u
 
-struct ring {
-	uint64_t desc, avail, used;
-	uint16_t next_desc, avail_idx;
-};
-
 struct rig {
 	char dir[64], path[96];
 	struct canbus_hub *hub;
 	int hub_stop;
 	pthread_t hub_thread;
 	struct can_backend *peer; /* the rest of the bus */
-	struct guest_mem mem;
+	struct fake_driver drv;
 	struct virtio_device *vdev;
-	struct ring ring[3];
-	uint64_t next_buf;
 	int config_notified;
 };
 
@@ -89,93 +83,57 @@ static void hub_resume(void)
 	assert_int_equal(pthread_create(&g->hub_thread, NULL, hub_main, g), 0);
 }
 
+/* The fake driver's helpers, on this test's rig. */
 static uint8_t *gpa(uint64_t a)
 {
-	return g->mem.host + a;
+	return fake_gpa(&g->drv, a);
 }
 
 static uint64_t alloc_buf(size_t len)
 {
-	uint64_t a = g->next_buf;
-
-	g->next_buf += (len + 63) & ~(size_t)63;
-	assert_true(g->next_buf <= RAM_SIZE);
-	return a;
-}
-
-/* A chain of direct descriptors: an out buffer, then in buffers. */
-static uint16_t add_chain(unsigned int qi, const uint64_t *addr, const uint32_t *len,
-			  const bool *write, unsigned int n)
-{
-	struct ring *v = &g->ring[qi];
-	uint16_t head = v->next_desc % QSIZE;
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t d = (uint16_t)((head + i) % QSIZE);
-		uint8_t *p = gpa(v->desc + 16u * d);
-
-		le64_put(p, addr[i]);
-		le32_put(p + 8, len[i]);
-		le16_put(p + 12, (uint16_t)((write[i] ? 2 : 0) | (i + 1 < n ? 1 : 0)));
-		le16_put(p + 14, (uint16_t)((d + 1) % QSIZE));
-	}
-	v->next_desc = (uint16_t)(v->next_desc + n);
-	le16_put(gpa(v->avail + 4 + 2u * (v->avail_idx % QSIZE)), head);
-	v->avail_idx++;
-	__atomic_store_n((uint16_t *)gpa(v->avail + 2), v->avail_idx, __ATOMIC_RELEASE);
-	return head;
+	return fake_alloc(&g->drv, len);
 }
 
 static void kick(unsigned int qi)
 {
-	pthread_mutex_lock(&g->vdev->lock);
-	if (virtio_running(g->vdev) && g->vdev->vq[qi].ready)
-		g->vdev->ops->queue_notify(g->vdev, qi);
-	pthread_mutex_unlock(&g->vdev->lock);
+	fake_kick(&g->drv, qi);
 }
 
 static uint16_t used_idx(unsigned int qi)
 {
-	return __atomic_load_n((uint16_t *)gpa(g->ring[qi].used + 2), __ATOMIC_ACQUIRE);
+	return fake_used_idx(&g->drv, qi);
 }
 
 static bool wait_used(unsigned int qi, uint16_t want)
 {
-	int i;
-
-	for (i = 0; i < 3000; i++) {
-		if (used_idx(qi) >= want)
-			return true;
-		usleep(1000);
-	}
-	return false;
+	return fake_wait_used(&g->drv, qi, want, 3000);
 }
 
 static uint32_t used_len(unsigned int qi, uint16_t i)
 {
-	return le32_get(gpa(g->ring[qi].used + 4 + 8u * (i % QSIZE) + 4));
+	uint32_t id, len;
+
+	fake_used_elem(&g->drv, qi, i, &id, &len);
+	return len;
 }
 
 /* Sends a request (out bytes) with a 1-byte result; returns the result. */
 static int request(unsigned int qi, const void *out, uint32_t len)
 {
 	uint64_t o = alloc_buf(len), res = alloc_buf(1);
-	uint64_t addr[2] = { o, res };
-	uint32_t lens[2] = { len, 1 };
-	bool write[2] = { false, true };
-	uint16_t before = used_idx(qi);
-
-	uint16_t head;
+	struct seg chain[2] = { { o, len, false }, { res, 1, true } };
+	uint16_t before = used_idx(qi), head;
+	uint32_t id, used;
 
 	memcpy(gpa(o), out, len);
 	*gpa(res) = 0xee;
-	head = add_chain(qi, addr, lens, write, 2);
+	head = fake_add_chain(&g->drv, qi, chain, 2);
 	kick(qi);
 	if (!wait_used(qi, (uint16_t)(before + 1)))
 		return -1;
 	/* The answer is for this request, not some other chain. */
-	assert_int_equal(le32_get(gpa(g->ring[qi].used + 4 + 8u * (before % QSIZE))), head);
+	fake_used_elem(&g->drv, qi, before, &id, &used);
+	assert_int_equal(id, head);
 	return *gpa(res);
 }
 
@@ -192,8 +150,7 @@ static uint64_t queue_tx(uint32_t id, uint8_t byte)
 	m[VIRTIO_CAN_HDR_SIZE] = byte;
 	memcpy(gpa(o), m, sizeof(m));
 	*gpa(res) = 0xee;
-	add_chain(TXQ, (uint64_t[]){ o, res }, (uint32_t[]){ sizeof(m), 1 },
-		  (bool[]){ false, true }, 2);
+	fake_add_chain(&g->drv, TXQ, (struct seg[]){ { o, sizeof(m), false }, { res, 1, true } }, 2);
 	return res;
 }
 
@@ -245,7 +202,6 @@ static int setup(void **state)
 	struct canbus_hub_options ho = { 0 };
 	struct can_config cfg;
 	struct can_options po = { .kind = CAN_BUS };
-	unsigned int i;
 
 	(void)state;
 	g = calloc(1, sizeof(*g));
@@ -270,53 +226,18 @@ static int setup(void **state)
 	g->peer = can_backend_open(&po);
 	assert_non_null(g->peer);
 
-	assert_int_equal(guest_mem_map(&g->mem, RAM_SIZE), 0);
-	pthread_mutex_init(&g->vdev->lock, NULL);
-	g->vdev->mem = &g->mem;
-	g->vdev->transport = &fake_transport;
-	assert_int_equal(ioloop_init(&g->vdev->loop, g->vdev->name), 0);
-	assert_int_equal(ioloop_start(&g->vdev->loop), 0);
-	pthread_mutex_lock(&g->vdev->lock);
 	/* What Linux's driver takes: everything offered (classic, FD, RTR,
 	 * LATE_TX_ACK). */
-	g->vdev->guest_features = g->vdev->host_features | 1ULL << VIRTIO_F_VERSION_1;
-	g->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			  VIRTIO_STATUS_FEATURES_OK;
-	for (i = 0; i < 3; i++) {
-		struct virtq *q = &g->vdev->vq[i];
-
-		g->ring[i].desc = 0x10000u + 0x10000u * i;
-		g->ring[i].avail = g->ring[i].desc + 16u * QSIZE;
-		g->ring[i].used = g->ring[i].avail + 0x1000u;
-		q->size = QSIZE;
-		q->desc_gpa = g->ring[i].desc;
-		q->avail_gpa = g->ring[i].avail;
-		q->used_gpa = g->ring[i].used;
-		q->mem = &g->mem;
-		assert_int_equal(virtq_map(q, &g->mem), 0);
-		q->ready = true;
-	}
-	g->next_buf = BUF_BASE;
-	g->vdev->status |= VIRTIO_STATUS_DRIVER_OK;
-	assert_int_equal(g->vdev->ops->activate(g->vdev), 0);
-	pthread_mutex_unlock(&g->vdev->lock);
+	fake_driver_start(&g->drv, g->vdev, &fake_transport, RAM_SIZE, ~0ULL, 3, QSIZE, BUF_BASE);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	uint64_t one = 1;
-	unsigned int i;
 
 	(void)state;
-	ioloop_stop(&g->vdev->loop);
-	pthread_mutex_lock(&g->vdev->lock);
-	g->vdev->ops->reset(g->vdev);
-	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		virtq_reset(&g->vdev->vq[i]);
-	pthread_mutex_unlock(&g->vdev->lock);
-	ioloop_destroy(&g->vdev->loop);
-	pthread_mutex_destroy(&g->vdev->lock);
+	fake_driver_stop(&g->drv);
 	virtio_can_destroy(g->vdev);
 	can_backend_close(g->peer);
 	assert_int_equal(write(g->hub_stop, &one, sizeof(one)), sizeof(one));
@@ -324,7 +245,6 @@ static int teardown(void **state)
 	canbus_hub_close(g->hub);
 	close(g->hub_stop);
 	rmdir(g->dir);
-	guest_mem_unmap(&g->mem);
 	free(g);
 	g = NULL;
 	return 0;
@@ -363,7 +283,7 @@ static void test_controller_rules(void **state)
 
 	/* From the bus to the driver: one RX buffer, the frame in it. */
 	rx[0] = alloc_buf(VIRTIO_CAN_HDR_SIZE + 64);
-	add_chain(RXQ, rx, (uint32_t[]){ VIRTIO_CAN_HDR_SIZE + 64 }, (bool[]){ true }, 1);
+	fake_add_chain(&g->drv, RXQ, (struct seg[]){ { rx[0], VIRTIO_CAN_HDR_SIZE + 64, true } }, 1);
 	kick(RXQ);
 	memcpy(out.data, "hello", 5);
 	assert_int_equal(can_backend_send(g->peer, &out), 0);
@@ -376,7 +296,7 @@ static void test_controller_rules(void **state)
 
 	/* An RX buffer too small for the frame comes back empty. */
 	rx[1] = alloc_buf(8);
-	add_chain(RXQ, &rx[1], (uint32_t[]){ 8 }, (bool[]){ true }, 1);
+	fake_add_chain(&g->drv, RXQ, (struct seg[]){ { rx[1], 8, true } }, 1);
 	kick(RXQ);
 	assert_int_equal(can_backend_send(g->peer, &out), 0);
 	assert_true(wait_used(RXQ, 2));
@@ -462,7 +382,7 @@ static void test_hostile_chains(void **state)
 	saved = stderr_begin();
 	/* A TX request with nowhere to put the result. */
 	o = alloc_buf(VIRTIO_CAN_HDR_SIZE);
-	add_chain(TXQ, &o, (uint32_t[]){ VIRTIO_CAN_HDR_SIZE }, (bool[]){ false }, 1);
+	fake_add_chain(&g->drv, TXQ, (struct seg[]){ { o, VIRTIO_CAN_HDR_SIZE, false } }, 1);
 	kick(TXQ);
 	stderr_end(saved, &c);
 	assert_true(g->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
@@ -477,8 +397,8 @@ static void test_hostile_chains(void **state)
 	g->vdev->needs_reset_logged = false;
 	pthread_mutex_unlock(&g->vdev->lock);
 	saved = stderr_begin();
-	add_chain(CTRLQ, (uint64_t[]){ RAM_SIZE - 1, alloc_buf(1) }, (uint32_t[]){ 2, 1 },
-		  (bool[]){ false, true }, 2);
+	fake_add_chain(&g->drv, CTRLQ,
+		       (struct seg[]){ { RAM_SIZE - 1, 2, false }, { alloc_buf(1), 1, true } }, 2);
 	kick(CTRLQ);
 	stderr_end(saved, &c);
 	assert_true(g->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
