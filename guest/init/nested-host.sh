@@ -15,7 +15,12 @@
 # No "set -e": this is PID 1, and its death is a kernel panic; failures
 # go through fail(), which reports them and powers off.
 
-say() { echo "nested host: $*" >/dev/console; }
+# CMD's output and ours go to ttyS0; the kernel's console is ttyS1 (its
+# log, see tests/nested/run). What we say goes to the log too.
+say() {
+	echo "nested host: $*" >/dev/ttyS0
+	echo "nested host: $*" >/dev/kmsg 2>/dev/null
+}
 # vireo.trace on the kernel command line (VIREO_NESTED_APPEND=vireo.trace):
 # print the uptime at each step, to see where boot time goes.
 # vireo.9pcache=MODE: the 9p cache mode of the host's / (default loose).
@@ -32,7 +37,6 @@ fail() {
 	say "$*"
 	[ -d /out ] && echo "$*" >/out/error
 	sync
-	echo 0 >/proc/sys/kernel/printk
 	poweroff -f
 }
 
@@ -102,11 +106,9 @@ trace "all mounted"
 ip link set lo up 2>/dev/null
 hostname vireo-nested
 
-# The console's real device (ttyS0): a controlling tty must be a real tty,
-# which /dev/console is not.
-read -r tty </sys/class/tty/console/active
-tty=/dev/${tty##* }
-[ -c "$tty" ] || tty=/dev/console
+# CMD's terminal: ttyS0 (a controlling tty must be a real tty, which
+# /dev/console, here the kernel log on ttyS1, is not).
+tty=/dev/ttyS0
 
 trace "running the command"
 # env -i: the command gets exactly the environment cmd.sh sets.
@@ -123,6 +125,4 @@ fi
 echo $? >/out/status
 trace "command done"
 sync
-# Keep "reboot: Power down" (an emergency-level message) off the output.
-echo 0 >/proc/sys/kernel/printk
 poweroff -f

@@ -27,8 +27,8 @@ _live = []
 
 
 class VM:
-    def __init__(self, args, tty=False, linux=True):
-        cmd = [VIREO]
+    def __init__(self, args, tty=False, linux=True, program=None):
+        cmd = [program or VIREO]
         if linux:
             cmd += ["--kernel", KERNEL, "--initrd", INITRD]
         cmd += args

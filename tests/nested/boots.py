@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Boots Linux guests back to back on this host's KVM and counts how each
+ended: the inner half of tests/nested/loop (it runs inside the nested
+host), usable on any host with a KVM that runs Linux.
+
+  boots.py --boots N [--vmm vireo|qemu] [--cpus K] [--memory MIB]
+           [--streams S] [--load io|none] [--timeout SECONDS] [--cmdline ARGS]
+
+Each boot: start the VMM with Debian's kernel and the test initramfs,
+wait for VIREO-GUEST-UP, run one shell command and check its answer,
+power off, and check how the VMM ended. S streams boot in parallel (the
+load that the e2e suite puts on the nested host: several guests at
+once). A boot that fails is classified:
+
+  stall-boot    no VIREO-GUEST-UP in time, the VMM still running
+  stall-shell   the guest came up but its shell stopped answering
+  shutdown      the VMM reported a triple fault (KVM_EXIT_SHUTDOWN)
+  vmm-error     the VMM ended with another error before the guest was done
+  bad-exit      the guest powered off but the VMM's status or exit reason
+                was wrong
+
+and its last 60 console lines and the VMM's stderr (Vireo prints the vCPU
+registers there) are printed, with the tail of this host's kernel log.
+Prints one line per boot and a summary "N passed, M failed"; the status is
+0 only if every boot passed."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from vm import GUEST, VM, Timeout  # noqa: E402
+
+KINDS = ("stall-boot", "stall-shell", "shutdown", "vmm-error", "bad-exit")
+lock = threading.Lock()
+
+
+def tail_lines(data, n=60):
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-n:])
+
+
+def host_log_tail(n=60):
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "(dmesg not available)"
+    return tail_lines(out, n)
+
+
+def qemu_cmd(cpus, memory, cmdline):
+    return ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host", "-smp", str(cpus),
+            "-m", "%dM" % memory, "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-serial", "stdio", "-kernel", os.path.join(GUEST, "vmlinuz"),
+            "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"), "-append", cmdline]
+
+
+def one_boot(args, n):
+    """Returns (kind or None, seconds, detail)."""
+    stats = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
+    stats.close()
+    t0 = time.monotonic()
+    vm = None
+    kind = None
+    try:
+        if args.vmm == "qemu":
+            vm = VM(qemu_cmd(args.cpus, args.memory, args.cmdline)[1:], linux=False,
+                    program="qemu-system-x86_64")
+        else:
+            vm = VM(["--cpus", str(args.cpus), "--memory", "%dM" % args.memory,
+                     "--cmdline", args.cmdline, "--stats-json", stats.name])
+        stage = "boot"
+        try:
+            vm.expect(r"VIREO-GUEST-UP cpus=%d " % args.cpus, args.timeout)
+            stage = "shell"
+            vm.send("echo answer-$((%d*7))\n" % n)
+            vm.expect(r"answer-%d\r?\n" % (n * 7), 60)
+            vm.send("poweroff\n")
+            status = vm.wait(60)
+        except Timeout:
+            if vm.proc.poll() is None:
+                kind = "stall-" + stage
+            elif b"triple fault" in vm.stderr:
+                kind = "shutdown"
+            else:
+                kind = "vmm-error"
+            raise
+        if status != 0:
+            kind = "shutdown" if b"triple fault" in vm.stderr else "bad-exit"
+            raise Timeout("status %d" % status)
+        if args.vmm == "qemu":
+            if b"reboot: Power down" not in vm.output:
+                kind = "bad-exit"
+                raise Timeout("QEMU ended without the guest's 'Power down'")
+        else:
+            reason = json.load(open(stats.name)).get("exit_reason")
+            if reason != "poweroff":
+                kind = "bad-exit"
+                raise Timeout("exit_reason %s" % reason)
+        return None, time.monotonic() - t0, ""
+    except Timeout as e:
+        kind = kind or "vmm-error"
+        detail = ["%s" % e,
+                  "--- last 60 lines of the guest console ---", tail_lines(vm.output) if vm else "",
+                  "--- VMM stderr ---", tail_lines(vm.stderr, 40) if vm else "",
+                  "--- last 60 lines of this host's kernel log ---", host_log_tail()]
+        return kind, time.monotonic() - t0, "\n".join(detail)
+    finally:
+        if vm:
+            vm.close()
+        os.unlink(stats.name)
+
+
+def fio_load(stop):
+    """A disk and CPU load beside the boots, like the e2e suite's fio runs."""
+    path = os.path.join(tempfile.gettempdir(), "boots-load.bin")
+    while not stop.is_set():
+        with open(path, "wb") as f:
+            for _ in range(64):
+                f.write(os.urandom(1 << 20))
+            os.fsync(f.fileno())
+    os.unlink(path)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--boots", type=int, default=20)
+    p.add_argument("--vmm", choices=("vireo", "qemu"), default="vireo")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--memory", type=int, default=512)
+    p.add_argument("--streams", type=int, default=1)
+    p.add_argument("--load", choices=("none", "io"), default="none")
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--cmdline", default="console=ttyS0",
+                   help="the guest kernel's command line (Vireo; QEMU gets it too)")
+    args = p.parse_args()
+
+    counts = {k: 0 for k in KINDS}
+    passed = [0]
+    times = []
+    next_boot = [0]
+    t_start = time.monotonic()
+
+    def stream(sid):
+        while True:
+            with lock:
+                if next_boot[0] >= args.boots:
+                    return
+                next_boot[0] += 1
+                n = next_boot[0]
+            kind, secs, detail = one_boot(args, n)
+            with lock:
+                if kind:
+                    counts[kind] += 1
+                    print("not ok - boot %d (stream %d, %.1fs): %s\n%s" % (n, sid, secs, kind,
+                          "\n".join("  # " + l for l in detail.splitlines())), flush=True)
+                else:
+                    passed[0] += 1
+                    times.append(secs)
+                    print("ok - boot %d (stream %d, %.1fs)" % (n, sid, secs), flush=True)
+
+    stop = threading.Event()
+    loader = None
+    if args.load == "io":
+        loader = threading.Thread(target=fio_load, args=(stop,), daemon=True)
+        loader.start()
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(args.streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    if loader:
+        loader.join(30)
+    failed = sum(counts.values())
+    times.sort()
+    med = times[len(times) // 2] if times else 0
+    print("boots: vmm=%s cpus=%d streams=%d load=%s: %d boots in %.0fs, median %.1fs; failures: %s"
+          % (args.vmm, args.cpus, args.streams, args.load, passed[0] + failed,
+             time.monotonic() - t_start, med,
+             ", ".join("%s %d" % (k, v) for k, v in counts.items())), flush=True)
+    print("%d passed, %d failed" % (passed[0], failed), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
