@@ -27,14 +27,14 @@ static void kick_handler(int sig)
 		current_vcpu->run->immediate_exit = 1;
 }
 
-/* Logs why the VM stops, then the registers that explain it. */
-static void dump_registers(struct vcpu *v)
+/* Logs the vCPU's registers, pending events and run state. */
+static void log_vcpu_state(struct vcpu *v)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	struct kvm_vcpu_events e;
+	struct kvm_mp_state mp;
 
-	log_error("%s", v->vm->stop_detail);
-	v->vm->error_logged = 1;
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
 		log_error("vCPU %u: cannot read registers: %s", v->id, strerror(errno));
 		return;
@@ -50,6 +50,39 @@ static void dump_registers(struct vcpu *v)
 	log_info("vCPU %u: CS=%04x(base %llx, l=%u) SS=%04x GDT=%llx/%x IDT=%llx/%x", v->id,
 		 s.cs.selector, s.cs.base, s.cs.l, s.ss.selector, s.gdt.base, s.gdt.limit,
 		 s.idt.base, s.idt.limit);
+	/* What the vCPU waits for or is about to take: a stalled guest is
+	 * told apart from a busy one by these. */
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &e) == 0)
+		log_info("vCPU %u: exception %s%u, interrupt %s%u, nmi %s%s, interrupt shadow %u",
+			 v->id, e.exception.injected || e.exception.pending ? "" : "none/",
+			 e.exception.nr, e.interrupt.injected ? "" : "none/", e.interrupt.nr,
+			 e.nmi.injected ? "injected" : e.nmi.pending ? "pending" : "none",
+			 e.nmi.masked ? " (masked)" : "", e.interrupt.shadow);
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0)
+		log_info("vCPU %u: mp_state %u (0 runnable, 1 waiting for INIT/SIPI, 3 halted), exits to userspace: %llu io, "
+			 "%llu mmio, %llu other", v->id, mp.mp_state,
+			 (unsigned long long)v->io_exits, (unsigned long long)v->mmio_exits,
+			 (unsigned long long)v->other_exits);
+}
+
+/* Logs why the VM stops, then the registers that explain it. */
+static void dump_registers(struct vcpu *v)
+{
+	log_error("%s", v->vm->stop_detail);
+	v->vm->error_logged = 1;
+	log_vcpu_state(v);
+}
+
+void vcpus_request_state_dump(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		if (!vm->vcpus[i].started)
+			continue;
+		__atomic_store_n(&vm->vcpus[i].dump_requested, 1, __ATOMIC_RELEASE);
+		pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+	}
 }
 
 /* Linux reboots as a last resort by loading an empty IDT and faulting.
@@ -145,8 +178,15 @@ static void *vcpu_thread(void *arg)
 
 	while (vm_stop_reason(v->vm) == VM_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A kick for a state dump (SIGQUIT) rather than
+				 * a stop: log, and go on running. */
+				if (__atomic_exchange_n(&v->dump_requested, 0, __ATOMIC_ACQ_REL)) {
+					log_vcpu_state(v);
+					v->run->immediate_exit = 0;
+				}
 				continue;
+			}
 			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: KVM_RUN failed: %s", v->id,
 					strerror(errno));
 			break;

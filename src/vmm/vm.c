@@ -161,7 +161,13 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+			/* SIGQUIT: every vCPU's registers on stderr, and go on
+			 * (to see where a guest that stopped answering is). */
+			if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+				si.ssi_signo = 0;
+			else if (si.ssi_signo == SIGQUIT)
+				vcpus_request_state_dump(vm);
+			else
 				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by SIG%s",
 						sigabbrev_np((int)si.ssi_signo));
 		}

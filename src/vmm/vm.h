@@ -51,6 +51,8 @@ struct vcpu {
 	int started;
 	/* Exits that reached userspace, by kind. */
 	uint64_t io_exits, mmio_exits, other_exits;
+	/* Set by vcpus_request_state_dump(): log the state at the next kick. */
+	int dump_requested;
 };
 
 struct vm {
@@ -112,6 +114,8 @@ int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
 int vcpus_start(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins the threads. */
 void vcpus_stop(struct vm *vm);
+/* Makes every running vCPU log its registers and pending events (SIGQUIT). */
+void vcpus_request_state_dump(struct vm *vm);
 void vcpus_destroy(struct vm *vm);
 
 #endif
