@@ -25,11 +25,12 @@ say() {
 # print the uptime at each step, to see where boot time goes.
 # vireo.9pcache=MODE: the 9p cache mode of the host's / (default loose).
 trace() { :; }
-hostcache=loose
+hostcache=loose ktrace=1
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	vireo.trace) trace() { read -r up _ </proc/uptime; say "$up s: $*"; } ;;
 	vireo.9pcache=*) hostcache=${arg#*=} ;;
+	vireo.ktrace=*) ktrace=${arg#*=} ;;
 	esac
 done
 trace "modules loaded, init.sh starts"
@@ -75,6 +76,21 @@ ln -sf /proc/self/fd /host/dev/fd
 ln -sf /proc/self/fd/0 /host/dev/stdin
 ln -sf /proc/self/fd/1 /host/dev/stdout
 ln -sf /proc/self/fd/2 /host/dev/stderr
+
+# KVM's trace events into L1's trace buffer (a ring of the last few
+# thousand per CPU): every guest exit with its reason and RIP, every
+# exception KVM injects. When a guest stalls or triple-faults, the tail of
+# /sys/kernel/tracing/trace says what its vCPUs did last (the e2e tests
+# print it on failure: tests/e2e/diag.py). Costs little next to what an
+# exit costs under TCG. vireo.ktrace=0 turns it off.
+if [ "$ktrace" = 1 ] && mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null; then
+	t=/host/sys/kernel/tracing
+	echo 512 >$t/buffer_size_kb
+	for e in kvm_exit kvm_inj_exception kvm_userspace_exit kvm_set_irq kvm_msi_set_irq; do
+		echo 1 >$t/events/kvm/$e/enable 2>/dev/null
+	done
+	echo 1 >$t/tracing_on
+fi
 
 # Writable /tmp and /run in memory. /tmp is an overlay over the host's /tmp
 # (not a bare tmpfs) so that a caller working in /tmp (a CI clone there,

@@ -19,14 +19,15 @@ once). A boot that fails is classified:
   bad-exit      the guest powered off but the VMM's status or exit reason
                 was wrong
 
-and its last 60 console lines and the VMM's stderr (Vireo prints the vCPU
-registers there) are printed, with the tail of this host's kernel log.
+and what explains it is printed (tests/e2e/diag.py): the last 60 console
+lines, the VMM's stderr with the vCPU registers (Vireo logs them on
+SIGQUIT), and inside the nested host the tail of its kernel log and of
+its KVM trace.
 Prints one line per boot and a summary "N passed, M failed"; the status is
 0 only if every boot passed."""
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,22 +35,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from vm import GUEST, VM, Timeout  # noqa: E402
+from diag import failure_report  # noqa: E402
 
 KINDS = ("stall-boot", "stall-shell", "shutdown", "vmm-error", "bad-exit")
 lock = threading.Lock()
-
-
-def tail_lines(data, n=60):
-    text = data.decode(errors="replace").replace("\r", "")
-    return "\n".join(text.splitlines()[-n:])
-
-
-def host_log_tail(n=60):
-    try:
-        out = subprocess.run(["dmesg"], capture_output=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "(dmesg not available)"
-    return tail_lines(out, n)
 
 
 def qemu_cmd(cpus, memory, cmdline):
@@ -104,11 +93,7 @@ def one_boot(args, n):
         return None, time.monotonic() - t0, ""
     except Timeout as e:
         kind = kind or "vmm-error"
-        detail = ["%s" % e,
-                  "--- last 60 lines of the guest console ---", tail_lines(vm.output) if vm else "",
-                  "--- VMM stderr ---", tail_lines(vm.stderr, 40) if vm else "",
-                  "--- last 60 lines of this host's kernel log ---", host_log_tail()]
-        return kind, time.monotonic() - t0, "\n".join(detail)
+        return kind, time.monotonic() - t0, "%s\n%s" % (str(e)[:300], failure_report([vm] if vm else []))
     finally:
         if vm:
             vm.close()
@@ -156,8 +141,8 @@ def main():
             with lock:
                 if kind:
                     counts[kind] += 1
-                    print("not ok - boot %d (stream %d, %.1fs): %s\n%s" % (n, sid, secs, kind,
-                          "\n".join("  # " + l for l in detail.splitlines())), flush=True)
+                    print("not ok - boot %d (stream %d, %.1fs): %s\n  # %s" % (n, sid, secs, kind,
+                          detail), flush=True)
                 else:
                     passed[0] += 1
                     times.append(secs)

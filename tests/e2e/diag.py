@@ -1,0 +1,76 @@
+"""What a failed end-to-end test prints so that it explains itself from
+the CI log alone: the guest's console and the VMM's stderr with every
+vCPU's registers (vireo logs them on SIGQUIT while the VM runs, and on a
+triple fault or an internal error), and, inside the nested host, the end
+of the nested host's own kernel log and of its KVM trace (the last guest
+exits and injected exceptions: tests/nested/run, guest/init/nested-host.sh).
+Plain standard library."""
+import os
+import signal
+import subprocess
+import time
+
+TRACE = "/sys/kernel/tracing/trace"
+
+
+def tail(data, n):
+    if isinstance(data, bytes):
+        data = data.decode(errors="replace")
+    lines = data.replace("\r", "").splitlines()
+    return "\n".join(lines[-n:])
+
+
+def vm_report(vm, console_lines=60):
+    """The console tail and the VMM's stderr; asks a still-running vireo
+    for its vCPU registers first."""
+    parts = []
+    if vm.proc.poll() is None and os.path.basename(vm.cmd[0]).startswith("vireo"):
+        try:
+            vm.signal(signal.SIGQUIT)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and vm.stderr.count(b"mp_state") < 1:
+                vm._pump(0.2)
+            vm._pump(0.3)
+        except OSError:
+            pass
+    status = vm.proc.poll()
+    parts.append("--- %s: %s; the last %d lines of its console ---" %
+                 (os.path.basename(vm.cmd[0]),
+                  "running" if status is None else "exited with status %s" % status,
+                  console_lines))
+    parts.append(tail(vm.output, console_lines))
+    parts.append("--- its stderr (last 60 lines) ---")
+    parts.append(tail(vm.stderr, 60))
+    return "\n".join(parts)
+
+
+def host_report(lines=60, trace_lines=40):
+    """Inside the nested host: the end of its kernel log and KVM trace."""
+    if not os.environ.get("VIREO_NESTED"):
+        return ""
+    parts = []
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, timeout=10).stdout
+        parts.append("--- the nested host's kernel log (last %d lines) ---" % lines)
+        parts.append(tail(out, lines))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        parts.append("--- the nested host's kernel log: %s ---" % e)
+    try:
+        with open(TRACE, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256 * 1024))
+            data = f.read()
+        parts.append("--- the nested host's KVM trace (last %d events) ---" % trace_lines)
+        parts.append(tail(data, trace_lines))
+    except OSError:
+        pass
+    return "\n".join(parts)
+
+
+def failure_report(vms):
+    """Everything above for each VM of a failed test, as '# ' lines."""
+    parts = [vm_report(vm) for vm in vms]
+    h = host_report()
+    if h:
+        parts.append(h)
+    return "\n".join("  # " + line for line in "\n".join(parts).splitlines())
