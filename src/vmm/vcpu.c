@@ -97,6 +97,23 @@ static int deliberate_triple_fault(struct vcpu *v)
 	return s.idt.limit == 0 && s.gdt.base != GDT_ADDR;
 }
 
+/* KVM on AMD re-initialises the vCPU on a shutdown intercept (the VMCB is
+ * undefined after it), so the registers read afterwards are the reset
+ * state, not the state at the fault. Says so, so that nobody reads a
+ * crash into them; the host's KVM trace (kvm_exit, reason shutdown) still
+ * has the RIP of the fault. */
+static void note_reset_registers(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &s) == 0 &&
+	    r.rip == 0xfff0 && s.cs.base == 0xffff0000)
+		log_info("vCPU %u: the registers above are the reset state: KVM re-initialised the vCPU "
+			 "with the shutdown (AMD), the state at the fault is lost (the host's kvm_exit "
+			 "trace event has its RIP)", v->id);
+}
+
 static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -135,6 +152,7 @@ static int handle_exit(struct vcpu *v)
 		} else {
 			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: triple fault", v->id);
 			dump_registers(v);
+			note_reset_registers(v);
 		}
 		return -1;
 	case KVM_EXIT_SYSTEM_EVENT:
