@@ -4,7 +4,7 @@ ended: the inner half of tests/nested/loop (it runs inside the nested
 host), usable on any host with a KVM that runs Linux.
 
   boots.py --boots N [--vmm vireo|qemu] [--cpus K] [--memory MIB]
-           [--streams S] [--load io|none] [--timeout SECONDS] [--cmdline ARGS]
+           [--streams S] [--load io|none] [--timeout S] [--idle S] [--cmdline ARGS]
 
 Each boot: start the VMM with Debian's kernel and the test initramfs,
 wait for VIREO-GUEST-UP, run one shell command and check its answer,
@@ -12,8 +12,10 @@ power off, and check how the VMM ended. S streams boot in parallel (the
 load that the e2e suite puts on the nested host: several guests at
 once). A boot that fails is classified:
 
-  stall-boot    no VIREO-GUEST-UP in time, the VMM still running
+  stall-boot    the guest's console went silent (--idle seconds) before
+                VIREO-GUEST-UP, the VMM still running
   stall-shell   the guest came up but its shell stopped answering
+  slow          still printing, but not done within --timeout seconds
   shutdown      the VMM reported a triple fault (KVM_EXIT_SHUTDOWN)
   vmm-error     the VMM ended with another error before the guest was done
   bad-exit      the guest powered off but the VMM's status or exit reason
@@ -37,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from vm import GUEST, VM, Timeout  # noqa: E402
 from diag import failure_report  # noqa: E402
 
-KINDS = ("stall-boot", "stall-shell", "shutdown", "vmm-error", "bad-exit")
+KINDS = ("stall-boot", "stall-shell", "slow", "shutdown", "vmm-error", "bad-exit")
 lock = threading.Lock()
 
 
@@ -46,6 +48,31 @@ def qemu_cmd(cpus, memory, cmdline):
             "-m", "%dM" % memory, "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-serial", "stdio", "-kernel", os.path.join(GUEST, "vmlinuz"),
             "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"), "-append", cmdline]
+
+
+class Slow(Timeout):
+    pass
+
+
+def expect_progress(vm, pattern, args):
+    """Waits for pattern while the console keeps moving: a guest silent
+    for args.idle seconds has stalled (Timeout); one still printing after
+    args.timeout seconds is only slow (Slow), which a loaded host is."""
+    start = last = time.monotonic()
+    seen = len(vm.output)
+    while True:
+        try:
+            return vm.expect(pattern, 10)
+        except Timeout:
+            if vm.proc.poll() is not None:
+                raise
+        now = time.monotonic()
+        if len(vm.output) != seen:
+            seen, last = len(vm.output), now
+        if now - last > args.idle:
+            raise Timeout("no console output for %.0fs, waiting for /%s/" % (now - last, pattern))
+        if now - start > args.timeout:
+            raise Slow("no /%s/ within %.0fs, console still moving" % (pattern, args.timeout))
 
 
 def one_boot(args, n):
@@ -64,12 +91,15 @@ def one_boot(args, n):
                      "--cmdline", args.cmdline, "--stats-json", stats.name])
         stage = "boot"
         try:
-            vm.expect(r"VIREO-GUEST-UP cpus=%d " % args.cpus, args.timeout)
+            expect_progress(vm, r"VIREO-GUEST-UP cpus=%d " % args.cpus, args)
             stage = "shell"
             vm.send("echo answer-$((%d*7))\n" % n)
-            vm.expect(r"answer-%d\r?\n" % (n * 7), 60)
+            expect_progress(vm, r"answer-%d\r?\n" % (n * 7), args)
             vm.send("poweroff\n")
             status = vm.wait(60)
+        except Slow:
+            kind = "slow"
+            raise
         except Timeout:
             if vm.proc.poll() is None:
                 kind = "stall-" + stage
@@ -119,7 +149,10 @@ def main():
     p.add_argument("--memory", type=int, default=512)
     p.add_argument("--streams", type=int, default=1)
     p.add_argument("--load", choices=("none", "io"), default="none")
-    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--timeout", type=float, default=900,
+                   help="a boot still printing after this is 'slow'")
+    p.add_argument("--idle", type=float, default=120,
+                   help="a guest console silent this long has stalled")
     p.add_argument("--cmdline", default="console=ttyS0",
                    help="the guest kernel's command line (Vireo; QEMU gets it too)")
     args = p.parse_args()
