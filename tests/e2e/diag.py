@@ -55,15 +55,15 @@ def host_report(lines=60, trace_lines=40):
         parts.append(tail(out, lines))
     except (OSError, subprocess.TimeoutExpired) as e:
         parts.append("--- the nested host's kernel log: %s ---" % e)
+    # tracefs files have no size and cannot seek from the end: read it
+    # all (a few MiB at most: the buffer is 512 KiB per CPU).
     try:
         with open(TRACE, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 256 * 1024))
-            data = f.read()
+            data = f.read(64 << 20)
         parts.append("--- the nested host's KVM trace (last %d events) ---" % trace_lines)
         parts.append(tail(data, trace_lines))
-    except OSError:
-        pass
+    except OSError as e:
+        parts.append("--- the nested host's KVM trace: %s ---" % e)
     return "\n".join(parts)
 
 
