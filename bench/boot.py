@@ -158,13 +158,13 @@ def main():
         "inside the nested host" if os.environ.get("VIREO_NESTED") else "on this host's KVM"))
     print(LEGEND)
     check_paths(paths)
-    print("%-20s %s" % ("", " ".join("%-30s" % l for l in labels)))
+    print(("%-20s %s" % ("", " ".join("%-30s" % l for l in labels))).rstrip())
     for what, key, spec, scale in (("time to marker, s", "marker", "%.3f", 1),
                                    ("time to exit, s", "exit", "%.3f", 1),
                                    ("peak RSS, MiB", "rss", "%.1f", 2**20)):
-        print("%-20s %s" % (what, " ".join(
+        print(("%-20s %s" % (what, " ".join(
             "%-30s" % Measure([r[key] / scale for r in runs.ok[l]], len(runs.bad[l])).cell(spec)
-            for l in labels)))
+            for l in labels))).rstrip())
     own = Measure([r["own"] / 2**20 for r in runs.ok["vireo"]], len(runs.bad["vireo"]))
     print("%-20s %s" % ("vireo own mem, MiB", own.cell("%.2f")))
     print("vireo first boot     %s (includes decompressing the kernel into the cache, when it "
