@@ -3,7 +3,10 @@
 driver virtio_can) against QEMU's emulated Kvaser PCI controller (an
 SJA1000, Linux's kvaser_pci driver) bridged to the same vcan0
 (-object can-host-socketcan), on the same KVM, same kernel, same
-initramfs, alternating, several runs. Prints medians and vireo/QEMU ratios.
+initramfs, alternating, several runs. Prints medians with their runs and
+spread, and vireo/QEMU ratios. A run whose flood lost frames, or whose
+guest stopped answering, is a failed run: reported, counted, not in the
+medians.
 
   frames/s         the guest floods (cangen -g 0 -p 10, 8-byte frames,
                    a counter as data); candump on vcan0 on the host side
@@ -16,7 +19,14 @@ initramfs, alternating, several runs. Prints medians and vireo/QEMU ratios.
                    (candump's kernel timestamps): median and 90th percentile.
   exits/frame      KVM exits of the VM during the flood (debugfs, summed
                    over vCPUs: the same counters for both VMMs) per frame,
-                   and those that reached userspace (io + mmio). For vireo
+                   and those that reached userspace (io + mmio); first all
+                   of them, then net of the VM's idle cost: the same VM
+                   left idle at its shell prompt right after the flood, for
+                   as long as the flood took, gives exits per second, and
+                   that rate times the flood's duration is subtracted.
+                   (A flood that lasts 22x longer under QEMU otherwise
+                   charges its frames 22x the timer ticks and halts of an
+                   idle guest.) For vireo
                    also from --stats-json, over the VM's whole life (boot
                    included, so an upper bound): KVM exits summed over vCPUs
                    per frame the device moved (tx_frames + rx_frames), and
@@ -24,7 +34,9 @@ initramfs, alternating, several runs. Prints medians and vireo/QEMU ratios.
                    interrupts per frame. (Subtracting a boot-only VM does not
                    work here: boots differ by more exits than a flood takes.)
   host CPU/frame   the VMM process's utime + stime (/proc/PID/stat, all its
-                   threads, guest time included) during the flood, per frame.
+                   threads, guest time included) during the flood, per
+                   frame: all of it, and net of the idle VM's CPU per second
+                   over the flood's duration, as for exits.
 
 The image is the tools initramfs plus the kvaser_pci and sja1000 modules
 from the cached kernel package (appended as a second cpio archive), so
@@ -40,8 +52,8 @@ import sys
 import tempfile
 import time
 
-from vmguest import (BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, attempt, delta, failed_runs_line,
-                     fmt, median, ratio, stats_exits, vmmod)
+from stats import LEGEND, Measure, Runs, target_line
+from vmguest import BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, delta, fmt, stats_exits, vmmod
 
 VCAN = "vcan0"
 CONFIGS = (("vireo", "vireo"), ("qemu", "qemu"))
@@ -194,6 +206,10 @@ def ping(pings, gap=0.002, timeout=1.0):
     return answered
 
 
+def median(xs):
+    return Measure(xs).median
+
+
 def round_trips(dump):
     """Request-to-answer times (µs) on vcan0, from candump's timestamps."""
     sent = {d: t for t, d in dump.frames(PING_ID)}
@@ -236,21 +252,41 @@ def run_vm(kind, initrd, mods, args, tmp, frames, stats_json=None):
 
         dump = HostDump(os.path.join(tmp, "flood-%s.log" % kind))
         try:
-            before, cpu0 = g.kvm_counters(), g.cpu_ticks()
+            before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
             g.ok("cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, FLOOD_ID),
                  frames // 100 + 300)
             got = dump.wait(FLOOD_ID, frames, 120)
-            after, cpu1 = g.kvm_counters(), g.cpu_ticks()
+            after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
         finally:
             dump.stop()
         seen = dump.frames(FLOOD_ID)
         k = delta(after, before)
         hz = os.sysconf("SC_CLK_TCK")
+        flood_s = t1 - t0
+        # The same VM idle for as long (at least 2 s, for the CPU clock's
+        # ticks): its background exits and CPU per second.
+        idle_s = max(flood_s, 2.0)
+        before_i, cpu0_i, t0_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        time.sleep(idle_s)
+        after_i, cpu1_i, t1_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        ki = delta(after_i, before_i)
+        idle_s = t1_i - t0_i
         res["received"] = got
+        res["flood_s"] = flood_s
         res["fps"] = (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None
-        res["exits_per_frame"] = k["exits"] / got if k and got else None
-        res["uexits_per_frame"] = (k["io_exits"] + k["mmio_exits"]) / got if k and got else None
-        res["cpu_us_per_frame"] = (cpu1 - cpu0) / hz * 1e6 / got if got else None
+        cpu_us = (cpu1 - cpu0) / hz * 1e6
+        cpu_us_idle = (cpu1_i - cpu0_i) / hz * 1e6 / idle_s * flood_s
+        res["cpu_us_per_frame"] = cpu_us / got if got else None
+        res["net_cpu_us_per_frame"] = (cpu_us - cpu_us_idle) / got if got else None
+        res["idle_cpu_ms_per_s"] = (cpu1_i - cpu0_i) / hz * 1e3 / idle_s
+        if k and ki and got:
+            user = k["io_exits"] + k["mmio_exits"]
+            user_idle = (ki["io_exits"] + ki["mmio_exits"]) / idle_s * flood_s
+            res["exits_per_frame"] = k["exits"] / got
+            res["uexits_per_frame"] = user / got
+            res["net_exits_per_frame"] = (k["exits"] - ki["exits"] / idle_s * flood_s) / got
+            res["net_uexits_per_frame"] = (user - user_idle) / got
+            res["idle_exits_per_s"] = ki["exits"] / idle_s
         stat = g.ok("cat /sys/class/net/can0/statistics/tx_packets "
                     "/sys/class/net/can0/statistics/tx_errors "
                     "/sys/class/net/can0/statistics/tx_dropped").split()
@@ -278,7 +314,7 @@ def main():
         stats = os.path.join(tmp, "stats.json")
         load0 = open("/proc/loadavg").read().split()[:3]
 
-        results = {label: [] for label, _ in CONFIGS}
+        runs = Runs([label for label, _ in CONFIGS])
         whole, devices = [], {}
         for i in range(args.runs):
             order = list(CONFIGS) if i % 2 == 0 else list(reversed(CONFIGS))
@@ -286,19 +322,18 @@ def main():
                 if os.path.exists(stats):
                     os.unlink(stats)
                 t0 = time.monotonic()
-                res = attempt(i + 1, label, run_vm, kind, initrd, mods, args, tmp, args.frames,
-                              stats if kind == "vireo" else None)
+                res = runs.attempt(i + 1, label, run_vm, kind, initrd, mods, args, tmp, args.frames,
+                                   stats if kind == "vireo" else None)
                 if res is None:
                     continue
-                if res["received"] != args.frames:
-                    print("run %d %s: host received %d of %d frames (guest tx_packets, tx_errors, "
-                          "tx_dropped: %s)" % (i + 1, label, res["received"], args.frames,
-                                               res["guest_tx"]), flush=True)
-                line = "run %d %-6s %-11s %8s frames/s  rtt %6s us (p90 %6s)  %6s exits/frame  " \
-                       "%6s us CPU/frame" % (i + 1, label, res["driver"], fmt(res["fps"], "%.0f"),
-                                             fmt(res["rtt_median"], "%.0f"), fmt(res["rtt_p90"], "%.0f"),
-                                             fmt(res["exits_per_frame"], "%.2f"),
-                                             fmt(res["cpu_us_per_frame"], "%.1f"))
+                line = "run %d %-6s %-11s %8s frames/s  rtt %6s us (p90 %6s)  %6s exits/frame " \
+                       "(%s net of idle)  %6s us CPU/frame (%s net)  flood %.1fs" % (
+                           i + 1, label, res["driver"], fmt(res["fps"], "%.0f"),
+                           fmt(res["rtt_median"], "%.0f"), fmt(res["rtt_p90"], "%.0f"),
+                           fmt(res.get("exits_per_frame"), "%.2f"),
+                           fmt(res.get("net_exits_per_frame"), "%.2f"),
+                           fmt(res["cpu_us_per_frame"], "%.1f"),
+                           fmt(res["net_cpu_us_per_frame"], "%.1f"), res["flood_s"])
                 if kind == "vireo":
                     exits, devices = stats_exits(stats)
                     dev = devices.get("virtio-can0", {})
@@ -310,8 +345,14 @@ def main():
                         whole.append(w)
                         line += " | stats-json: %.2f exits/frame (whole VM), device %.3f" % (
                             w["exits"], w["dev_exits"])
-                results[label].append(res)
                 print(line + " [%.0fs]" % (time.monotonic() - t0), flush=True)
+                if res["received"] != args.frames or res["answered"] != args.pings:
+                    runs.fail(i + 1, label, "host received %d of %d flood frames (guest "
+                              "tx_packets, tx_errors, tx_dropped: %s); %d of %d round trips "
+                              "answered" % (res["received"], args.frames, res["guest_tx"],
+                                            res["answered"], args.pings))
+                else:
+                    runs.add(label, res)
         load1 = open("/proc/loadavg").read().split()[:3]
     finally:
         subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
@@ -325,22 +366,28 @@ def main():
               " ".join(load0), " ".join(load1)))
     print("vireo: virtio-can (virtio_can) on --can socketcan=%s; qemu: kvaser_pci (sja1000) with "
           "can-host-socketcan on %s" % (VCAN, VCAN))
-    print("%-30s %10s %10s %8s" % ("median", "vireo", "qemu", "ratio"))
+    print(LEGEND)
+    labels = [l for l, _ in CONFIGS]
+    print("%-30s %-30s %-30s %s" % ("", "vireo", "qemu", "vireo / qemu"))
     rows = (("guest->host frames/s", "fps", "%.0f"),
             ("round trip median, us", "rtt_median", "%.0f"),
             ("round trip p90, us", "rtt_p90", "%.0f"),
-            ("KVM exits/frame (flood)", "exits_per_frame", "%.2f"),
-            ("  to userspace (io+mmio)", "uexits_per_frame", "%.2f"),
+            ("KVM exits/frame, all (flood)", "exits_per_frame", "%.2f"),
+            ("  net of idle", "net_exits_per_frame", "%.2f"),
+            ("  to userspace, all", "uexits_per_frame", "%.2f"),
+            ("  to userspace, net of idle", "net_uexits_per_frame", "%.2f"),
             ("KVM exits/round trip", "exits_per_rtt", "%.2f"),
-            ("host CPU us/frame", "cpu_us_per_frame", "%.1f"))
+            ("host CPU us/frame, all", "cpu_us_per_frame", "%.1f"),
+            ("  net of idle", "net_cpu_us_per_frame", "%.1f"),
+            ("flood duration, s", "flood_s", "%.2f"),
+            ("idle VM: KVM exits/s", "idle_exits_per_s", "%.0f"),
+            ("idle VM: CPU ms/s", "idle_cpu_ms_per_s", "%.1f"))
+    ms = {}
     for name, key, spec in rows:
-        v = {l: median(r[key] for r in results[l]) for l, _ in CONFIGS}
-        print("%-30s %10s %10s %8s" % (name, fmt(v["vireo"], spec), fmt(v["qemu"], spec),
-                                       fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
-    lost = {l: sum(args.frames - r["received"] for r in results[l]) for l, _ in CONFIGS}
-    unanswered = {l: sum(args.pings - r["answered"] for r in results[l]) for l, _ in CONFIGS}
-    print("frames lost in all floods: vireo %d, qemu %d; round trips unanswered: vireo %d, qemu %d"
-          % (lost["vireo"], lost["qemu"], unanswered["vireo"], unanswered["qemu"]))
+        v = {l: runs.measure(l, lambda r, key=key: r.get(key)) for l in labels}
+        ms[key] = v
+        print("%-30s %-30s %-30s %s" % (name, v["vireo"].cell(spec), v["qemu"].cell(spec),
+                                         v["vireo"].over(v["qemu"]).cell()))
     if whole:
         print("vireo --stats-json, per frame the device moved over the VM's life (boot included; "
               "median of %d VMs): %s KVM exits summed over vCPUs; virtio-can0's own: %s MMIO "
@@ -352,7 +399,18 @@ def main():
         print("vireo device counters of the last VM: %s" % json.dumps(
             {k: v for k, v in devices.items() if "can" in k}, sort_keys=True))
     print("ratio = vireo / qemu (higher is better for frames/s, lower for the rest)")
-    print(failed_runs_line())
+    print()
+    print(target_line("KVM exits/frame during the flood, every exit, vireo",
+                      ms["exits_per_frame"]["vireo"], 2.0, "lower"))
+    print(target_line("KVM exits/frame net of idle, qemu / vireo",
+                      ms["net_exits_per_frame"]["qemu"].over(ms["net_exits_per_frame"]["vireo"]),
+                      10.0, "higher", "%.1f"))
+    print(target_line("frames/s, vireo (a target for real hardware)", ms["fps"]["vireo"],
+                      100000, "higher", "%.0f"))
+    print(target_line("round trip median us, vireo (a target for real hardware)",
+                      ms["rtt_median"]["vireo"], 50, "lower", "%.0f"))
+    print(runs.counts_line())
+    print(runs.failed_line())
     return 0
 
 

@@ -3,8 +3,9 @@
 QEMU (-netdev tap,vhost=off -device virtio-net-pci) on the same KVM, same
 kernel, same tools initramfs, alternating, several runs. iperf3 TCP from
 the guest to an iperf3 server on the host side of the tap, and back (-R).
-Prints medians and vireo/QEMU ratios, and KVM exits per MB moved (debugfs,
-summed over vCPUs).
+Prints medians with their runs and spread, vireo/QEMU ratios, and KVM
+exits per MB moved (debugfs, summed over vCPUs: every exit, then split
+into halts, interrupts injected and exits to the VMM process).
 
 The host's iperf3 is the one on PATH, else the guest's own (Debian's
 package in the tools cache, guest/fetch --tools) run with its library
@@ -18,7 +19,8 @@ import sys
 import tempfile
 import time
 
-from vmguest import BenchGuest, attempt, delta, failed_runs_line, fmt, median, ratio
+from stats import LEGEND, Runs, target_line
+from vmguest import BenchGuest, delta
 
 TAP = "vbtap0"
 HOST_IP, GUEST_IP = "192.168.101.1", "192.168.101.2"
@@ -108,15 +110,15 @@ def main():
         time.sleep(0.5)
         if server.poll() is not None:
             raise SystemExit("bench/net: iperf3 server: %s" % server.stderr.read().decode())
-        results = {label: [] for label, _ in CONFIGS}
+        runs = Runs([label for label, _ in CONFIGS])
         for i in range(args.runs):
             order = list(CONFIGS) if i % 2 == 0 else list(reversed(CONFIGS))
             for label, kind in order:
                 t0 = time.monotonic()
-                res = attempt(i + 1, label, run_vm, kind, args)
+                res = runs.attempt(i + 1, label, run_vm, kind, args)
                 if res is None:
                     continue
-                results[label].append(res)
+                runs.add(label, res)
                 print("run %d %-6s %s [%.0fs]" % (i + 1, label, "  ".join(
                     "%s %8.1f Mbit/s" % (n, res[n]["mbps"]) for n, _ in DIRECTIONS),
                     time.monotonic() - t0), flush=True)
@@ -131,24 +133,36 @@ def main():
     print("network benchmark: %d runs each, iperf3 TCP %ds per direction over tap, %s" % (
         args.runs, args.time,
         "inside the nested host" if os.environ.get("VIREO_NESTED") else "on this host's KVM"))
-    print("%-26s %12s %12s %8s" % ("median", "vireo", "qemu", "ratio"))
+    print(LEGEND)
+    labels = [l for l, _ in CONFIGS]
+
+    def m(label, direction, key):
+        return runs.measure(label, lambda r: r[direction][key])
+
+    def row(what, direction, key, spec):
+        v = {l: m(l, direction, key) for l in labels}
+        print("%-24s %-30s %-30s %s" % (what, v["vireo"].cell(spec), v["qemu"].cell(spec),
+                                         v["vireo"].over(v["qemu"]).cell()))
+        return v
+
+    print("%-24s %-30s %-30s %s" % ("", "vireo", "qemu", "vireo / qemu"))
+    mbps = {}
     for name, _ in DIRECTIONS:
-        v = {l: median(r[name]["mbps"] for r in results[l]) for l, _ in CONFIGS}
-        print("%-26s %12s %12s %8s" % (name + " Mbit/s", fmt(v["vireo"]), fmt(v["qemu"]),
-                                       fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
+        v = row(name + " Mbit/s", name, "mbps", "%.0f")
+        mbps[name] = v["vireo"].over(v["qemu"])
     for name, _ in DIRECTIONS:
         # KVM exits during the iperf3 run per MB through the guest's NIC.
-        v = {l: median(r[name]["exits_per_mb"] for r in results[l]) for l, _ in CONFIGS}
-        print("%-26s %12s %12s %8s" % (name + " exits/MB", fmt(v["vireo"]), fmt(v["qemu"]),
-                                       fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
+        row(name + " exits/MB", name, "exits_per_mb", "%.1f")
         # Of which: halts, interrupts injected, exits to the VMM process.
         for key, what in (("halts_per_mb", "halts"), ("irqs_per_mb", "interrupts"),
                           ("user_per_mb", "to userspace")):
-            v = {l: median(r[name][key] for r in results[l]) for l, _ in CONFIGS}
-            print("%-26s %12s %12s %8s" % ("  " + what + "/MB", fmt(v["vireo"]), fmt(v["qemu"]),
-                                           fmt(ratio(v["vireo"], v["qemu"]), "%.2f")))
+            row("  " + what + "/MB", name, key, "%.1f")
     print("ratio = vireo / qemu (higher is better for Mbit/s, lower for exits/MB)")
-    print(failed_runs_line())
+    print()
+    for name, _ in DIRECTIONS:
+        print(target_line("TCP %s vireo / qemu" % name, mbps[name], 1.0, "higher"))
+    print(runs.counts_line())
+    print(runs.failed_line())
     return 0
 
 

@@ -42,10 +42,14 @@ def debugfs_kvm():
 
 class BenchGuest(vmmod.GuestShell):
     """kind: "vireo" or "qemu". disks: [(path, cache)]. tap: interface name
-    of a virtio-net NIC. The guest's console is its serial port."""
+    of a virtio-net NIC. The guest's console is its serial port.
+    qemu_aio: QEMU's block backend ("threads", its default, or "io_uring",
+    vireo's); qemu_iothread: QEMU's virtio-blk in an iothread of its own
+    (vireo always has its own I/O thread; QEMU needs ioeventfd for it)."""
 
     def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
-                 no_ioeventfd=False, stats_json=None, env=None):
+                 no_ioeventfd=False, stats_json=None, env=None, qemu_aio=None,
+                 qemu_iothread=False):
         self.kind = kind
         append = ("console=ttyS0 quiet " + cmdline).strip()
         if kind == "vireo":
@@ -63,8 +67,16 @@ class BenchGuest(vmmod.GuestShell):
             args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus),
                     "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
                     "-kernel", KERNEL, "-initrd", INITRD, "-append", append]
-            for path, cache in disks:
-                args += ["-drive", "file=%s,if=virtio,format=raw,cache=%s" % (path, cache)]
+            if qemu_iothread:
+                args += ["-object", "iothread,id=io0"]
+            for i, (path, cache) in enumerate(disks):
+                drive = "file=%s,if=none,id=d%d,format=raw,cache=%s" % (path, i, cache)
+                if qemu_aio:
+                    drive += ",aio=" + qemu_aio
+                dev = "virtio-blk-pci,drive=d%d" % i
+                if qemu_iothread:
+                    dev += ",iothread=io0"
+                args += ["-drive", drive, "-device", dev]
             if tap:
                 args += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off" % tap,
                          "-device", "virtio-net-pci,netdev=n0"]
@@ -119,28 +131,6 @@ class BenchGuest(vmmod.GuestShell):
         self.vm.close()
 
 
-FAILED_RUNS = []
-
-
-def attempt(run_no, label, fn, *args):
-    """Runs one benchmark VM, fn(*args). A guest that stops answering costs
-    that run, not the whole benchmark: in the nested host this happens at
-    times under QEMU as under vireo. Says so, remembers it for
-    failed_runs_line(), and returns None."""
-    try:
-        return fn(*args)
-    except vmmod.Timeout as e:
-        FAILED_RUNS.append("run %d %s" % (run_no, label))
-        print("run %d %s: FAILED, left out of the medians: %s" % (run_no, label, str(e)[:300]),
-              flush=True)
-        return None
-
-
-def failed_runs_line():
-    return "runs that failed (guest stopped answering): %s" % (
-        ", ".join(FAILED_RUNS) if FAILED_RUNS else "none")
-
-
 def stats_exits(path):
     """vireo --stats-json: KVM exits summed over the vCPUs, and the
     per-device counters."""
@@ -155,17 +145,6 @@ def delta(after, before):
     return {k: after[k] - before.get(k, 0) for k in after}
 
 
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
 def fmt(x, spec="%.1f"):
     return "-" if x is None else spec % x
 
-
-def ratio(a, b):
-    return None if a is None or not b else a / b
