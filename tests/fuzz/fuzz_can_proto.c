@@ -8,14 +8,27 @@
  * 1: a live hub (canbus_hub.c, one for the whole run, on a temporary
  *    socket) with up to three members on raw SEQPACKET sockets. Records
  *    make members connect, say hello (any version, any flags), send
- *    frames (any id, flags, length), send raw bytes of any length, or
- *    hang up. After each the hub runs, and everything a member receives
- *    is checked: well-formed, a type the hub may send, FD frames only for
- *    members that asked for them, and — for members that followed the
- *    protocol — one TX_ACK per frame, bus-off or CANCEL they sent (a
- *    CANCEL may withdraw frames sent since the one before it, and their
- *    TX_ACKs with them). Afterwards every member leaves and the hub must have let go
- *    of all of them. Sanitizers catch memory errors. */
+ *    frames (any id, flags, length), bus-offs, CANCELs or other types,
+ *    send raw bytes of any length, or hang up; each record says how many
+ *    hub steps follow it (0: none), so several sends can reach the hub in
+ *    one batch, which is when a CANCEL withdraws frames. Every message a
+ *    member sends gets a unique seq, and every frame with room for it a
+ *    unique tag in its payload, so the model follows each one:
+ *    - a member receives only well-formed messages of the types the hub
+ *      sends, FD frames only if it asked for them;
+ *    - TX_ACKs come in send order, one per frame, bus-off and CANCEL,
+ *      never for anything else; only frames are ever skipped (withdrawn),
+ *      and only by the ack of a later bus-off or CANCEL (a frame's ack
+ *      skips nothing: a withdrawn frame has a CANCEL after it in its
+ *      batch, acknowledged before anything sent later);
+ *    - a withdrawn frame is never delivered; a forwarded frame arrives as
+ *      it was sent, never back at its sender, at most once per member;
+ *    - when a member that followed the protocol hangs up (after the hub
+ *      has caught up), everything it sent was acknowledged or withdrawn,
+ *      and it received every acknowledged frame sent after it joined
+ *      (unless the hub counted a drop for a full queue).
+ *    Afterwards every member leaves and the hub must have let go of all
+ *    of them. Sanitizers catch memory errors. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -83,21 +96,42 @@ static void fuzz_codec(struct fuzz_input *in)
 /* ==== half 1: a live hub ==== */
 
 #define MEMBERS 3
+#define MAX_ITEMS 2048 /* messages that expect an ack, per run */
+#define TAG 0x56       /* first byte of a frame's tag: 'V', idx lo, idx hi, check */
+
+enum item_state { PENDING, ACKED, WITHDRAWN };
+
+/* A FRAME, BUSOFF or CANCEL a member sent while following the protocol:
+ * its seq is its index here. */
+struct item {
+	uint8_t type;
+	uint8_t state;
+	uint8_t must; /* members (bit per slot) that must receive it once acked */
+	uint8_t got;  /* members (bit per slot) that received it */
+	bool tagged;  /* the payload starts with its tag */
+	bool delivered;
+	unsigned int conn; /* the sender's connection */
+	unsigned int pos;  /* in the sender's list */
+	struct can_msg msg;
+};
 
 struct member {
 	int fd;		/* -1: not connected */
+	unsigned int conn; /* connection number, unique in the run */
 	bool hello;	/* said a valid version-1 hello */
+	bool joined;	/* ...and the hub answered it: frames sent now reach it */
 	bool fd_frames; /* asked for CAN FD frames */
 	bool dead;	/* broke the protocol (or hello of another version) */
-	uint32_t acks_due;    /* at most: one per frame, bus-off, cancel */
-	uint32_t acks_sure;   /* at least: frames a CANCEL may withdraw are not */
-	uint32_t withdrawable; /* frames sent since the last CANCEL */
-	uint32_t acks_got;
+	uint16_t list[MAX_ITEMS]; /* its items, in send order */
+	unsigned int n, acked;    /* items; how many are resolved (acked or withdrawn) */
 };
 
 static struct canbus_hub *hub;
 static char hub_path[108];
 static struct member members[MEMBERS];
+static struct item items[MAX_ITEMS];
+static unsigned int nitems, nconns;
+static uint64_t dropped_before;
 
 static void hub_cleanup(void)
 {
@@ -125,21 +159,48 @@ static void steps(int n)
 		CHECK(canbus_hub_step(hub, 0) >= 0);
 }
 
+static bool hub_dropped(void)
+{
+	struct canbus_hub_stats st;
+
+	canbus_hub_stats(hub, &st);
+	return st.dropped != dropped_before;
+}
+
 static void member_connect(struct member *m)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	unsigned int slot = (unsigned int)(m - members), i;
 
-	memset(m, 0, sizeof(*m));
 	m->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	CHECK(m->fd >= 0);
 	memcpy(sa.sun_path, hub_path, strlen(hub_path));
 	CHECK(connect(m->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	m->conn = ++nconns;
+	m->hello = m->joined = m->fd_frames = m->dead = false;
+	m->n = m->acked = 0;
+	/* A new member in this slot: nothing is owed to it yet. */
+	for (i = 0; i < nitems; i++) {
+		items[i].must &= (uint8_t)~(1u << slot);
+		items[i].got &= (uint8_t)~(1u << slot);
+	}
 }
 
-/* What the hub should make of bytes a member sent. */
+static bool tag_of(const struct can_msg *msg, unsigned int *idx)
+{
+	if ((msg->flags & CAN_MSG_RTR) || msg->len < 4)
+		return false;
+	*idx = msg->data[1] | (unsigned int)msg->data[2] << 8;
+	return msg->data[0] == TAG && msg->data[3] == (uint8_t)(TAG ^ msg->data[1] ^ msg->data[2]);
+}
+
+/* What the hub should make of bytes a member sent; seq (already in buf)
+ * is the index the message gets if it is an item. */
 static void model(struct member *m, const uint8_t *buf, size_t len)
 {
+	unsigned int slot = (unsigned int)(m - members), i;
 	struct canbus_pkt p;
+	struct item *it;
 
 	if (m->dead)
 		return;
@@ -156,36 +217,111 @@ static void model(struct member *m, const uint8_t *buf, size_t len)
 		m->fd_frames = p.msg.flags & CANBUS_HELLO_FD;
 		return;
 	}
-	switch (p.type) {
-	case CANBUS_FRAME:
-		m->withdrawable++;
-		/* fall through */
-	case CANBUS_BUSOFF:
-		m->acks_due++;
-		m->acks_sure++;
-		break;
-	case CANBUS_CANCEL:
-		m->acks_due++;
-		m->acks_sure = m->acks_sure + 1 - m->withdrawable;
-		m->withdrawable = 0;
-		break;
-	default:
+	if (p.type != CANBUS_FRAME && p.type != CANBUS_BUSOFF && p.type != CANBUS_CANCEL) {
 		m->dead = true;
+		return;
 	}
+	CHECK(p.seq == nitems && nitems < MAX_ITEMS);
+	it = &items[nitems];
+	memset(it, 0, sizeof(*it));
+	it->type = p.type;
+	it->state = PENDING;
+	it->conn = m->conn;
+	it->pos = m->n;
+	if (p.type == CANBUS_FRAME) {
+		unsigned int idx;
+
+		it->msg = p.msg;
+		it->tagged = tag_of(&p.msg, &idx);
+		CHECK(!it->tagged || idx == nitems);
+		/* Who is on the bus now, and takes this kind of frame. */
+		for (i = 0; i < MEMBERS; i++)
+			if (i != slot && members[i].fd >= 0 && members[i].joined && !members[i].dead &&
+			    (!(p.msg.flags & CAN_MSG_FD) || members[i].fd_frames))
+				it->must |= (uint8_t)(1u << i);
+	}
+	m->list[m->n++] = (uint16_t)nitems++;
 }
 
-static void member_send(struct member *m, const uint8_t *buf, size_t len)
+/* Sends len bytes; a message of the protocol's size gets the next seq,
+ * and a frame with room for it its tag, so that every one is known. */
+static void member_send(struct member *m, uint8_t *buf, size_t len)
 {
+	struct canbus_pkt p;
 	ssize_t n;
 
+	if (nitems >= MAX_ITEMS)
+		return;
 	if (m->fd < 0)
 		member_connect(m);
+	if (len == CANBUS_MSG_SIZE) {
+		buf[4] = (uint8_t)nitems;
+		buf[5] = (uint8_t)(nitems >> 8);
+		buf[6] = buf[7] = 0;
+		if (canbus_decode(buf, len, &p) == 0 && p.type == CANBUS_FRAME &&
+		    !(p.msg.flags & CAN_MSG_RTR) && p.msg.len >= 4) {
+			buf[16] = TAG;
+			buf[17] = buf[4];
+			buf[18] = buf[5];
+			buf[19] = (uint8_t)(TAG ^ buf[4] ^ buf[5]);
+		}
+	}
 	n = send(m->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n == (ssize_t)len)
 		model(m, buf, len);
 	else
 		CHECK(n < 0 && (errno == EAGAIN || errno == EPIPE || errno == ECONNRESET ||
 				errno == EMSGSIZE));
+}
+
+static void got_frame(struct member *m, const struct canbus_pkt *p)
+{
+	unsigned int slot = (unsigned int)(m - members), idx;
+	struct item *it;
+
+	CHECK(can_msg_valid(&p->msg) == 0);
+	CHECK(!(p->msg.flags & CAN_MSG_FD) || m->fd_frames || m->dead);
+	CHECK(p->seq == 0);
+	/* Every frame members send with room for a tag carries one. */
+	if ((p->msg.flags & CAN_MSG_RTR) || p->msg.len < 4)
+		return;
+	CHECK(tag_of(&p->msg, &idx));
+	CHECK(idx < nitems);
+	it = &items[idx];
+	CHECK(it->type == CANBUS_FRAME && it->tagged);
+	CHECK(it->conn != m->conn);		/* never back to its sender */
+	CHECK(it->state != WITHDRAWN);		/* withdrawn frames never go out */
+	CHECK(!(it->got & (1u << slot)));	/* at most once */
+	CHECK(p->msg.id == it->msg.id && p->msg.flags == it->msg.flags &&
+	      p->msg.len == it->msg.len && !memcmp(p->msg.data, it->msg.data, p->msg.len));
+	it->got |= (uint8_t)(1u << slot);
+	it->delivered = true;
+}
+
+/* A TX_ACK: for the member's next unresolved item, or for a later one
+ * when the frames between were withdrawn by a CANCEL. */
+static void got_ack(struct member *m, uint32_t seq)
+{
+	struct item *it;
+	unsigned int k;
+
+	CHECK(seq < nitems);
+	it = &items[seq];
+	CHECK(it->conn == m->conn && it->state == PENDING);
+	CHECK(it->pos >= m->acked);
+	/* A frame is acked only after everything before it was resolved:
+	 * a withdrawn frame has a CANCEL after it in its batch. */
+	if (it->type == CANBUS_FRAME)
+		CHECK(it->pos == m->acked);
+	for (k = m->acked; k < it->pos; k++) {
+		struct item *w = &items[m->list[k]];
+
+		CHECK(w->type == CANBUS_FRAME && w->state == PENDING);
+		CHECK(!w->delivered);
+		w->state = WITHDRAWN;
+	}
+	it->state = ACKED;
+	m->acked = it->pos + 1;
 }
 
 /* Reads everything waiting for the member and checks it. */
@@ -206,15 +342,19 @@ static void member_drain(struct member *m)
 		CHECK(p.version == CANBUS_VERSION);
 		switch (p.type) {
 		case CANBUS_HELLO:
+			/* The answer to its hello, once. */
+			CHECK(m->hello || m->dead);
+			CHECK(!m->joined);
+			m->joined = true;
 			break;
 		case CANBUS_FRAME:
-			CHECK(can_msg_valid(&p.msg) == 0);
-			CHECK(!(p.msg.flags & CAN_MSG_FD) || m->fd_frames || m->dead);
+			got_frame(m, &p);
 			break;
 		case CANBUS_TX_ACK:
-			m->acks_got++;
+			got_ack(m, p.seq);
 			break;
 		case CANBUS_BUSOFF:
+			CHECK(p.seq == 0);
 			break;
 		default:
 			CHECK(0);
@@ -222,17 +362,41 @@ static void member_drain(struct member *m)
 	}
 }
 
+/* Steps the hub and drains everyone until the hub has nothing left to do. */
+static void settle(void)
+{
+	unsigned int i, round;
+
+	for (round = 0; round < 64; round++) {
+		int r = canbus_hub_step(hub, 0);
+
+		CHECK(r >= 0);
+		for (i = 0; i < MEMBERS; i++)
+			member_drain(&members[i]);
+		if (r == 0)
+			break;
+	}
+}
+
 static void member_close(struct member *m)
 {
+	unsigned int slot = (unsigned int)(m - members), i;
+
 	if (m->fd < 0)
 		return;
-	member_drain(m);
-	/* Followed the protocol: every frame was acknowledged. A member cut
-	 * off may lose acks still queued when it was dropped. */
-	if (!m->dead)
-		CHECK(m->acks_got >= m->acks_sure && m->acks_got <= m->acks_due);
-	else
-		CHECK(m->acks_got <= m->acks_due);
+	settle();
+	if (!m->dead) {
+		/* Followed the protocol and the hub caught up: everything it
+		 * sent was acknowledged or withdrawn... */
+		CHECK(m->acked == m->n);
+		/* ...and every acknowledged frame sent since it joined reached
+		 * it, unless the hub dropped some for a full queue. */
+		if (!hub_dropped())
+			for (i = 0; i < nitems; i++)
+				if ((items[i].must & (1u << slot)) && items[i].state == ACKED &&
+				    items[i].tagged)
+					CHECK(items[i].got & (1u << slot));
+	}
 	close(m->fd);
 	m->fd = -1;
 }
@@ -246,8 +410,12 @@ static void fuzz_hub(struct fuzz_input *in)
 		hub_init();
 	for (i = 0; i < MEMBERS; i++)
 		members[i].fd = -1;
+	nitems = 0;
+	nconns = 0;
+	canbus_hub_stats(hub, &st);
+	dropped_before = st.dropped;
 	while (in->n && rounds++ < 256) {
-		uint8_t op = fuzz_u8(in);
+		uint8_t op = fuzz_u8(in), after = fuzz_u8(in);
 		struct member *m = &members[op % MEMBERS];
 		uint8_t buf[CANBUS_MSG_SIZE + 64];
 		struct canbus_pkt p;
@@ -267,21 +435,29 @@ static void fuzz_hub(struct fuzz_input *in)
 			canbus_encode(buf, &p);
 			member_send(m, buf, CANBUS_MSG_SIZE);
 			break;
-		case 1: /* a frame, valid or not, or a bus-off or another type */
+		case 1: /* a frame (valid or not), a bus-off, a CANCEL or another type */
 			p.version = CANBUS_VERSION;
-			p.type = (op & 0x40) ? (uint8_t)(fuzz_u8(in) % 7) : CANBUS_FRAME;
-			p.seq = fuzz_u32(in);
-			p.msg.id = fuzz_u32(in);
-			if (!(op & 0x80))
-				p.msg.id &= 0x7ff;
-			p.msg.flags = fuzz_u8(in);
-			if (!(op & 0x20))
-				p.msg.flags &= CAN_MSG_EXT | CAN_MSG_RTR | CAN_MSG_FD | CAN_MSG_BRS;
-			p.msg.len = fuzz_u8(in);
-			if (!(op & 0x10))
-				p.msg.len %= 9;
-			for (k = 0; k < CANFD_MAX_DLEN && k < p.msg.len; k++)
-				p.msg.data[k] = fuzz_u8(in);
+			p.type = CANBUS_FRAME;
+			if (op & 0x40) {
+				uint8_t t = fuzz_u8(in);
+
+				/* Mostly the two a member may send besides frames. */
+				p.type = (t & 0x80) ? (uint8_t)(t % 7)
+						    : (t & 1) ? CANBUS_CANCEL : CANBUS_BUSOFF;
+			}
+			if (p.type == CANBUS_FRAME) {
+				p.msg.id = fuzz_u32(in);
+				if (!(op & 0x80))
+					p.msg.id &= 0x7ff;
+				p.msg.flags = fuzz_u8(in);
+				if (!(op & 0x20))
+					p.msg.flags &= CAN_MSG_EXT | CAN_MSG_RTR | CAN_MSG_FD | CAN_MSG_BRS;
+				p.msg.len = fuzz_u8(in);
+				if (!(op & 0x10))
+					p.msg.len %= 9;
+				for (k = 0; k < CANFD_MAX_DLEN && k < p.msg.len; k++)
+					p.msg.data[k] = fuzz_u8(in);
+			}
 			canbus_encode(buf, &p);
 			/* The encoder writes what it is given; fix the length
 			 * byte it may have clamped. */
@@ -295,15 +471,14 @@ static void fuzz_hub(struct fuzz_input *in)
 			member_send(m, buf, len);
 			break;
 		case 3: /* hang up */
-			steps(2);
 			member_close(m);
 			break;
 		}
-		steps(3);
+		/* 0: batch with the next record; else let the hub run. */
+		steps(after % 4);
 		for (i = 0; i < MEMBERS; i++)
 			member_drain(&members[i]);
 	}
-	steps(4);
 	for (i = 0; i < MEMBERS; i++)
 		member_close(&members[i]);
 	/* The hub lets go of everyone who left. */

@@ -61,10 +61,27 @@ static uint64_t total(const struct iovec *iov, unsigned int n)
 	return t;
 }
 
-static void check_accepted(uint64_t capacity, int ro)
+/* Whether a chain buffer other than the status byte's own (the last
+ * non-empty in buffer, index last) overlaps the status byte: buffers may
+ * alias anywhere, and then the same bytes are both data and status by
+ * the guest's own doing. */
+static int status_aliased(unsigned int last)
+{
+	unsigned int i;
+
+	for (i = 0; i < (unsigned int)(elem.out_num + elem.in_num); i++) {
+		const uint8_t *b = elem.iov[i].iov_base;
+
+		if (i != last && req.status >= b && req.status < b + elem.iov[i].iov_len)
+			return 1;
+	}
+	return 0;
+}
+
+static void check_accepted(uint64_t capacity, int ro, unsigned int last)
 {
 	const struct iovec *in = elem.iov + elem.out_num;
-	uint64_t sum = 0;
+	uint64_t sum = 0, in_total = total(in, elem.in_num);
 	unsigned int i;
 
 	for (i = 0; i < req.data_cnt; i++) {
@@ -81,6 +98,30 @@ static void check_accepted(uint64_t capacity, int ro)
 		CHECK(req.data_len < total(in, elem.in_num));
 	}
 	CHECK(sum == req.data_len);
+	/* The data never cover the status byte: the device writes the status
+	 * after the data, so data over it would be overwritten (reads) or the
+	 * status taken for data (writes). Only where no other buffer aliases
+	 * it can the parser keep them apart. */
+	if (!status_aliased(last)) {
+		for (i = 0; i < req.data_cnt; i++) {
+			const uint8_t *b = req.data[i].iov_base;
+
+			CHECK(!(req.status >= b && req.status < b + req.data[i].iov_len));
+		}
+	}
+	/* The in buffers are the data (reads, ids) then the status, and
+	 * nothing else: requests without data have the status byte alone. */
+	switch (req.type) {
+	case VIRTIO_BLK_T_IN:
+		CHECK(req.data_len == in_total - 1);
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		CHECK(req.data_len == (in_total - 1 < VIRTIO_BLK_ID_BYTES ? in_total - 1
+									  : VIRTIO_BLK_ID_BYTES));
+		break;
+	default:
+		CHECK(in_total == 1);
+	}
 	switch (req.type) {
 	case VIRTIO_BLK_T_OUT:
 		CHECK(!ro);
@@ -160,6 +201,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		CHECK(req.status == NULL && status == VIRTIO_BLK_S_IOERR);
 	if (status == VIRTIO_BLK_S_OK)
-		check_accepted(capacity, ro);
+		check_accepted(capacity, ro, last);
 	return 0;
 }

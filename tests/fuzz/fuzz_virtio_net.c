@@ -1,7 +1,11 @@
 /* virtio-net against arbitrary guests. Two halves, picked by the first
  * input byte's low bit:
  *
- * 0: the pure header code. The rest of the input is split into transmit
+ * 0: the pure header code. First a received header goes through
+ *    vnet_rx_fixup_hdr() with input-chosen guest offloads, checked both
+ *    ways against a model of what the guest can take (kept and passed on
+ *    unchanged, or refused: e.g. TSO4 without GUEST_TSO4). The rest of
+ *    the input is split into transmit
  *    buffers for vnet_tx_prepare() and into receive chains for the
  *    vnet_rx_* scatter; results are checked against a byte-for-byte model
  *    (what the backend is given is exactly the frame after the header;
@@ -141,19 +145,77 @@ static void fuzz_rx(struct fuzz_input *in, size_t hdr_len)
 	}
 }
 
-static void fuzz_fixup(struct fuzz_input *in)
+/* Whether the guest can take a received header, from the spec rather
+ * than from the code: a partial checksum needs GUEST_CSUM, each GSO type
+ * its GUEST_TSO4/TSO6/UFO, the ECN bit GUEST_ECN and a GSO type to go
+ * with; other GSO types do not exist. */
+static bool guest_takes(const struct virtio_net_hdr_v1 *h, const struct net_offloads *off)
 {
-	struct virtio_net_hdr_v1 h = { .flags = fuzz_u8(in), .gso_type = fuzz_u8(in) };
-	uint8_t o = fuzz_u8(in);
-	struct net_offloads off = {
-		.csum = o & 1, .tso4 = o & 2, .tso6 = o & 4, .ecn = o & 8, .ufo = o & 16,
-	};
+	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+	bool ecn = h->gso_type & VIRTIO_NET_HDR_GSO_ECN;
 
-	if (vnet_rx_fixup_hdr(&h, &off)) {
-		CHECK(!(h.flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)));
-		CHECK(off.csum || h.flags == 0);
-		CHECK(!(h.gso_type & VIRTIO_NET_HDR_GSO_ECN) || off.ecn);
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !off->csum)
+		return false;
+	if (ecn && (!off->ecn || gso == VIRTIO_NET_HDR_GSO_NONE))
+		return false;
+	switch (gso) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return off->tso4;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return off->tso6;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		return off->ufo;
+	default:
+		return false;
 	}
+}
+
+/* full: the other header fields come from the input too (else zero). */
+static void fuzz_fixup(struct fuzz_input *in, bool full)
+{
+	struct virtio_net_hdr_v1 h = { 0 }, orig;
+	uint8_t g;
+	struct net_offloads off;
+	bool ok;
+
+	h.flags = fuzz_u8(in);
+	/* Mostly the known GSO types, with or without ECN. */
+	g = fuzz_u8(in);
+	h.gso_type = (g & 0x40) ? g : (uint8_t)((g & 0x80) | (g & 7));
+	g = fuzz_u8(in);
+	off = (struct net_offloads){
+		.csum = g & 1, .tso4 = g & 2, .tso6 = g & 4, .ecn = g & 8, .ufo = g & 16,
+	};
+	if (full) {
+		h.hdr_len = fuzz_u16(in);
+		h.gso_size = fuzz_u16(in);
+		h.csum_start = fuzz_u16(in);
+		h.csum_offset = fuzz_u16(in);
+		h.num_buffers = fuzz_u16(in);
+	}
+	orig = h;
+
+	ok = vnet_rx_fixup_hdr(&h, &off);
+	/* Refused exactly when the guest could not take it: e.g. a TSO4
+	 * frame without GUEST_TSO4, or a partial checksum without
+	 * GUEST_CSUM, must never reach the guest. */
+	CHECK(ok == guest_takes(&orig, &off));
+	if (!ok)
+		return;
+	/* Flags the guest did not negotiate are cleared: without GUEST_CSUM
+	 * all of them (the frame is whole), with it the two defined ones
+	 * are kept as the backend gave them. */
+	CHECK(h.flags == (off.csum ? orig.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
+						   VIRTIO_NET_HDR_F_DATA_VALID)
+				   : 0));
+	/* Everything else reaches the guest as it was; num_buffers is the
+	 * device's to fill in later. */
+	CHECK(h.gso_type == orig.gso_type && h.hdr_len == orig.hdr_len &&
+	      h.gso_size == orig.gso_size && h.csum_start == orig.csum_start &&
+	      h.csum_offset == orig.csum_offset);
+	CHECK(h.num_buffers == 0);
 }
 
 /* ==== half 1: the device ==== */
@@ -461,7 +523,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		size_t hdr_len = (mode & 4) ? VNET_HDR_LEGACY_LEN : VNET_HDR_LEN;
 
-		fuzz_fixup(&in);
+		fuzz_fixup(&in, mode & 0x10);
 		if (mode & 8)
 			fuzz_rx(&in, hdr_len);
 		else

@@ -103,7 +103,6 @@ static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *
 	struct vmlinux v;
 	const char *why = "";
 	struct stat st;
-	unsigned int i;
 	size_t len;
 	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz);
 
@@ -117,14 +116,8 @@ static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *
 		log_debug("kernel cache: unusable vmlinux: %s", why);
 		goto fail;
 	}
-	for (i = 0; i < v.count; i++) {
-		const struct vmlinux_segment *s = &v.seg[i];
-		uint8_t *dst = guest_mem_ptr(m, s->paddr, s->memsz);
-
-		if (!dst || pread_full(fd, dst, s->filesz, s->offset) < 0)
-			goto fail;
-		memset(dst + s->filesz, 0, s->memsz - s->filesz);
-	}
+	if (vmlinux_load(&v, fd, m) < 0)
+		goto fail;
 	close(fd);
 	*entry = v.entry;
 	log_debug("booting the cached vmlinux at 0x%llx", (unsigned long long)v.entry);

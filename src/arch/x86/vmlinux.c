@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "util/file.h"
 #include "util/le.h"
 
 #define PT_LOAD 1
@@ -70,6 +71,21 @@ int vmlinux_parse(const uint8_t *hdr, size_t len, uint64_t file_size, struct vml
 	if (!entry_found) {
 		*why = "entry point outside every loadable segment";
 		return -1;
+	}
+	return 0;
+}
+
+int vmlinux_load(const struct vmlinux *v, int fd, struct guest_mem *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < v->count; i++) {
+		const struct vmlinux_segment *s = &v->seg[i];
+		uint8_t *dst = guest_mem_ptr(m, s->paddr, s->memsz);
+
+		if (!dst || pread_full(fd, dst, s->filesz, s->offset) < 0)
+			return -1;
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 	}
 	return 0;
 }

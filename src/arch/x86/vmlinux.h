@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/guest_mem.h"
+
 #define VMLINUX_MAX_SEGMENTS 16
 #define VMLINUX_HEADER_BYTES 4096 /* ELF header and program headers */
 
@@ -28,5 +30,9 @@ struct vmlinux {
  * and for lying inside the file. */
 int vmlinux_parse(const uint8_t *hdr, size_t len, uint64_t file_size, struct vmlinux *out,
 		  const char **why);
+/* Loads the parsed segments from fd (the file) into guest RAM: each
+ * segment's file bytes at its paddr, zeros up to memsz. -1 if a segment
+ * is not in RAM or the file cannot be read (RAM may be partly written). */
+int vmlinux_load(const struct vmlinux *v, int fd, struct guest_mem *m);
 
 #endif
