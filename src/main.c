@@ -49,6 +49,7 @@ static int block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2); /* --stats-json now, and keep running */
 	sigaddset(&set, SIGUSR1); /* unblocked again in vCPU threads */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return -1;

@@ -161,9 +161,17 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+			/* SIGUSR2: the statistics so far (exit_reason "running"),
+			 * e.g. just before a test kills vireo with SIGKILL. */
+			if (read(signal_fd, &si, sizeof(si)) != sizeof(si)) {
+				/* Nothing whole to read: poll again. */
+			} else if (si.ssi_signo == SIGUSR2) {
+				if (vm->opts->stats_json)
+					vm_write_stats(vm, vm->opts->stats_json);
+			} else {
 				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by SIG%s",
 						sigabbrev_np((int)si.ssi_signo));
+			}
 		}
 		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			read_console(vm);
