@@ -50,6 +50,7 @@ static int block_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT); /* logs the vCPUs' state, see vm_event_loop() */
+	sigaddset(&set, SIGUSR2); /* --stats-json now, and keep running */
 	sigaddset(&set, SIGUSR1); /* unblocked again in vCPU threads */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
 		return -1;

@@ -38,6 +38,22 @@ unsigned int block_in_flight(const struct block_backend *b)
 	return __atomic_load_n(&b->in_flight, __ATOMIC_ACQUIRE);
 }
 
+bool block_direct(const struct block_backend *b)
+{
+	return b->direct;
+}
+
+uint64_t block_fdatasyncs(const struct block_backend *b)
+{
+	return __atomic_load_n(&b->fdatasyncs, __ATOMIC_RELAXED);
+}
+
+void block_count_fdatasync(struct block_backend *b, int64_t res)
+{
+	if (res >= 0)
+		__atomic_add_fetch(&b->fdatasyncs, 1, __ATOMIC_RELAXED);
+}
+
 void block_signal(struct block_backend *b)
 {
 	uint64_t one = 1;
@@ -201,6 +217,7 @@ int64_t block_io_step_sync(struct block_backend *b, struct block_io *io)
 		break;
 	case BLOCK_FLUSH:
 		n = fdatasync(b->fd);
+		block_count_fdatasync(b, n < 0 ? -errno : 0);
 		break;
 	case BLOCK_DISCARD:
 		n = fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)io->offset,

@@ -79,4 +79,14 @@ unsigned int block_in_flight(const struct block_backend *b);
 /* Waits until nothing is in flight, running every done() on the way. */
 void block_drain(struct block_backend *b);
 
+/* For --stats-json; safe in any thread. Whether cache=none really got
+ * O_DIRECT (false when the file system made it fall back to the page
+ * cache, and always for cache=writeback). */
+bool block_direct(const struct block_backend *b);
+/* fdatasyncs of the image that the host kernel completed successfully,
+ * counted by the engine that issued them (fdatasync(2) in the thread
+ * pool, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC in io_uring): what
+ * makes a FLUSH durable, as opposed to the FLUSH merely being answered. */
+uint64_t block_fdatasyncs(const struct block_backend *b);
+
 #endif

@@ -24,6 +24,7 @@ struct block_io {
 	unsigned int iovcnt;
 	bool iov_owned;		/* iov may be advanced in place */
 	bool zero_fill;		/* WRITE of zeroes replacing a fallocate */
+	bool datasync_queued;	/* io_uring: the step in the ring is a datasync */
 	unsigned int retries;	/* -EAGAIN/-EINTR seen in a row */
 	int64_t result;		/* final result, once finished */
 	struct iovec *iov_copy; /* owned iovecs (short transfer, zero fill) */
@@ -45,6 +46,7 @@ struct block_backend {
 	void *zero_buf;		/* BLOCK_ZERO_CHUNK zeroes, aligned */
 	unsigned int plugged;	/* block_plug() depth */
 	unsigned int in_flight; /* atomic: accepted, done() not yet run */
+	uint64_t fdatasyncs;	/* atomic: see block_fdatasyncs() */
 
 	pthread_mutex_t lock;	   /* protects 'ready' */
 	struct block_io *ready;	   /* finished without reaching the engine */
@@ -84,6 +86,11 @@ bool block_io_step_done(struct block_backend *b, struct block_io *io, int64_t re
 /* The system call for io's next step, for engines that block: bytes or
  * -errno. */
 int64_t block_io_step_sync(struct block_backend *b, struct block_io *io);
+
+/* An engine's fdatasync of the image returned res (0 or more: success;
+ * -errno: failure, not counted). Called where the sync is really issued,
+ * so a FLUSH that never reaches the host file counts nothing. */
+void block_count_fdatasync(struct block_backend *b, int64_t res);
 
 /* Wakes whoever waits on the completion fd. */
 void block_signal(struct block_backend *b);

@@ -115,6 +115,7 @@ static int queue_step(struct block_backend *b, struct uring *u, struct block_io 
 		break;
 	case BLOCK_FLUSH:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		io->datasync_queued = true;
 		break;
 	case BLOCK_DISCARD:
 		io_uring_prep_fallocate(sqe, b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -163,6 +164,10 @@ static struct block_io *uring_reap(struct block_backend *b)
 		int64_t res = cqe->res;
 
 		io_uring_cqe_seen(&u->ring, cqe);
+		if (io->datasync_queued) {
+			io->datasync_queued = false;
+			block_count_fdatasync(b, res);
+		}
 		if (!block_io_step_done(b, io, res)) {
 			/* Short transfer or fallback: the next step. */
 			if (queue_step(b, u, io) == 0)

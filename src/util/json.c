@@ -102,3 +102,11 @@ void json_string(struct json *j, const char *key, const char *s)
 	member(j, key);
 	put_string(j->f, s);
 }
+
+void json_bool(struct json *j, const char *key, bool v)
+{
+	if (j->error)
+		return;
+	member(j, key);
+	fputs(v ? "true" : "false", j->f);
+}

@@ -3,6 +3,7 @@
 #ifndef VIREO_UTIL_JSON_H
 #define VIREO_UTIL_JSON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,5 +28,6 @@ void json_begin_array(struct json *j, const char *key);
 void json_end_array(struct json *j);
 void json_uint(struct json *j, const char *key, uint64_t v);
 void json_string(struct json *j, const char *key, const char *s);
+void json_bool(struct json *j, const char *key, bool v);
 
 #endif

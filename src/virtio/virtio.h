@@ -93,6 +93,8 @@ struct virtio_device {
 	void *transport_priv;
 	bool needs_reset_logged;
 	uint64_t notifications; /* queue kicks seen (ioeventfd or MMIO) */
+	uint64_t notify_exits;	/* atomic: MMIO writes to the notify region that
+				 * exited to Vireo (no ioeventfd took them) */
 	uint64_t interrupts;	/* interrupts raised */
 };
 

@@ -64,6 +64,7 @@ struct blk_request {
 	struct virtio_blk_req req;
 	uint32_t used_len;  /* bytes written into the in buffers, status aside */
 	bool flush_after;   /* write-through: a FLUSH follows the write */
+	bool flushed_after; /* write-through: that FLUSH was issued */
 	struct blk_request *next_free;
 	struct virtq_elem elem;
 };
@@ -80,6 +81,8 @@ struct virtio_blk {
 	bool dropping;	     /* reset: completions must not touch the queue */
 	bool notify_pending; /* used buffers the driver has not been told of */
 	uint64_t requests, read_bytes, written_bytes; /* completed, for --stats-json */
+	uint64_t flushes;	 /* VIRTIO_BLK_T_FLUSH answered OK */
+	uint64_t durable_writes; /* write-through: answered OK after their fdatasync */
 	/* One record per queue entry: a driver cannot have more chains in
 	 * flight than its ring holds, so running out means it broke the
 	 * rules, and the fast path never allocates. */
@@ -136,6 +139,10 @@ static void complete(struct virtio_blk *blk, struct blk_request *f, uint8_t stat
 			blk->read_bytes += f->req.data_len;
 		else if (status == VIRTIO_BLK_S_OK && f->req.type == VIRTIO_BLK_T_OUT)
 			blk->written_bytes += f->req.data_len;
+		if (status == VIRTIO_BLK_S_OK && f->req.type == VIRTIO_BLK_T_FLUSH)
+			blk->flushes++;
+		if (status == VIRTIO_BLK_S_OK && f->flushed_after)
+			blk->durable_writes++;
 	}
 	put_request(blk, f);
 }
@@ -147,6 +154,7 @@ static void request_done(struct block_req *io, int64_t result)
 
 	if (result >= 0 && f->flush_after && !blk->dropping) {
 		f->flush_after = false;
+		f->flushed_after = true;
 		io->op = BLOCK_FLUSH;
 		if (block_submit(blk->backend, io) == 0)
 			return;
@@ -174,7 +182,7 @@ static void start_request(struct virtio_blk *blk, struct blk_request *f)
 	uint8_t status;
 
 	f->used_len = 0;
-	f->flush_after = false;
+	f->flush_after = f->flushed_after = false;
 	status = virtio_blk_parse(&f->elem, blk->config.capacity, block_read_only(blk->backend), r);
 	if (status == VIRTIO_BLK_S_OK && !type_negotiated(&blk->vdev, r->type))
 		status = VIRTIO_BLK_S_UNSUPP;
@@ -322,6 +330,14 @@ static void blk_write_stats(struct virtio_device *vdev, struct json *j)
 	json_uint(j, "requests", blk->requests);
 	json_uint(j, "read_bytes", blk->read_bytes);
 	json_uint(j, "written_bytes", blk->written_bytes);
+	/* How writes become durable (README, --stats-json): FLUSH requests,
+	 * the fdatasyncs the backend really issued for them or for
+	 * write-through, and whether cache=none got O_DIRECT. */
+	json_uint(j, "flushes", blk->flushes);
+	json_uint(j, "fdatasyncs", block_fdatasyncs(blk->backend));
+	json_bool(j, "write_through", blk->write_through);
+	json_uint(j, "durable_writes", blk->durable_writes);
+	json_bool(j, "direct", block_direct(blk->backend));
 }
 
 static const struct virtio_device_ops blk_ops = {

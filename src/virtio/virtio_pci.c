@@ -46,6 +46,7 @@
 #define CAP_DEVCFG 0x88
 #define CAP_PCICFG 0x98 /* 20 bytes: the capability, then pci_cfg_data */
 #define PCICFG_DATA (CAP_PCICFG + 16)
+#define PCI_COMMAND_INTX_DISABLE 0x0400
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_MASK 0x4000
 #define MSIX_ENTRY_MASKED 1
@@ -126,6 +127,20 @@ static void set_intx(struct virtio_pci *vp, bool level)
 	vp->env.set_intx(vp->env.intx_ctx, vp->intx_gsi, vp->env.intx_source, level);
 }
 
+/* INTx is level-triggered and follows the ISR (4.1.4.5): the line is high
+ * exactly while an ISR bit is set, MSI-X is off and the command register's
+ * Interrupt Disable is clear (PCI 3.0, 6.2.2). Called, with vdev->lock,
+ * after any of the three changes: so turning MSI-X or Interrupt Disable
+ * off again brings back an interrupt the driver has not acknowledged
+ * yet, rather than losing it. */
+static void update_intx(struct virtio_pci *vp)
+{
+	bool disabled = msix_enabled(vp) ||
+			(le16_get(vp->pci.config + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+
+	set_intx(vp, vp->isr != 0 && !disabled);
+}
+
 static void fire_vector(struct virtio_pci *vp, uint16_t vector)
 {
 	uint64_t one = 1;
@@ -149,7 +164,7 @@ static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
 		fire_vector(vp, vector);
 	} else {
 		vp->isr |= isr_bit;
-		set_intx(vp, true);
+		update_intx(vp);
 	}
 }
 
@@ -546,7 +561,7 @@ static uint64_t bar_read(void *opaque, uint64_t off, unsigned int size)
 		/* Reading the ISR acknowledges the interrupt (4.1.4.5). */
 		v = vp->isr;
 		vp->isr = 0;
-		set_intx(vp, false);
+		update_intx(vp);
 	} else if (off >= DEVCFG_OFF && off - DEVCFG_OFF + size <= vdev->config_size &&
 		   vdev->ops->config_read) {
 		uint8_t buf[8] = { 0 };
@@ -593,7 +608,19 @@ static void bar_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
+/* A guest MMIO access to BAR 0 (the PCI_CFG window calls bar_write
+ * itself): notifications arriving here are ones KVM's ioeventfd did not
+ * take, which --no-ioeventfd's test and the benchmarks count. */
+static void bar_mmio_write(void *opaque, uint64_t off, unsigned int size, uint64_t value)
+{
+	struct virtio_pci *vp = opaque;
+
+	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vp->vdev->num_queues)
+		__atomic_add_fetch(&vp->vdev->notify_exits, 1, __ATOMIC_RELAXED);
+	bar_write(opaque, off, size, value);
+}
+
+static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_mmio_write };
 
 /* ---- PCI configuration space ------------------------------------------ */
 
@@ -645,12 +672,12 @@ static void config_written(struct pci_device *d, unsigned int offset, unsigned i
 
 	if (offset < PCI_BAR0 + 8 && offset + size > PCI_COMMAND)
 		map_ioeventfds(vp); /* command or BAR 0 changed */
-	if (offset < CAP_MSIX + 4 && offset + size > CAP_MSIX + 2) {
+	if ((offset < CAP_MSIX + 4 && offset + size > CAP_MSIX + 2) ||
+	    (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND)) {
 		pthread_mutex_lock(&vp->vdev->lock);
 		if (!msix_enabled(vp))
 			vp->pba = 0;
-		else
-			set_intx(vp, false);
+		update_intx(vp);
 		deliver_pending(vp);
 		pthread_mutex_unlock(&vp->vdev->lock);
 	}

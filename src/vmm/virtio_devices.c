@@ -141,6 +141,7 @@ void vm_write_virtio_stats(struct vm *vm, struct json *j)
 		 * ioeventfds, queue notifications are not among them. */
 		json_uint(j, "exits", pd ? __atomic_load_n(&pd->exits, __ATOMIC_RELAXED) : 0);
 		json_uint(j, "queue_notifications", vdev->notifications);
+		json_uint(j, "notify_exits", __atomic_load_n(&vdev->notify_exits, __ATOMIC_RELAXED));
 		json_uint(j, "interrupts", vdev->interrupts);
 		if (vdev->ops->write_stats)
 			vdev->ops->write_stats(vdev, j);

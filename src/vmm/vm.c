@@ -162,14 +162,21 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 			struct signalfd_siginfo si;
 
 			/* SIGQUIT: every vCPU's registers on stderr, and go on
-			 * (to see where a guest that stopped answering is). */
-			if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
-				si.ssi_signo = 0;
-			else if (si.ssi_signo == SIGQUIT)
+			 * (to see where a guest that stopped answering is).
+			 * SIGUSR2: the statistics so far (exit_reason
+			 * "running"), e.g. just before a test kills vireo with
+			 * SIGKILL. */
+			if (read(signal_fd, &si, sizeof(si)) != sizeof(si)) {
+				/* Nothing whole to read: poll again. */
+			} else if (si.ssi_signo == SIGQUIT) {
 				vcpus_request_state_dump(vm);
-			else
+			} else if (si.ssi_signo == SIGUSR2) {
+				if (vm->opts->stats_json)
+					vm_write_stats(vm, vm->opts->stats_json);
+			} else {
 				vm_request_stop(vm, VM_STOP_SIGNAL, "stopped by SIG%s",
 						sigabbrev_np((int)si.ssi_signo));
+			}
 		}
 		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			read_console(vm);

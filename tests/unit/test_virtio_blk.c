@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/json.h"
 #include "util/le.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_blk.h"
@@ -500,6 +501,37 @@ static uint64_t request(uint32_t type, uint64_t sector, uint64_t data, uint32_t 
 	return st;
 }
 
+/* One field of the device's --stats-json object, as text ("3", "true"). */
+static const char *stat_text(const char *key)
+{
+	static char out[32];
+	char *buf = NULL, want[64];
+	size_t len = 0;
+	const char *p;
+	struct json j;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	json_init(&j, f);
+	json_begin_object(&j, NULL);
+	rig.vdev->ops->write_stats(rig.vdev, &j);
+	json_end_object(&j);
+	assert_int_equal(fclose(f), 0);
+	snprintf(want, sizeof(want), "\"%s\": ", key);
+	p = strstr(buf, want);
+	if (!p)
+		fail_msg("no %s in the stats: %s", key, buf);
+	p += strlen(want);
+	snprintf(out, sizeof(out), "%.*s", (int)strcspn(p, ",\n}"), p);
+	free(buf);
+	return out;
+}
+
+static uint64_t stat_uint(const char *key)
+{
+	return strtoull(stat_text(key), NULL, 10);
+}
+
 /* What the transport does at DRIVER_OK, on fresh (zeroed) rings. */
 static void map_queue(void)
 {
@@ -640,10 +672,20 @@ static void test_device_requests(void **state)
 	used_elem(0, &uid, &ulen);
 	assert_int_equal(uid, heads[0]);
 	assert_int_equal(ulen, 1);
+	/* The driver took VIRTIO_BLK_F_FLUSH: a write is answered from the
+	 * page cache, no fdatasync until the driver asks for one. */
+	assert_string_equal(stat_text("write_through"), "false");
+	assert_string_equal(stat_text("direct"), "false"); /* cache=writeback */
+	assert_int_equal(stat_uint("fdatasyncs"), 0);
+	assert_int_equal(stat_uint("flushes"), 0);
 	st[1] = request(VIRTIO_BLK_T_FLUSH, 0, 0, 0, false);
 	kick();
 	wait_used(2);
 	assert_int_equal(*gp(st[1]), VIRTIO_BLK_S_OK);
+	/* The FLUSH was answered only after the image's fdatasync. */
+	assert_int_equal(stat_uint("flushes"), 1);
+	assert_int_equal(stat_uint("fdatasyncs"), 1);
+	assert_int_equal(stat_uint("durable_writes"), 0);
 
 	/* The read's data split over two buffers, the status in a third. */
 	h = alloc_buf(16);
@@ -743,11 +785,12 @@ static void test_device_requests(void **state)
 }
 
 /* A driver that did not take VIRTIO_BLK_F_FLUSH gets write-through (each
- * write followed by a flush), and no DISCARD. */
+ * write followed by an fdatasync before it is answered, counted by the
+ * backend where it issues it), and no DISCARD. */
 static void test_device_write_through(void **state)
 {
-	uint64_t wdata = alloc_buf(4096), seg = alloc_buf(16), h = alloc_buf(16);
-	uint64_t st, zst = alloc_buf(1);
+	uint64_t wdata = alloc_buf(4096), rdata = alloc_buf(4096), seg = alloc_buf(16);
+	uint64_t h = alloc_buf(16), st, zst = alloc_buf(1);
 	struct seg s[3] = { { h, 16, false }, { seg, 16, false }, { zst, 1, true } };
 
 	(void)state;
@@ -761,6 +804,25 @@ static void test_device_write_through(void **state)
 	wait_used(2);
 	assert_int_equal(*gp(st), VIRTIO_BLK_S_OK);
 	assert_int_equal(*gp(zst), VIRTIO_BLK_S_UNSUPP);
+	/* The write was answered after an fdatasync of its own, with no
+	 * FLUSH from the driver; the refused DISCARD synced nothing. */
+	assert_string_equal(stat_text("write_through"), "true");
+	assert_int_equal(stat_uint("durable_writes"), 1);
+	assert_int_equal(stat_uint("fdatasyncs"), 1);
+	assert_int_equal(stat_uint("flushes"), 0);
+	/* A read needs no sync; the next write gets one more. */
+	st = request(VIRTIO_BLK_T_IN, 100, rdata, 4096, true);
+	kick();
+	wait_used(3);
+	assert_int_equal(*gp(st), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gp(rdata), gp(wdata), 4096);
+	assert_int_equal(stat_uint("fdatasyncs"), 1);
+	st = request(VIRTIO_BLK_T_OUT, 200, wdata, 4096, false);
+	kick();
+	wait_used(4);
+	assert_int_equal(*gp(st), VIRTIO_BLK_S_OK);
+	assert_int_equal(stat_uint("durable_writes"), 2);
+	assert_int_equal(stat_uint("fdatasyncs"), 2);
 }
 
 /* A chain pointing outside guest RAM: DEVICE_NEEDS_RESET and a config
