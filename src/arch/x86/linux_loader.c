@@ -102,12 +102,13 @@ static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *
 {
 	uint8_t hdr[VMLINUX_HEADER_BYTES];
 	struct vmlinux v;
-	const char *bad = "";
+	const char *bad = "", *found;
 	struct stat st;
 	unsigned int i;
 	size_t len;
-	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz, why);
+	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz, &found);
 
+	*why = found;
 	if (fd < 0)
 		return -1;
 	*why = "cannot read the cached vmlinux";
@@ -133,6 +134,7 @@ static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *
 	}
 	close(fd);
 	*entry = v.entry;
+	*why = found; /* found in the cache, or decompressed into it now */
 	log_debug("booting the cached vmlinux at 0x%llx", (unsigned long long)v.entry);
 	return 0;
 fail:
