@@ -670,6 +670,13 @@ def sc_busoff(r):
     path = g.dump_start(r.probe)
     g.ok("cansend can0 333#33")
     r.guest_tx += 1
+    # cansend returns before the frame is on vcan0: the host's frame goes
+    # only once it is there, so that the order on the bus, in the log and
+    # in the guest is the same (concurrent frames have no fixed order).
+    deadline = time.monotonic() + 30
+    while "333#33" not in r.dump.frames(since):
+        check(time.monotonic() < deadline, "the guest's 333#33 never reached %s" % VCAN)
+        time.sleep(0.1)
     r.sender.send([Frame(0x334, length=1, data=b"\x34")])
     r.guest_rx += 1
     g.wait_frames(path, 2, 30)
