@@ -111,6 +111,8 @@ static int run(const struct vm_options *o)
 	if (vm_init_devices(vm) < 0 || vm_attach_virtio_devices(vm) < 0 ||
 	    linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
 		goto out_mem;
+	vm->boot_path = img.boot_path;
+	vm->boot_path_detail = img.boot_path_detail;
 	linux_image_close(&img);
 	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
 		goto out_mem;

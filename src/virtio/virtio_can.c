@@ -338,13 +338,18 @@ static void backend_ready(void *ctx, uint32_t events)
 
 	pthread_mutex_lock(&vdev->lock);
 	if (!virtio_running(vdev)) {
-		/* No driver: the controller is stopped, frames are lost. */
+		/* No driver: the controller is stopped, frames are lost, and
+		 * counted as such (a frame arriving while a guest boots is
+		 * visible in --stats-json, like one while can0 is down). */
 		enum can_event ev;
 		struct can_msg m;
 
-		while (can_backend_recv(c->backend, &ev, &m) > 0)
+		while (can_backend_recv(c->backend, &ev, &m) > 0) {
 			if (ev == CAN_EVENT_TX_DONE && c->in_flight)
 				c->in_flight--;
+			else if (ev == CAN_EVENT_FRAME)
+				c->rx_dropped++;
+		}
 		c->want_out = false;
 	} else {
 		if (events & EPOLLOUT) {

@@ -236,6 +236,8 @@ int vm_write_stats(struct vm *vm, const char *path)
 	json_string(&j, "exit_reason", stop_reason_name(vm_stop_reason(vm)));
 	json_string(&j, "exit_detail", vm->stop_detail);
 	json_uint(&j, "vcpus_count", vm->ncpus);
+	json_string(&j, "boot_path", vm->boot_path);
+	json_string(&j, "boot_path_detail", vm->boot_path_detail);
 	json_uint(&j, "memory_bytes", vm->mem.size);
 	/* For benchmarks: Vireo's own footprint is peak RSS minus this. */
 	json_uint(&j, "guest_resident_bytes", guest_mem_resident(&vm->mem));

@@ -75,6 +75,8 @@ struct vm {
 	int stop_reason;
 	char stop_detail[160];
 	int error_logged; /* stop_detail already printed with registers */
+	/* How the kernel was loaded (struct linux_image), for --stats-json. */
+	const char *boot_path, *boot_path_detail;
 	struct vm_virtio virtio[VM_MAX_VIRTIO];
 	unsigned int nvirtio;
 	struct virtio_device *vconsole; /* --console virtio: gets stdin */

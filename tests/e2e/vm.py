@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import termios
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,7 +28,8 @@ _live = []
 
 
 class VM:
-    def __init__(self, args, tty=False, linux=True, program=None):
+    def __init__(self, args, tty=False, linux=True, program=None, env=None):
+        """env: variables added to this process's environment for vireo."""
         cmd = [program or VIREO]
         if linux:
             cmd += ["--kernel", KERNEL, "--initrd", INITRD]
@@ -36,17 +38,21 @@ class VM:
         self.output = b""
         self.stderr = b""
         self.tty = tty
+        self.tty_before = self.tty_after = None
         self.start = time.monotonic()
+        full_env = dict(os.environ, **env) if env else None
         if tty:
             self.master, slave = pty.openpty()
             self.slave = slave
+            # The terminal as vireo finds it, read before it can change it.
+            self.tty_before = termios.tcgetattr(slave)
             self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-                                         start_new_session=True)
+                                         start_new_session=True, env=full_env)
             self.out_fd = self.master
             self.in_fd = self.master
         else:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
+                                         stderr=subprocess.PIPE, env=full_env)
             self.out_fd = self.proc.stdout.fileno()
             self.in_fd = self.proc.stdin.fileno()
         self.err_fd = self.proc.stderr.fileno()
@@ -101,10 +107,20 @@ class VM:
             self._pump(0.2)
         while self._pump(0.05):
             pass
-        if self.tty:
+        if self.tty and self.slave is not None:
+            # The terminal as vireo left it, read while our end is open.
+            self.tty_after = termios.tcgetattr(self.slave)
             os.close(self.slave)
             self.slave = None
         return self.proc.returncode
+
+    def stderr_tail(self, n=600):
+        """The last n bytes vireo wrote on stderr, all of it read if it
+        has exited (nothing else may be reading then)."""
+        if self.proc.poll() is not None:
+            while self._pump(0.05):
+                pass
+        return self.stderr[-n:]
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -133,25 +149,39 @@ class VM:
 class Suite:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
+        self.only = os.environ.get("VIREO_E2E_ONLY")
 
     def run(self, name, fn, *args):
+        """Runs one case; True when it passed."""
         t0 = time.monotonic()
         try:
             detail = fn(*args)
         except Exception as e:  # a failed assertion or a timeout
-            self.failed += 1
-            print("not ok - %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-            return
+            self.fail(name, "%s: %s" % (type(e).__name__, e))
+            return False
         finally:
             while _live:
                 _live.pop().close()
         self.passed += 1
         print("ok - %s (%.1fs)%s" % (name, time.monotonic() - t0,
                                      ": " + detail if detail else ""), flush=True)
+        return True
+
+    def fail(self, name, why):
+        self.failed += 1
+        print("not ok - %s: %s" % (name, why), flush=True)
 
     def skip(self, name, why):
         self.skipped += 1
         print("skip - %s: %s" % (name, why), flush=True)
+
+    def selected(self, name, key=None):
+        """False, with a skip line for name, when VIREO_E2E_ONLY is set and
+        is not part of key (default: the name): a case left out is said."""
+        if self.only and self.only not in (name if key is None else key):
+            self.skip(name, "not selected by VIREO_E2E_ONLY=%s" % self.only)
+            return False
+        return True
 
     def finish(self):
         print("%d passed, %d failed, %d skipped" % (self.passed, self.failed, self.skipped),

@@ -56,7 +56,7 @@ static int cache_dir(char *out, size_t size)
 
 /* Decompresses the payload into dir/name, atomically. */
 static int fill(int kernel_fd, const struct bzimage *bz, const uint8_t *header, const char *dir,
-		const char *path)
+		const char *path, const char **why)
 {
 	uint64_t off = (uint64_t)bz->setup_size + le32_get(header + BZ_PAYLOAD_OFFSET);
 	uint64_t len = le32_get(header + BZ_PAYLOAD_LENGTH);
@@ -67,12 +67,15 @@ static int fill(int kernel_fd, const struct bzimage *bz, const uint8_t *header, 
 	int64_t n;
 	int fd;
 
+	*why = "the bzImage has no compressed payload to decompress";
 	if (bz->version < 0x0208 || len == 0 || off > file_size || len > file_size - off)
 		return -1;
+	*why = "cannot map the kernel file";
 	map = mmap(NULL, file_size, PROT_READ, MAP_PRIVATE, kernel_fd, 0);
 	if (map == MAP_FAILED)
 		return -1;
 	c = compression_detect(map + off, len);
+	*why = "cannot create a file in the cache directory";
 	if (snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir) >= (int)sizeof(tmp) ||
 	    (fd = mkstemp(tmp)) < 0) {
 		munmap(map, file_size);
@@ -82,6 +85,7 @@ static int fill(int kernel_fd, const struct bzimage *bz, const uint8_t *header, 
 	munmap(map, file_size);
 	if (n <= 0 || close(fd) < 0 || rename(tmp, path) < 0) {
 		log_debug("kernel cache: cannot decompress the %s payload", compression_name(c));
+		*why = "cannot decompress the payload into the cache";
 		unlink(tmp);
 		return -1;
 	}
@@ -112,23 +116,34 @@ static int content_hash(int fd, uint64_t size, uint64_t *out)
 	return 0;
 }
 
-int kernel_cache_open(int kernel_fd, const uint8_t *header, const struct bzimage *bz)
+int kernel_cache_open(int kernel_fd, const uint8_t *header, const struct bzimage *bz,
+		      const char **why)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	const char *off = getenv("VIREO_KERNEL_CACHE");
 	uint64_t size = bz->setup_size + bz->kernel_size, hash;
 	int fd;
 
+	*why = "VIREO_KERNEL_CACHE=off";
 	if (off && !strcmp(off, "off"))
 		return -1;
-	if (content_hash(kernel_fd, size, &hash) < 0 || cache_dir(dir, sizeof(dir)) < 0)
+	*why = "cannot read the kernel file";
+	if (content_hash(kernel_fd, size, &hash) < 0)
+		return -1;
+	*why = "no writable cache directory ($VIREO_CACHE, $XDG_CACHE_HOME/vireo, ~/.cache/vireo)";
+	if (cache_dir(dir, sizeof(dir)) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/vmlinux-%llx-%016llx", dir, (unsigned long long)size,
 		 (unsigned long long)hash);
+	*why = "found in the cache";
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		return fd;
-	if (fill(kernel_fd, bz, header, dir, path) < 0)
+	if (fill(kernel_fd, bz, header, dir, path, why) < 0)
 		return -1;
-	return open(path, O_RDONLY | O_CLOEXEC);
+	*why = "decompressed into the cache now";
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		*why = "cannot open the vmlinux just written to the cache";
+	return fd;
 }

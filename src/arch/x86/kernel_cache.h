@@ -16,7 +16,10 @@
 #include "arch/x86/bzimage.h"
 
 /* Returns a read-only fd on the cached vmlinux of the bzImage open as
- * kernel_fd (creating it if needed), or -1 to fall back. */
-int kernel_cache_open(int kernel_fd, const uint8_t *header, const struct bzimage *bz);
+ * kernel_fd (creating it if needed), or -1 to fall back; *why says which
+ * (found, decompressed now, or the reason for the fallback), so that the
+ * boot path taken is never a silent guess. */
+int kernel_cache_open(int kernel_fd, const uint8_t *header, const struct bzimage *bz,
+		      const char **why);
 
 #endif

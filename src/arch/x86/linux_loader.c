@@ -95,31 +95,38 @@ int linux_image_check_fit(const struct linux_image *img, uint64_t mem_size)
 }
 
 /* Loads the already-decompressed kernel from the cache; -1 to fall back
- * to loading the bzImage for the guest to decompress. */
+ * to loading the bzImage for the guest to decompress. Either way *why
+ * says what happened. */
 static int load_cached_vmlinux(const struct linux_image *img, struct guest_mem *m,
-			       uint64_t *entry)
+			       uint64_t *entry, const char **why)
 {
 	uint8_t hdr[VMLINUX_HEADER_BYTES];
 	struct vmlinux v;
-	const char *why = "";
+	const char *bad = "", *found;
 	struct stat st;
 	size_t len;
-	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz);
+	int fd = kernel_cache_open(img->kernel_fd, img->header, &img->bz, &found);
 
+	*why = found;
 	if (fd < 0)
 		return -1;
+	*why = "cannot read the cached vmlinux";
 	if (fstat(fd, &st) < 0)
 		goto fail;
 	len = (uint64_t)st.st_size < sizeof(hdr) ? (size_t)st.st_size : sizeof(hdr);
-	if (pread_full(fd, hdr, len, 0) < 0 ||
-	    vmlinux_parse(hdr, len, (uint64_t)st.st_size, &v, &why) < 0) {
-		log_debug("kernel cache: unusable vmlinux: %s", why);
+	if (pread_full(fd, hdr, len, 0) < 0)
+		goto fail;
+	if (vmlinux_parse(hdr, len, (uint64_t)st.st_size, &v, &bad) < 0) {
+		log_debug("kernel cache: unusable vmlinux: %s", bad);
+		*why = "the cached vmlinux is unusable";
 		goto fail;
 	}
+	*why = "a segment of the cached vmlinux lies outside guest memory or cannot be read";
 	if (vmlinux_load(&v, fd, m) < 0)
 		goto fail;
 	close(fd);
 	*entry = v.entry;
+	*why = found; /* found in the cache, or decompressed into it now */
 	log_debug("booting the cached vmlinux at 0x%llx", (unsigned long long)v.entry);
 	return 0;
 fail:
@@ -127,7 +134,7 @@ fail:
 	return -1;
 }
 
-int linux_image_load(const struct linux_image *img, struct guest_mem *m, unsigned int ncpus,
+int linux_image_load(struct linux_image *img, struct guest_mem *m, unsigned int ncpus,
 		     uint64_t *entry)
 {
 	static struct acpi_tables acpi;
@@ -137,7 +144,10 @@ int linux_image_load(const struct linux_image *img, struct guest_mem *m, unsigne
 	uint8_t *dst;
 	size_t cmdline_len = strlen(img->cmdline) + 1;
 
-	if (load_cached_vmlinux(img, m, entry) < 0) {
+	img->boot_path = "cached-vmlinux";
+	if (load_cached_vmlinux(img, m, entry, &img->boot_path_detail) < 0) {
+		log_debug("booting the bzImage, the guest decompresses it: %s", img->boot_path_detail);
+		img->boot_path = "bzimage";
 		dst = guest_mem_ptr(m, KERNEL_LOAD_ADDR, img->bz.kernel_size);
 		if (!dst || pread_full(img->kernel_fd, dst, img->bz.kernel_size, kernel_off) < 0) {
 			log_error("cannot load the kernel into guest memory");
