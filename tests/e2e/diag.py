@@ -69,7 +69,7 @@ def host_report(lines=60, trace_lines=40):
 
 def failure_report(vms):
     """Everything above for each VM of a failed test, as '# ' lines."""
-    parts = [vm_report(vm) for vm in vms]
+    parts = [vm_report(vm) for vm in vms if hasattr(vm, "proc") and hasattr(vm, "output")]
     h = host_report()
     if h:
         parts.append(h)

@@ -784,10 +784,8 @@ def main():
         return s.finish()
     print("virtio: target %s" % ("QEMU (VIREO_E2E_QEMU=1: checks the tests, not vireo)" if QEMU
                                  else vmmod.VIREO), flush=True)
-    only = os.environ.get("VIREO_E2E_ONLY")
-
     def run(name, fn, *args):
-        if only and only not in name:
+        if not s.selected(name):
             return
         if fn is test_disk_cache_none:
             with tempfile.TemporaryDirectory() as d:

@@ -10,6 +10,8 @@ import subprocess
 import termios
 import time
 
+import diag
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIREO = os.environ.get("VIREO", os.path.join(ROOT, "build", "vireo"))
 GUEST = os.environ.get("VIREO_GUEST_DIR", os.path.join(ROOT, "build", "guest"))
@@ -158,6 +160,9 @@ class Suite:
             detail = fn(*args)
         except Exception as e:  # a failed assertion or a timeout
             self.fail(name, "%s: %s" % (type(e).__name__, e))
+            # What explains it, while the VMs are still there: consoles,
+            # vCPU registers, the nested host's log and KVM trace.
+            print(diag.failure_report(list(_live)), flush=True)
             return False
         finally:
             while _live:
