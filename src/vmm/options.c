@@ -42,7 +42,7 @@ void options_print_help(void)
 	       "  --cmdline STRING     kernel command line (default \"%s\")\n"
 	       "  --memory SIZE        guest RAM, e.g. 512M, 2G or bytes (default 256M)\n"
 	       "  --cpus N             number of vCPUs (default 1)\n"
-	       "  --stats-json FILE    on exit, write KVM and device exit statistics\n"
+	       "  --stats-json FILE    on exit (and on SIGUSR2), write KVM and device statistics\n"
 	       "  --disk path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]\n"
 	       "                       virtio-blk disk on a raw image (repeatable: vda, vdb...)\n"
 	       "  --net tap=IFNAME[,mac=MAC]\n"

@@ -5,6 +5,7 @@ and input, ACPI poweroff, i8042 reset, triple fault, CMOS time, signals,
 the terminal's raw mode and --stats-json."""
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -109,6 +110,28 @@ def check_restored(vm, when):
                                          for i, n in enumerate(names) if n in diff)))
 
 
+def test_sigquit_logs_state():
+    """SIGQUIT makes every vCPU log its registers and run state, and the VM
+    goes on (what a failed e2e test prints for a guest that stalled)."""
+    vm = tiny("spin", "--cpus", "2")
+    time.sleep(0.5)
+    vm.signal(signal.SIGQUIT)
+    deadline = time.monotonic() + 20
+    while vm.stderr.count(b"mp_state") < 2 and time.monotonic() < deadline:
+        vm._pump(0.2)
+    check(vm.stderr.count(b"mp_state") == 2, "stderr after SIGQUIT: %r" % vm.stderr)
+    for cpu in (0, 1):
+        check(b"vCPU %d: RIP=" % cpu in vm.stderr, "no registers of vCPU %d: %r" % (cpu, vm.stderr))
+    # vCPU 0 spins in long mode; it was not stopped by the dump.
+    check(re.search(rb"vCPU 0: CS=0010\(base 0, l=1\)", vm.stderr), "vCPU 0 state: %r" % vm.stderr)
+    time.sleep(0.3)
+    check(vm.proc.poll() is None, "vireo exited after SIGQUIT: %r" % vm.stderr)
+    vm.signal(signal.SIGTERM)
+    status = vm.wait(30)
+    check(status == 0, "status %d after SIGTERM" % status)
+    check(b"stopped by SIGTERM" in vm.stderr, "stderr: %r" % vm.stderr)
+
+
 def test_terminal_raw_and_restored():
     vm = tiny("echo", tty=True)
     # A fresh pty is in canonical mode with echo: otherwise raw mode
@@ -177,6 +200,7 @@ def main():
     s.run("tiny: CMOS RTC shows host UTC time", test_cmos_time)
     s.run("tiny: SIGTERM stops 2 vCPUs cleanly", test_sigterm_stops_cleanly, signal.SIGTERM)
     s.run("tiny: SIGINT stops cleanly", test_sigterm_stops_cleanly, signal.SIGINT)
+    s.run("tiny: SIGQUIT logs every vCPU's state, the VM goes on", test_sigquit_logs_state)
     s.run("tiny: raw terminal, Ctrl-A x, restored", test_terminal_raw_and_restored)
     s.run("tiny: terminal restored after guest crash", test_terminal_restored_after_crash)
     s.run("tiny: --stats-json counts exits", test_stats_json)
