@@ -71,7 +71,7 @@ badinput: $(BUILD)/vireo-san guest
 guest:
 	@guest/build $(BUILD)/guest
 
-e2e: $(BUILD)/vireo $(BUILD)/vireo-san guest
+e2e: $(BUILD)/vireo $(BUILD)/vireo-san $(BUILD)/unit/test_can_socketcan guest
 	@tests/e2e/run
 
 # Both compilers must build the tree warning-free.
