@@ -171,6 +171,10 @@ def main():
                 next_boot[0] += 1
                 n = next_boot[0]
             kind, secs, detail = one_boot(args, n)
+            beat = os.environ.get("VIREO_NESTED_HEARTBEAT")
+            if beat:  # tests/nested/run's watchdog: this host still moves
+                with open(beat, "w") as f:
+                    f.write("%d\n" % n)
             with lock:
                 if kind:
                     counts[kind] += 1
