@@ -43,8 +43,9 @@ KINDS = ("stall-boot", "stall-shell", "slow", "shutdown", "vmm-error", "bad-exit
 lock = threading.Lock()
 
 
-def qemu_cmd(cpus, memory, cmdline):
-    return ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host", "-smp", str(cpus),
+def qemu_args(cpus, memory, cmdline):
+    """QEMU's arguments for the guest Vireo boots, the program excluded."""
+    return ["-enable-kvm", "-cpu", "host", "-smp", str(cpus),
             "-m", "%dM" % memory, "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-serial", "stdio", "-kernel", os.path.join(GUEST, "vmlinuz"),
             "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"), "-append", cmdline]
@@ -84,7 +85,7 @@ def one_boot(args, n):
     kind = None
     try:
         if args.vmm == "qemu":
-            vm = VM(qemu_cmd(args.cpus, args.memory, args.cmdline)[1:], linux=False,
+            vm = VM(qemu_args(args.cpus, args.memory, args.cmdline), linux=False,
                     program="qemu-system-x86_64")
         else:
             vm = VM(["--cpus", str(args.cpus), "--memory", "%dM" % args.memory,
