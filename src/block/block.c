@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "block/block_priv.h"
+#include "util/iov.h"
 
 #define MAX_RETRIES 1000 /* -EAGAIN/-EINTR in a row before giving up */
 
@@ -60,29 +61,6 @@ void block_signal(struct block_backend *b)
 
 	if (write(b->event_fd, &one, sizeof(one)) < 0) {
 		/* Only when the counter would overflow: readable anyway. */
-	}
-}
-
-static void copy_to_iov(const struct iovec *iov, unsigned int n, const uint8_t *src, uint64_t len)
-{
-	unsigned int i;
-
-	for (i = 0; i < n && len; i++) {
-		size_t k = iov[i].iov_len < len ? iov[i].iov_len : len;
-
-		memcpy(iov[i].iov_base, src, k);
-		src += k;
-		len -= k;
-	}
-}
-
-static void copy_from_iov(uint8_t *dst, const struct iovec *iov, unsigned int n)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
 	}
 }
 
@@ -137,17 +115,7 @@ static bool advance_iov(struct block_io *io, uint64_t n)
 		io->iov = io->iov_copy;
 		io->iov_owned = true;
 	}
-	while (n && io->iovcnt) {
-		if (n >= io->iov[0].iov_len) {
-			n -= io->iov[0].iov_len;
-			io->iov++;
-			io->iovcnt--;
-		} else {
-			io->iov[0].iov_base = (uint8_t *)io->iov[0].iov_base + n;
-			io->iov[0].iov_len -= n;
-			n = 0;
-		}
-	}
+	iov_drop_front(&io->iov, &io->iovcnt, (size_t)n);
 	/* Skip empty iovecs so the next step never transfers nothing. */
 	while (io->iovcnt && !io->iov[0].iov_len) {
 		io->iov++;
@@ -234,19 +202,12 @@ int64_t block_io_step_sync(struct block_backend *b, struct block_io *io)
 	return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
-/* Total bytes of r's buffers; false if they overflow. */
+/* Total bytes of r's buffers; false if they overflow (iov_size saturates,
+ * and no real list adds up to SIZE_MAX). */
 static bool iov_total(const struct block_req *r, uint64_t *total)
 {
-	uint64_t t = 0;
-	unsigned int i;
-
-	for (i = 0; i < r->iovcnt; i++) {
-		if (r->iov[i].iov_len > UINT64_MAX - t)
-			return false;
-		t += r->iov[i].iov_len;
-	}
-	*total = t;
-	return true;
+	*total = iov_size(r->iov, r->iovcnt);
+	return *total != SIZE_MAX;
 }
 
 static bool in_image(const struct block_backend *b, uint64_t offset, uint64_t len)
@@ -278,7 +239,7 @@ static int setup_bounce(struct block_backend *b, struct block_io *io, uint64_t t
 		return -ENOMEM;
 	}
 	if (io->op == BLOCK_WRITE)
-		copy_from_iov(io->bounce, io->req->iov, io->req->iovcnt);
+		iov_to_buf(io->req->iov, io->req->iovcnt, 0, io->bounce, total);
 	io->bounce_iov.iov_base = io->bounce;
 	io->bounce_iov.iov_len = total;
 	io->iov = &io->bounce_iov;
@@ -394,7 +355,7 @@ static void run_done(struct block_backend *b, struct block_io *io)
 	int64_t result = io->result;
 
 	if (io->bounce && r->op == BLOCK_READ && result > 0)
-		copy_to_iov(r->iov, r->iovcnt, io->bounce, (uint64_t)result);
+		iov_from_buf(r->iov, r->iovcnt, 0, io->bounce, (size_t)result);
 	free_io(io);
 	__atomic_sub_fetch(&b->in_flight, 1, __ATOMIC_ACQ_REL);
 	r->done(r, result);

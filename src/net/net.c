@@ -56,15 +56,3 @@ ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int io
 	return b->ops->recv(b, iov, iovcnt);
 }
 
-size_t net_iov_size(const struct iovec *iov, unsigned int iovcnt)
-{
-	size_t total = 0;
-	unsigned int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len > SIZE_MAX - total)
-			return SIZE_MAX;
-		total += iov[i].iov_len;
-	}
-	return total;
-}

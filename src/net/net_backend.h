@@ -23,7 +23,5 @@ struct net_backend {
 struct net_backend *tap_open(const struct net_options *o);
 struct net_backend *slirp_backend_open(const struct net_options *o);
 
-/* Bytes in an iovec array (saturating: guests can describe silly sizes). */
-size_t net_iov_size(const struct iovec *iov, unsigned int iovcnt);
 
 #endif

@@ -24,6 +24,7 @@
 
 #include "net/hostfwd.h"
 #include "net/net_backend.h"
+#include "util/iov.h"
 #include "util/log.h"
 
 #define RXQ_FRAMES 256
@@ -340,8 +341,7 @@ static void *user_thread(void *arg)
 static ssize_t user_send(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt)
 {
 	struct user_net *u = to_user(b);
-	size_t len = net_iov_size(iov, iovcnt), off = 0;
-	unsigned int i;
+	size_t len = iov_size(iov, iovcnt);
 
 	if (len > NET_MAX_FRAME)
 		return -EMSGSIZE;
@@ -349,10 +349,7 @@ static ssize_t user_send(struct net_backend *b, const struct iovec *iov, unsigne
 	if (iovcnt == 1) {
 		slirp_input(u->slirp, iov[0].iov_base, (int)len);
 	} else {
-		for (i = 0; i < iovcnt; i++) {
-			memcpy(u->tx_buf + off, iov[i].iov_base, iov[i].iov_len);
-			off += iov[i].iov_len;
-		}
+		iov_to_buf(iov, iovcnt, 0, u->tx_buf, len);
 		slirp_input(u->slirp, u->tx_buf, (int)len);
 	}
 	pthread_mutex_unlock(&u->lock);
@@ -364,9 +361,8 @@ static ssize_t user_send(struct net_backend *b, const struct iovec *iov, unsigne
 static ssize_t user_recv(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt)
 {
 	struct user_net *u = to_user(b);
-	size_t room = net_iov_size(iov, iovcnt), off = 0;
+	size_t room = iov_size(iov, iovcnt);
 	struct user_frame *f;
-	unsigned int i;
 	ssize_t ret;
 
 	pthread_mutex_lock(&u->rxq_lock);
@@ -384,12 +380,7 @@ static ssize_t user_recv(struct net_backend *b, const struct iovec *iov, unsigne
 	if (f->len > room) {
 		ret = -EMSGSIZE;
 	} else {
-		for (i = 0; i < iovcnt && off < f->len; i++) {
-			size_t n = iov[i].iov_len < f->len - off ? iov[i].iov_len : f->len - off;
-
-			memcpy(iov[i].iov_base, f->data + off, n);
-			off += n;
-		}
+		iov_from_buf(iov, iovcnt, 0, f->data, f->len);
 		ret = (ssize_t)f->len;
 	}
 	free(f);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/net_backend.h"
+#include "util/iov.h"
 #include "util/log.h"
 
 struct tap {
@@ -78,7 +79,7 @@ static ssize_t tap_send(struct net_backend *b, const struct iovec *iov, unsigned
 static ssize_t tap_recv(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt)
 {
 	struct tap *t = to_tap(b);
-	size_t room = net_iov_size(iov, iovcnt);
+	size_t room = iov_size(iov, iovcnt);
 	struct iovec v[TAP_RECV_IOV + 1];
 	uint8_t scratch;
 	ssize_t n;

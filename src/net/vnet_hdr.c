@@ -3,30 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-/* Copies len bytes from src (starting offset bytes in) to dst, or fewer
- * if the iovecs run out. */
-static size_t iov_copy_out(const struct iovec *src, unsigned int n, size_t offset, void *dst,
-			   size_t len)
-{
-	size_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (offset >= src[i].iov_len) {
-			offset -= src[i].iov_len;
-			continue;
-		}
-		chunk = src[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)src[i].iov_base + offset, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
-}
+#include "util/iov.h"
 
 int vnet_tx_prepare(const struct iovec *out, unsigned int out_num, size_t guest_hdr_len,
 		    bool backend_hdr, struct virtio_net_hdr_v1 *hdr, struct iovec *iov)
@@ -36,7 +13,7 @@ int vnet_tx_prepare(const struct iovec *out, unsigned int out_num, size_t guest_
 
 	memset(hdr, 0, sizeof(*hdr));
 	if (guest_hdr_len > sizeof(*hdr) ||
-	    iov_copy_out(out, out_num, 0, hdr, guest_hdr_len) < guest_hdr_len)
+	    iov_to_buf(out, out_num, 0, hdr, guest_hdr_len) < guest_hdr_len)
 		return -EINVAL;
 	/* Receive-side only; transmit headers carry zero. */
 	hdr->num_buffers = 0;
@@ -107,7 +84,7 @@ size_t vnet_rx_fill(struct vnet_rx *r, const struct iovec *in, unsigned int in_n
 	unsigned int i;
 
 	for (i = 0; i < in_num && r->done < r->total; i++) {
-		size_t n = iov_copy_out(r->src, 2, r->done, in[i].iov_base, in[i].iov_len);
+		size_t n = iov_to_buf(r->src, 2, r->done, in[i].iov_base, in[i].iov_len);
 
 		r->done += n;
 		written += n;

@@ -15,6 +15,7 @@
 #include "block/block.h"
 #include "util/log.h"
 #include "virtio/virtio_blk_req.h"
+#include "util/iov.h"
 
 #define QUEUE_SIZE 256
 

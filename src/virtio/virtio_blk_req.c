@@ -9,44 +9,14 @@
 #include <string.h>
 
 #include "util/le.h"
-
-static uint64_t iov_bytes(const struct iovec *iov, unsigned int n)
-{
-	uint64_t t = 0;
-	unsigned int i;
-
-	/* Saturating: a sum that large fails every later check anyway. */
-	for (i = 0; i < n; i++)
-		t = iov[i].iov_len > UINT64_MAX - t ? UINT64_MAX : t + iov[i].iov_len;
-	return t;
-}
+#include "util/iov.h"
 
 /* Copies the iovecs that cover bytes [skip, skip + len) of src into r->data. */
 static void take_data(struct virtio_blk_req *r, const struct iovec *src, unsigned int n,
 		      uint64_t skip, uint64_t len)
 {
-	unsigned int i;
-
-	r->data_cnt = 0;
 	r->data_len = len;
-	for (i = 0; i < n && len; i++) {
-		uint64_t k = src[i].iov_len;
-
-		if (skip >= k) {
-			skip -= k;
-			continue;
-		}
-		k -= skip;
-		if (k > len)
-			k = len;
-		if (k) {
-			r->data[r->data_cnt].iov_base = (uint8_t *)src[i].iov_base + skip;
-			r->data[r->data_cnt].iov_len = (size_t)k;
-			r->data_cnt++;
-		}
-		len -= k;
-		skip = 0;
-	}
+	r->data_cnt = iov_slice(r->data, VIRTQ_MAX_SEGS, src, n, skip, len);
 }
 
 /* Whether [sector, sector + count) lies within the disk. */
@@ -107,9 +77,9 @@ uint8_t virtio_blk_parse(const struct virtq_elem *e, uint64_t capacity, bool rea
 	}
 	if (!r->status)
 		return VIRTIO_BLK_S_IOERR;
-	in_bytes = iov_bytes(in, e->in_num) - 1; /* without the status byte */
+	in_bytes = iov_size(in, e->in_num) - 1; /* without the status byte */
 
-	out_bytes = iov_bytes(e->iov, e->out_num);
+	out_bytes = iov_size(e->iov, e->out_num);
 	if (out_bytes < VIRTIO_BLK_OUTHDR_SIZE)
 		return VIRTIO_BLK_S_IOERR;
 	iov_to_buf(e->iov, e->out_num, 0, hdr, sizeof(hdr));

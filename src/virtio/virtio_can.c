@@ -22,6 +22,7 @@
 #include "util/le.h"
 #include "util/log.h"
 #include "virtio/virtio_can_msg.h"
+#include "util/iov.h"
 
 #define TXQ 0
 #define RXQ 1

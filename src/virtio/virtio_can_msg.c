@@ -4,6 +4,7 @@
 
 #include "util/le.h"
 #include "virtio/virtqueue.h"
+#include "util/iov.h"
 
 #define KNOWN_FLAGS (VIRTIO_CAN_FLAGS_EXTENDED | VIRTIO_CAN_FLAGS_FD | VIRTIO_CAN_FLAGS_RTR)
 

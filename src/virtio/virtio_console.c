@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/le.h"
+#include "util/iov.h"
 
 #define VIRTIO_CONSOLE_F_EMERG_WRITE 2
 #define RX_QUEUE 0

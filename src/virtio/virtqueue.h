@@ -72,9 +72,4 @@ void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
 bool virtq_empty(struct virtq *q);
 
-/* Copies between an iovec array and a flat buffer; return bytes copied. */
-size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t offset, const void *buf,
-		    size_t len);
-
 #endif

@@ -7,6 +7,7 @@
 
 #include "util/le.h"
 #include "virtio/virtqueue.h"
+#include "util/iov.h"
 
 #define RAM_SIZE (1u << 20)
 #define QSIZE 8
