@@ -18,7 +18,7 @@
 
 #include "util/json.h"
 #include "virtio/virtqueue.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "vmm/ioloop.h"
 
 /* Device status bits (2.1). */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE 1024 /* largest queue size Vireo offers */
 #define VIRTQ_MAX_SEGS 256  /* buffers in one chain, indirect ones included */

@@ -18,7 +18,7 @@
 #include "kvm/kvm.h"
 #include "util/json.h"
 #include "vmm/console.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 #include "vmm/options.h"
 
 struct virtio_device;

@@ -11,7 +11,7 @@
 
 #include "fuzz.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define MAP_SIZE (64ULL << 20)
 

@@ -13,7 +13,7 @@
 
 #include "util/le.h"
 #include "virtio/virtio.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define FAKE_MAX_QUEUES 4
 

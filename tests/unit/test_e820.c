@@ -4,7 +4,7 @@
 
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* What the code deliberately leaves out of RAM below 1 MiB: the EBDA page
  * (reserved), the VGA/ROM hole (absent) and the BIOS area holding the

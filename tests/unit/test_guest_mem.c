@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)

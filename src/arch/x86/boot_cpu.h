@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 /* Writes the GDT and page tables into guest memory. */
 int boot_cpu_write_tables(struct guest_mem *m);

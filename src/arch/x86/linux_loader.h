@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "arch/x86/bzimage.h"
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 struct linux_image {
 	int kernel_fd;

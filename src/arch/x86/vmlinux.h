@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/guest_mem.h"
+#include "mem/guest_mem.h"
 
 #define VMLINUX_MAX_SEGMENTS 16
 #define VMLINUX_HEADER_BYTES 4096 /* ELF header and program headers */

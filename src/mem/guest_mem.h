@@ -1,8 +1,8 @@
 /* Guest RAM: one host mapping, split into a low part at guest physical 0
  * and a high part at 4 GiB. All guest-physical accesses from device models
  * go through guest_mem_ptr(), which refuses ranges outside RAM. */
-#ifndef VIREO_VMM_GUEST_MEM_H
-#define VIREO_VMM_GUEST_MEM_H
+#ifndef VIREO_MEM_GUEST_MEM_H
+#define VIREO_MEM_GUEST_MEM_H
 
 #include <stddef.h>
 #include <stdint.h>
