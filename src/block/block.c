@@ -29,6 +29,11 @@ const char *block_engine_name(const struct block_backend *b)
 	return b->engine->name;
 }
 
+const char *block_path(const struct block_backend *b)
+{
+	return b->path;
+}
+
 int block_completion_fd(const struct block_backend *b)
 {
 	return b->event_fd;

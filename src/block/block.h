@@ -60,6 +60,8 @@ void block_close(struct block_backend *b);
 uint64_t block_size(const struct block_backend *b);
 bool block_read_only(const struct block_backend *b);
 const char *block_engine_name(const struct block_backend *b);
+/* What the backend was opened on (the file's path), for messages. */
+const char *block_path(const struct block_backend *b);
 /* 0: queued, done() will be called; -errno: refused now, done() never:
  * -EINVAL (out of the image, not whole sectors, bad op), -EROFS (a write
  * to a read-only image), -ENOMEM. r must stay valid until done(). */

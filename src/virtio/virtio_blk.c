@@ -367,23 +367,20 @@ static void fill_config(struct virtio_blk *blk)
 	c->write_zeroes_may_unmap = 1;
 }
 
-struct virtio_device *virtio_blk_create(const struct disk_config *cfg, unsigned int index)
+struct virtio_device *virtio_blk_create(struct block_backend *backend, const char *serial,
+					unsigned int index)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
 	unsigned int i;
 
 	if (!blk) {
-		log_error("disk '%s': out of memory", cfg->block.path);
+		log_error("virtio-blk%u: out of memory", index);
 		return NULL;
 	}
-	blk->backend = block_open(&cfg->block);
-	if (!blk->backend) {
-		free(blk);
-		return NULL;
-	}
+	blk->backend = backend;
 	snprintf(blk->name, sizeof(blk->name), "virtio-blk%u", index);
-	if (cfg->serial)
-		memcpy(blk->id, cfg->serial, strnlen(cfg->serial, VIRTIO_BLK_ID_BYTES));
+	if (serial)
+		memcpy(blk->id, serial, strnlen(serial, VIRTIO_BLK_ID_BYTES));
 	for (i = QUEUE_SIZE; i-- > 0;) {
 		blk->pool[i].blk = blk;
 		put_request(blk, &blk->pool[i]);
@@ -404,7 +401,7 @@ struct virtio_device *virtio_blk_create(const struct disk_config *cfg, unsigned 
 	blk->vdev.num_queues = 1;
 	blk->vdev.queue_max_size[0] = QUEUE_SIZE;
 	blk->vdev.ops = &blk_ops;
-	log_debug("%s: '%s', %llu sectors, engine %s", blk->name, cfg->block.path,
+	log_debug("%s: '%s', %llu sectors, engine %s", blk->name, block_path(backend),
 		  (unsigned long long)blk->config.capacity, block_engine_name(blk->backend));
 	return &blk->vdev;
 }

@@ -432,18 +432,16 @@ static const struct virtio_device_ops can_ops = {
 	.write_stats = can_write_stats,
 };
 
-struct virtio_device *virtio_can_create(const struct can_config *cfg, unsigned int index)
+struct virtio_device *virtio_can_create(struct can_backend *backend, unsigned int index)
 {
 	struct virtio_can *c = calloc(1, sizeof(*c));
 	unsigned int i;
 
-	if (!c)
-		return NULL;
-	c->backend = can_backend_open(&cfg->can);
-	if (!c->backend) {
-		free(c);
+	if (!c) {
+		log_error("virtio-can%u: out of memory", index);
 		return NULL;
 	}
+	c->backend = backend;
 	snprintf(c->name, sizeof(c->name), "virtio-can%u", index);
 	c->vdev.name = c->name;
 	c->vdev.device_id = VIRTIO_ID_CAN;

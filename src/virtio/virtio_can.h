@@ -3,11 +3,13 @@
 #ifndef VIREO_VIRTIO_VIRTIO_CAN_H
 #define VIREO_VIRTIO_VIRTIO_CAN_H
 
+#include "can/can.h"
 #include "virtio/virtio.h"
-#include "vmm/options.h"
 
-/* Opens the controller's backend; NULL (one line logged) if it cannot. */
-struct virtio_device *virtio_can_create(const struct can_config *cfg, unsigned int index);
+/* A controller on an opened backend, which the device owns from then on
+ * (the caller still closes it when this fails). NULL on failure. */
+struct virtio_device *virtio_can_create(struct can_backend *backend, unsigned int index);
+/* Frees the device and closes its backend. */
 void virtio_can_destroy(struct virtio_device *vdev);
 
 #endif

@@ -484,7 +484,8 @@ static const struct virtio_device_ops net_ops = {
 	.write_stats = net_write_stats,
 };
 
-struct virtio_device *virtio_net_create(const struct net_config *cfg, unsigned int index)
+struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8_t mac[6],
+					unsigned int index)
 {
 	struct virtio_net *n;
 	uint64_t features;
@@ -494,6 +495,7 @@ struct virtio_device *virtio_net_create(const struct net_config *cfg, unsigned i
 		log_error("virtio-net%u: out of memory", index);
 		return NULL;
 	}
+	n->backend = backend;
 	n->more_fd = -1;
 	n->rx_buf = malloc(VNET_HDR_LEN + NET_MAX_FRAME);
 	if (!n->rx_buf) {
@@ -505,9 +507,6 @@ struct virtio_device *virtio_net_create(const struct net_config *cfg, unsigned i
 		log_error("virtio-net%u: eventfd: %s", index, strerror(errno));
 		goto fail;
 	}
-	n->backend = net_open(&cfg->net);
-	if (!n->backend)
-		goto fail;
 	n->backend_hdr = net_has_vnet_hdr(n->backend);
 
 	features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_INDIRECT_DESC |
@@ -521,7 +520,7 @@ struct virtio_device *virtio_net_create(const struct net_config *cfg, unsigned i
 			    1ULL << VIRTIO_NET_F_HOST_ECN | 1ULL << VIRTIO_NET_F_GUEST_TSO4 |
 			    1ULL << VIRTIO_NET_F_GUEST_TSO6 | 1ULL << VIRTIO_NET_F_GUEST_ECN;
 
-	memcpy(n->config + CFG_MAC, cfg->mac, 6);
+	memcpy(n->config + CFG_MAC, mac, 6);
 	le16_put(n->config + CFG_STATUS, VIRTIO_NET_S_LINK_UP);
 	le16_put(n->config + CFG_MAX_VQ_PAIRS, 1);
 

@@ -50,15 +50,35 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 	unsigned int i;
 
 	pthread_mutex_init(&vm->intx_lock, NULL);
-	for (i = 0; i < o->ndisks; i++)
-		if (add(vm, virtio_blk_create(&o->disk[i], i), virtio_blk_destroy) < 0)
+	/* Each backend is opened here, by the VMM, and handed to its device,
+	 * which owns it from then on: the devices never see options. */
+	for (i = 0; i < o->ndisks; i++) {
+		struct block_backend *b = block_open(&o->disk[i].block);
+		struct virtio_device *d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
+
+		if (b && !d)
+			block_close(b);
+		if (add(vm, d, virtio_blk_destroy) < 0)
 			return -1;
-	for (i = 0; i < o->nnets; i++)
-		if (add(vm, virtio_net_create(&o->net[i], i), virtio_net_destroy) < 0)
+	}
+	for (i = 0; i < o->nnets; i++) {
+		struct net_backend *b = net_open(&o->net[i].net);
+		struct virtio_device *d = b ? virtio_net_create(b, o->net[i].mac, i) : NULL;
+
+		if (b && !d)
+			net_close(b);
+		if (add(vm, d, virtio_net_destroy) < 0)
 			return -1;
-	for (i = 0; i < o->ncans; i++)
-		if (add(vm, virtio_can_create(&o->can[i], i), virtio_can_destroy) < 0)
+	}
+	for (i = 0; i < o->ncans; i++) {
+		struct can_backend *b = can_backend_open(&o->can[i].can);
+		struct virtio_device *d = b ? virtio_can_create(b, i) : NULL;
+
+		if (b && !d)
+			can_backend_close(b);
+		if (add(vm, d, virtio_can_destroy) < 0)
 			return -1;
+	}
 	if (o->console == CONSOLE_VIRTIO) {
 		if (add(vm, virtio_console_create(&io), virtio_console_destroy) < 0)
 			return -1;

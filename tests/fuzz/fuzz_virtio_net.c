@@ -259,17 +259,17 @@ static const struct virtio_transport_ops fake_transport = {
 
 static void device_setup_once(void)
 {
-	struct net_config cfg;
+	/* Arbitrary guest frames must not open sockets on this host. */
+	struct net_options o = { .kind = NET_USER, .restricted = true };
+	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
+	struct net_backend *backend;
 
 	if (fz.ready)
 		return;
 	CHECK(guest_mem_map(&fz.mem, RAM_SIZE) == 0);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.net.kind = NET_USER;
-	/* Arbitrary guest frames must not open sockets on this host. */
-	cfg.net.restricted = true;
-	memcpy(cfg.mac, (uint8_t[]){ 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, 6);
-	fz.vdev = virtio_net_create(&cfg, 0);
+	backend = net_open(&o);
+	CHECK(backend);
+	fz.vdev = virtio_net_create(backend, mac, 0);
 	CHECK(fz.vdev);
 	pthread_mutex_init(&fz.vdev->lock, NULL);
 	fz.vdev->mem = &fz.mem;

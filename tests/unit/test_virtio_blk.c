@@ -570,6 +570,7 @@ static void start_device(uint64_t features_off)
 static int rig_setup(void **state)
 {
 	struct disk_config cfg;
+	struct block_backend *backend;
 	char arg[128];
 	int fd;
 
@@ -583,9 +584,15 @@ static int rig_setup(void **state)
 	snprintf(arg, sizeof(arg), "path=%s,serial=SN-42", rig.path);
 	if (parse_disk_option(arg, &cfg) < 0 || guest_mem_map(&rig.mem, RAM) < 0)
 		return -1;
-	rig.vdev = virtio_blk_create(&cfg, 3);
-	if (!rig.vdev)
+	/* As the VMM does: the options open a backend, the device gets it. */
+	backend = block_open(&cfg.block);
+	if (!backend)
 		return -1;
+	rig.vdev = virtio_blk_create(backend, cfg.serial, 3);
+	if (!rig.vdev) {
+		block_close(backend);
+		return -1;
+	}
 	rig.data_next = DATA_GPA;
 	return 0;
 }

@@ -200,7 +200,8 @@ static uint16_t status_bits(void)
 static int setup(void **state)
 {
 	struct canbus_hub_options ho = { 0 };
-	struct can_config cfg;
+	struct can_options co = { .kind = CAN_BUS };
+	struct can_backend *backend;
 	struct can_options po = { .kind = CAN_BUS };
 
 	(void)state;
@@ -215,11 +216,11 @@ static int setup(void **state)
 	g->hub_stop = eventfd(0, EFD_CLOEXEC);
 	assert_int_equal(pthread_create(&g->hub_thread, NULL, hub_main, g), 0);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.can.kind = CAN_BUS;
-	cfg.can.path = g->path;
-	cfg.can.fd = true;
-	g->vdev = virtio_can_create(&cfg, 0);
+	co.path = g->path;
+	co.fd = true;
+	backend = can_backend_open(&co);
+	assert_non_null(backend);
+	g->vdev = virtio_can_create(backend, 0);
 	assert_non_null(g->vdev);
 	po.path = g->path;
 	po.fd = true;

@@ -237,16 +237,14 @@ static const struct virtio_transport_ops fake_transport = {
 /* Does what virtio-pci does up to DRIVER_OK, accepting features. */
 static struct rig *rig_start(const struct net_options *o, uint64_t features)
 {
-	struct net_config cfg;
+	struct net_backend *backend = net_open(o);
 	struct rig *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	g_rig = r;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.net = *o;
-	memcpy(cfg.mac, guest_mac, 6);
-	r->vdev = virtio_net_create(&cfg, 0);
+	r->vdev = backend ? virtio_net_create(backend, guest_mac, 0) : NULL;
 	if (!r->vdev) {
+		net_close(backend);
 		free(r);
 		return NULL;
 	}
