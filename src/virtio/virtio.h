@@ -19,7 +19,7 @@
 #include "util/json.h"
 #include "virtio/virtqueue.h"
 #include "mem/guest_mem.h"
-#include "vmm/ioloop.h"
+#include "util/ioloop.h"
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1

@@ -1,4 +1,4 @@
-#include "vmm/ioloop.h"
+#include "util/ioloop.h"
 
 #include <errno.h>
 #include <string.h>

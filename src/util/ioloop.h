@@ -3,8 +3,8 @@
  * own, woken by KVM ioeventfds (queue notifications) and by its backend's
  * descriptors (tap, io_uring completions), so a vCPU never runs device
  * code on the fast path and one slow device does not stall another. */
-#ifndef VIREO_VMM_IOLOOP_H
-#define VIREO_VMM_IOLOOP_H
+#ifndef VIREO_UTIL_IOLOOP_H
+#define VIREO_UTIL_IOLOOP_H
 
 #include <pthread.h>
 #include <stdint.h>
