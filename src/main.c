@@ -108,6 +108,7 @@ static int run(const struct vm_options *o)
 	     kvm_set_memslot(&vm->kvm, 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
 			     vm->mem.host + vm->mem.low_size) < 0))
 		goto out_mem;
+	vm_init_irq(vm);
 	if (vm_init_devices(vm) < 0 || vm_attach_virtio_devices(vm) < 0 ||
 	    linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
 		goto out_mem;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct kvm_cpuid2;
+struct irq_chip_ops;
 
 /* GSIs 0-23 are the IOAPIC's pins (0-15 also the PICs'); MSI routes get
  * GSIs from 24 up. */
@@ -56,5 +57,9 @@ int kvm_irqfd(struct kvm *k, int fd, uint32_t gsi, bool assign);
 /* Binds an eventfd to a guest-physical MMIO address: a guest write of len
  * bytes there signals fd in the kernel, with no exit to userspace. */
 int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, uint32_t len, bool assign);
+
+/* The in-kernel irqchip as the machine's interrupt controller (chip: the
+ * struct kvm), for irq_service_init() (src/kvm/irqchip.c). */
+extern const struct irq_chip_ops kvm_irqchip_ops;
 
 #endif

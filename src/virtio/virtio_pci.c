@@ -85,8 +85,8 @@ struct vp_queue {
 
 struct msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl;
-	int gsi;
-	int irqfd;
+	struct irq_msi msi; /* the message, routed (irqfd) where KVM can */
+	bool msi_open;
 };
 
 struct virtio_pci {
@@ -103,7 +103,7 @@ struct virtio_pci {
 	struct msix_entry msix[MSIX_MAX_VECTORS];
 	uint64_t pba;
 	uint8_t isr;
-	unsigned int intx_gsi; /* from the slot, as the DSDT's _PRT says */
+	struct irq_line intx; /* on the GSI the DSDT's _PRT gives the slot */
 	bool intx_asserted;
 };
 
@@ -124,7 +124,7 @@ static void set_intx(struct virtio_pci *vp, bool level)
 	if (vp->intx_asserted == level)
 		return;
 	vp->intx_asserted = level;
-	vp->env.set_intx(vp->env.intx_ctx, vp->intx_gsi, vp->env.intx_source, level);
+	irq_line_set(&vp->intx, level);
 }
 
 /* INTx is level-triggered and follows the ISR (4.1.4.5): the line is high
@@ -143,7 +143,6 @@ static void update_intx(struct virtio_pci *vp)
 
 static void fire_vector(struct virtio_pci *vp, uint16_t vector)
 {
-	uint64_t one = 1;
 	struct msix_entry *e;
 
 	if (vector >= vp->nvectors)
@@ -153,9 +152,7 @@ static void fire_vector(struct virtio_pci *vp, uint16_t vector)
 		vp->pba |= 1ULL << vector; /* delivered when unmasked */
 		return;
 	}
-	if (write(e->irqfd, &one, sizeof(one)) < 0) {
-		/* Cannot overflow a counter that KVM drains. */
-	}
+	irq_msi_fire(&e->msi);
 }
 
 static void interrupt(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
@@ -207,7 +204,7 @@ static void update_route(struct virtio_pci *vp, unsigned int v)
 	struct msix_entry *e = &vp->msix[v];
 	uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
 
-	kvm_msi_route_set(vp->env.kvm, (uint32_t)e->gsi, addr, e->data, addr != 0);
+	irq_msi_program(&e->msi, addr, e->data);
 }
 
 /* ---- queue notifications --------------------------------------------- */
@@ -761,10 +758,8 @@ static int setup_vectors(struct virtio_pci *vp)
 		struct msix_entry *e = &vp->msix[v];
 
 		e->ctrl = MSIX_ENTRY_MASKED; /* as after reset (PCI spec) */
-		e->gsi = kvm_msi_route_alloc(vp->env.kvm);
-		e->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (e->gsi < 0 || e->irqfd < 0 ||
-		    kvm_irqfd(vp->env.kvm, e->irqfd, (uint32_t)e->gsi, true) < 0) {
+		e->msi_open = irq_msi_open(vp->env.irq, &e->msi) == 0;
+		if (!e->msi_open) {
 			log_error("%s: cannot set up MSI-X vector %u", vp->vdev->name, v);
 			return -1;
 		}
@@ -808,8 +803,6 @@ struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virti
 	vp->vdev = vdev;
 	vp->env = *env;
 	vp->nvectors = vdev->num_queues + 1;
-	for (i = 0; i < MSIX_MAX_VECTORS; i++)
-		vp->msix[i].irqfd = -1;
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vp->q[i].kick_fd = -1;
 	pthread_mutex_init(&vdev->lock, NULL);
@@ -830,8 +823,12 @@ struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virti
 		log_error("%s: no free PCI slot or MMIO space", vdev->name);
 		goto fail;
 	}
-	vp->intx_gsi = PCI_INTX_GSI((unsigned int)slot);
-	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx_gsi;
+	if (irq_line_claim(env->irq, PCI_INTX_GSI((unsigned int)slot), &vp->intx) < 0) {
+		log_error("%s: no room on interrupt line %u", vdev->name,
+			  PCI_INTX_GSI((unsigned int)slot));
+		goto fail;
+	}
+	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx.gsi;
 	/* Firmware would have enabled decoding of the BAR it assigned. */
 	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
 	map_ioeventfds(vp);
@@ -863,12 +860,10 @@ void virtio_pci_remove(struct virtio_pci *vp)
 		if (pq->kick_fd >= 0)
 			close(pq->kick_fd);
 	}
-	for (i = 0; i < MSIX_MAX_VECTORS; i++) {
-		if (vp->msix[i].irqfd >= 0) {
-			kvm_irqfd(vp->env.kvm, vp->msix[i].irqfd, (uint32_t)vp->msix[i].gsi, false);
-			close(vp->msix[i].irqfd);
-		}
-	}
+	for (i = 0; i < MSIX_MAX_VECTORS; i++)
+		if (vp->msix[i].msi_open)
+			irq_msi_close(&vp->msix[i].msi);
+	irq_line_release(&vp->intx);
 	ioloop_destroy(&vdev->loop);
 	free(vp);
 }

@@ -13,21 +13,17 @@
 
 #include <stdbool.h>
 
+#include "hw/irq.h"
 #include "hw/pci.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio.h"
 
-/* Raises or lowers a (shared, level-triggered) INTx line: a GSI. */
-typedef void (*virtio_pci_intx_fn)(void *ctx, unsigned int line, int source, int level);
-
 struct virtio_pci_env {
-	struct kvm *kvm;
+	struct kvm *kvm; /* queue notifications (ioeventfd) */
+	struct irq_service *irq; /* INTx line and MSI-X vectors */
 	struct pci_host *host;
 	const struct guest_mem *mem;
 	bool use_ioeventfd;
-	int intx_source; /* distinct per device sharing a line */
-	virtio_pci_intx_fn set_intx;
-	void *intx_ctx;
 };
 
 struct virtio_pci;

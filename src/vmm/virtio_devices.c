@@ -49,7 +49,6 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 	};
 	unsigned int i;
 
-	pthread_mutex_init(&vm->intx_lock, NULL);
 	/* Each backend is opened here, by the VMM, and handed to its device,
 	 * which owns it from then on: the devices never see options. */
 	for (i = 0; i < o->ndisks; i++) {
@@ -89,22 +88,6 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 	return 0;
 }
 
-static void set_intx(void *ctx, unsigned int line, int source, int level)
-{
-	struct vm *vm = ctx;
-	uint32_t before, bit = 1u << source;
-
-	pthread_mutex_lock(&vm->intx_lock);
-	before = vm->intx_sources[line];
-	if (level)
-		vm->intx_sources[line] |= bit;
-	else
-		vm->intx_sources[line] &= ~bit;
-	if (!before != !vm->intx_sources[line])
-		kvm_irq_line(&vm->kvm, line, vm->intx_sources[line] != 0);
-	pthread_mutex_unlock(&vm->intx_lock);
-}
-
 int vm_attach_virtio_devices(struct vm *vm)
 {
 	unsigned int i;
@@ -112,12 +95,10 @@ int vm_attach_virtio_devices(struct vm *vm)
 	for (i = 0; i < vm->nvirtio; i++) {
 		struct virtio_pci_env env = {
 			.kvm = &vm->kvm,
+			.irq = &vm->irq,
 			.host = &vm->pci,
 			.mem = &vm->mem,
 			.use_ioeventfd = !vm->opts->no_ioeventfd,
-			.intx_source = (int)i,
-			.set_intx = set_intx,
-			.intx_ctx = vm,
 		};
 
 		vm->virtio[i].vp = virtio_pci_add(vm->virtio[i].vdev, &env);

@@ -51,7 +51,7 @@ static void uart_irq(void *ctx, int level)
 {
 	struct vm *vm = ctx;
 
-	kvm_irq_line(&vm->kvm, COM1_IRQ, level);
+	irq_line_set(&vm->uart_irq, level);
 }
 
 static void uart_tx(void *ctx, uint8_t byte)
@@ -84,6 +84,10 @@ int vm_init_devices(struct vm *vm)
 	rtc_init(&vm->rtc);
 	acpi_pm_init(&vm->pm, &vm->power);
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
+	if (irq_line_claim(&vm->irq, COM1_IRQ, &vm->uart_irq) < 0) {
+		log_error("internal error: cannot claim the UART's interrupt line");
+		return -1;
+	}
 	if (bus_register(pio, COM1_PORT, UART_REGS, "uart8250@0x3f8", &uart8250_ops, &vm->uart) ||
 	    bus_register(pio, I8042_DATA_PORT, 5, "i8042@0x60", &i8042_ops, &vm->i8042) ||
 	    bus_register(pio, RTC_PORT, 2, "rtc@0x70", &rtc_ops, &vm->rtc) ||
@@ -294,6 +298,11 @@ int vm_open_stats(struct vm *vm)
 	for (i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i].stats_fd = kvm_stats_open(vm->vcpus[i].fd);
 	return 0;
+}
+
+void vm_init_irq(struct vm *vm)
+{
+	irq_service_init(&vm->irq, &kvm_irqchip_ops, &vm->kvm);
 }
 
 int vm_create_wake_fd(struct vm *vm)

@@ -11,6 +11,7 @@
 #include "hw/acpi_pm.h"
 #include "hw/bus.h"
 #include "hw/i8042.h"
+#include "hw/irq.h"
 #include "hw/pci.h"
 #include "hw/power.h"
 #include "hw/rtc.h"
@@ -80,10 +81,9 @@ struct vm {
 	struct vm_virtio virtio[VM_MAX_VIRTIO];
 	unsigned int nvirtio;
 	struct virtio_device *vconsole; /* --console virtio: gets stdin */
-	/* Level-triggered INTx lines shared by PCI devices: a line is high
-	 * while any of its sources is. */
-	pthread_mutex_t intx_lock;
-	uint32_t intx_sources[KVM_IRQCHIP_GSIS];
+	/* Every device's interrupts go through here (hw/irq.h). */
+	struct irq_service irq;
+	struct irq_line uart_irq;
 };
 
 /* Records why the VM stops (first caller wins) and wakes the event loop.
@@ -93,6 +93,8 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 int vm_stop_reason(const struct vm *vm);
 
 int vm_create_wake_fd(struct vm *vm);
+/* The interrupt service on KVM's in-kernel irqchip, once the VM exists. */
+void vm_init_irq(struct vm *vm);
 /* Registers the legacy PC devices on the port bus. */
 int vm_init_devices(struct vm *vm);
 /* Opens KVM's statistics fds (after the vCPUs exist). */

@@ -50,6 +50,7 @@ static int setup(void **state)
 	    kvm_create_vm(&vm.kvm) < 0)
 		return 0; /* each test skips */
 	assert_int_equal(guest_mem_map(&vm.mem, 16u << 20), 0);
+	vm_init_irq(&vm);
 	pci_host_init(&vm.pci, NULL, MMIO_START, MMIO_END);
 	for (i = 0; i < NDISKS; i++) {
 		char arg[96];
