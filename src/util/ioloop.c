@@ -101,6 +101,11 @@ void ioloop_stop(struct ioloop *l)
 		/* An eventfd write only fails on overflow, which cannot happen. */
 	}
 	pthread_join(l->thread, NULL);
+	/* Consume the stop request, so that the loop can start again (a
+	 * paused device's thread is stopped and started like this). */
+	if (read(l->stop_fd, &one, sizeof(one)) < 0) {
+		/* Nothing to read cannot happen: the thread saw it. */
+	}
 	l->running = 0;
 }
 

@@ -34,7 +34,9 @@ int ioloop_add(struct ioloop *l, struct ioloop_watch *w, int fd, uint32_t events
 int ioloop_modify(struct ioloop *l, struct ioloop_watch *w, uint32_t events);
 void ioloop_remove(struct ioloop *l, struct ioloop_watch *w);
 int ioloop_start(struct ioloop *l);
-/* Stops and joins the thread; handlers are not called after it returns. */
+/* Stops and joins the thread; handlers are not called after it returns.
+ * What became ready meanwhile stays ready: ioloop_start() again picks it
+ * up (pause and resume). */
 void ioloop_stop(struct ioloop *l);
 void ioloop_destroy(struct ioloop *l);
 

@@ -1,0 +1,87 @@
+/* The device model: one lifecycle for every device of the machine, the
+ * legacy PC devices of hw/ and the VirtIO devices alike.
+ *
+ * A device is created by its own constructor (which takes its opened
+ * backend, never options), registered in the machine's list, in creation
+ * order, and from then on driven only through this interface:
+ *
+ *   created --realize--> running <--pause/resume--> paused
+ *   running/paused --destroy--> gone          reset: any time, vCPUs paused
+ *
+ * pause() quiesces: when it returns, the device has no request in flight
+ * (what the guest submitted has completed and its used entries are
+ * written), writes no guest memory and raises no interrupt until resume().
+ * Its backend keeps what arrives meanwhile (bounded, and counted where it
+ * must drop). Devices are paused in reverse creation order and resumed in
+ * creation order, so a device never sees a paused dependency while it runs.
+ *
+ * The list is changed only by the thread that owns the machine (the main
+ * thread), so walking it there needs no lock. */
+#ifndef VIREO_HW_DEVICE_H
+#define VIREO_HW_DEVICE_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+#include "util/json.h"
+
+enum device_state { DEVICE_CREATED, DEVICE_RUNNING, DEVICE_PAUSED };
+
+struct device;
+
+struct device_ops {
+	/* Everything optional: a device without state of its own in motion
+	 * (registers only, reached from vCPUs) needs none. */
+	/* Starts what the device runs on its own (its I/O thread). */
+	int (*realize)(struct device *d, struct error *err);
+	int (*pause)(struct device *d, struct error *err);
+	void (*resume)(struct device *d);
+	/* Back to the power-on state (system_reset), while paused. */
+	void (*reset)(struct device *d);
+	/* The device's counters, as members of its --stats-json object. */
+	void (*write_stats)(struct device *d, struct json *j);
+	/* Stops everything and frees the device (and the backend it owns). */
+	void (*destroy)(struct device *d);
+};
+
+struct device {
+	const char *name; /* unique in the machine: "uart8250@0x3f8", "virtio-blk0" */
+	const char *type; /* what it is: "uart8250", "virtio-blk-pci" */
+	const struct device_ops *ops;
+	void *opaque;	  /* the device's own state */
+	enum device_state state;
+	struct device *next;
+};
+
+#define DEVICE_MAX 256 /* devices in one machine */
+
+struct device_list {
+	struct device *head;
+	struct device **tail;
+	unsigned int count;
+};
+
+void device_list_init(struct device_list *l);
+/* Fills the generic part of d (state created). */
+void device_init(struct device *d, const char *name, const char *type,
+		 const struct device_ops *ops, void *opaque);
+/* Appends d; -1 (err set) when a device of that name exists or the
+ * machine has DEVICE_MAX devices. */
+int device_register(struct device_list *l, struct device *d, struct error *err);
+/* Takes d out of the list (it stays allocated). */
+void device_unregister(struct device_list *l, struct device *d);
+struct device *device_find(const struct device_list *l, const char *name);
+
+/* Realizes every device still created, in order. On failure the ones
+ * realized stay running (destroy_all stops them). */
+int devices_realize_all(struct device_list *l, struct error *err);
+/* Pauses every running device, last created first. On failure the devices
+ * paused so far are resumed again and err says which device refused. */
+int devices_pause_all(struct device_list *l, struct error *err);
+/* Resumes every paused device, first created first. */
+void devices_resume_all(struct device_list *l);
+void devices_reset_all(struct device_list *l);
+/* Unregisters and destroys every device, last created first. */
+void devices_destroy_all(struct device_list *l);
+
+#endif
