@@ -62,61 +62,59 @@ static int run(const struct vm_options *o)
 {
 	struct vm *vm = &the_vm;
 	struct linux_image img;
+	struct error err = { 0 };
 	uint64_t entry;
 	int signal_fd, status = EXIT_RUNTIME;
 	unsigned int max_cpus;
 
-	/* Everything the user gave us is checked before KVM is touched. */
+	vm_init(vm, o);
+	/* Everything the user gave us is checked before KVM is touched: the
+	 * kernel, the memory size, and every backend (opened now, handed to
+	 * its device). */
 	if (linux_image_open(&img, o->kernel, o->initrd, o->cmdline) < 0)
 		return EXIT_USAGE;
 	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0 ||
-	    vm_create_virtio_devices(vm, o) < 0) {
-		vm_destroy_virtio_devices(vm);
-		linux_image_close(&img);
-		return EXIT_USAGE;
+	    vm_create_virtio_devices(vm, o, &err) < 0) {
+		error_report(&err);
+		status = EXIT_USAGE;
+		goto out;
 	}
-
-	vm->opts = o;
-	vm->vm_stats_fd = -1;
-	vm->ncpus = o->cpus;
 	if (kvm_open(&vm->kvm, getenv("VIREO_KVM_DEVICE") ? getenv("VIREO_KVM_DEVICE")
-							  : "/dev/kvm") < 0) {
-		vm_destroy_virtio_devices(vm);
-		linux_image_close(&img);
-		return EXIT_RUNTIME;
-	}
+							  : "/dev/kvm") < 0)
+		goto out;
 	max_cpus = vm->kvm.max_vcpus < ACPI_MAX_CPUS ? vm->kvm.max_vcpus : ACPI_MAX_CPUS;
 	if (o->cpus > max_cpus) {
 		log_error("--cpus %u is more than this host supports (%u: the lower of KVM's and Vireo's limits)",
 			  o->cpus, max_cpus);
 		status = EXIT_USAGE;
-		goto out_kvm;
+		goto out;
 	}
 	signal_fd = block_signals();
 	if (signal_fd < 0 || vm_create_wake_fd(vm) < 0) {
 		log_error("cannot set up signal handling");
-		goto out_kvm;
+		goto out;
 	}
 	if (guest_mem_map(&vm->mem, o->memory) < 0) {
 		log_error("cannot reserve %lluM of guest memory",
 			  (unsigned long long)(o->memory >> 20));
-		goto out_kvm;
+		goto out;
 	}
 	if (kvm_create_vm(&vm->kvm) < 0 ||
 	    kvm_set_memslot(&vm->kvm, 0, 0, vm->mem.low_size, vm->mem.host) < 0 ||
 	    (guest_mem_high_size(&vm->mem) &&
 	     kvm_set_memslot(&vm->kvm, 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
 			     vm->mem.host + vm->mem.low_size) < 0))
-		goto out_mem;
-	vm_init_irq(vm);
-	if (vm_init_devices(vm) < 0 || vm_attach_virtio_devices(vm) < 0 ||
-	    linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
-		goto out_mem;
+		goto out;
+	if (vm_create_legacy_devices(vm, &err) < 0 || devices_realize_all(&vm->devices, &err) < 0) {
+		error_report(&err);
+		goto out;
+	}
+	if (linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
+		goto out;
 	vm->boot_path = img.boot_path;
 	vm->boot_path_detail = img.boot_path_detail;
-	linux_image_close(&img);
 	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
-		goto out_mem;
+		goto out;
 	if (o->stats_json)
 		vm_open_stats(vm);
 
@@ -140,16 +138,18 @@ static int run(const struct vm_options *o)
 	}
 	if (o->stats_json && vm_write_stats(vm, o->stats_json) < 0 && status == 0)
 		status = EXIT_RUNTIME;
-out_mem:
-	vm_detach_virtio_devices(vm);
+out:
+	/* Devices first (their threads stop, their ioeventfds and irqfds go
+	 * while the VM still exists), then the vCPUs, memory and KVM. */
+	devices_destroy_all(&vm->devices);
 	vcpus_destroy(vm);
 	if (vm->vm_stats_fd >= 0)
 		close(vm->vm_stats_fd);
 	guest_mem_unmap(&vm->mem);
-out_kvm:
 	linux_image_close(&img);
 	kvm_close(&vm->kvm);
-	vm_destroy_virtio_devices(vm);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
 	return status;
 }
 

@@ -1,5 +1,6 @@
 #include "hw/bus.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void bus_init(struct bus *b, const char *name)
@@ -8,12 +9,19 @@ void bus_init(struct bus *b, const char *name)
 	b->name = name;
 }
 
+void bus_destroy(struct bus *b)
+{
+	free(b->region);
+	b->region = NULL;
+	b->count = b->capacity = 0;
+}
+
 int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 		 const struct bus_ops *ops, void *dev)
 {
 	unsigned int i;
 
-	if (b->count >= BUS_MAX_REGIONS || len == 0 || base + len < base)
+	if (len == 0 || base + len < base)
 		return -1;
 	for (i = 0; i < b->count; i++) {
 		const struct bus_region *r = &b->region[i];
@@ -21,10 +29,45 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 		if (base < r->base + r->len && r->base < base + len)
 			return -1;
 	}
+	if (b->count == b->capacity) {
+		unsigned int cap = b->capacity ? 2 * b->capacity : 16;
+		struct bus_region *grown = realloc(b->region, cap * sizeof(*grown));
+
+		if (!grown)
+			return -1;
+		b->region = grown;
+		b->capacity = cap;
+	}
 	b->region[b->count++] = (struct bus_region){
 		.base = base, .len = len, .name = name, .ops = ops, .dev = dev,
 	};
 	return 0;
+}
+
+int bus_unregister(struct bus *b, uint64_t base)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->count; i++) {
+		if (b->region[i].base == base) {
+			memmove(&b->region[i], &b->region[i + 1],
+				(b->count - i - 1) * sizeof(b->region[0]));
+			b->count--;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void bus_write_json(const struct bus *b, struct json *j)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->count; i++) {
+		json_begin_object(j, b->region[i].name);
+		json_uint(j, "exits", __atomic_load_n(&b->region[i].exits, __ATOMIC_RELAXED));
+		json_end_object(j);
+	}
 }
 
 static struct bus_region *lookup(struct bus *b, uint64_t addr)

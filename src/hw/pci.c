@@ -97,6 +97,17 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 	return -1;
 }
 
+void pci_host_remove(struct pci_host *h, struct pci_device *d)
+{
+	int slot;
+
+	pthread_mutex_lock(&h->lock);
+	for (slot = 0; slot < PCI_MAX_DEVICES; slot++)
+		if (h->dev[slot] == d)
+			h->dev[slot] = NULL;
+	pthread_mutex_unlock(&h->lock);
+}
+
 uint64_t pci_bar_address(const struct pci_device *d, unsigned int n)
 {
 	uint32_t lo;

@@ -88,5 +88,7 @@ int pci_host_add(struct pci_host *h, struct pci_device *d);
  * is off or the BAR is unassigned. Call with the host lock held (in
  * config_written) or before vCPUs run. */
 uint64_t pci_bar_address(const struct pci_device *d, unsigned int n);
+/* Takes d off the bus (with the vCPUs paused: nothing may reach it). */
+void pci_host_remove(struct pci_host *h, struct pci_device *d);
 
 #endif

@@ -62,8 +62,13 @@ struct virtio_device_ops {
 	 * in-flight requests; no buffer may be used after this returns. */
 	void (*reset)(struct virtio_device *vdev);
 	/* Optional: the device's own counters, as members of the JSON
-	 * object --stats-json writes for it (after the VM stopped). */
+	 * object --stats-json writes for it. */
 	void (*write_stats)(struct virtio_device *vdev, struct json *j);
+	/* Optional: requests taken from the queues and not yet answered
+	 * (pause waits until there are none). NULL: never any. */
+	unsigned int (*in_flight)(struct virtio_device *vdev);
+	/* After the transport is gone: frees the device and its backend. */
+	void (*destroy)(struct virtio_device *vdev);
 };
 
 struct virtio_transport_ops {

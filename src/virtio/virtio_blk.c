@@ -81,6 +81,7 @@ struct virtio_blk {
 	bool write_through;  /* the driver did not take VIRTIO_BLK_F_FLUSH */
 	bool dropping;	     /* reset: completions must not touch the queue */
 	bool notify_pending; /* used buffers the driver has not been told of */
+	unsigned int outstanding; /* requests taken from the pool */
 	uint64_t requests, read_bytes, written_bytes; /* completed, for --stats-json */
 	uint64_t flushes;	 /* VIRTIO_BLK_T_FLUSH answered OK */
 	uint64_t durable_writes; /* write-through: answered OK after their fdatasync */
@@ -100,8 +101,10 @@ static struct blk_request *get_request(struct virtio_blk *blk)
 {
 	struct blk_request *f = blk->free;
 
-	if (f)
+	if (f) {
 		blk->free = f->next_free;
+		blk->outstanding++;
+	}
 	return f;
 }
 
@@ -109,6 +112,7 @@ static void put_request(struct virtio_blk *blk, struct blk_request *f)
 {
 	f->next_free = blk->free;
 	blk->free = f;
+	blk->outstanding--;
 }
 
 static void flush_notify(struct virtio_blk *blk)
@@ -341,13 +345,24 @@ static void blk_write_stats(struct virtio_device *vdev, struct json *j)
 	json_bool(j, "direct", block_direct(blk->backend));
 }
 
+/* Requests not answered yet, and used entries the driver was not told of
+ * (pause waits for both). */
+static unsigned int blk_in_flight(struct virtio_device *vdev)
+{
+	struct virtio_blk *blk = to_blk(vdev);
+
+	return blk->outstanding + (blk->notify_pending ? 1 : 0);
+}
+
 static const struct virtio_device_ops blk_ops = {
+	.in_flight = blk_in_flight,
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.write_stats = blk_write_stats,
+	.destroy = virtio_blk_destroy,
 };
 
 static void fill_config(struct virtio_blk *blk)
@@ -385,6 +400,7 @@ struct virtio_device *virtio_blk_create(struct block_backend *backend, const cha
 		blk->pool[i].blk = blk;
 		put_request(blk, &blk->pool[i]);
 	}
+	blk->outstanding = 0; /* filling the pool is no request */
 	fill_config(blk);
 
 	blk->vdev.name = blk->name;

@@ -424,12 +424,21 @@ static void can_write_stats(struct virtio_device *vdev, struct json *j)
 	json_uint(j, "rx_lost", can_backend_rx_lost(c->backend));
 }
 
+/* Frames sent and not yet confirmed by the bus (LATE_TX_ACK): their
+ * requests are answered when the confirmation comes. */
+static unsigned int can_in_flight(struct virtio_device *vdev)
+{
+	return ((struct virtio_can *)vdev)->in_flight;
+}
+
 static const struct virtio_device_ops can_ops = {
+	.in_flight = can_in_flight,
 	.config_read = can_config_read,
 	.activate = can_activate,
 	.queue_notify = can_queue_notify,
 	.reset = can_reset,
 	.write_stats = can_write_stats,
+	.destroy = virtio_can_destroy,
 };
 
 struct virtio_device *virtio_can_create(struct can_backend *backend, unsigned int index)

@@ -96,6 +96,7 @@ static const struct virtio_device_ops console_ops = {
 	.config_read = console_config_read,
 	.config_write = console_config_write,
 	.queue_notify = console_queue_notify,
+	.destroy = virtio_console_destroy,
 };
 
 struct virtio_device *virtio_console_create(const struct virtio_console_io *io)

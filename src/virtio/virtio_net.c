@@ -482,6 +482,7 @@ static const struct virtio_device_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
 	.write_stats = net_write_stats,
+	.destroy = virtio_net_destroy,
 };
 
 struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8_t mac[6],

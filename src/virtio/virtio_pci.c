@@ -90,7 +90,10 @@ struct msix_entry {
 };
 
 struct virtio_pci {
+	struct device dev;
 	struct pci_device pci;
+	int slot; /* on the bus, or -1 */
+	bool loop_ready; /* vdev->loop initialised (realized, or partly) */
 	struct virtio_device *vdev;
 	struct virtio_pci_env env;
 	uint32_t device_feature_select;
@@ -750,7 +753,7 @@ static void build_config_space(struct virtio_pci *vp)
 	d->name = vdev->name;
 }
 
-static int setup_vectors(struct virtio_pci *vp)
+static int setup_vectors(struct virtio_pci *vp, struct error *err)
 {
 	unsigned int v;
 
@@ -760,14 +763,13 @@ static int setup_vectors(struct virtio_pci *vp)
 		e->ctrl = MSIX_ENTRY_MASKED; /* as after reset (PCI spec) */
 		e->msi_open = irq_msi_open(vp->env.irq, &e->msi) == 0;
 		if (!e->msi_open) {
-			log_error("%s: cannot set up MSI-X vector %u", vp->vdev->name, v);
-			return -1;
+			return error_set(err, "%s: cannot set up MSI-X vector %u", vp->vdev->name, v);
 		}
 	}
 	return 0;
 }
 
-static int setup_queues(struct virtio_pci *vp)
+static int setup_queues(struct virtio_pci *vp, struct error *err)
 {
 	struct virtio_device *vdev = vp->vdev;
 	unsigned int i;
@@ -781,27 +783,199 @@ static int setup_queues(struct virtio_pci *vp)
 		if (pq->kick_fd < 0 ||
 		    ioloop_add(&vdev->loop, &pq->watch, pq->kick_fd, EPOLLIN, queue_kicked,
 			       pq) < 0) {
-			log_error("%s: cannot set up queue %u notifications", vdev->name, i);
-			return -1;
+			return error_set(err, "%s: cannot set up queue %u notifications", vdev->name, i);
 		}
 	}
 	return 0;
 }
 
-struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virtio_pci_env *env)
+/* Gives back what realize() set up; safe on a partly realized device. */
+static void unrealize(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int i;
+
+	if (vp->loop_ready) {
+		ioloop_stop(&vdev->loop);
+		pthread_mutex_lock(&vdev->lock);
+		reset_device(vp);
+		pthread_mutex_unlock(&vdev->lock);
+	}
+	if (vp->slot >= 0) {
+		pci_host_remove(vp->env.host, &vp->pci);
+		vp->slot = -1;
+	}
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		struct vp_queue *pq = &vp->q[i];
+
+		if (pq->ioeventfd_addr)
+			kvm_ioeventfd(vp->env.kvm, pq->kick_fd, pq->ioeventfd_addr, 2, false);
+		pq->ioeventfd_addr = 0;
+		if (pq->kick_fd >= 0)
+			close(pq->kick_fd);
+		pq->kick_fd = -1;
+	}
+	for (i = 0; i < MSIX_MAX_VECTORS; i++) {
+		if (vp->msix[i].msi_open)
+			irq_msi_close(&vp->msix[i].msi);
+		vp->msix[i].msi_open = false;
+	}
+	irq_line_release(&vp->intx);
+	if (vp->loop_ready)
+		ioloop_destroy(&vdev->loop);
+	vp->loop_ready = false;
+}
+
+static int vp_realize(struct device *d, struct error *err)
+{
+	struct virtio_pci *vp = d->opaque;
+	struct virtio_device *vdev = vp->vdev;
+	int slot;
+
+	if (ioloop_init(&vdev->loop, vdev->name) < 0)
+		return error_set(err, "%s: cannot create its I/O thread", vdev->name);
+	vp->loop_ready = true;
+	reset_device(vp);
+	build_config_space(vp);
+	if (setup_vectors(vp, err) < 0 || setup_queues(vp, err) < 0)
+		goto fail;
+	slot = pci_host_add(vp->env.host, &vp->pci);
+	if (slot < 0) {
+		error_set(err, "%s: no free PCI slot or MMIO space", vdev->name);
+		goto fail;
+	}
+	vp->slot = slot;
+	if (irq_line_claim(vp->env.irq, PCI_INTX_GSI((unsigned int)slot), &vp->intx) < 0) {
+		error_set(err, "%s: no room on interrupt line %u", vdev->name,
+			  PCI_INTX_GSI((unsigned int)slot));
+		goto fail;
+	}
+	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx.gsi;
+	/* Firmware would have enabled decoding of the BAR it assigned. */
+	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
+	map_ioeventfds(vp);
+	if (ioloop_start(&vdev->loop) < 0) {
+		error_set(err, "%s: cannot start its I/O thread", vdev->name);
+		goto fail;
+	}
+	return 0;
+fail:
+	unrealize(vp);
+	return -1;
+}
+
+static unsigned int in_flight(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int n;
+
+	if (!vdev->ops->in_flight)
+		return 0;
+	pthread_mutex_lock(&vdev->lock);
+	n = vdev->ops->in_flight(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	return n;
+}
+
+#define PAUSE_DRAIN_MS 10000
+
+/* Quiesces with the vCPUs already paused: lets the I/O thread finish what
+ * the guest submitted (used entries written, interrupts sent), then stops
+ * the thread. A kick still pending in an eventfd may have let the thread
+ * start one more request just before it stopped: then it runs again and
+ * the wait repeats. */
+static int vp_pause(struct device *d, struct error *err)
+{
+	struct virtio_pci *vp = d->opaque;
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int waited = 0, n;
+
+	for (;;) {
+		while ((n = in_flight(vp)) != 0) {
+			if (waited >= PAUSE_DRAIN_MS)
+				return error_set(err, "%u request%s still in flight after %u s", n,
+						 n == 1 ? "" : "s", PAUSE_DRAIN_MS / 1000);
+			usleep(1000);
+			waited++;
+		}
+		ioloop_stop(&vdev->loop);
+		if (in_flight(vp) == 0)
+			return 0;
+		if (ioloop_start(&vdev->loop) < 0)
+			return error_set(err, "cannot restart its I/O thread");
+	}
+}
+
+static void vp_resume(struct device *d)
+{
+	struct virtio_pci *vp = d->opaque;
+
+	if (ioloop_start(&vp->vdev->loop) < 0)
+		virtio_set_needs_reset(vp->vdev, "%s: cannot restart its I/O thread", vp->vdev->name);
+}
+
+static void vp_reset(struct device *d)
+{
+	struct virtio_pci *vp = d->opaque;
+
+	pthread_mutex_lock(&vp->vdev->lock);
+	reset_device(vp);
+	pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+static void vp_write_stats(struct device *d, struct json *j)
+{
+	struct virtio_pci *vp = d->opaque;
+	struct virtio_device *vdev = vp->vdev;
+
+	/* MMIO exits that reached the device's registers; with ioeventfds,
+	 * queue notifications are not among them. */
+	json_uint(j, "exits", __atomic_load_n(&vp->pci.exits, __ATOMIC_RELAXED));
+	json_uint(j, "queue_notifications", vdev->notifications);
+	json_uint(j, "notify_exits", __atomic_load_n(&vdev->notify_exits, __ATOMIC_RELAXED));
+	json_uint(j, "interrupts", vdev->interrupts);
+	if (vdev->ops->write_stats)
+		vdev->ops->write_stats(vdev, j);
+}
+
+static void vp_destroy(struct device *d)
+{
+	struct virtio_pci *vp = d->opaque;
+
+	unrealize(vp);
+	if (vp->vdev->ops->destroy)
+		vp->vdev->ops->destroy(vp->vdev);
+	free(vp);
+}
+
+static const struct device_ops vp_device_ops = {
+	.realize = vp_realize,
+	.pause = vp_pause,
+	.resume = vp_resume,
+	.reset = vp_reset,
+	.write_stats = vp_write_stats,
+	.destroy = vp_destroy,
+};
+
+struct device *virtio_pci_create(struct virtio_device *vdev, const struct virtio_pci_env *env,
+				 struct error *err)
 {
 	struct virtio_pci *vp;
 	unsigned int i;
-	int slot;
 
 	if (vdev->num_queues == 0 || vdev->num_queues > VIRTIO_MAX_QUEUES ||
-	    vdev->config_size > DEVCFG_MAX)
+	    vdev->config_size > DEVCFG_MAX) {
+		error_set(err, "%s: internal error: bad queue count or config size", vdev->name);
 		return NULL;
+	}
 	vp = calloc(1, sizeof(*vp));
-	if (!vp)
+	if (!vp) {
+		error_set(err, "%s: out of memory", vdev->name);
 		return NULL;
+	}
 	vp->vdev = vdev;
 	vp->env = *env;
+	vp->slot = -1;
 	vp->nvectors = vdev->num_queues + 1;
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vp->q[i].kick_fd = -1;
@@ -812,63 +986,16 @@ struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virti
 	vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vdev->vq[i].mem = env->mem;
-	if (ioloop_init(&vdev->loop, vdev->name) < 0)
-		goto fail;
-	reset_device(vp);
-	build_config_space(vp);
-	if (setup_vectors(vp) < 0 || setup_queues(vp) < 0)
-		goto fail;
-	slot = pci_host_add(env->host, &vp->pci);
-	if (slot < 0) {
-		log_error("%s: no free PCI slot or MMIO space", vdev->name);
-		goto fail;
-	}
-	if (irq_line_claim(env->irq, PCI_INTX_GSI((unsigned int)slot), &vp->intx) < 0) {
-		log_error("%s: no room on interrupt line %u", vdev->name,
-			  PCI_INTX_GSI((unsigned int)slot));
-		goto fail;
-	}
-	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx.gsi;
-	/* Firmware would have enabled decoding of the BAR it assigned. */
-	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
-	map_ioeventfds(vp);
-	if (ioloop_start(&vdev->loop) < 0)
-		goto fail;
-	return vp;
-fail:
-	virtio_pci_remove(vp);
-	return NULL;
+	device_init(&vp->dev, vdev->name, "virtio-pci", &vp_device_ops, vp);
+	return &vp->dev;
 }
 
-void virtio_pci_remove(struct virtio_pci *vp)
+struct virtio_device *virtio_pci_vdev(const struct device *d)
 {
-	struct virtio_device *vdev;
-	unsigned int i;
-
-	if (!vp)
-		return;
-	vdev = vp->vdev;
-	ioloop_stop(&vdev->loop);
-	pthread_mutex_lock(&vdev->lock);
-	reset_device(vp);
-	pthread_mutex_unlock(&vdev->lock);
-	for (i = 0; i < VIRTIO_MAX_QUEUES; i++) {
-		struct vp_queue *pq = &vp->q[i];
-
-		if (pq->ioeventfd_addr)
-			kvm_ioeventfd(vp->env.kvm, pq->kick_fd, pq->ioeventfd_addr, 2, false);
-		if (pq->kick_fd >= 0)
-			close(pq->kick_fd);
-	}
-	for (i = 0; i < MSIX_MAX_VECTORS; i++)
-		if (vp->msix[i].msi_open)
-			irq_msi_close(&vp->msix[i].msi);
-	irq_line_release(&vp->intx);
-	ioloop_destroy(&vdev->loop);
-	free(vp);
+	return d->ops == &vp_device_ops ? ((struct virtio_pci *)d->opaque)->vdev : NULL;
 }
 
-const struct pci_device *virtio_pci_device(const struct virtio_pci *vp)
+const struct pci_device *virtio_pci_device(const struct device *d)
 {
-	return &vp->pci;
+	return d->ops == &vp_device_ops ? &((struct virtio_pci *)d->opaque)->pci : NULL;
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 
+#include "hw/device.h"
 #include "hw/irq.h"
 #include "hw/pci.h"
 #include "kvm/kvm.h"
@@ -26,13 +27,17 @@ struct virtio_pci_env {
 	bool use_ioeventfd;
 };
 
-struct virtio_pci;
-
-/* Puts vdev on the PCI bus and starts its I/O thread. NULL on failure
- * (logged). */
-struct virtio_pci *virtio_pci_add(struct virtio_device *vdev, const struct virtio_pci_env *env);
-/* Stops the I/O thread, resets the device and frees the transport. */
-void virtio_pci_remove(struct virtio_pci *vp);
-const struct pci_device *virtio_pci_device(const struct virtio_pci *vp);
+/* The device (hw/device.h) for vdev on virtio-pci; registered by the
+ * caller. It takes over vdev: destroying the device destroys vdev (and
+ * the backend vdev owns). realize puts it on the PCI bus (a slot, its
+ * INTx line, MSI-X vectors, ioeventfds) and starts its I/O thread; pause
+ * lets requests in flight finish, then stops the thread. NULL on failure
+ * (err set; vdev is still the caller's). */
+struct device *virtio_pci_create(struct virtio_device *vdev, const struct virtio_pci_env *env,
+				 struct error *err);
+/* The VirtIO device and PCI function behind a device, or NULL when d is
+ * not a virtio-pci device. */
+struct virtio_device *virtio_pci_vdev(const struct device *d);
+const struct pci_device *virtio_pci_device(const struct device *d);
 
 #endif

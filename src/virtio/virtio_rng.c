@@ -56,6 +56,7 @@ static void rng_queue_notify(struct virtio_device *vdev, unsigned int q)
 
 static const struct virtio_device_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
+	.destroy = virtio_rng_destroy,
 };
 
 struct virtio_device *virtio_rng_create(void)

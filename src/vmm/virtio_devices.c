@@ -1,11 +1,10 @@
-/* The VirtIO devices of a machine, from the command line to the PCI bus:
- * disks, NICs, the console and the RNG, each on its own virtio-pci
- * function with its own I/O thread. */
+/* The VirtIO devices of a machine, from the command line to the device
+ * list: the VMM opens each backend, hands it to its device, and puts the
+ * device on virtio-pci (each with its own I/O thread once realized). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_can.h"
@@ -15,13 +14,29 @@
 #include "virtio/virtio_rng.h"
 #include "vmm/vm.h"
 
-static int add(struct vm *vm, struct virtio_device *vdev, void (*destroy)(struct virtio_device *))
+/* Wraps vdev in virtio-pci and registers it; destroys vdev on failure. */
+static int add(struct vm *vm, struct virtio_device *vdev, struct error *err)
 {
+	struct virtio_pci_env env = {
+		.kvm = &vm->kvm,
+		.irq = &vm->irq,
+		.host = &vm->pci,
+		.mem = &vm->mem,
+		.use_ioeventfd = !vm->opts->no_ioeventfd,
+	};
+	struct device *d;
+
 	if (!vdev)
+		return -1; /* the backend or the device logged why */
+	d = virtio_pci_create(vdev, &env, err);
+	if (!d) {
+		vdev->ops->destroy(vdev);
 		return -1;
-	vm->virtio[vm->nvirtio].vdev = vdev;
-	vm->virtio[vm->nvirtio].destroy = destroy;
-	vm->nvirtio++;
+	}
+	if (device_register(&vm->devices, d, err) < 0) {
+		d->ops->destroy(d);
+		return -1;
+	}
 	return 0;
 }
 
@@ -42,7 +57,12 @@ static void console_rx_space(void *ctx)
 	}
 }
 
-int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
+static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return virtio_console_receive(ctx, buf, len);
+}
+
+int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct error *err)
 {
 	struct virtio_console_io io = {
 		.output = console_output, .rx_space = console_rx_space, .ctx = vm,
@@ -50,14 +70,16 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 	unsigned int i;
 
 	/* Each backend is opened here, by the VMM, and handed to its device,
-	 * which owns it from then on: the devices never see options. */
+	 * which owns it from then on: the devices never see options. The
+	 * backends log what is wrong with them (one line naming the file or
+	 * interface). */
 	for (i = 0; i < o->ndisks; i++) {
 		struct block_backend *b = block_open(&o->disk[i].block);
 		struct virtio_device *d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
 
 		if (b && !d)
 			block_close(b);
-		if (add(vm, d, virtio_blk_destroy) < 0)
+		if (add(vm, d, err) < 0)
 			return -1;
 	}
 	for (i = 0; i < o->nnets; i++) {
@@ -66,7 +88,7 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 
 		if (b && !d)
 			net_close(b);
-		if (add(vm, d, virtio_net_destroy) < 0)
+		if (add(vm, d, err) < 0)
 			return -1;
 	}
 	for (i = 0; i < o->ncans; i++) {
@@ -75,77 +97,18 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o)
 
 		if (b && !d)
 			can_backend_close(b);
-		if (add(vm, d, virtio_can_destroy) < 0)
+		if (add(vm, d, err) < 0)
 			return -1;
 	}
 	if (o->console == CONSOLE_VIRTIO) {
-		if (add(vm, virtio_console_create(&io), virtio_console_destroy) < 0)
+		struct virtio_device *d = virtio_console_create(&io);
+
+		if (add(vm, d, err) < 0)
 			return -1;
-		vm->vconsole = vm->virtio[vm->nvirtio - 1].vdev;
+		vm->console_receive = console_receive;
+		vm->console_ctx = d;
 	}
-	if (o->rng && add(vm, virtio_rng_create(), virtio_rng_destroy) < 0)
+	if (o->rng && add(vm, virtio_rng_create(), err) < 0)
 		return -1;
 	return 0;
-}
-
-int vm_attach_virtio_devices(struct vm *vm)
-{
-	unsigned int i;
-
-	for (i = 0; i < vm->nvirtio; i++) {
-		struct virtio_pci_env env = {
-			.kvm = &vm->kvm,
-			.irq = &vm->irq,
-			.host = &vm->pci,
-			.mem = &vm->mem,
-			.use_ioeventfd = !vm->opts->no_ioeventfd,
-		};
-
-		vm->virtio[i].vp = virtio_pci_add(vm->virtio[i].vdev, &env);
-		if (!vm->virtio[i].vp)
-			return -1;
-	}
-	return 0;
-}
-
-void vm_detach_virtio_devices(struct vm *vm)
-{
-	unsigned int i;
-
-	for (i = 0; i < vm->nvirtio; i++) {
-		virtio_pci_remove(vm->virtio[i].vp);
-		vm->virtio[i].vp = NULL;
-	}
-}
-
-void vm_destroy_virtio_devices(struct vm *vm)
-{
-	unsigned int i;
-
-	for (i = 0; i < vm->nvirtio; i++)
-		vm->virtio[i].destroy(vm->virtio[i].vdev);
-	vm->nvirtio = 0;
-	vm->vconsole = NULL;
-}
-
-void vm_write_virtio_stats(struct vm *vm, struct json *j)
-{
-	unsigned int i;
-
-	for (i = 0; i < vm->nvirtio; i++) {
-		struct virtio_device *vdev = vm->virtio[i].vdev;
-		const struct pci_device *pd = vm->virtio[i].vp ? virtio_pci_device(vm->virtio[i].vp)
-							       : NULL;
-
-		json_begin_object(j, vdev->name);
-		/* MMIO exits that reached the device's registers; with
-		 * ioeventfds, queue notifications are not among them. */
-		json_uint(j, "exits", pd ? __atomic_load_n(&pd->exits, __ATOMIC_RELAXED) : 0);
-		json_uint(j, "queue_notifications", vdev->notifications);
-		json_uint(j, "notify_exits", __atomic_load_n(&vdev->notify_exits, __ATOMIC_RELAXED));
-		json_uint(j, "interrupts", vdev->interrupts);
-		if (vdev->ops->write_stats)
-			vdev->ops->write_stats(vdev, j);
-		json_end_object(j);
-	}
 }

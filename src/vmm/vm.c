@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -13,7 +14,11 @@
 #include "arch/x86/layout.h"
 #include "kvm/stats.h"
 #include "util/log.h"
-#include "virtio/virtio_console.h"
+#include "hw/acpi_pm.h"
+#include "hw/i8042.h"
+#include "hw/region_device.h"
+#include "hw/rtc.h"
+#include "hw/uart8250.h"
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 {
@@ -47,70 +52,142 @@ static void power_request_cb(void *ctx, enum power_event ev, const char *source)
 		vm_request_stop(vm, VM_STOP_RESET, "guest reset (%s)", source);
 }
 
+/* The UART with its interrupt line: what its callbacks need. */
+struct uart_port {
+	struct uart8250 uart;
+	struct irq_line irq;
+	struct vm *vm;
+};
+
 static void uart_irq(void *ctx, int level)
 {
-	struct vm *vm = ctx;
+	struct uart_port *p = ctx;
 
-	irq_line_set(&vm->uart_irq, level);
+	irq_line_set(&p->irq, level);
 }
 
 static void uart_tx(void *ctx, uint8_t byte)
 {
-	struct vm *vm = ctx;
+	struct uart_port *p = ctx;
 
-	console_write(&vm->console, byte);
+	console_write(&p->vm->console, byte);
 }
 
 static void uart_rx_space(void *ctx)
 {
-	struct vm *vm = ctx;
+	struct uart_port *p = ctx;
 	uint64_t one = 1;
 
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+	if (write(p->vm->wake_fd, &one, sizeof(one)) < 0) {
 		/* Nothing to do: the loop also re-polls on its next wakeup. */
 	}
 }
 
-int vm_init_devices(struct vm *vm)
+static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
 {
-	struct bus *pio = &vm->pio;
+	struct uart_port *p = ctx;
 
-	bus_init(pio, "pio");
+	return uart8250_receive(&p->uart, buf, len);
+}
+
+static void uart_release(void *state)
+{
+	struct uart_port *p = state;
+
+	irq_line_release(&p->irq);
+	free(p);
+}
+
+void vm_init(struct vm *vm, const struct vm_options *o)
+{
+	vm->opts = o;
+	vm->vm_stats_fd = -1;
+	vm->wake_fd = -1;
+	vm->ncpus = o->cpus;
+	vm->kvm.vm_fd = vm->kvm.sys_fd = -1; /* nothing to close yet */
+	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	device_list_init(&vm->devices);
+	irq_service_init(&vm->irq, &kvm_irqchip_ops, &vm->kvm);
 	vm->power.request = power_request_cb;
 	vm->power.ctx = vm;
-	uart8250_init(&vm->uart, uart_irq, uart_tx, uart_rx_space, vm);
-	i8042_init(&vm->i8042, &vm->power);
-	rtc_init(&vm->rtc);
-	acpi_pm_init(&vm->pm, &vm->power);
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
-	if (irq_line_claim(&vm->irq, COM1_IRQ, &vm->uart_irq) < 0) {
-		log_error("internal error: cannot claim the UART's interrupt line");
-		return -1;
-	}
-	if (bus_register(pio, COM1_PORT, UART_REGS, "uart8250@0x3f8", &uart8250_ops, &vm->uart) ||
-	    bus_register(pio, I8042_DATA_PORT, 5, "i8042@0x60", &i8042_ops, &vm->i8042) ||
-	    bus_register(pio, RTC_PORT, 2, "rtc@0x70", &rtc_ops, &vm->rtc) ||
-	    bus_register(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm@0x600", &acpi_pm_ops, &vm->pm) ||
-	    bus_register(pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci) ||
-	    bus_register(&vm->mmio, PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START,
-			 "pci-mmio", &pci_mmio_ops, &vm->pci)) {
-		log_error("internal error: overlapping device ports");
+}
+
+/* Registers a register-window device whose state was just allocated;
+ * frees the state when that fails. */
+static int add_region_device(struct vm *vm, const struct region_device_spec *spec,
+			     struct error *err)
+{
+	if (!spec->state)
+		return error_set(err, "%s: out of memory", spec->name);
+	if (!region_device_create(&vm->devices, spec, err)) {
+		spec->release(spec->state);
 		return -1;
 	}
 	return 0;
 }
 
-/* Feeds console input to the UART as far as it has room. */
+int vm_create_legacy_devices(struct vm *vm, struct error *err)
+{
+	struct uart_port *uart = calloc(1, sizeof(*uart));
+	struct i8042 *kbd = calloc(1, sizeof(*kbd));
+	struct rtc *rtc = calloc(1, sizeof(*rtc));
+	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+	int ret = 0;
+
+	if (uart) {
+		uart->vm = vm;
+		uart8250_init(&uart->uart, uart_irq, uart_tx, uart_rx_space, uart);
+		if (irq_line_claim(&vm->irq, COM1_IRQ, &uart->irq) < 0) {
+			free(uart);
+			return error_set(err, "internal error: cannot claim the UART's interrupt line");
+		}
+	}
+	if (kbd)
+		i8042_init(kbd, &vm->power);
+	if (rtc)
+		rtc_init(rtc);
+	if (pm)
+		acpi_pm_init(pm, &vm->power);
+	ret |= add_region_device(vm, &(struct region_device_spec){
+		.name = "uart8250@0x3f8", .type = "uart8250", .bus = &vm->pio, .base = COM1_PORT,
+		.len = UART_REGS, .ops = &uart8250_ops, .state = uart ? &uart->uart : NULL,
+		.release = uart_release }, err);
+	ret |= add_region_device(vm, &(struct region_device_spec){
+		.name = "i8042@0x60", .type = "i8042", .bus = &vm->pio, .base = I8042_DATA_PORT,
+		.len = 5, .ops = &i8042_ops, .state = kbd, .release = free }, err);
+	ret |= add_region_device(vm, &(struct region_device_spec){
+		.name = "rtc@0x70", .type = "mc146818-rtc", .bus = &vm->pio, .base = RTC_PORT,
+		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free }, err);
+	ret |= add_region_device(vm, &(struct region_device_spec){
+		.name = "acpi-pm@0x600", .type = "acpi-pm", .bus = &vm->pio, .base = ACPI_PM_PORT,
+		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm, .release = free }, err);
+	if (ret)
+		return -1;
+	if (!vm->console_receive) {
+		vm->console_receive = uart_receive;
+		vm->console_ctx = uart;
+	}
+	/* The PCI host is the bus itself, not a device on the list. */
+	if (bus_register(&vm->pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci) ||
+	    bus_register(&vm->mmio, PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START,
+			 "pci-mmio", &pci_mmio_ops, &vm->pci))
+		return error_set(err, "internal error: overlapping device ports");
+	return 0;
+}
+
+/* Feeds console input to the console device as far as it has room. */
 static void pump_console(struct vm *vm)
 {
 	struct console *c = &vm->console;
 
+	if (!vm->console_receive)
+		return;
 	while (c->pending_off < c->pending_len) {
 		const uint8_t *p = c->pending + c->pending_off;
 		size_t left = c->pending_len - c->pending_off;
-		size_t n = vm->vconsole ? virtio_console_receive(vm->vconsole, p, left)
-					: uart8250_receive(&vm->uart, p, left);
+		size_t n = vm->console_receive(vm->console_ctx, p, left);
 		if (n == 0)
 			return;
 		c->pending_off += n;
@@ -188,17 +265,6 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 	return 0;
 }
 
-static void write_bus_json(struct json *j, const struct bus *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < b->count; i++) {
-		json_begin_object(j, b->region[i].name);
-		json_uint(j, "exits", __atomic_load_n(&b->region[i].exits, __ATOMIC_RELAXED));
-		json_end_object(j);
-	}
-}
-
 static const char *stop_reason_name(int r)
 {
 	switch (r) {
@@ -220,6 +286,7 @@ static const char *stop_reason_name(int r)
 int vm_write_stats(struct vm *vm, const char *path)
 {
 	char tmp[4096];
+	struct device *d;
 	struct json j;
 	unsigned int i;
 	int bad;
@@ -263,9 +330,17 @@ int vm_write_stats(struct vm *vm, const char *path)
 	}
 	json_end_array(&j);
 	json_begin_object(&j, "devices");
-	write_bus_json(&j, &vm->pio);
-	write_bus_json(&j, &vm->mmio);
-	vm_write_virtio_stats(vm, &j);
+	/* Register windows (the legacy devices, the PCI host) by region;
+	 * then every device that keeps counters of its own. */
+	bus_write_json(&vm->pio, &j);
+	bus_write_json(&vm->mmio, &j);
+	for (d = vm->devices.head; d; d = d->next) {
+		if (!d->ops->write_stats)
+			continue;
+		json_begin_object(&j, d->name);
+		d->ops->write_stats(d, &j);
+		json_end_object(&j);
+	}
 	json_begin_object(&j, "unclaimed-pio");
 	json_uint(&j, "exits", vm->pio.unclaimed);
 	json_end_object(&j);
@@ -298,11 +373,6 @@ int vm_open_stats(struct vm *vm)
 	for (i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i].stats_fd = kvm_stats_open(vm->vcpus[i].fd);
 	return 0;
-}
-
-void vm_init_irq(struct vm *vm)
-{
-	irq_service_init(&vm->irq, &kvm_irqchip_ops, &vm->kvm);
 }
 
 int vm_create_wake_fd(struct vm *vm)

@@ -1,6 +1,7 @@
-/* A virtual machine: KVM, guest RAM, the legacy PC devices on the port
- * bus, and the vCPU threads. The main thread runs the event loop (console
- * input, signals) and is the only one that tears the VM down. */
+/* A virtual machine: KVM, guest RAM, the buses, the devices (one list,
+ * hw/device.h) and the vCPU threads. The main thread runs the event loop
+ * (console input, signals), is the only one that adds or removes devices,
+ * and the only one that tears the VM down. */
 #ifndef VIREO_VMM_VM_H
 #define VIREO_VMM_VM_H
 
@@ -8,30 +9,16 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "hw/acpi_pm.h"
 #include "hw/bus.h"
-#include "hw/i8042.h"
+#include "hw/device.h"
 #include "hw/irq.h"
 #include "hw/pci.h"
 #include "hw/power.h"
-#include "hw/rtc.h"
-#include "hw/uart8250.h"
 #include "kvm/kvm.h"
 #include "util/json.h"
 #include "vmm/console.h"
 #include "mem/guest_mem.h"
 #include "vmm/options.h"
-
-struct virtio_device;
-struct virtio_pci;
-
-#define VM_MAX_VIRTIO (VIREO_MAX_DISKS + VIREO_MAX_NICS + VIREO_MAX_CANS + 2)
-
-struct vm_virtio {
-	struct virtio_device *vdev;
-	struct virtio_pci *vp;
-	void (*destroy)(struct virtio_device *vdev);
-};
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -63,11 +50,8 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct power_control power;
-	struct uart8250 uart;
-	struct i8042 i8042;
-	struct rtc rtc;
-	struct acpi_pm pm;
 	struct pci_host pci;
+	struct device_list devices; /* every device, in creation order */
 	struct console console;
 	struct vcpu *vcpus;
 	unsigned int ncpus;
@@ -78,12 +62,12 @@ struct vm {
 	int error_logged; /* stop_detail already printed with registers */
 	/* How the kernel was loaded (struct linux_image), for --stats-json. */
 	const char *boot_path, *boot_path_detail;
-	struct vm_virtio virtio[VM_MAX_VIRTIO];
-	unsigned int nvirtio;
-	struct virtio_device *vconsole; /* --console virtio: gets stdin */
+	/* Where console input goes: the UART, or the virtio console. Returns
+	 * how many bytes it took (0: full, try again when it says so). */
+	size_t (*console_receive)(void *ctx, const uint8_t *buf, size_t len);
+	void *console_ctx;
 	/* Every device's interrupts go through here (hw/irq.h). */
 	struct irq_service irq;
-	struct irq_line uart_irq;
 };
 
 /* Records why the VM stops (first caller wins) and wakes the event loop.
@@ -92,26 +76,24 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 	__attribute__((format(printf, 3, 4)));
 int vm_stop_reason(const struct vm *vm);
 
+/* The parts that need nothing from KVM yet: buses, device list, the
+ * interrupt service (on vm->kvm, used once the VM exists). */
+void vm_init(struct vm *vm, const struct vm_options *o);
 int vm_create_wake_fd(struct vm *vm);
-/* The interrupt service on KVM's in-kernel irqchip, once the VM exists. */
-void vm_init_irq(struct vm *vm);
-/* Registers the legacy PC devices on the port bus. */
-int vm_init_devices(struct vm *vm);
+/* The PC's own devices (UART, i8042, RTC, ACPI PM) and the PCI host's
+ * ports. 0, or -1 with err set. */
+int vm_create_legacy_devices(struct vm *vm, struct error *err);
 /* Opens KVM's statistics fds (after the vCPUs exist). */
 int vm_open_stats(struct vm *vm);
 /* Runs until something requests a stop. */
 int vm_event_loop(struct vm *vm, int signal_fd);
 int vm_write_stats(struct vm *vm, const char *path);
 
-/* VirtIO devices from the options (src/vmm/virtio_devices.c). Created,
- * with their backends opened, before KVM is touched, so bad input is
- * reported first; attached to the PCI bus once the VM exists; detached
- * after the vCPUs stopped. Each logs what fails. */
-int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o);
-int vm_attach_virtio_devices(struct vm *vm);
-void vm_detach_virtio_devices(struct vm *vm);
-void vm_destroy_virtio_devices(struct vm *vm);
-void vm_write_virtio_stats(struct vm *vm, struct json *j);
+/* VirtIO devices from the options (src/vmm/virtio_devices.c): each
+ * backend opened, its device created and registered, before KVM is
+ * touched, so bad input is reported first; devices_realize_all() puts
+ * them on the PCI bus once the VM exists. 0, or -1 with err set. */
+int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct error *err);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);

@@ -82,16 +82,40 @@ static void test_overlap_rejected(void **state)
 	assert_int_equal(b.region[3].len, 8);
 }
 
-static void test_full(void **state)
+/* No fixed limit: regions grow with the machine, and go away again. */
+static void test_many_and_unregister(void **state)
 {
+	uint8_t data[1] = { 0 };
 	unsigned int i;
 
 	(void)state;
-	for (i = b.count; i < BUS_MAX_REGIONS; i++)
+	for (i = 0; i < 200; i++)
 		assert_int_equal(bus_register(&b, 0x1000 + 16 * i, 16, "r", &fake_ops, &c), 0);
-	assert_int_equal(b.count, BUS_MAX_REGIONS);
-	assert_int_equal(bus_register(&b, 0x9000, 16, "one too many", &fake_ops, &c), -1);
-	assert_int_equal(b.count, BUS_MAX_REGIONS);
+	assert_int_equal(b.count, 202);
+	bus_access(&b, 0x1000 + 16 * 150 + 3, 1, 0, data);
+	assert_int_equal(c.reads, 1);
+
+	/* Gone: the address is unclaimed, the device is not called. */
+	assert_int_equal(bus_unregister(&b, 0x1000 + 16 * 150), 0);
+	assert_int_equal(bus_unregister(&b, 0x1000 + 16 * 150), -1);
+	assert_int_equal(b.count, 201);
+	bus_access(&b, 0x1000 + 16 * 150 + 3, 1, 0, data);
+	assert_int_equal(c.reads, 1);
+	assert_int_equal(data[0], 0xff);
+	assert_int_equal(b.unclaimed, 1);
+	/* Its neighbours are untouched, and the space can be taken again. */
+	bus_access(&b, 0x1000 + 16 * 151, 1, 0, data);
+	assert_int_equal(c.reads, 2);
+	assert_int_equal(bus_register(&b, 0x1000 + 16 * 150, 16, "again", &fake_ops, &a), 0);
+	bus_access(&b, 0x1000 + 16 * 150, 1, 0, data);
+	assert_int_equal(a.reads, 1);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_destroy(&b);
+	return 0;
 }
 
 static void test_dispatch(void **state)
@@ -237,15 +261,15 @@ static void test_high_addresses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_init),
-		cmocka_unit_test_setup(test_overlap_rejected, setup),
-		cmocka_unit_test_setup(test_full, setup),
-		cmocka_unit_test_setup(test_dispatch, setup),
-		cmocka_unit_test_setup(test_unclaimed, setup),
-		cmocka_unit_test_setup(test_exit_counters, setup),
-		cmocka_unit_test_setup(test_bad_sizes, setup),
-		cmocka_unit_test_setup(test_missing_ops, setup),
-		cmocka_unit_test_setup(test_high_addresses, setup),
+		cmocka_unit_test_teardown(test_init, teardown),
+		cmocka_unit_test_setup_teardown(test_overlap_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_and_unregister, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclaimed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_counters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_high_addresses, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,6 +392,7 @@ static void test_through_bus(void **state)
 	bus_access(&b, 0xcf9, 1, 1, data);
 	assert_int_equal(plog.calls, 1);
 	assert_int_equal(plog.ev, POWER_RESET);
+	bus_destroy(&b);
 }
 
 int main(void)

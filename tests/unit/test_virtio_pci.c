@@ -45,12 +45,11 @@ static int setup(void **state)
 	(void)state;
 	memset(&vm, 0, sizeof(vm));
 	memset(&opts, 0, sizeof(opts));
-	vm.kvm.sys_fd = vm.kvm.vm_fd = -1;
+	vm_init(&vm, &opts);
 	if (access("/dev/kvm", R_OK | W_OK) != 0 || kvm_open(&vm.kvm, "/dev/kvm") < 0 ||
 	    kvm_create_vm(&vm.kvm) < 0)
 		return 0; /* each test skips */
 	assert_int_equal(guest_mem_map(&vm.mem, 16u << 20), 0);
-	vm_init_irq(&vm);
 	pci_host_init(&vm.pci, NULL, MMIO_START, MMIO_END);
 	for (i = 0; i < NDISKS; i++) {
 		char arg[96];
@@ -66,9 +65,10 @@ static int setup(void **state)
 	}
 	opts.ndisks = NDISKS;
 	opts.rng = true;
-	vm.opts = &opts;
-	assert_int_equal(vm_create_virtio_devices(&vm, &opts), 0);
-	assert_int_equal(vm_attach_virtio_devices(&vm), 0);
+	/* As main.c does it: devices created from the options, then
+	 * realized on the bus once the VM exists. */
+	assert_int_equal(vm_create_virtio_devices(&vm, &opts, NULL), 0);
+	assert_int_equal(devices_realize_all(&vm.devices, NULL), 0);
 	have_vm = true;
 	return 0;
 }
@@ -79,8 +79,7 @@ static int teardown(void **state)
 
 	(void)state;
 	if (have_vm) {
-		vm_detach_virtio_devices(&vm);
-		vm_destroy_virtio_devices(&vm);
+		devices_destroy_all(&vm.devices);
 		guest_mem_unmap(&vm.mem);
 		for (i = 0; i < NDISKS; i++)
 			unlink(paths[i]);
@@ -101,10 +100,20 @@ static void need_vm(void)
 	}
 }
 
-/* Device n: 0-7 the disks (slots 1-8), 8 the rng (slot 9). */
+/* Device n in the list: 0-7 the disks (slots 1-8), 8 the rng (slot 9). */
+static struct device *nth(unsigned int n)
+{
+	struct device *d = vm.devices.head;
+
+	while (d && n--)
+		d = d->next;
+	assert_non_null(d);
+	return d;
+}
+
 static struct virtio_device *dev(unsigned int n)
 {
-	return vm.virtio[n].vdev;
+	return virtio_pci_vdev(nth(n));
 }
 
 static unsigned int slot_of(unsigned int n)
@@ -114,7 +123,7 @@ static unsigned int slot_of(unsigned int n)
 
 static uint64_t bar0(unsigned int n)
 {
-	uint64_t a = pci_bar_address(virtio_pci_device(vm.virtio[n].vp), 0);
+	uint64_t a = pci_bar_address(virtio_pci_device(nth(n)), 0);
 
 	assert_true(a >= MMIO_START);
 	return a - MMIO_START;

@@ -1,0 +1,56 @@
+#include "hw/region_device.h"
+
+#include <stdlib.h>
+
+struct region_device {
+	struct device dev;
+	struct region_device_spec spec;
+};
+
+static void region_reset(struct device *d)
+{
+	struct region_device *r = d->opaque;
+
+	if (r->spec.reset)
+		r->spec.reset(r->spec.state);
+}
+
+static void region_destroy(struct device *d)
+{
+	struct region_device *r = d->opaque;
+
+	bus_unregister(r->spec.bus, r->spec.base);
+	if (r->spec.release)
+		r->spec.release(r->spec.state);
+	free(r);
+}
+
+static const struct device_ops region_ops = {
+	.reset = region_reset,
+	.destroy = region_destroy,
+};
+
+struct device *region_device_create(struct device_list *l, const struct region_device_spec *spec,
+				    struct error *err)
+{
+	struct region_device *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		error_set(err, "%s: out of memory", spec->name);
+		return NULL;
+	}
+	r->spec = *spec;
+	device_init(&r->dev, spec->name, spec->type, &region_ops, r);
+	if (device_register(l, &r->dev, err) < 0) {
+		free(r);
+		return NULL;
+	}
+	if (bus_register(spec->bus, spec->base, spec->len, spec->name, spec->ops, spec->state) < 0) {
+		device_unregister(l, &r->dev);
+		free(r);
+		error_set(err, "%s: its ports overlap another device's, or out of memory", spec->name);
+		return NULL;
+	}
+	r->dev.state = DEVICE_RUNNING; /* nothing to realize: the region is live */
+	return &r->dev;
+}
