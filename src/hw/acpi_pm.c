@@ -28,11 +28,31 @@ void acpi_pm_init(struct acpi_pm *pm, const struct power_control *power)
 	pm->clock_ns = monotonic_ns;
 }
 
+void acpi_pm_pause(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	if (!pm->paused) {
+		pm->paused_at_ns = pm->clock_ns();
+		pm->paused = true;
+	}
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_resume(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	if (pm->paused) {
+		pm->paused_total_ns += pm->clock_ns() - pm->paused_at_ns;
+		pm->paused = false;
+	}
+	pthread_mutex_unlock(&pm->lock);
+}
+
 /* The registers as one little-endian byte array, so accesses of any width
  * and alignment within the block behave like real hardware. */
 static void regs_bytes(const struct acpi_pm *pm, uint8_t b[ACPI_PM_LEN])
 {
-	uint64_t ns = pm->clock_ns();
+	uint64_t ns = (pm->paused ? pm->paused_at_ns : pm->clock_ns()) - pm->paused_total_ns;
 	/* ns * 3579545 / 1e9 without overflow for centuries of uptime. */
 	uint32_t ticks = (uint32_t)((ns / 1000000000ULL) * ACPI_PM_TIMER_HZ +
 				    (ns % 1000000000ULL) * ACPI_PM_TIMER_HZ / 1000000000ULL);

@@ -5,6 +5,7 @@
 #define VIREO_HW_ACPI_PM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hw/bus.h"
@@ -18,9 +19,16 @@ struct acpi_pm {
 	const struct power_control *power;
 	/* Monotonic nanoseconds, replaceable in tests. */
 	uint64_t (*clock_ns)(void);
+	/* Guest time stops while the VM is paused (QEMU's rule): the timer
+	 * counts clock_ns() minus the time spent paused. */
+	uint64_t paused_total_ns, paused_at_ns;
+	bool paused;
 };
 
 extern const struct bus_ops acpi_pm_ops;
 void acpi_pm_init(struct acpi_pm *pm, const struct power_control *power);
+/* The VM pauses / resumes: the PM timer stops / goes on from there. */
+void acpi_pm_pause(struct acpi_pm *pm);
+void acpi_pm_resume(struct acpi_pm *pm);
 
 #endif

@@ -15,6 +15,24 @@ static void region_reset(struct device *d)
 		r->spec.reset(r->spec.state);
 }
 
+static int region_pause(struct device *d, struct error *err)
+{
+	struct region_device *r = d->opaque;
+
+	(void)err;
+	if (r->spec.pause)
+		r->spec.pause(r->spec.state);
+	return 0;
+}
+
+static void region_resume(struct device *d)
+{
+	struct region_device *r = d->opaque;
+
+	if (r->spec.resume)
+		r->spec.resume(r->spec.state);
+}
+
 static void region_destroy(struct device *d)
 {
 	struct region_device *r = d->opaque;
@@ -26,6 +44,8 @@ static void region_destroy(struct device *d)
 }
 
 static const struct device_ops region_ops = {
+	.pause = region_pause,
+	.resume = region_resume,
 	.reset = region_reset,
 	.destroy = region_destroy,
 };

@@ -18,6 +18,10 @@ struct region_device_spec {
 	const struct bus_ops *ops;
 	void *state;		      /* what ops are called with */
 	void (*reset)(void *state);   /* optional */
+	/* Optional: what the device must do when the VM pauses and resumes
+	 * beyond not being called (a timer that must stop, say). */
+	void (*pause)(void *state);
+	void (*resume)(void *state);
 	void (*release)(void *state); /* frees state (and what it holds) */
 };
 

@@ -136,6 +136,23 @@ int kvm_irq_line(struct kvm *k, uint32_t gsi, int level)
 	return ioctl(k->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+int kvm_get_clock(struct kvm *k, uint64_t *ns)
+{
+	struct kvm_clock_data c = { 0 };
+
+	if (ioctl(k->vm_fd, KVM_GET_CLOCK, &c) < 0)
+		return -errno;
+	*ns = c.clock;
+	return 0;
+}
+
+int kvm_set_clock(struct kvm *k, uint64_t ns)
+{
+	struct kvm_clock_data c = { .clock = ns };
+
+	return ioctl(k->vm_fd, KVM_SET_CLOCK, &c) < 0 ? -errno : 0;
+}
+
 struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm *k)
 {
 	int nent = 64;

@@ -43,6 +43,10 @@ int kvm_create_vm(struct kvm *k);
 int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
 /* Sets an interrupt line of the in-kernel PIC/IOAPIC (GSI). */
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
+/* The VM's kvmclock (nanoseconds of guest time), read and set: guest time
+ * can stop while the VM is paused. 0 or -errno. */
+int kvm_get_clock(struct kvm *k, uint64_t *ns);
+int kvm_set_clock(struct kvm *k, uint64_t ns);
 /* KVM_GET_SUPPORTED_CPUID; caller frees. NULL on failure (logged). */
 struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm *k);
 void kvm_close(struct kvm *k);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/boot_cpu.h"
@@ -184,6 +185,31 @@ static int handle_exit(struct vcpu *v)
 	}
 }
 
+static void set_state(struct vcpu *v, enum vcpu_state s)
+{
+	v->state = s;
+	pthread_cond_broadcast(&v->vm->run_cond);
+}
+
+/* In the vCPU thread, between two KVM_RUNs: parks it while a pause is
+ * requested. The last KVM_RUN returned -EINTR, so every exit it reported
+ * before was completed by the kernel (KVM completes a pending I/O exit on
+ * re-entry, before it looks at immediate_exit): the registers are those
+ * of an instruction boundary. */
+static void take_pause(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->pause_requested && vm_stop_reason(vm) == VM_RUNNING) {
+		set_state(v, VCPU_PAUSED);
+		while (vm->pause_requested && vm_stop_reason(vm) == VM_RUNNING)
+			pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+		set_state(v, VCPU_RUNNING);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -197,12 +223,15 @@ static void *vcpu_thread(void *arg)
 	while (vm_stop_reason(v->vm) == VM_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				/* A kick for a state dump (SIGQUIT) rather than
-				 * a stop: log, and go on running. */
-				if (__atomic_exchange_n(&v->dump_requested, 0, __ATOMIC_ACQ_REL)) {
+				/* A kick: a stop, a pause or a state dump. The
+				 * flag is cleared before the requests are read,
+				 * so a kick that comes after this still makes
+				 * the next KVM_RUN return at once. */
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				if (__atomic_exchange_n(&v->dump_requested, 0, __ATOMIC_ACQ_REL))
 					log_vcpu_state(v);
-					v->run->immediate_exit = 0;
-				}
+				if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE))
+					take_pause(v);
 				continue;
 			}
 			vm_request_stop(v->vm, VM_STOP_ERROR, "vCPU %u: KVM_RUN failed: %s", v->id,
@@ -212,7 +241,67 @@ static void *vcpu_thread(void *arg)
 		if (handle_exit(v) < 0)
 			break;
 	}
+	pthread_mutex_lock(&v->vm->run_lock);
+	set_state(v, VCPU_STOPPED);
+	pthread_mutex_unlock(&v->vm->run_lock);
 	return NULL;
+}
+
+static void kick_all(struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].started)
+			pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+}
+
+static bool all_parked(const struct vm *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		const struct vcpu *v = &vm->vcpus[i];
+
+		if (v->started && v->state != VCPU_PAUSED && v->state != VCPU_STOPPED)
+			return false;
+	}
+	return true;
+}
+
+int vcpus_pause(struct vm *vm, unsigned int timeout_ms, struct error *err)
+{
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	kick_all(vm);
+	while (!all_parked(vm) && rc == 0)
+		rc = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &deadline);
+	if (!all_parked(vm)) {
+		__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&vm->run_cond);
+		pthread_mutex_unlock(&vm->run_lock);
+		return error_set(err, "the vCPUs did not stop within %u ms", timeout_ms);
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+	return 0;
+}
+
+void vcpus_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 }
 
 static int setup_cpuid(struct vm *vm, struct vcpu *v, const struct kvm_cpuid2 *supported)
@@ -294,8 +383,10 @@ int vcpus_start(struct vm *vm)
 	int err;
 
 	for (i = 0; i < vm->ncpus; i++) {
+		vm->vcpus[i].state = VCPU_RUNNING;
 		err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (err) {
+			vm->vcpus[i].state = VCPU_CREATED;
 			log_error("cannot start vCPU thread %u: %s", i, strerror(err));
 			vm_request_stop(vm, VM_STOP_ERROR, "cannot start vCPU threads");
 			return -1;
@@ -309,9 +400,9 @@ void vcpus_stop(struct vm *vm)
 {
 	unsigned int i;
 
-	for (i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i].started)
-			pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+	/* The stop reason is set (vm_request_stop woke the paused ones);
+	 * the running ones are kicked out of KVM_RUN. */
+	kick_all(vm);
 	for (i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i].started) {
 			pthread_join(vm->vcpus[i].thread, NULL);

@@ -20,28 +20,6 @@
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
 
-void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
-{
-	int expected = VM_RUNNING;
-	uint64_t one = 1;
-	va_list ap;
-
-	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, 0,
-					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		return; /* the first reason wins */
-	va_start(ap, fmt);
-	vsnprintf(vm->stop_detail, sizeof(vm->stop_detail), fmt, ap);
-	va_end(ap);
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
-		/* The counter cannot overflow from a handful of writes. */
-	}
-}
-
-int vm_stop_reason(const struct vm *vm)
-{
-	return __atomic_load_n(&vm->stop_reason, __ATOMIC_SEQ_CST);
-}
-
 static void power_request_cb(void *ctx, enum power_event ev, const char *source)
 {
 	struct vm *vm = ctx;
@@ -105,6 +83,8 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	vm->wake_fd = -1;
 	vm->ncpus = o->cpus;
 	vm->kvm.vm_fd = vm->kvm.sys_fd = -1; /* nothing to close yet */
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	device_list_init(&vm->devices);
@@ -112,6 +92,16 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	vm->power.request = power_request_cb;
 	vm->power.ctx = vm;
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
+}
+
+static void pm_pause(void *state)
+{
+	acpi_pm_pause(state);
+}
+
+static void pm_resume(void *state)
+{
+	acpi_pm_resume(state);
 }
 
 /* Registers a register-window device whose state was just allocated;
@@ -162,7 +152,8 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "acpi-pm@0x600", .type = "acpi-pm", .bus = &vm->pio, .base = ACPI_PM_PORT,
-		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm, .release = free }, err);
+		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm, .release = free,
+		.pause = pm_pause, .resume = pm_resume }, err);
 	if (ret)
 		return -1;
 	if (!vm->console_receive) {
@@ -177,12 +168,47 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 	return 0;
 }
 
+#define PAUSE_VCPUS_MS 5000
+
+int vm_pause(struct vm *vm, struct error *err)
+{
+	if (vm->paused)
+		return 0;
+	if (vcpus_pause(vm, PAUSE_VCPUS_MS, err) < 0)
+		return -1;
+	if (devices_pause_all(&vm->devices, err) < 0) {
+		vcpus_resume(vm);
+		return -1;
+	}
+	/* Guest time stops with the VM, as in QEMU: kvmclock is read now and
+	 * set back on resume (the TSC itself goes on, as in QEMU). A KVM
+	 * without the clock ioctls leaves it running. */
+	if (kvm_get_clock(&vm->kvm, &vm->kvmclock_at_pause) < 0)
+		vm->kvmclock_at_pause = 0;
+	vm->paused = true;
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	if (!vm->paused)
+		return;
+	if (vm->kvmclock_at_pause)
+		kvm_set_clock(&vm->kvm, vm->kvmclock_at_pause);
+	devices_resume_all(&vm->devices);
+	vcpus_resume(vm);
+	vm->paused = false;
+	/* Console input held back while paused goes in now. */
+	vm_wake(vm);
+}
+
 /* Feeds console input to the console device as far as it has room. */
 static void pump_console(struct vm *vm)
 {
 	struct console *c = &vm->console;
 
-	if (!vm->console_receive)
+	/* While paused the console keeps its bytes: nothing moves. */
+	if (!vm->console_receive || vm->paused)
 		return;
 	while (c->pending_off < c->pending_len) {
 		const uint8_t *p = c->pending + c->pending_off;

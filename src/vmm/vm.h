@@ -7,6 +7,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hw/bus.h"
@@ -29,9 +30,20 @@ enum vm_stop_reason {
 	VM_STOP_ERROR, /* KVM failure or guest crash: exit status 1 */
 };
 
+/* A vCPU thread's state. Commands (vcpus_pause/resume, a stop) are
+ * requests the thread takes at an instruction boundary: after KVM_RUN
+ * returned with every exit it reported completed. */
+enum vcpu_state {
+	VCPU_CREATED, /* no thread yet */
+	VCPU_RUNNING,
+	VCPU_PAUSED,  /* waiting in the thread for resume or stop */
+	VCPU_STOPPED, /* the thread has ended */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned int id;
+	enum vcpu_state state; /* under vm->run_lock */
 	int fd;
 	int stats_fd;
 	struct kvm_run *run;
@@ -57,6 +69,13 @@ struct vm {
 	unsigned int ncpus;
 	int vm_stats_fd;
 	int wake_fd; /* eventfd: wakes the event loop */
+	/* vCPU commands: pause_requested is set and cleared under run_lock,
+	 * and the vCPUs report their state changes on run_cond. */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool pause_requested;
+	bool paused; /* vm_pause() succeeded and vm_resume() has not run */
+	uint64_t kvmclock_at_pause; /* guest time stops while paused */
 	int stop_reason;
 	char stop_detail[160];
 	int error_logged; /* stop_detail already printed with registers */
@@ -75,6 +94,15 @@ struct vm {
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int vm_stop_reason(const struct vm *vm);
+/* Wakes the event loop (it re-checks everything). Any thread. */
+void vm_wake(struct vm *vm);
+
+/* Pause: every vCPU at an instruction boundary, then every device
+ * quiesced (hw/device.h), and guest time (kvmclock, the PM timer)
+ * stopped. Resume undoes it in the reverse order. Main thread only.
+ * 0, or -1 with err set and the VM running as before. */
+int vm_pause(struct vm *vm, struct error *err);
+void vm_resume(struct vm *vm);
 
 /* The parts that need nothing from KVM yet: buses, device list, the
  * interrupt service (on vm->kvm, used once the VM exists). */
@@ -100,6 +128,10 @@ int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
 int vcpus_start(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins the threads. */
 void vcpus_stop(struct vm *vm);
+/* Every vCPU thread paused (or ended) within timeout_ms; -1 (err set) if
+ * one did not get there, and then all run again. */
+int vcpus_pause(struct vm *vm, unsigned int timeout_ms, struct error *err);
+void vcpus_resume(struct vm *vm);
 /* Makes every running vCPU log its registers and pending events (SIGQUIT). */
 void vcpus_request_state_dump(struct vm *vm);
 void vcpus_destroy(struct vm *vm);

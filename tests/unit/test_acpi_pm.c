@@ -179,6 +179,26 @@ static void test_pm_timer(void **state)
 	assert_int_equal(rd(PM_TMR, 4), 3579545);
 }
 
+/* Guest time stops while the VM is paused: the timer reads the same all
+ * through a pause and goes on from there, not from the host's clock. */
+static void test_timer_stops_while_paused(void **state)
+{
+	(void)state;
+	fake_ns = 1000000000ULL;
+	assert_int_equal(rd(PM_TMR, 4), 3579545);
+	acpi_pm_pause(&pm);
+	fake_ns = 3000000000ULL; /* 2 s paused */
+	assert_int_equal(rd(PM_TMR, 4), 3579545);
+	acpi_pm_pause(&pm); /* twice: still one pause */
+	fake_ns = 4000000000ULL; /* 3 s paused */
+	acpi_pm_resume(&pm);
+	assert_int_equal(rd(PM_TMR, 4), 3579545);
+	fake_ns = 4500000000ULL;
+	assert_int_equal(rd(PM_TMR, 4), 5369317); /* 1.5 s of guest time */
+	acpi_pm_resume(&pm); /* not paused: no effect */
+	assert_int_equal(rd(PM_TMR, 4), 5369317);
+}
+
 static void test_timer_monotonic(void **state)
 {
 	uint32_t prev = 0, cur;
@@ -237,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pm1_status_and_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_monotonic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_stops_while_paused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_power_control, setup, teardown),
 	};

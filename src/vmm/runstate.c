@@ -1,0 +1,41 @@
+/* The VM's run state as every thread sees it: running until someone
+ * records why it must stop (the first reason wins). Apart from vm.c so
+ * that the vCPU threads, which stop the VM, do not depend on the VMM's
+ * assembly code, which drives them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "vmm/vm.h"
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
+{
+	int expected = VM_RUNNING;
+	va_list ap;
+
+	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return; /* the first reason wins */
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_detail, sizeof(vm->stop_detail), fmt, ap);
+	va_end(ap);
+	vm_wake(vm);
+	/* A paused vCPU waits on run_cond: it must see the stop too. */
+	pthread_mutex_lock(&vm->run_lock);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vm_stop_reason(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stop_reason, __ATOMIC_SEQ_CST);
+}
+
+void vm_wake(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow from a handful of writes. */
+	}
+}
