@@ -8,7 +8,7 @@ endif
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS := -llzma -lz -lzstd -luring -lslirp -lpthread
+LDLIBS := -llzma -lz -lzstd -luring -lslirp -ljansson -lpthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BUILD := build

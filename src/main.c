@@ -14,6 +14,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/linux_loader.h"
 #include "can/canbus_hub.h"
+#include "qmp/qmp_server.h"
 #include "util/log.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
@@ -22,6 +23,7 @@
 #define EXIT_USAGE 2
 
 static struct vm the_vm;
+static struct qmp_server the_qmp;
 
 static int check_memory(uint64_t mem)
 {
@@ -74,10 +76,15 @@ static int run(const struct vm_options *o)
 	if (linux_image_open(&img, o->kernel, o->initrd, o->cmdline) < 0)
 		return EXIT_USAGE;
 	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0 ||
-	    vm_create_virtio_devices(vm, o, &err) < 0) {
+	    vm_create_virtio_devices(vm, o, &err) < 0 ||
+	    (o->qmp_path[0] && qmp_server_open(&the_qmp, o->qmp_path, &err) < 0)) {
 		error_report(&err);
 		status = EXIT_USAGE;
 		goto out;
+	}
+	if (o->qmp_path[0]) {
+		vm->qmp = &the_qmp;
+		vm->qmp_ops = vm_qmp_ops(vm);
 	}
 	if (kvm_open(&vm->kvm, getenv("VIREO_KVM_DEVICE") ? getenv("VIREO_KVM_DEVICE")
 							  : "/dev/kvm") < 0)
@@ -118,12 +125,17 @@ static int run(const struct vm_options *o)
 	if (o->stats_json)
 		vm_open_stats(vm);
 
+	if (vm->qmp && o->qmp_wait && qmp_server_wait_client(vm->qmp, &err) < 0) {
+		error_report(&err);
+		goto out;
+	}
 	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
 	console_raw_mode(&vm->console);
 	if (vcpus_start(vm) == 0)
 		vm_event_loop(vm, signal_fd);
 	vcpus_stop(vm);
 	console_restore();
+	vm_qmp_shutdown_event(vm);
 
 	switch (vm_stop_reason(vm)) {
 	case VM_STOP_ERROR:
@@ -150,6 +162,8 @@ out:
 	kvm_close(&vm->kvm);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	if (vm->qmp)
+		qmp_server_close(vm->qmp);
 	return status;
 }
 

@@ -28,6 +28,27 @@ void acpi_pm_init(struct acpi_pm *pm, const struct power_control *power)
 	pm->clock_ns = monotonic_ns;
 }
 
+/* With the lock held: the SCI follows the enabled status bits. */
+static void update_sci(struct acpi_pm *pm)
+{
+	int level = (pm->pm1_cnt & PM1_CNT_SCI_EN) && (pm->pm1_sts & pm->pm1_en & ACPI_PM1_PWRBTN);
+
+	if (level != pm->sci_level) {
+		pm->sci_level = level;
+		if (pm->set_sci)
+			pm->set_sci(pm->sci_ctx, level);
+	}
+}
+
+void acpi_pm_press_power_button(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts |= ACPI_PM1_PWRBTN;
+	pm->power_button_presses++;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
 void acpi_pm_pause(struct acpi_pm *pm)
 {
 	pthread_mutex_lock(&pm->lock);
@@ -120,6 +141,7 @@ static void acpi_pm_write(void *dev, uint64_t offset, unsigned int size, uint64_
 	pthread_mutex_lock(&pm->lock);
 	for (i = 0; i < size; i++)
 		write_byte(pm, (unsigned int)offset + i, (uint8_t)(value >> (8 * i)), &poweroff);
+	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 	if (poweroff)
 		power_request(pm->power, POWER_OFF, "ACPI S5 (PM1 control)");

@@ -59,14 +59,14 @@ int bus_unregister(struct bus *b, uint64_t base)
 	return -1;
 }
 
-void bus_write_json(const struct bus *b, struct json *j)
+void bus_write_json(const struct bus *b, struct jsonw *j)
 {
 	unsigned int i;
 
 	for (i = 0; i < b->count; i++) {
-		json_begin_object(j, b->region[i].name);
-		json_uint(j, "exits", __atomic_load_n(&b->region[i].exits, __ATOMIC_RELAXED));
-		json_end_object(j);
+		jsonw_begin_object(j, b->region[i].name);
+		jsonw_uint(j, "exits", __atomic_load_n(&b->region[i].exits, __ATOMIC_RELAXED));
+		jsonw_end_object(j);
 	}
 }
 

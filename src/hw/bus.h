@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "util/json.h"
+#include "util/jsonw.h"
 
 struct bus_ops {
 	/* offset is relative to the region base; size is 1, 2, 4 or 8. */
@@ -45,6 +45,6 @@ int bus_unregister(struct bus *b, uint64_t base);
 /* data points at size bytes (little-endian) to write or to fill. */
 void bus_access(struct bus *b, uint64_t addr, unsigned int size, int is_write, uint8_t *data);
 /* Each region's exit count, as objects named after the regions. */
-void bus_write_json(const struct bus *b, struct json *j);
+void bus_write_json(const struct bus *b, struct jsonw *j);
 
 #endif

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 
 #include "util/error.h"
-#include "util/json.h"
+#include "util/jsonw.h"
 
 enum device_state { DEVICE_CREATED, DEVICE_RUNNING, DEVICE_PAUSED };
 
@@ -39,7 +39,7 @@ struct device_ops {
 	/* Back to the power-on state (system_reset), while paused. */
 	void (*reset)(struct device *d);
 	/* The device's counters, as members of its --stats-json object. */
-	void (*write_stats)(struct device *d, struct json *j);
+	void (*write_stats)(struct device *d, struct jsonw *j);
 	/* Stops everything and frees the device (and the backend it owns). */
 	void (*destroy)(struct device *d);
 };

@@ -12,7 +12,7 @@ int kvm_stats_open(int fd)
 	return ioctl(fd, KVM_GET_STATS_FD, NULL);
 }
 
-int kvm_stats_write_json(int stats_fd, struct json *j, const char *key)
+int kvm_stats_write_json(int stats_fd, struct jsonw *j, const char *key)
 {
 	struct kvm_stats_header h;
 	size_t desc_size;
@@ -29,7 +29,7 @@ int kvm_stats_write_json(int stats_fd, struct json *j, const char *key)
 	descs = calloc(h.num_desc, desc_size);
 	if (!descs || pread_full(stats_fd, descs, h.num_desc * desc_size, h.desc_offset) < 0)
 		goto out;
-	json_begin_object(j, key);
+	jsonw_begin_object(j, key);
 	for (i = 0; i < h.num_desc; i++) {
 		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
 		char name[256];
@@ -43,17 +43,17 @@ int kvm_stats_write_json(int stats_fd, struct json *j, const char *key)
 			goto out_obj;
 		snprintf(name, sizeof(name), "%.*s", (int)h.name_size, d->name);
 		if (d->size == 1) {
-			json_uint(j, name, values[0]);
+			jsonw_uint(j, name, values[0]);
 		} else {
-			json_begin_array(j, name);
+			jsonw_begin_array(j, name);
 			for (k = 0; k < d->size; k++)
-				json_uint(j, NULL, values[k]);
-			json_end_array(j);
+				jsonw_uint(j, NULL, values[k]);
+			jsonw_end_array(j);
 		}
 	}
 	ret = 0;
 out_obj:
-	json_end_object(j);
+	jsonw_end_object(j);
 out:
 	free(descs);
 	free(values);

@@ -3,11 +3,11 @@
 #ifndef VIREO_KVM_STATS_H
 #define VIREO_KVM_STATS_H
 
-#include "util/json.h"
+#include "util/jsonw.h"
 
 /* Opens the statistics fd of a VM or vCPU fd; -1 if unsupported. */
 int kvm_stats_open(int fd);
 /* Writes {"name": value, ...} (arrays for histograms) under key. */
-int kvm_stats_write_json(int stats_fd, struct json *j, const char *key);
+int kvm_stats_write_json(int stats_fd, struct jsonw *j, const char *key);
 
 #endif

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "util/json.h"
+#include "util/jsonw.h"
 #include "virtio/virtqueue.h"
 #include "mem/guest_mem.h"
 #include "util/ioloop.h"
@@ -63,7 +63,7 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_device *vdev);
 	/* Optional: the device's own counters, as members of the JSON
 	 * object --stats-json writes for it. */
-	void (*write_stats)(struct virtio_device *vdev, struct json *j);
+	void (*write_stats)(struct virtio_device *vdev, struct jsonw *j);
 	/* Optional: requests taken from the queues and not yet answered
 	 * (pause waits until there are none). NULL: never any. */
 	unsigned int (*in_flight)(struct virtio_device *vdev);

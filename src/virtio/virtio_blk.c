@@ -328,21 +328,21 @@ static void blk_config_write(struct virtio_device *vdev, uint32_t offset, const 
 	(void)size;
 }
 
-static void blk_write_stats(struct virtio_device *vdev, struct json *j)
+static void blk_write_stats(struct virtio_device *vdev, struct jsonw *j)
 {
 	struct virtio_blk *blk = to_blk(vdev);
 
-	json_uint(j, "requests", blk->requests);
-	json_uint(j, "read_bytes", blk->read_bytes);
-	json_uint(j, "written_bytes", blk->written_bytes);
+	jsonw_uint(j, "requests", blk->requests);
+	jsonw_uint(j, "read_bytes", blk->read_bytes);
+	jsonw_uint(j, "written_bytes", blk->written_bytes);
 	/* How writes become durable (README, --stats-json): FLUSH requests,
 	 * the fdatasyncs the backend really issued for them or for
 	 * write-through, and whether cache=none got O_DIRECT. */
-	json_uint(j, "flushes", blk->flushes);
-	json_uint(j, "fdatasyncs", block_fdatasyncs(blk->backend));
-	json_bool(j, "write_through", blk->write_through);
-	json_uint(j, "durable_writes", blk->durable_writes);
-	json_bool(j, "direct", block_direct(blk->backend));
+	jsonw_uint(j, "flushes", blk->flushes);
+	jsonw_uint(j, "fdatasyncs", block_fdatasyncs(blk->backend));
+	jsonw_bool(j, "write_through", blk->write_through);
+	jsonw_uint(j, "durable_writes", blk->durable_writes);
+	jsonw_bool(j, "direct", block_direct(blk->backend));
 }
 
 /* Requests not answered yet, and used entries the driver was not told of
@@ -420,6 +420,11 @@ struct virtio_device *virtio_blk_create(struct block_backend *backend, const cha
 	log_debug("%s: '%s', %llu sectors, engine %s", blk->name, block_path(backend),
 		  (unsigned long long)blk->config.capacity, block_engine_name(blk->backend));
 	return &blk->vdev;
+}
+
+const struct block_backend *virtio_blk_backend(const struct virtio_device *vdev)
+{
+	return vdev->ops == &blk_ops ? ((const struct virtio_blk *)vdev)->backend : NULL;
 }
 
 void virtio_blk_destroy(struct virtio_device *vdev)

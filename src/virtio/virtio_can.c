@@ -412,16 +412,16 @@ static void can_config_read(struct virtio_device *vdev, uint32_t offset, void *d
 	memcpy(data, c->config + offset, size);
 }
 
-static void can_write_stats(struct virtio_device *vdev, struct json *j)
+static void can_write_stats(struct virtio_device *vdev, struct jsonw *j)
 {
 	struct virtio_can *c = (struct virtio_can *)vdev;
 
-	json_uint(j, "tx_frames", c->tx_frames);
-	json_uint(j, "tx_refused", c->tx_refused);
-	json_uint(j, "rx_frames", c->rx_frames);
-	json_uint(j, "rx_dropped", c->rx_dropped);
+	jsonw_uint(j, "tx_frames", c->tx_frames);
+	jsonw_uint(j, "tx_refused", c->tx_refused);
+	jsonw_uint(j, "rx_frames", c->rx_frames);
+	jsonw_uint(j, "rx_dropped", c->rx_dropped);
 	/* Lost on the host before the device could read them. */
-	json_uint(j, "rx_lost", can_backend_rx_lost(c->backend));
+	jsonw_uint(j, "rx_lost", can_backend_rx_lost(c->backend));
 }
 
 /* Frames sent and not yet confirmed by the bus (LATE_TX_ACK): their

@@ -463,16 +463,16 @@ static void net_reset(struct virtio_device *vdev)
 	rx_arm(n, false);
 }
 
-static void net_write_stats(struct virtio_device *vdev, struct json *j)
+static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 {
 	const struct virtio_net_stats *s = &((struct virtio_net *)vdev)->stats;
 
-	json_uint(j, "rx_frames", s->rx_frames);
-	json_uint(j, "rx_bytes", s->rx_bytes);
-	json_uint(j, "rx_dropped", s->rx_dropped);
-	json_uint(j, "tx_frames", s->tx_frames);
-	json_uint(j, "tx_bytes", s->tx_bytes);
-	json_uint(j, "tx_dropped", s->tx_dropped);
+	jsonw_uint(j, "rx_frames", s->rx_frames);
+	jsonw_uint(j, "rx_bytes", s->rx_bytes);
+	jsonw_uint(j, "rx_dropped", s->rx_dropped);
+	jsonw_uint(j, "tx_frames", s->tx_frames);
+	jsonw_uint(j, "tx_bytes", s->tx_bytes);
+	jsonw_uint(j, "tx_dropped", s->tx_dropped);
 }
 
 static const struct virtio_device_ops net_ops = {

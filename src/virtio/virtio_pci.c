@@ -923,17 +923,17 @@ static void vp_reset(struct device *d)
 	pthread_mutex_unlock(&vp->vdev->lock);
 }
 
-static void vp_write_stats(struct device *d, struct json *j)
+static void vp_write_stats(struct device *d, struct jsonw *j)
 {
 	struct virtio_pci *vp = d->opaque;
 	struct virtio_device *vdev = vp->vdev;
 
 	/* MMIO exits that reached the device's registers; with ioeventfds,
 	 * queue notifications are not among them. */
-	json_uint(j, "exits", __atomic_load_n(&vp->pci.exits, __ATOMIC_RELAXED));
-	json_uint(j, "queue_notifications", vdev->notifications);
-	json_uint(j, "notify_exits", __atomic_load_n(&vdev->notify_exits, __ATOMIC_RELAXED));
-	json_uint(j, "interrupts", vdev->interrupts);
+	jsonw_uint(j, "exits", __atomic_load_n(&vp->pci.exits, __ATOMIC_RELAXED));
+	jsonw_uint(j, "queue_notifications", vdev->notifications);
+	jsonw_uint(j, "notify_exits", __atomic_load_n(&vdev->notify_exits, __ATOMIC_RELAXED));
+	jsonw_uint(j, "interrupts", vdev->interrupts);
 	if (vdev->ops->write_stats)
 		vdev->ops->write_stats(vdev, j);
 }

@@ -184,6 +184,54 @@ int parse_console_option(const char *arg, enum console_kind *out)
 	return 0;
 }
 
+int parse_qmp_option(const char *arg, struct vm_options *o)
+{
+	const char *path, *opts;
+	size_t len;
+
+	if (strncmp(arg, "unix:", 5)) {
+		log_error("--qmp '%s': must be unix:PATH[,server=on][,wait=on|off] (only UNIX sockets)",
+			  arg);
+		return -1;
+	}
+	path = arg + 5;
+	opts = strchr(path, ',');
+	len = opts ? (size_t)(opts - path) : strlen(path);
+	if (len == 0 || len >= sizeof(o->qmp_path)) {
+		log_error("--qmp '%s': the socket path must be 1 to %zu characters", arg,
+			  sizeof(o->qmp_path) - 1);
+		return -1;
+	}
+	memcpy(o->qmp_path, path, len);
+	o->qmp_path[len] = '\0';
+	o->qmp_wait = true; /* QEMU's default for a server socket */
+	while (opts) {
+		const char *opt = opts + 1;
+		size_t n;
+
+		opts = strchr(opt, ',');
+		n = opts ? (size_t)(opts - opt) : strlen(opt);
+		if (n == 9 && !strncmp(opt, "server=on", n)) {
+			continue;
+		} else if (n == 6 && !strncmp(opt, "server", n)) {
+			continue;
+		} else if (n == 7 && !strncmp(opt, "wait=on", n)) {
+			o->qmp_wait = true;
+		} else if ((n == 8 && !strncmp(opt, "wait=off", n)) || (n == 6 && !strncmp(opt, "nowait", n))) {
+			o->qmp_wait = false;
+		} else if (n == 10 && !strncmp(opt, "server=off", n)) {
+			log_error("--qmp '%s': Vireo serves QMP; server=off (connecting out) is not supported",
+				  arg);
+			return -1;
+		} else {
+			log_error("--qmp '%s': unknown option '%.*s' (server=on, wait=on|off)", arg, (int)n,
+				  opt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int parse_can_option(const char *arg, struct can_config *c)
 {
 	struct keyval kv[KEYVAL_MAX];

@@ -10,7 +10,7 @@
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
-       OPT_CAN, OPT_HELP, OPT_VERSION };
+       OPT_CAN, OPT_QMP, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -25,6 +25,7 @@ static const struct option long_options[] = {
 	{ "can", required_argument, NULL, OPT_CAN },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -58,6 +59,11 @@ void options_print_help(void)
 	       "                       or on a Vireo CAN bus (see: vireo canbus --help);\n"
 	       "                       log=FILE writes the traffic in candump -L format\n"
 	       "  --rng                virtio-rng, fed from the host's getrandom()\n"
+	       "  --qmp unix:PATH[,server=on][,wait=on|off]\n"
+	       "                       QMP control socket (QEMU's protocol: stop, cont,\n"
+	       "                       query-status, system_powerdown, quit...); wait=on\n"
+	       "                       (the default, as QEMU's) starts the guest once a\n"
+	       "                       client connects\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
 	       "                       for measuring the difference)\n"
 	       "  --help               show this help and exit\n"
@@ -149,6 +155,10 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			break;
 		case OPT_NO_IOEVENTFD:
 			o->no_ioeventfd = true;
+			break;
+		case OPT_QMP:
+			if (parse_qmp_option(optarg, o) < 0)
+				return OPTIONS_USAGE;
 			break;
 		case OPT_HELP:
 			options_print_help();

@@ -48,6 +48,10 @@ struct vm_options {
 	const char *initrd;
 	const char *cmdline;
 	const char *stats_json;
+	/* --qmp unix:PATH: the control socket ("" when none); wait=on: the
+	 * guest starts once a client is there. 108: sun_path's size. */
+	char qmp_path[108];
+	bool qmp_wait;
 	uint64_t memory;
 	unsigned int cpus;
 	struct disk_config disk[VIREO_MAX_DISKS];
@@ -76,6 +80,8 @@ void options_print_help(void);
 int parse_disk_option(const char *arg, struct disk_config *d);
 int parse_net_option(const char *arg, unsigned int index, struct net_config *n);
 int parse_console_option(const char *arg, enum console_kind *out);
+/* --qmp unix:PATH[,server=on][,wait=on|off]; QEMU's syntax. */
+int parse_qmp_option(const char *arg, struct vm_options *o);
 int parse_can_option(const char *arg, struct can_config *c);
 
 #endif

@@ -216,6 +216,7 @@ static void *vcpu_thread(void *arg)
 	sigset_t set;
 
 	current_vcpu = v;
+	v->tid = (int)gettid();
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

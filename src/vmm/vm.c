@@ -15,6 +15,7 @@
 #include "kvm/stats.h"
 #include "util/log.h"
 #include "hw/acpi_pm.h"
+#include "qmp/qmp_server.h"
 #include "hw/i8042.h"
 #include "hw/region_device.h"
 #include "hw/rtc.h"
@@ -94,6 +95,12 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
 }
 
+/* The ACPI PM block with its SCI line. */
+struct pm_port {
+	struct acpi_pm pm; /* first: the bus hands ops this pointer */
+	struct irq_line sci;
+};
+
 static void pm_pause(void *state)
 {
 	acpi_pm_pause(state);
@@ -102,6 +109,28 @@ static void pm_pause(void *state)
 static void pm_resume(void *state)
 {
 	acpi_pm_resume(state);
+}
+
+static void pm_sci(void *ctx, int level)
+{
+	struct pm_port *p = ctx;
+
+	irq_line_set(&p->sci, level);
+}
+
+static void pm_press_power_button(void *ctx)
+{
+	struct pm_port *p = ctx;
+
+	acpi_pm_press_power_button(&p->pm);
+}
+
+static void pm_release(void *state)
+{
+	struct pm_port *p = state;
+
+	irq_line_release(&p->sci);
+	free(p);
 }
 
 /* Registers a register-window device whose state was just allocated;
@@ -123,7 +152,7 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 	struct uart_port *uart = calloc(1, sizeof(*uart));
 	struct i8042 *kbd = calloc(1, sizeof(*kbd));
 	struct rtc *rtc = calloc(1, sizeof(*rtc));
-	struct acpi_pm *pm = calloc(1, sizeof(*pm));
+	struct pm_port *pm = calloc(1, sizeof(*pm));
 	int ret = 0;
 
 	if (uart) {
@@ -138,8 +167,15 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 		i8042_init(kbd, &vm->power);
 	if (rtc)
 		rtc_init(rtc);
-	if (pm)
-		acpi_pm_init(pm, &vm->power);
+	if (pm) {
+		acpi_pm_init(&pm->pm, &vm->power);
+		pm->pm.set_sci = pm_sci;
+		pm->pm.sci_ctx = pm;
+		if (irq_line_claim(&vm->irq, ACPI_SCI_IRQ, &pm->sci) < 0) {
+			free(pm);
+			pm = NULL;
+		}
+	}
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "uart8250@0x3f8", .type = "uart8250", .bus = &vm->pio, .base = COM1_PORT,
 		.len = UART_REGS, .ops = &uart8250_ops, .state = uart ? &uart->uart : NULL,
@@ -152,10 +188,13 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "acpi-pm@0x600", .type = "acpi-pm", .bus = &vm->pio, .base = ACPI_PM_PORT,
-		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm, .release = free,
+		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm ? &pm->pm : NULL,
+		.release = pm_release,
 		.pause = pm_pause, .resume = pm_resume }, err);
 	if (ret)
 		return -1;
+	vm->press_power_button = pm_press_power_button;
+	vm->power_button_ctx = pm;
 	if (!vm->console_receive) {
 		vm->console_receive = uart_receive;
 		vm->console_ctx = uart;
@@ -245,15 +284,17 @@ static void read_console(struct vm *vm)
 int vm_event_loop(struct vm *vm, int signal_fd)
 {
 	while (vm_stop_reason(vm) == VM_RUNNING) {
-		struct pollfd p[3] = {
+		/* The console last: it is left out while input is pending. */
+		struct pollfd p[4] = {
 			{ .fd = vm->wake_fd, .events = POLLIN },
 			{ .fd = signal_fd, .events = POLLIN },
+			{ .fd = vm->qmp ? qmp_server_fd(vm->qmp) : -1, .events = POLLIN },
 			{ .fd = vm->console.in_fd, .events = POLLIN },
 		};
 		int want_input = !vm->console.eof && vm->console.pending_len == 0;
 		uint64_t v;
 
-		if (poll(p, want_input ? 3 : 2, -1) < 0) {
+		if (poll(p, want_input ? 4 : 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_request_stop(vm, VM_STOP_ERROR, "poll failed: %s", strerror(errno));
@@ -285,7 +326,9 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 						sigabbrev_np((int)si.ssi_signo));
 			}
 		}
-		if (want_input && (p[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+			qmp_server_ready(vm->qmp, vm->qmp_ops);
+		if (want_input && (p[3].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			read_console(vm);
 	}
 	return 0;
@@ -304,17 +347,72 @@ static const char *stop_reason_name(int r)
 		return "user";
 	case VM_STOP_ERROR:
 		return "error";
+	case VM_STOP_QMP_QUIT:
+		return "quit";
 	default:
 		return "running";
 	}
 }
 
+int vm_stats_to(struct vm *vm, FILE *f)
+{
+	struct device *d;
+	struct jsonw j;
+	unsigned int i;
+
+	jsonw_init(&j, f);
+	jsonw_begin_object(&j, NULL);
+	jsonw_string(&j, "exit_reason", stop_reason_name(vm_stop_reason(vm)));
+	jsonw_string(&j, "exit_detail", vm->stop_detail);
+	jsonw_uint(&j, "vcpus_count", vm->ncpus);
+	jsonw_string(&j, "boot_path", vm->boot_path);
+	jsonw_string(&j, "boot_path_detail", vm->boot_path_detail);
+	jsonw_uint(&j, "memory_bytes", vm->mem.size);
+	/* For benchmarks: Vireo's own footprint is peak RSS minus this. */
+	jsonw_uint(&j, "guest_resident_bytes", guest_mem_resident(&vm->mem));
+	jsonw_begin_object(&j, "vm");
+	if (kvm_stats_write_json(vm->vm_stats_fd, &j, "kvm") < 0)
+		jsonw_string(&j, "kvm_unavailable", "KVM_GET_STATS_FD not supported");
+	jsonw_end_object(&j);
+	jsonw_begin_array(&j, "vcpus");
+	for (i = 0; i < vm->ncpus && vm->vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		jsonw_begin_object(&j, NULL);
+		jsonw_uint(&j, "id", v->id);
+		jsonw_uint(&j, "userspace_io_exits", __atomic_load_n(&v->io_exits, __ATOMIC_RELAXED));
+		jsonw_uint(&j, "userspace_mmio_exits", __atomic_load_n(&v->mmio_exits, __ATOMIC_RELAXED));
+		jsonw_uint(&j, "userspace_other_exits", __atomic_load_n(&v->other_exits, __ATOMIC_RELAXED));
+		kvm_stats_write_json(v->stats_fd, &j, "kvm");
+		jsonw_end_object(&j);
+	}
+	jsonw_end_array(&j);
+	jsonw_begin_object(&j, "devices");
+	/* Register windows (the legacy devices, the PCI host) by region;
+	 * then every device that keeps counters of its own. */
+	bus_write_json(&vm->pio, &j);
+	bus_write_json(&vm->mmio, &j);
+	for (d = vm->devices.head; d; d = d->next) {
+		if (!d->ops->write_stats)
+			continue;
+		jsonw_begin_object(&j, d->name);
+		d->ops->write_stats(d, &j);
+		jsonw_end_object(&j);
+	}
+	jsonw_begin_object(&j, "unclaimed-pio");
+	jsonw_uint(&j, "exits", vm->pio.unclaimed);
+	jsonw_end_object(&j);
+	jsonw_begin_object(&j, "unclaimed-mmio");
+	jsonw_uint(&j, "exits", vm->mmio.unclaimed);
+	jsonw_end_object(&j);
+	jsonw_end_object(&j);
+	jsonw_end_object(&j);
+	return jsonw_error(&j) ? -1 : 0;
+}
+
 int vm_write_stats(struct vm *vm, const char *path)
 {
 	char tmp[4096];
-	struct device *d;
-	struct json j;
-	unsigned int i;
 	int bad;
 	FILE *f;
 
@@ -328,54 +426,7 @@ int vm_write_stats(struct vm *vm, const char *path)
 		log_error("--stats-json '%s': %s", path, strerror(errno));
 		return -1;
 	}
-	json_init(&j, f);
-	json_begin_object(&j, NULL);
-	json_string(&j, "exit_reason", stop_reason_name(vm_stop_reason(vm)));
-	json_string(&j, "exit_detail", vm->stop_detail);
-	json_uint(&j, "vcpus_count", vm->ncpus);
-	json_string(&j, "boot_path", vm->boot_path);
-	json_string(&j, "boot_path_detail", vm->boot_path_detail);
-	json_uint(&j, "memory_bytes", vm->mem.size);
-	/* For benchmarks: Vireo's own footprint is peak RSS minus this. */
-	json_uint(&j, "guest_resident_bytes", guest_mem_resident(&vm->mem));
-	json_begin_object(&j, "vm");
-	if (kvm_stats_write_json(vm->vm_stats_fd, &j, "kvm") < 0)
-		json_string(&j, "kvm_unavailable", "KVM_GET_STATS_FD not supported");
-	json_end_object(&j);
-	json_begin_array(&j, "vcpus");
-	for (i = 0; i < vm->ncpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-
-		json_begin_object(&j, NULL);
-		json_uint(&j, "id", v->id);
-		json_uint(&j, "userspace_io_exits", v->io_exits);
-		json_uint(&j, "userspace_mmio_exits", v->mmio_exits);
-		json_uint(&j, "userspace_other_exits", v->other_exits);
-		kvm_stats_write_json(v->stats_fd, &j, "kvm");
-		json_end_object(&j);
-	}
-	json_end_array(&j);
-	json_begin_object(&j, "devices");
-	/* Register windows (the legacy devices, the PCI host) by region;
-	 * then every device that keeps counters of its own. */
-	bus_write_json(&vm->pio, &j);
-	bus_write_json(&vm->mmio, &j);
-	for (d = vm->devices.head; d; d = d->next) {
-		if (!d->ops->write_stats)
-			continue;
-		json_begin_object(&j, d->name);
-		d->ops->write_stats(d, &j);
-		json_end_object(&j);
-	}
-	json_begin_object(&j, "unclaimed-pio");
-	json_uint(&j, "exits", vm->pio.unclaimed);
-	json_end_object(&j);
-	json_begin_object(&j, "unclaimed-mmio");
-	json_uint(&j, "exits", vm->mmio.unclaimed);
-	json_end_object(&j);
-	json_end_object(&j);
-	json_end_object(&j);
-	bad = json_error(&j);
+	bad = vm_stats_to(vm, f) < 0;
 	if (fclose(f) != 0)
 		bad = 1;
 	if (bad || rename(tmp, path) < 0) {

@@ -8,7 +8,9 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hw/bus.h"
 #include "hw/device.h"
@@ -16,7 +18,7 @@
 #include "hw/pci.h"
 #include "hw/power.h"
 #include "kvm/kvm.h"
-#include "util/json.h"
+#include "util/jsonw.h"
 #include "vmm/console.h"
 #include "mem/guest_mem.h"
 #include "vmm/options.h"
@@ -28,7 +30,10 @@ enum vm_stop_reason {
 	VM_STOP_SIGNAL,
 	VM_STOP_USER,  /* Ctrl-A x on the console */
 	VM_STOP_ERROR, /* KVM failure or guest crash: exit status 1 */
+	VM_STOP_QMP_QUIT, /* the QMP quit command */
 };
+
+struct qmp_server;
 
 /* A vCPU thread's state. Commands (vcpus_pause/resume, a stop) are
  * requests the thread takes at an instruction boundary: after KVM_RUN
@@ -44,6 +49,7 @@ struct vcpu {
 	struct vm *vm;
 	unsigned int id;
 	enum vcpu_state state; /* under vm->run_lock */
+	int tid; /* the thread's id, for query-cpus-fast */
 	int fd;
 	int stats_fd;
 	struct kvm_run *run;
@@ -87,6 +93,12 @@ struct vm {
 	void *console_ctx;
 	/* Every device's interrupts go through here (hw/irq.h). */
 	struct irq_service irq;
+	/* The ACPI power button (system_powerdown), when the machine has one. */
+	void (*press_power_button)(void *ctx);
+	void *power_button_ctx;
+	/* --qmp: the control socket and what its commands act on, or NULL. */
+	struct qmp_server *qmp;
+	const struct qmp_ops *qmp_ops;
 };
 
 /* Records why the VM stops (first caller wins) and wakes the event loop.
@@ -116,6 +128,15 @@ int vm_open_stats(struct vm *vm);
 /* Runs until something requests a stop. */
 int vm_event_loop(struct vm *vm, int signal_fd);
 int vm_write_stats(struct vm *vm, const char *path);
+/* The same statistics object, written to f. 0, or -1. */
+int vm_stats_to(struct vm *vm, FILE *f);
+
+/* QMP (src/vmm/vm_qmp.c): the commands' view of this machine, events to
+ * the client (steals data, may be NULL), and the SHUTDOWN event for how
+ * the VM ended. */
+const struct qmp_ops *vm_qmp_ops(struct vm *vm);
+void vm_qmp_event(struct vm *vm, const char *name, json_t *data);
+void vm_qmp_shutdown_event(struct vm *vm);
 
 /* VirtIO devices from the options (src/vmm/virtio_devices.c): each
  * backend opened, its device created and registered, before KVM is

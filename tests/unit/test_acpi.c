@@ -131,6 +131,7 @@ static void check_fadt(void)
 	flags = le32_get(f + 112);
 	assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
 	assert_false(flags & (1u << 20)); /* not HW_REDUCED_ACPI */
+	assert_false(flags & (1u << 4)); /* a fixed-feature power button */
 	/* RESET_REG: I/O port 0xcf9, 8 bits, value 6. */
 	check_gas_io(f + 116, 0xcf9, 8);
 	assert_int_equal(f[128], 6);

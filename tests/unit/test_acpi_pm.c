@@ -199,6 +199,42 @@ static void test_timer_stops_while_paused(void **state)
 	assert_int_equal(rd(PM_TMR, 4), 5369317);
 }
 
+static int sci_level = -1, sci_changes;
+
+static void record_sci(void *ctx, int level)
+{
+	(void)ctx;
+	sci_level = level;
+	sci_changes++;
+}
+
+/* The power button as Linux's ACPI driver sees it: PWRBTN_STS set, the
+ * SCI raised only while PWRBTN_EN is set, lowered when the OS writes
+ * the status bit back (write 1 to clear). */
+static void test_power_button(void **state)
+{
+	(void)state;
+	sci_level = -1;
+	sci_changes = 0;
+	pm.set_sci = record_sci;
+	acpi_pm_press_power_button(&pm); /* not enabled yet: status only */
+	assert_int_equal(rd(0, 2) & 0x100, 0x100);
+	assert_int_equal(sci_changes, 0);
+	wr(2, 2, 0x100); /* PWRBTN_EN: the pending press raises the SCI */
+	assert_int_equal(sci_level, 1);
+	wr(0, 2, 0x100); /* acknowledged */
+	assert_int_equal(rd(0, 2) & 0x100, 0);
+	assert_int_equal(sci_level, 0);
+	acpi_pm_press_power_button(&pm);
+	assert_int_equal(sci_level, 1);
+	assert_int_equal(sci_changes, 3);
+	wr(2, 2, 0); /* disabled: the line drops, the status stays */
+	assert_int_equal(sci_level, 0);
+	assert_int_equal(rd(0, 2) & 0x100, 0x100);
+	assert_int_equal(pm.power_button_presses, 2);
+	assert_int_equal(poweroffs, 0); /* the button asks; the OS decides */
+}
+
 static void test_timer_monotonic(void **state)
 {
 	uint32_t prev = 0, cur;
@@ -258,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_monotonic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_stops_while_paused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_power_control, setup, teardown),
 	};

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/json.h"
+#include "util/jsonw.h"
 #include "util/le.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_blk.h"
@@ -508,14 +508,14 @@ static const char *stat_text(const char *key)
 	char *buf = NULL, want[64];
 	size_t len = 0;
 	const char *p;
-	struct json j;
+	struct jsonw j;
 	FILE *f = open_memstream(&buf, &len);
 
 	assert_non_null(f);
-	json_init(&j, f);
-	json_begin_object(&j, NULL);
+	jsonw_init(&j, f);
+	jsonw_begin_object(&j, NULL);
 	rig.vdev->ops->write_stats(rig.vdev, &j);
-	json_end_object(&j);
+	jsonw_end_object(&j);
 	assert_int_equal(fclose(f), 0);
 	snprintf(want, sizeof(want), "\"%s\": ", key);
 	p = strstr(buf, want);

@@ -13,7 +13,6 @@
 /* FADT flags and IA-PC boot architecture flags (ACPI 6.5, 5.2.9). */
 #define FADT_F_WBINVD (1u << 0)
 #define FADT_F_PROC_C1 (1u << 2)
-#define FADT_F_PWR_BUTTON (1u << 4) /* no fixed-feature power button */
 #define FADT_F_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
 #define FADT_F_RESET_REG_SUP (1u << 10)
 #define IAPC_VGA_NOT_PRESENT (1u << 2)
@@ -230,8 +229,10 @@ static size_t build_fadt(struct builder *b, size_t facs, size_t dsdt)
 	/* No 8042 flag: Linux then does not probe for a PS/2 keyboard, which
 	 * would only cost boot time; the i8042 is still there for reset. */
 	le16_put(f + 109, IAPC_VGA_NOT_PRESENT);
-	le32_put(f + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON |
-				  FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
+	/* A fixed-feature power button (PM1 PWRBTN_STS/EN, on the SCI): what
+	 * system_powerdown presses. No sleep button. */
+	le32_put(f + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
+				  FADT_F_RESET_REG_SUP);
 	gas_io(f + 116, PCI_RESET_PORT, 8, 1); /* RESET_REG */
 	f[128] = ACPI_RESET_VALUE;
 	f[131] = 5; /* FADT minor version: ACPI 6.5 */

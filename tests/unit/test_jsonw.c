@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/json.h"
+#include "util/jsonw.h"
 
 static char *out;
 static size_t out_len;
 static FILE *f;
-static struct json j;
+static struct jsonw j;
 
 static int setup(void **state)
 {
@@ -18,7 +18,7 @@ static int setup(void **state)
 	out_len = 0;
 	f = open_memstream(&out, &out_len);
 	assert_non_null(f);
-	json_init(&j, f);
+	jsonw_init(&j, f);
 	return 0;
 }
 
@@ -58,47 +58,47 @@ static void test_nested(void **state)
 		"}\n";
 
 	(void)state;
-	json_begin_object(&j, NULL);
-	json_string(&j, "name", "vi\"re\\o\n\x01\x1f end");
-	json_uint(&j, "max", UINT64_MAX);
-	json_uint(&j, "zero", 0);
-	json_begin_array(&j, "list");
-	json_uint(&j, NULL, 1);
-	json_begin_object(&j, NULL);
-	json_string(&j, "k", "v");
-	json_end_object(&j);
-	json_begin_array(&j, NULL);
-	json_end_array(&j);
-	json_end_array(&j);
-	json_begin_object(&j, "empty");
-	json_end_object(&j);
-	json_string(&j, "tab\tkey", "");
-	json_end_object(&j);
+	jsonw_begin_object(&j, NULL);
+	jsonw_string(&j, "name", "vi\"re\\o\n\x01\x1f end");
+	jsonw_uint(&j, "max", UINT64_MAX);
+	jsonw_uint(&j, "zero", 0);
+	jsonw_begin_array(&j, "list");
+	jsonw_uint(&j, NULL, 1);
+	jsonw_begin_object(&j, NULL);
+	jsonw_string(&j, "k", "v");
+	jsonw_end_object(&j);
+	jsonw_begin_array(&j, NULL);
+	jsonw_end_array(&j);
+	jsonw_end_array(&j);
+	jsonw_begin_object(&j, "empty");
+	jsonw_end_object(&j);
+	jsonw_string(&j, "tab\tkey", "");
+	jsonw_end_object(&j);
 	assert_string_equal(text(), expected);
 }
 
 static void test_empty_and_top_level(void **state)
 {
 	(void)state;
-	json_begin_object(&j, NULL);
-	json_end_object(&j);
+	jsonw_begin_object(&j, NULL);
+	jsonw_end_object(&j);
 	assert_string_equal(text(), "{}\n");
-	json_begin_array(&j, NULL);
-	json_uint(&j, NULL, 7);
-	json_uint(&j, NULL, 8);
-	json_end_array(&j);
+	jsonw_begin_array(&j, NULL);
+	jsonw_uint(&j, NULL, 7);
+	jsonw_uint(&j, NULL, 8);
+	jsonw_end_array(&j);
 	assert_string_equal(text(), "{}\n[\n  7,\n  8\n]\n");
 }
 
 static void test_escaping(void **state)
 {
 	(void)state;
-	json_begin_object(&j, NULL);
+	jsonw_begin_object(&j, NULL);
 	/* Non-ASCII (UTF-8) and DEL pass through; every control char is
 	 * escaped; "/" needs no escape. */
-	json_string(&j, "s", "caf\xc3\xa9 \x7f /\r\b");
-	json_string(&j, "\"", "\\\\");
-	json_end_object(&j);
+	jsonw_string(&j, "s", "caf\xc3\xa9 \x7f /\r\b");
+	jsonw_string(&j, "\"", "\\\\");
+	jsonw_end_object(&j);
 	assert_string_equal(text(), "{\n"
 				    "  \"s\": \"caf\xc3\xa9 \x7f /\\u000d\\u0008\",\n"
 				    "  \"\\\"\": \"\\\\\\\\\"\n"
@@ -114,9 +114,9 @@ static void test_all_control_chars(void **state)
 	for (i = 1; i < 32; i++)
 		s[i - 1] = (char)i;
 	s[31] = 0;
-	json_begin_array(&j, NULL);
-	json_string(&j, NULL, s);
-	json_end_array(&j);
+	jsonw_begin_array(&j, NULL);
+	jsonw_string(&j, NULL, s);
+	jsonw_end_array(&j);
 	strcpy(expected, "[\n  \"");
 	for (i = 1; i < 32; i++)
 		sprintf(expected + strlen(expected), "\\u%04x", i);
@@ -132,10 +132,10 @@ static void test_deep_nesting(void **state)
 
 	(void)state;
 	for (i = 0; i < n; i++)
-		json_begin_array(&j, NULL);
-	json_uint(&j, NULL, 42);
+		jsonw_begin_array(&j, NULL);
+	jsonw_uint(&j, NULL, 42);
 	for (i = 0; i < n; i++)
-		json_end_array(&j);
+		jsonw_end_array(&j);
 	for (i = 0; i < n; i++)
 		sprintf(expected + strlen(expected), "%*s[\n", 2 * i, "");
 	sprintf(expected + strlen(expected), "%*s42\n", 2 * n, "");

@@ -1,6 +1,6 @@
-#include "util/json.h"
+#include "util/jsonw.h"
 
-void json_init(struct json *j, FILE *f)
+void jsonw_init(struct jsonw *j, FILE *f)
 {
 	j->f = f;
 	j->depth = 0;
@@ -25,7 +25,7 @@ static void put_string(FILE *f, const char *s)
 }
 
 /* Separator and key (keys are ignored inside arrays: pass NULL). */
-static void member(struct json *j, const char *key)
+static void member(struct jsonw *j, const char *key)
 {
 	if (j->has_member[j->depth])
 		fputc(',', j->f);
@@ -38,7 +38,7 @@ static void member(struct json *j, const char *key)
 	}
 }
 
-static void open_container(struct json *j, const char *key, char c)
+static void open_container(struct jsonw *j, const char *key, char c)
 {
 	if (j->error || j->depth >= JSON_MAX_DEPTH - 1) {
 		j->error = 1; /* deeper than we can track: stop, don't lie */
@@ -51,7 +51,7 @@ static void open_container(struct json *j, const char *key, char c)
 	j->has_member[j->depth] = 0;
 }
 
-static void close_container(struct json *j, char c)
+static void close_container(struct jsonw *j, char c)
 {
 	int had;
 
@@ -67,27 +67,27 @@ static void close_container(struct json *j, char c)
 		fputc('\n', j->f);
 }
 
-void json_begin_object(struct json *j, const char *key)
+void jsonw_begin_object(struct jsonw *j, const char *key)
 {
 	open_container(j, key, '{');
 }
 
-void json_end_object(struct json *j)
+void jsonw_end_object(struct jsonw *j)
 {
 	close_container(j, '}');
 }
 
-void json_begin_array(struct json *j, const char *key)
+void jsonw_begin_array(struct jsonw *j, const char *key)
 {
 	open_container(j, key, '[');
 }
 
-void json_end_array(struct json *j)
+void jsonw_end_array(struct jsonw *j)
 {
 	close_container(j, ']');
 }
 
-void json_uint(struct json *j, const char *key, uint64_t v)
+void jsonw_uint(struct jsonw *j, const char *key, uint64_t v)
 {
 	if (j->error)
 		return;
@@ -95,7 +95,7 @@ void json_uint(struct json *j, const char *key, uint64_t v)
 	fprintf(j->f, "%llu", (unsigned long long)v);
 }
 
-void json_string(struct json *j, const char *key, const char *s)
+void jsonw_string(struct jsonw *j, const char *key, const char *s)
 {
 	if (j->error)
 		return;
@@ -103,7 +103,7 @@ void json_string(struct json *j, const char *key, const char *s)
 	put_string(j->f, s);
 }
 
-void json_bool(struct json *j, const char *key, bool v)
+void jsonw_bool(struct jsonw *j, const char *key, bool v)
 {
 	if (j->error)
 		return;

@@ -1,0 +1,205 @@
+#include "qmp/qmp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "version.h"
+
+const char *const qmp_command_names[] = {
+	"qmp_capabilities", "query-version", "query-commands", "query-status",
+	"stop", "cont", "system_powerdown", "quit", "query-cpus-fast", "query-block",
+	"query-pci", "query-vireo-stats", NULL,
+};
+
+/* Vireo's version where QEMU puts its own: clients print it, and the
+ * structure stays the one they parse. */
+static json_t *version_object(void)
+{
+	unsigned int major = 0, minor = 0, micro = 0;
+
+	sscanf(VIREO_VERSION, "%u.%u.%u", &major, &minor, &micro);
+	return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "major", (json_int_t)major, "minor",
+			 (json_int_t)minor, "micro", (json_int_t)micro, "package",
+			 "vireo " VIREO_VERSION);
+}
+
+json_t *qmp_greeting(void)
+{
+	return json_pack("{s:{s:o,s:[]}}", "QMP", "version", version_object(), "capabilities");
+}
+
+static json_t *verror(const char *klass, const char *fmt, va_list ap)
+{
+	char desc[512];
+
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	return json_pack("{s:{s:s,s:s}}", "error", "class", klass ? klass : "GenericError", "desc",
+			 desc);
+}
+
+json_t *qmp_error(const char *klass, const char *fmt, ...)
+{
+	va_list ap;
+	json_t *e;
+
+	va_start(ap, fmt);
+	e = verror(klass, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+json_t *qmp_event(const char *name, json_t *data)
+{
+	struct timeval tv;
+	json_t *ev;
+
+	gettimeofday(&tv, NULL);
+	ev = json_pack("{s:s,s:{s:I,s:I}}", "event", name, "timestamp", "seconds",
+		       (json_int_t)tv.tv_sec, "microseconds", (json_int_t)tv.tv_usec);
+	if (data)
+		json_object_set_new(ev, "data", data);
+	return ev;
+}
+
+static json_t *ok(json_t *value)
+{
+	return json_pack("{s:o}", "return", value ? value : json_object());
+}
+
+static json_t *from_error(const struct error *err)
+{
+	return qmp_error(NULL, "%s", err->set ? err->msg : "failed");
+}
+
+/* Commands without arguments refuse any (QEMU: "Parameter 'x' is
+ * unexpected"). */
+static json_t *no_arguments(json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v)
+		return qmp_error(NULL, "Parameter '%s' is unexpected", key);
+	return NULL;
+}
+
+static json_t *query_commands(void)
+{
+	json_t *list = json_array();
+	unsigned int i;
+
+	for (i = 0; qmp_command_names[i]; i++)
+		json_array_append_new(list, json_pack("{s:s}", "name", qmp_command_names[i]));
+	return list;
+}
+
+static json_t *query_status(const struct qmp_ops *ops)
+{
+	const char *st = ops->status(ops->ctx);
+
+	return json_pack("{s:s,s:b,s:b}", "status", st, "singlestep", 0, "running",
+			 !strcmp(st, "running"));
+}
+
+static json_t *array_or_empty(json_t *a)
+{
+	return a ? a : json_array();
+}
+
+static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, const char *cmd,
+			   json_t *args)
+{
+	struct error err = { 0 };
+	json_t *bad;
+
+	if (!strcmp(cmd, "qmp_capabilities")) {
+		json_t *enable = json_object_get(args, "enable");
+
+		if (s->negotiated)
+			return qmp_error("CommandNotFound",
+					 "Capabilities negotiation is already complete, command ignored");
+		/* The only capability QEMU offers is "oob"; Vireo offers none. */
+		if (enable && (!json_is_array(enable) || json_array_size(enable)))
+			return qmp_error(NULL, "Capability '%s' not available",
+					 json_is_array(enable) && json_is_string(json_array_get(enable, 0))
+						 ? json_string_value(json_array_get(enable, 0))
+						 : "?");
+		if (json_object_size(args) > (enable ? 1u : 0u))
+			return qmp_error(NULL, "Parameter '%s' is unexpected",
+					 json_object_iter_key(json_object_iter(args)));
+		s->negotiated = true;
+		return ok(NULL);
+	}
+	if (!s->negotiated)
+		return qmp_error("CommandNotFound",
+				 "Expecting capabilities negotiation with 'qmp_capabilities'");
+	bad = no_arguments(args);
+	if (bad)
+		return bad;
+	if (!strcmp(cmd, "query-version"))
+		return ok(version_object());
+	if (!strcmp(cmd, "query-commands"))
+		return ok(query_commands());
+	if (!strcmp(cmd, "query-status"))
+		return ok(query_status(ops));
+	if (!strcmp(cmd, "stop"))
+		return ops->stop(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
+	if (!strcmp(cmd, "cont"))
+		return ops->cont(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
+	if (!strcmp(cmd, "system_powerdown"))
+		return ops->powerdown(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
+	if (!strcmp(cmd, "quit")) {
+		s->quit = true;
+		ops->quit(ops->ctx);
+		return ok(NULL);
+	}
+	if (!strcmp(cmd, "query-cpus-fast"))
+		return ok(array_or_empty(ops->query_cpus(ops->ctx)));
+	if (!strcmp(cmd, "query-block"))
+		return ok(array_or_empty(ops->query_block(ops->ctx)));
+	if (!strcmp(cmd, "query-pci"))
+		return ok(array_or_empty(ops->query_pci(ops->ctx)));
+	if (!strcmp(cmd, "query-vireo-stats")) {
+		json_t *st = ops->stats(ops->ctx, &err);
+
+		return st ? ok(st) : from_error(&err);
+	}
+	return qmp_error("CommandNotFound", "The command %s has not been found", cmd);
+}
+
+json_t *qmp_handle(struct qmp_session *s, const struct qmp_ops *ops, json_t *request)
+{
+	json_t *id, *exec, *args, *reply;
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(request))
+		return qmp_error(NULL, "QMP input must be a JSON object");
+	id = json_object_get(request, "id");
+	exec = json_object_get(request, "execute");
+	args = json_object_get(request, "arguments");
+	json_object_foreach(request, key, v) {
+		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
+			reply = qmp_error(NULL, "QMP input member '%s' is unexpected", key);
+			goto out;
+		}
+	}
+	if (!exec) {
+		reply = qmp_error(NULL, "QMP input lacks member 'execute'");
+	} else if (!json_is_string(exec)) {
+		reply = qmp_error(NULL, "QMP input member 'execute' must be a string");
+	} else if (args && !json_is_object(args)) {
+		reply = qmp_error(NULL, "QMP input member 'arguments' must be an object");
+	} else {
+		json_t *empty = args ? NULL : json_object();
+
+		reply = run_command(s, ops, json_string_value(exec), args ? args : empty);
+		json_decref(empty);
+	}
+out:
+	if (id)
+		json_object_set(reply, "id", id);
+	return reply;
+}

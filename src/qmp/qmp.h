@@ -1,0 +1,55 @@
+/* The QEMU Machine Protocol (QMP), the protocol side: requests in,
+ * replies and events out, as JSON objects (jansson). The wire format is
+ * QEMU's (docs/interop/qmp-spec): a greeting, capabilities negotiation,
+ * {"execute", "arguments", "id"} requests, {"return"} or
+ * {"error": {"class", "desc"}} replies, timestamped events. What the
+ * commands act on is behind struct qmp_ops (the VMM fills it), so this
+ * file knows nothing of sockets or of the machine, and is what the unit
+ * tests and the fuzz target drive. */
+#ifndef VIREO_QMP_QMP_H
+#define VIREO_QMP_QMP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/error.h"
+
+/* What the machine offers. Every function runs on the thread that calls
+ * qmp_handle() (the VMM's main thread). */
+struct qmp_ops {
+	void *ctx;
+	/* "running", "paused", "shutdown", ... (QEMU's RunState names) */
+	const char *(*status)(void *ctx);
+	int (*stop)(void *ctx, struct error *err);
+	int (*cont)(void *ctx, struct error *err);
+	/* Presses the ACPI power button. */
+	int (*powerdown)(void *ctx, struct error *err);
+	/* Ends the VM (after the reply is sent). */
+	void (*quit)(void *ctx);
+	/* New references, each a JSON array as QEMU's query-* returns. */
+	json_t *(*query_cpus)(void *ctx);
+	json_t *(*query_block)(void *ctx);
+	json_t *(*query_pci)(void *ctx);
+	/* The statistics object --stats-json writes, now. */
+	json_t *(*stats)(void *ctx, struct error *err);
+};
+
+struct qmp_session {
+	bool negotiated; /* qmp_capabilities done: commands and events */
+	bool quit;	 /* a quit was answered: close after sending */
+};
+
+/* The greeting a new client gets first (new reference). */
+json_t *qmp_greeting(void);
+/* Answers one request (a JSON value already parsed, or NULL with a parse
+ * error in perr): a new reference, never NULL. */
+json_t *qmp_handle(struct qmp_session *s, const struct qmp_ops *ops, json_t *request);
+/* An error reply as QMP words it ("class" GenericError unless given). */
+json_t *qmp_error(const char *klass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An event with the current time (steals data, which may be NULL). */
+json_t *qmp_event(const char *name, json_t *data);
+/* The commands served, in the order query-commands lists them. */
+extern const char *const qmp_command_names[];
+
+#endif

@@ -1,0 +1,231 @@
+/* What QMP commands act on (qmp/qmp.h's struct qmp_ops) for this VMM's
+ * machine, and the events the machine sends. Everything here runs on the
+ * main thread, the only one that pauses, resumes and stops the VM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "qmp/qmp_server.h"
+#include "util/le.h"
+#include "virtio/virtio.h"
+#include "virtio/virtio_blk.h"
+#include "virtio/virtio_pci.h"
+#include "vmm/vm.h"
+
+void vm_qmp_event(struct vm *vm, const char *name, json_t *data)
+{
+	if (vm->qmp)
+		qmp_server_event(vm->qmp, qmp_event(name, data));
+	else
+		json_decref(data);
+}
+
+static const char *status(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	if (vm_stop_reason(vm) != VM_RUNNING)
+		return "shutdown";
+	return vm->paused ? "paused" : "running";
+}
+
+static int stop(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+
+	if (vm->paused)
+		return 0; /* as QEMU: no second STOP */
+	if (vm_pause(vm, err) < 0)
+		return -1;
+	vm_qmp_event(vm, "STOP", NULL);
+	return 0;
+}
+
+static int cont(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+
+	(void)err;
+	if (!vm->paused)
+		return 0;
+	vm_resume(vm);
+	vm_qmp_event(vm, "RESUME", NULL);
+	return 0;
+}
+
+static int powerdown(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+
+	if (!vm->press_power_button)
+		return error_set(err, "this machine has no power button");
+	vm->press_power_button(vm->power_button_ctx);
+	vm_qmp_event(vm, "POWERDOWN", NULL);
+	return 0;
+}
+
+static void quit(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_QMP_QUIT, "stopped by QMP quit");
+}
+
+static json_t *query_cpus(void *ctx)
+{
+	struct vm *vm = ctx;
+	json_t *list = json_array();
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		char qom[64];
+
+		snprintf(qom, sizeof(qom), "/machine/unattached/device[%u]", i);
+		json_array_append_new(
+			list, json_pack("{s:i,s:s,s:I,s:{s:i,s:i,s:i},s:s}", "cpu-index", (json_int_t)i,
+					"qom-path", qom, "thread-id",
+					(json_int_t)(vm->vcpus ? vm->vcpus[i].tid : 0), "props",
+					"core-id", 0, "thread-id", 0, "socket-id", (json_int_t)i,
+					"target", "x86_64"));
+	}
+	return list;
+}
+
+static json_t *query_block(void *ctx)
+{
+	struct vm *vm = ctx;
+	json_t *list = json_array();
+	struct device *d;
+
+	for (d = vm->devices.head; d; d = d->next) {
+		const struct virtio_device *vdev = virtio_pci_vdev(d);
+		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
+		char qdev[96];
+
+		if (!b)
+			continue;
+		snprintf(qdev, sizeof(qdev), "/machine/peripheral-anon/%s/virtio-backend", d->name);
+		json_array_append_new(
+			list,
+			json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:{s:s,s:b,s:s,s:b,s:i,s:{s:b,s:b,s:b}}}",
+				  "device", d->name, "qdev", qdev, "locked", 0, "removable", 0,
+				  "type", "unknown", "io-status", "ok", "inserted", "file",
+				  block_path(b), "ro", block_read_only(b), "drv", "raw", "encrypted",
+				  0, "backing_file_depth", 0, "cache", "writeback", 1, "direct",
+				  block_direct(b), "no-flush", 0));
+	}
+	return list;
+}
+
+static json_t *pci_regions(const struct pci_device *pd)
+{
+	json_t *regions = json_array();
+	unsigned int n;
+
+	for (n = 0; n < PCI_NUM_BARS; n++) {
+		uint32_t lo;
+
+		if (!pd->bar_size[n])
+			continue;
+		lo = le32_get(pd->config + PCI_BAR0 + 4 * n);
+		json_array_append_new(
+			regions, json_pack("{s:i,s:s,s:I,s:I,s:b,s:b}", "bar", (json_int_t)n, "type",
+					   (lo & PCI_BAR_IO) ? "io" : "memory", "address",
+					   (json_int_t)pci_bar_address(pd, n), "size",
+					   (json_int_t)pd->bar_size[n], "prefetch", 0, "mem_type_64",
+					   (lo & PCI_BAR_MEM64) != 0));
+	}
+	return regions;
+}
+
+static json_t *query_pci(void *ctx)
+{
+	struct vm *vm = ctx;
+	json_t *devices = json_array();
+	unsigned int slot;
+
+	pthread_mutex_lock(&vm->pci.lock);
+	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		const struct pci_device *pd = vm->pci.dev[slot];
+		json_t *dev;
+
+		if (!pd)
+			continue;
+		dev = json_pack("{s:i,s:i,s:i,s:{s:i},s:{s:i,s:i,s:i,s:i},s:s,s:o}", "bus", 0, "slot",
+				(json_int_t)slot, "function", 0, "class_info", "class",
+				(json_int_t)le16_get(pd->config + PCI_CLASS_PROG + 1), "id", "vendor",
+				(json_int_t)le16_get(pd->config + PCI_VENDOR_ID), "device",
+				(json_int_t)le16_get(pd->config + PCI_DEVICE_ID), "subsystem-vendor",
+				(json_int_t)le16_get(pd->config + PCI_SUBSYS_VENDOR), "subsystem",
+				(json_int_t)le16_get(pd->config + PCI_SUBSYS_ID), "qdev_id",
+				pd->name ? pd->name : "", "regions", pci_regions(pd));
+		if (pd->config[PCI_INTERRUPT_PIN]) {
+			json_object_set_new(dev, "irq", json_integer(pd->config[PCI_INTERRUPT_LINE]));
+			json_object_set_new(dev, "irq_pin", json_integer(pd->config[PCI_INTERRUPT_PIN]));
+		}
+		json_array_append_new(devices, dev);
+	}
+	pthread_mutex_unlock(&vm->pci.lock);
+	return json_pack("[{s:i,s:o}]", "bus", 0, "devices", devices);
+}
+
+static json_t *stats(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+	json_error_t e;
+	char *text = NULL;
+	size_t len = 0;
+	json_t *v;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f || vm_stats_to(vm, f) < 0) {
+		if (f)
+			fclose(f);
+		free(text);
+		return error_set(err, "cannot gather the statistics"), NULL;
+	}
+	fclose(f);
+	v = json_loadb(text, len, 0, &e);
+	free(text);
+	if (!v)
+		error_set(err, "internal error: statistics are not JSON (%s)", e.text);
+	return v;
+}
+
+const struct qmp_ops *vm_qmp_ops(struct vm *vm)
+{
+	static struct qmp_ops ops = {
+		.status = status,
+		.stop = stop,
+		.cont = cont,
+		.powerdown = powerdown,
+		.quit = quit,
+		.query_cpus = query_cpus,
+		.query_block = query_block,
+		.query_pci = query_pci,
+		.stats = stats,
+	};
+
+	ops.ctx = vm;
+	return &ops;
+}
+
+/* QEMU's SHUTDOWN reasons for how the VM ended. */
+void vm_qmp_shutdown_event(struct vm *vm)
+{
+	static const struct {
+		int reason;
+		const char *name;
+		int guest;
+	} map[] = {
+		{ VM_STOP_POWEROFF, "guest-shutdown", 1 }, { VM_STOP_RESET, "guest-reset", 1 },
+		{ VM_STOP_SIGNAL, "host-signal", 0 },	   { VM_STOP_USER, "host-ui", 0 },
+		{ VM_STOP_ERROR, "host-error", 0 },	   { VM_STOP_QMP_QUIT, "host-qmp-quit", 0 },
+	};
+	int r = vm_stop_reason(vm);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].reason == r)
+			vm_qmp_event(vm, "SHUTDOWN",
+				     json_pack("{s:b,s:s}", "guest", map[i].guest, "reason", map[i].name));
+}

@@ -1,0 +1,362 @@
+/* QMP: the protocol (qmp/qmp.c) against a fake machine, and the server
+ * (qmp/qmp_server.c) over a socketpair: negotiation, errors worded as
+ * QEMU words them, ids echoed, requests split across reads or packed
+ * together, and input that is not QMP (garbage, oversized requests)
+ * answered with one error each while the session goes on. */
+#include "cmocka_prelude.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "qmp/qmp.h"
+#include "qmp/qmp_server.h"
+
+struct fake_vm {
+	bool paused, refuse_stop;
+	int stops, conts, presses, quits;
+};
+
+static struct fake_vm fake;
+
+static const char *f_status(void *ctx)
+{
+	return ((struct fake_vm *)ctx)->paused ? "paused" : "running";
+}
+
+static int f_stop(void *ctx, struct error *err)
+{
+	struct fake_vm *f = ctx;
+
+	if (f->refuse_stop)
+		return error_set(err, "virtio-blk0: 1 request still in flight after 10 s");
+	f->stops++;
+	f->paused = true;
+	return 0;
+}
+
+static int f_cont(void *ctx, struct error *err)
+{
+	struct fake_vm *f = ctx;
+
+	(void)err;
+	f->conts++;
+	f->paused = false;
+	return 0;
+}
+
+static int f_powerdown(void *ctx, struct error *err)
+{
+	(void)err;
+	((struct fake_vm *)ctx)->presses++;
+	return 0;
+}
+
+static void f_quit(void *ctx)
+{
+	((struct fake_vm *)ctx)->quits++;
+}
+
+static json_t *f_list(void *ctx)
+{
+	(void)ctx;
+	return json_pack("[{s:i}]", "cpu-index", 0);
+}
+
+static json_t *f_stats(void *ctx, struct error *err)
+{
+	(void)ctx;
+	(void)err;
+	return json_pack("{s:i}", "vcpus_count", 1);
+}
+
+static const struct qmp_ops ops = {
+	.ctx = &fake, .status = f_status, .stop = f_stop, .cont = f_cont,
+	.powerdown = f_powerdown, .quit = f_quit, .query_cpus = f_list,
+	.query_block = f_list, .query_pci = f_list, .stats = f_stats,
+};
+
+/* Runs one request given as text; returns the reply (caller frees). */
+static json_t *ask(struct qmp_session *s, const char *text)
+{
+	json_error_t e;
+	json_t *req = json_loads(text, 0, &e), *reply;
+
+	assert_non_null(req);
+	reply = qmp_handle(s, &ops, req);
+	json_decref(req);
+	return reply;
+}
+
+static const char *error_class(json_t *reply)
+{
+	return json_string_value(json_object_get(json_object_get(reply, "error"), "class"));
+}
+
+static const char *error_desc(json_t *reply)
+{
+	return json_string_value(json_object_get(json_object_get(reply, "error"), "desc"));
+}
+
+static void test_greeting_and_negotiation(void **state)
+{
+	struct qmp_session s = { 0 };
+	json_t *g = qmp_greeting(), *r;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	assert_true(json_is_integer(json_object_get(
+		json_object_get(json_object_get(json_object_get(g, "QMP"), "version"), "qemu"),
+		"major")));
+	assert_true(json_is_array(json_object_get(json_object_get(g, "QMP"), "capabilities")));
+	json_decref(g);
+
+	r = ask(&s, "{\"execute\": \"stop\"}");
+	assert_string_equal(error_class(r), "CommandNotFound");
+	assert_string_equal(error_desc(r),
+			    "Expecting capabilities negotiation with 'qmp_capabilities'");
+	assert_int_equal(fake.stops, 0); /* nothing runs before negotiation */
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}");
+	assert_string_equal(error_desc(r), "Capability 'oob' not available");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"qmp_capabilities\", \"id\": \"n1\"}");
+	assert_true(json_is_object(json_object_get(r, "return")));
+	assert_string_equal(json_string_value(json_object_get(r, "id")), "n1");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"qmp_capabilities\"}");
+	assert_string_equal(error_desc(r),
+			    "Capabilities negotiation is already complete, command ignored");
+	json_decref(r);
+}
+
+static void test_commands_and_errors(void **state)
+{
+	struct qmp_session s = { .negotiated = true };
+	json_t *r;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	r = ask(&s, "{\"execute\": \"stop\", \"id\": 42}");
+	assert_int_equal(fake.stops, 1);
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 42);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "return"), "status")),
+			    "paused");
+	assert_true(json_is_false(json_object_get(json_object_get(r, "return"), "running")));
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"cont\"}");
+	assert_int_equal(fake.conts, 1);
+	json_decref(r);
+
+	/* The machine's refusal reaches the client as its message. */
+	fake.refuse_stop = true;
+	r = ask(&s, "{\"execute\": \"stop\"}");
+	assert_string_equal(error_class(r), "GenericError");
+	assert_string_equal(error_desc(r), "virtio-blk0: 1 request still in flight after 10 s");
+	json_decref(r);
+
+	r = ask(&s, "{\"execute\": \"no-such-thing\"}");
+	assert_string_equal(error_class(r), "CommandNotFound");
+	assert_string_equal(error_desc(r), "The command no-such-thing has not been found");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"cont\", \"arguments\": {\"force\": true}}");
+	assert_string_equal(error_desc(r), "Parameter 'force' is unexpected");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": 5}");
+	assert_string_equal(error_desc(r), "QMP input member 'execute' must be a string");
+	json_decref(r);
+	r = ask(&s, "{\"exec\": \"stop\"}");
+	assert_string_equal(error_desc(r), "QMP input member 'exec' is unexpected");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"stop\", \"arguments\": []}");
+	assert_string_equal(error_desc(r), "QMP input member 'arguments' must be an object");
+	json_decref(r);
+	r = ask(&s, "[1, 2]");
+	assert_string_equal(error_desc(r), "QMP input must be a JSON object");
+	json_decref(r);
+
+	r = ask(&s, "{\"execute\": \"query-commands\"}");
+	assert_true(json_array_size(json_object_get(r, "return")) >= 10);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"query-vireo-stats\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "return"),
+							    "vcpus_count")),
+			 1);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"system_powerdown\"}");
+	assert_int_equal(fake.presses, 1);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"quit\"}");
+	assert_int_equal(fake.quits, 1);
+	assert_true(s.quit);
+	json_decref(r);
+}
+
+/* ---- the server, over a socketpair --------------------------------- */
+
+static int peer;
+static struct qmp_server srv;
+
+static int server_setup(void **state)
+{
+	int sv[2];
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	peer = sv[1];
+	assert_int_equal(qmp_server_attach(&srv, sv[0]), 0);
+	return 0;
+}
+
+static int server_teardown(void **state)
+{
+	(void)state;
+	qmp_server_close(&srv);
+	close(peer);
+	return 0;
+}
+
+/* Reads the replies that are there now, one JSON object per line. */
+static unsigned int replies(json_t **out, unsigned int max)
+{
+	static char buf[1 << 16];
+	unsigned int n = 0;
+	ssize_t len;
+	char *line, *save = NULL;
+
+	len = recv(peer, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	for (line = strtok_r(buf, "\r\n", &save); line && n < max;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		json_error_t e;
+
+		out[n] = json_loads(line, 0, &e);
+		assert_non_null(out[n]);
+		n++;
+	}
+	return n;
+}
+
+static void feed(const char *text)
+{
+	assert_int_equal(send(peer, text, strlen(text), 0), (ssize_t)strlen(text));
+	qmp_server_ready(&srv, &ops);
+}
+
+static void free_all(json_t **r, unsigned int n)
+{
+	while (n--)
+		json_decref(r[n]);
+}
+
+static void test_server_framing(void **state)
+{
+	json_t *r[8];
+	unsigned int n;
+
+	(void)state;
+	n = replies(r, 8);
+	assert_int_equal(n, 1); /* the greeting */
+	assert_non_null(json_object_get(r[0], "QMP"));
+	free_all(r, n);
+
+	/* Two requests with no newline between them, then one split in
+	 * the middle of a string: three answers, in order. */
+	feed("{\"execute\":\"qmp_capabilities\"}{\"execute\":\"stop\",\"id\":1}");
+	feed("{\"execute\":\"co");
+	assert_int_equal(replies(r, 8), 2);
+	assert_int_equal(json_integer_value(json_object_get(r[1], "id")), 1);
+	free_all(r, 2);
+	feed("nt\",\"id\":2}\n");
+	n = replies(r, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(json_integer_value(json_object_get(r[0], "id")), 2);
+	free_all(r, n);
+	assert_int_equal(fake.stops, 1);
+	assert_int_equal(fake.conts, 1);
+
+	/* Garbage: one error for the line, and the session goes on. */
+	feed("this is not json {{{\n{\"execute\":\"query-status\",\"id\":3}\n");
+	n = replies(r, 8);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(error_desc(r[0]), "JSON parse error"));
+	assert_int_equal(json_integer_value(json_object_get(r[1], "id")), 3);
+	free_all(r, n);
+}
+
+static void test_server_oversized_request(void **state)
+{
+	size_t big = 3 * QMP_INPUT_MAX + 100, done = 0;
+	char *junk = malloc(big);
+	json_t *r[8];
+	unsigned int n, errors = 0;
+
+	(void)state;
+	free_all(r, replies(r, 8));
+	feed("{\"execute\":\"qmp_capabilities\"}\n");
+	free_all(r, replies(r, 8));
+	/* A request three times the buffer, sent in pieces the server reads
+	 * as they come: one error, and the request after it still works. */
+	memset(junk, 'x', big);
+	junk[0] = '"';
+	while (done < big) {
+		size_t chunk = big - done < 8192 ? big - done : 8192;
+
+		assert_int_equal(send(peer, junk + done, chunk, 0), (ssize_t)chunk);
+		done += chunk;
+		qmp_server_ready(&srv, &ops);
+		n = replies(r, 8);
+		for (unsigned int i = 0; i < n; i++)
+			errors += json_object_get(r[i], "error") != NULL;
+		free_all(r, n);
+	}
+	free(junk);
+	assert_int_equal(errors, 1);
+	feed("\n{\"execute\":\"cont\",\"id\":9}\n");
+	n = replies(r, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(json_integer_value(json_object_get(r[0], "id")), 9);
+	free_all(r, n);
+	assert_int_equal(fake.conts, 1);
+}
+
+static void test_server_events_after_negotiation_only(void **state)
+{
+	json_t *r[8];
+	unsigned int n;
+
+	(void)state;
+	free_all(r, replies(r, 8));
+	qmp_server_event(&srv, qmp_event("STOP", NULL)); /* not negotiated: dropped */
+	assert_int_equal(replies(r, 8), 0);
+	feed("{\"execute\":\"qmp_capabilities\"}\n");
+	free_all(r, replies(r, 8));
+	qmp_server_event(&srv, qmp_event("SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason",
+							       "host-qmp-quit")));
+	n = replies(r, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(json_string_value(json_object_get(r[0], "event")), "SHUTDOWN");
+	assert_true(json_is_integer(json_object_get(json_object_get(r[0], "timestamp"), "seconds")));
+	free_all(r, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting_and_negotiation),
+		cmocka_unit_test(test_commands_and_errors),
+		cmocka_unit_test_setup_teardown(test_server_framing, server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_oversized_request, server_setup,
+						server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_events_after_negotiation_only, server_setup,
+						server_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
