@@ -72,6 +72,17 @@ if [ -n "$net" ]; then
 	fi
 fi
 
+# The ACPI power button (QMP system_powerdown): a clean poweroff, as
+# systemd-logind or acpid would do it. The button driver's input device
+# delivers an event on a press; the first one ends the guest.
+for ev in /sys/class/input/event*; do
+	read -r name <"$ev/device/name" 2>/dev/null || continue
+	[ "$name" = "Power Button" ] || continue
+	( head -c 1 "/dev/${ev#/sys/class/}" >/dev/null 2>&1 &&
+	  echo VIREO-POWER-BUTTON >/dev/console && sync && poweroff -f ) &
+	break
+done
+
 # MemTotal with the built-in read: no fork.
 mem_kb=
 while read -r key value _; do

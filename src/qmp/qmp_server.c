@@ -27,9 +27,10 @@ int qmp_server_open(struct qmp_server *s, const char *path, struct error *err)
 				 path);
 	strcpy(addr.sun_path, path);
 	s->in = malloc(QMP_INPUT_MAX);
+	s->out = malloc(QMP_OUTPUT_MAX);
 	s->path = strdup(path);
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (!s->in || !s->path || s->listen_fd < 0) {
+	if (!s->in || !s->out || !s->path || s->listen_fd < 0) {
 		qmp_server_close(s);
 		return error_set(err, "--qmp: cannot create a socket: %s", strerror(errno));
 	}
@@ -47,57 +48,65 @@ int qmp_server_open(struct qmp_server *s, const char *path, struct error *err)
 	return 0;
 }
 
-/* Writes all of buf (the client may read slowly: the socket is blocking
- * for writes, bounded by a send timeout, so a client that stops reading
- * is dropped rather than stalling the VMM). */
-static int send_all(struct qmp_server *s, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(s->client_fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void drop_client(struct qmp_server *s)
 {
 	if (s->client_fd >= 0)
 		close(s->client_fd);
 	s->client_fd = -1;
 	s->in_len = 0;
+	s->out_len = 0;
 	s->skipping = false;
 	s->session = (struct qmp_session){ 0 };
 }
 
-/* Sends one JSON object and a CRLF, as QEMU does; steals v. */
+/* Sends what is queued, as far as the socket takes it now. */
+static void flush_output(struct qmp_server *s)
+{
+	while (s->out_len && s->client_fd >= 0) {
+		ssize_t n = send(s->client_fd, s->out, s->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* the event loop polls for POLLOUT */
+		if (n <= 0) {
+			drop_client(s);
+			return;
+		}
+		memmove(s->out, s->out + n, s->out_len - (size_t)n);
+		s->out_len -= (size_t)n;
+	}
+}
+
+/* Queues one JSON object and a CRLF, as QEMU sends them; steals v. The
+ * queue is bounded: a client that lets QMP_OUTPUT_MAX bytes pile up
+ * (it stopped reading, and input is not read while the queue is over
+ * half full, so only events can do that) is dropped. */
 static void send_json(struct qmp_server *s, json_t *v)
 {
 	char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t len;
 
 	json_decref(v);
 	if (!text || s->client_fd < 0) {
 		free(text);
 		return;
 	}
-	if (send_all(s, text, strlen(text)) < 0 || send_all(s, "\r\n", 2) < 0)
+	len = strlen(text);
+	if (len + 2 > QMP_OUTPUT_MAX - s->out_len) {
+		log_warn("QMP: the client does not read its replies; disconnecting it");
 		drop_client(s);
+	} else {
+		memcpy(s->out + s->out_len, text, len);
+		memcpy(s->out + s->out_len + len, "\r\n", 2);
+		s->out_len += len + 2;
+		flush_output(s);
+	}
 	free(text);
 }
 
 static void greet(struct qmp_server *s, int fd)
 {
-	struct timeval tv = { .tv_sec = 5 };
-	int flags = fcntl(fd, F_GETFL);
-
-	/* Reads never block (poll says when), writes may for up to 5 s. */
-	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	s->client_fd = fd;
 	s->clients++;
 	send_json(s, qmp_greeting());
@@ -108,8 +117,12 @@ int qmp_server_attach(struct qmp_server *s, int client_fd)
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = -1;
 	s->in = malloc(QMP_INPUT_MAX);
-	if (!s->in)
+	s->out = malloc(QMP_OUTPUT_MAX);
+	if (!s->in || !s->out) {
+		free(s->in);
+		free(s->out);
 		return -1;
+	}
 	greet(s, client_fd);
 	return 0;
 }
@@ -135,6 +148,15 @@ int qmp_server_fd(const struct qmp_server *s)
 	return s->client_fd >= 0 ? s->client_fd : s->listen_fd;
 }
 
+short qmp_server_events(const struct qmp_server *s)
+{
+	if (s->client_fd < 0)
+		return POLLIN;
+	/* Backpressure: no new requests while replies pile up. */
+	return (short)((s->out_len ? POLLOUT : 0) |
+		       (s->out_len < QMP_OUTPUT_MAX / 2 && !s->session.quit ? POLLIN : 0));
+}
+
 /* Parses and answers every complete request in the buffer. Requests are
  * JSON objects one after another (newlines between them are usual, not
  * required); a parse error is answered once and the rest of that line
@@ -143,7 +165,7 @@ static void process_input(struct qmp_server *s, const struct qmp_ops *ops)
 {
 	size_t off = 0;
 
-	while (s->client_fd >= 0 && off < s->in_len) {
+	while (s->client_fd >= 0 && off < s->in_len && s->out_len < QMP_OUTPUT_MAX / 2) {
 		json_error_t e;
 		json_t *req;
 		size_t used;
@@ -177,6 +199,10 @@ static void process_input(struct qmp_server *s, const struct qmp_ops *ops)
 		if (s->session.quit)
 			break;
 	}
+	/* A client that stopped reading is dropped by send_json() on the
+	 * way, and its buffer with it: nothing to keep then. */
+	if (s->client_fd < 0)
+		return;
 	memmove(s->in, s->in + off, s->in_len - off);
 	s->in_len -= off;
 }
@@ -197,7 +223,9 @@ static void read_client(struct qmp_server *s, const struct qmp_ops *ops)
 			if (s->client_fd < 0)
 				return;
 		}
-		n = recv(s->client_fd, s->in + s->in_len, QMP_INPUT_MAX - s->in_len, 0);
+		if (s->out_len >= QMP_OUTPUT_MAX / 2)
+			return; /* read on once the client has taken its replies */
+		n = recv(s->client_fd, s->in + s->in_len, QMP_INPUT_MAX - s->in_len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -226,6 +254,7 @@ static void read_client(struct qmp_server *s, const struct qmp_ops *ops)
 
 void qmp_server_ready(struct qmp_server *s, const struct qmp_ops *ops)
 {
+	flush_output(s);
 	if (s->session.quit)
 		return;
 	if (s->client_fd < 0) {
@@ -256,6 +285,8 @@ void qmp_server_close(struct qmp_server *s)
 		unlink(s->path);
 	free(s->path);
 	free(s->in);
+	free(s->out);
 	s->path = NULL;
 	s->in = NULL;
+	s->out = NULL;
 }

@@ -288,7 +288,8 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 		struct pollfd p[4] = {
 			{ .fd = vm->wake_fd, .events = POLLIN },
 			{ .fd = signal_fd, .events = POLLIN },
-			{ .fd = vm->qmp ? qmp_server_fd(vm->qmp) : -1, .events = POLLIN },
+			{ .fd = vm->qmp ? qmp_server_fd(vm->qmp) : -1,
+			  .events = vm->qmp ? qmp_server_events(vm->qmp) : 0 },
 			{ .fd = vm->console.in_fd, .events = POLLIN },
 		};
 		int want_input = !vm->console.eof && vm->console.pending_len == 0;
@@ -326,7 +327,7 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 						sigabbrev_np((int)si.ssi_signo));
 			}
 		}
-		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+		if (p[2].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))
 			qmp_server_ready(vm->qmp, vm->qmp_ops);
 		if (want_input && (p[3].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
 			read_console(vm);

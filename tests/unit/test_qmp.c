@@ -6,6 +6,7 @@
 #include "cmocka_prelude.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -346,6 +347,27 @@ static void test_server_events_after_negotiation_only(void **state)
 	free_all(r, n);
 }
 
+/* A client that sends requests and goes away without reading the
+ * answers: the server drops it in the middle of answering, and must not
+ * touch the buffer it just let go (found by the e2e flood test). */
+static void test_server_client_gone_mid_answer(void **state)
+{
+	char flood[64 * 40];
+	size_t len = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++)
+		len += (size_t)snprintf(flood + len, sizeof(flood) - len,
+					"{\"execute\":\"query-status\",\"id\":%d}", i);
+	assert_int_equal(send(peer, "{\"execute\":\"qmp_capabilities\"}", 31, 0), 31);
+	assert_int_equal(send(peer, flood, len, 0), (ssize_t)len);
+	shutdown(peer, SHUT_RDWR); /* the answers have nowhere to go */
+	qmp_server_ready(&srv, &ops);
+	qmp_server_ready(&srv, &ops);
+	assert_int_equal(srv.client_fd, -1);
+	assert_int_equal(srv.in_len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +377,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_oversized_request, server_setup,
 						server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_events_after_negotiation_only, server_setup,
+						server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_client_gone_mid_answer, server_setup,
 						server_teardown),
 	};
 

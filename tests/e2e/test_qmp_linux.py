@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""QMP with Debian's kernel on a real KVM: a guest running a counter loop
+and a disk writer is paused for 2 s and resumed 20 times (the counter
+never goes backwards, guest time does not count the pauses, every block
+written verifies); system_powerdown presses the ACPI power button and the
+guest shuts down cleanly; and the same scripted QMP session runs against
+QEMU 7.2 and against Vireo, whose replies and events must have QEMU's
+structure (every key Vireo sends is one QEMU sends, with the same type)."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from qmp import QMP, fresh_socket_path, shape, shape_missing
+from vm import BOOT_TIMEOUT, GUEST, VM, GuestShell, Suite, check
+
+PAUSES = 20
+BLOCKS = 1500
+
+
+def boot(tag, *args):
+    path = fresh_socket_path(tag)
+    vm = VM(["--cpus", "2", "--memory", "512M", "--qmp", "unix:%s,server=on,wait=off" % path] +
+            list(args))
+    vm.expect(r"VIREO-GUEST-UP", BOOT_TIMEOUT)
+    sh = GuestShell()
+    sh.vm = vm
+    return vm, sh, QMP(path)
+
+
+def counter(sh):
+    return int(sh.ok("cat /tmp/c").split()[-1])
+
+
+def test_pause_resume_under_load(tmp):
+    disk = os.path.join(tmp, "pause.img")
+    with open(disk, "wb") as f:
+        f.truncate(BLOCKS * 512)
+    vm, sh, q = boot("pause", "--disk", "path=%s" % disk)
+    clocksource = sh.ok("cat /sys/devices/system/clocksource/clocksource0/current_clocksource").strip()
+    sh.ok("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1 &")
+    sh.ok("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
+          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1 &"
+          % BLOCKS)
+    lags = []
+    last = counter(sh)
+    for i in range(PAUSES):
+        up0 = float(sh.ok("cut -d' ' -f1 /proc/uptime"))
+        t0 = time.monotonic()
+        q.cmd("stop")
+        check(q.cmd("query-status")["status"] == "paused", "round %d: not paused" % i)
+        time.sleep(2)
+        q.cmd("cont")
+        now = counter(sh)
+        up1 = float(sh.ok("cut -d' ' -f1 /proc/uptime"))
+        lags.append((time.monotonic() - t0) - (up1 - up0))
+        check(now > last, "round %d: the counter went from %d to %d" % (i, last, now))
+        last = now
+    names = [e["event"] for e in q.events]
+    check(names == ["STOP", "RESUME"] * PAUSES, "events: %s" % names[:6])
+    # kvmclock stops while paused (QEMU's rule): the guest's uptime grows
+    # by about 2 s less than the host's time over each round.
+    if clocksource == "kvm-clock":
+        check(min(lags) > 1.5, "guest time ran on while paused: lags %s" %
+              ["%.2f" % x for x in lags[:5]])
+    sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=600)
+    sh.poweroff()
+    q.event("SHUTDOWN")
+    with open(disk, "rb") as f:
+        data = f.read()
+    bad = [n for n in range(BLOCKS) if data[n * 512:n * 512 + 10] != b"blk-%06d" % n]
+    check(not bad, "%d of %d blocks wrong, first %s" % (len(bad), BLOCKS, bad[:5]))
+    return "clocksource %s, guest time behind by %.2f-%.2f s per 2 s pause" % (
+        clocksource, min(lags), max(lags))
+
+
+def test_system_powerdown():
+    vm, sh, q = boot("powerdown")
+    sh.ok("true")
+    q.cmd("system_powerdown")
+    q.event("POWERDOWN")
+    vm.expect("VIREO-POWER-BUTTON", 120)
+    status = vm.wait(120)
+    check(status == 0, "exit status %d; stderr %r" % (status, vm.stderr[-300:]))
+    check(b"guest powered off" in vm.stderr, "stderr %r" % vm.stderr[-300:])
+    ev = q.event("SHUTDOWN")
+    check(ev["data"] == {"guest": True, "reason": "guest-shutdown"}, "SHUTDOWN %r" % ev)
+
+
+SESSION = [
+    ("query-version", None),
+    ("query-status", None),
+    ("stop", None),
+    ("query-status", None),
+    ("cont", None),
+    ("query-cpus-fast", None),
+    ("query-block", None),
+    ("query-pci", None),
+    ("no-such-command", None),
+    ("query-status", {"bogus": 1}),
+]
+
+
+def session(path):
+    """The scripted session: greeting, replies and events, in order."""
+    q = QMP(path, negotiate=False)
+    out = [("greeting", q.greeting), ("qmp_capabilities", q.execute("qmp_capabilities"))]
+    for name, args in SESSION:
+        out.append((name, q.execute(name, args)))
+        if name in ("stop", "cont"):
+            ev = q.event("STOP" if name == "stop" else "RESUME")
+            out.append((ev["event"], ev))
+    out.append(("quit", q.execute("quit")))
+    ev = q.event("SHUTDOWN")
+    out.append(("SHUTDOWN", ev))
+    return out
+
+
+def test_same_structure_as_qemu(tmp):
+    qemu = shutil.which("qemu-system-x86_64")
+    check(qemu, "no qemu-system-x86_64 (scripts/deps installs it)")
+    disk = os.path.join(tmp, "conf.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    qpath = fresh_socket_path("qemu")
+    qproc = subprocess.Popen(
+        [qemu, "-enable-kvm", "-cpu", "host", "-smp", "2", "-m", "512M", "-nodefaults",
+         "-no-user-config", "-display", "none", "-serial", "null",
+         "-kernel", os.path.join(GUEST, "vmlinuz"), "-initrd",
+         os.path.join(GUEST, "initramfs.cpio.gz"), "-append", "console=ttyS0 quiet",
+         "-drive", "file=%s,if=virtio,format=raw" % disk,
+         "-qmp", "unix:%s,server=on,wait=off" % qpath],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        theirs = session(qpath)
+        qproc.wait(60)
+    finally:
+        if qproc.poll() is None:
+            qproc.kill()
+    vpath = fresh_socket_path("conf")
+    vm = VM(["--cpus", "2", "--memory", "512M", "--disk", "path=%s" % disk,
+             "--qmp", "unix:%s,server=on,wait=off" % vpath])
+    ours = session(vpath)
+    check(vm.wait(60) == 0, "vireo exit status after quit")
+    check([n for n, _ in ours] == [n for n, _ in theirs], "different sequences: %s vs %s" %
+          ([n for n, _ in ours], [n for n, _ in theirs]))
+    diffs = []
+    for (name, mine), (_, ref) in zip(ours, theirs):
+        for d in shape_missing(shape(mine), shape(ref)):
+            diffs.append("%s: %s" % (name, d))
+        kinds = [k for k in ("return", "error", "event", "QMP") if k in mine]
+        rkinds = [k for k in ("return", "error", "event", "QMP") if k in ref]
+        if kinds != rkinds:
+            diffs.append("%s: Vireo answered %s, QEMU %s" % (name, kinds, rkinds))
+        if "error" in mine and mine["error"]["class"] != ref["error"]["class"]:
+            diffs.append("%s: error class %s vs QEMU's %s" %
+                         (name, mine["error"]["class"], ref["error"]["class"]))
+    check(not diffs, "; ".join(diffs[:8]))
+    return "%d messages, same structure" % len(ours)
+
+
+def main():
+    s = Suite()
+    with tempfile.TemporaryDirectory() as tmp:
+        s.run("qmp-linux: %d x stop 2 s / cont under a counter and a disk writer" % PAUSES,
+              test_pause_resume_under_load, tmp)
+        s.run("qmp-linux: system_powerdown -> ACPI power button -> clean poweroff",
+              test_system_powerdown)
+        s.run("qmp-linux: one QMP session against QEMU 7.2 and Vireo: same structure",
+              test_same_structure_as_qemu, tmp)
+    return s.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
