@@ -14,6 +14,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/linux_loader.h"
 #include "can/canbus_hub.h"
+#include "qmp/ctl.h"
 #include "qmp/qmp_server.h"
 #include "util/log.h"
 #include "vmm/options.h"
@@ -188,6 +189,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && !strcmp(argv[1], "canbus"))
 		return canbus_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	switch (options_parse(argc, argv, &o)) {
 	case OPTIONS_EXIT_OK:
 		return 0;

@@ -35,6 +35,7 @@ void options_print_help(void)
 {
 	printf("Usage: vireo --kernel FILE [OPTION]...\n"
 	       "       vireo canbus PATH [--socketcan IFNAME [--fd]]   (a Vireo CAN bus hub)\n"
+	       "       vireo ctl SOCKET COMMAND [JSON-ARGUMENTS]        (one QMP command)\n"
 	       "Boot a Linux bzImage in a KVM virtual machine; the guest's serial\n"
 	       "console (COM1) is this terminal.\n"
 	       "\n"

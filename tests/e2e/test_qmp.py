@@ -156,6 +156,39 @@ def test_bad_clients():
     check(vm.wait(30) == 0, "exit status")
 
 
+def test_ctl():
+    from vm import VIREO
+    vm, path = start("echo")
+
+    def ctl(*args):
+        r = subprocess.run([VIREO, "ctl", path] + list(args), capture_output=True, timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    # vireo creates the socket before it starts the guest; ctl does not
+    # wait for it (a user runs it against a VM that is up).
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rc, out, err = ctl("stop")
+    check(rc == 0 and out.strip() == "{}", "ctl stop: %d %r %r" % (rc, out, err))
+    rc, out, _ = ctl("query-status")
+    check(rc == 0 and '"status": "paused"' in out, "ctl query-status: %r" % out)
+    rc, out, err = ctl("query-status", '{"verbose": true}')
+    check(rc == 1 and err == "vireo: error: query-status: Parameter 'verbose' is unexpected\n",
+          "ctl with a bad argument: %d %r" % (rc, err))
+    rc, _, err = ctl("query-status", "[1]")
+    check(rc == 2 and "not a JSON object" in err and err.count("\n") == 1, "ctl bad JSON: %r" % err)
+    rc, out, _ = ctl("cont")
+    check(rc == 0, "ctl cont")
+    echo_round(vm, "after-ctl")
+    rc, _, err = ctl("quit")
+    check(rc == 0, "ctl quit: %r" % err)
+    check(vm.wait(30) == 0, "exit status")
+    r = subprocess.run([VIREO, "ctl", path, "query-status"], capture_output=True, timeout=30)
+    check(r.returncode == 2 and b"cannot connect" in r.stderr and r.stderr.count(b"\n") == 1,
+          "ctl to a VM that is gone: %d %r" % (r.returncode, r.stderr))
+
+
 def main():
     import tempfile
     s = Suite()
@@ -166,6 +199,7 @@ def main():
         s.run("qmp: wait=on starts the guest when a client connects", test_wait_on_holds_the_start)
         s.run("qmp: query-cpus-fast/-block/-pci/-commands/-vireo-stats", test_queries, tmp)
         s.run("qmp: misbehaving clients, a flood, socat; the VM goes on", test_bad_clients)
+        s.run("qmp: vireo ctl stop/query-status/cont/quit, its errors", test_ctl)
     return s.finish()
 
 
