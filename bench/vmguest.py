@@ -42,14 +42,15 @@ def debugfs_kvm():
 
 class BenchGuest(vmmod.GuestShell):
     """kind: "vireo" or "qemu". disks: [(path, cache)]. tap: interface name
-    of a virtio-net NIC. The guest's console is its serial port.
+    of a virtio-net NIC. The guest's console is its serial port. qmp: a
+    path for a QMP control socket (both VMMs: the same syntax).
     qemu_aio: QEMU's block backend ("threads", its default, or "io_uring",
     vireo's); qemu_iothread: QEMU's virtio-blk in an iothread of its own
     (vireo always has its own I/O thread; QEMU needs ioeventfd for it)."""
 
     def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
                  no_ioeventfd=False, stats_json=None, env=None, qemu_aio=None,
-                 qemu_iothread=False):
+                 qemu_iothread=False, qmp=None):
         self.kind = kind
         append = ("console=ttyS0 quiet " + cmdline).strip()
         if kind == "vireo":
@@ -63,6 +64,8 @@ class BenchGuest(vmmod.GuestShell):
                 args.append("--no-ioeventfd")
             if stats_json:
                 args += ["--stats-json", stats_json]
+            if qmp:
+                args += ["--qmp", "unix:%s,server=on,wait=off" % qmp]
         else:
             args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus),
                     "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
@@ -80,6 +83,8 @@ class BenchGuest(vmmod.GuestShell):
             if tap:
                 args += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off" % tap,
                          "-device", "virtio-net-pci,netdev=n0"]
+            if qmp:
+                args += ["-qmp", "unix:%s,server=on,wait=off" % qmp]
             if no_ioeventfd:
                 args += ["-global", "virtio-blk-pci.ioeventfd=off",
                          "-global", "virtio-net-pci.ioeventfd=off"]
