@@ -1,0 +1,119 @@
+/* The vCPU state machine (src/vmm/vcpu.c) on a real KVM (this machine's
+ * PVM will do): two vCPUs, one counting in a loop (inc rax; jmp back), one
+ * an AP waiting for its SIPI inside KVM_RUN. vcpus_pause() parks both
+ * (the counter stops: nothing runs while paused), vcpus_resume() lets
+ * them go on (the counter moves again), and a stop requested while they
+ * are paused ends both threads. Skipped without a usable /dev/kvm. */
+#include "cmocka_prelude.h"
+
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/layout.h"
+#include "vmm/vm.h"
+
+#define ENTRY 0x100000
+
+static struct vm vm;
+static struct vm_options opts;
+static bool have_vm;
+
+static int setup(void **state)
+{
+	static const uint8_t loop[] = { 0x48, 0xff, 0xc0, 0xeb, 0xfb }; /* inc rax; jmp -5 */
+
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	memset(&opts, 0, sizeof(opts));
+	opts.cpus = 2;
+	vm_init(&vm, &opts);
+	if (access("/dev/kvm", R_OK | W_OK) != 0 || kvm_open(&vm.kvm, "/dev/kvm") < 0 ||
+	    kvm_create_vm(&vm.kvm) < 0)
+		return 0; /* each test skips */
+	assert_int_equal(guest_mem_map(&vm.mem, 16u << 20), 0);
+	assert_int_equal(kvm_set_memslot(&vm.kvm, 0, 0, vm.mem.low_size, vm.mem.host), 0);
+	assert_int_equal(boot_cpu_write_tables(&vm.mem), 0);
+	memcpy(guest_mem_ptr(&vm.mem, ENTRY, sizeof(loop)), loop, sizeof(loop));
+	assert_int_equal(vm_create_wake_fd(&vm), 0);
+	assert_int_equal(vcpus_create(&vm, ENTRY, ZERO_PAGE_ADDR), 0);
+	have_vm = true;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (have_vm) {
+		vm_request_stop(&vm, VM_STOP_USER, "test over");
+		vcpus_stop(&vm);
+		vcpus_destroy(&vm);
+		guest_mem_unmap(&vm.mem);
+		close(vm.wake_fd);
+	}
+	kvm_close(&vm.kvm);
+	have_vm = false;
+	return 0;
+}
+
+static uint64_t rax(void)
+{
+	struct kvm_regs r;
+
+	assert_int_equal(ioctl(vm.vcpus[0].fd, KVM_GET_REGS, &r), 0);
+	assert_true(r.rip >= ENTRY && r.rip < ENTRY + 5); /* at an instruction of the loop */
+	return r.rax;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_pause_resume_stop(void **state)
+{
+	struct error err = { 0 };
+	uint64_t a, b, c;
+
+	(void)state;
+	if (!have_vm) {
+		print_message("skip - vCPU pause: no usable /dev/kvm\n");
+		skip();
+	}
+	assert_int_equal(vcpus_start(&vm), 0);
+	sleep_ms(100);
+	assert_int_equal(vcpus_pause(&vm, 5000, &err), 0);
+	assert_int_equal(vm.vcpus[0].state, VCPU_PAUSED);
+	assert_int_equal(vm.vcpus[1].state, VCPU_PAUSED); /* kicked out of its SIPI wait */
+	a = rax();
+	sleep_ms(200);
+	b = rax();
+	assert_true(a > 0);     /* it ran before the pause */
+	assert_int_equal(a, b); /* and not during it */
+
+	vcpus_resume(&vm);
+	sleep_ms(200);
+	assert_int_equal(vcpus_pause(&vm, 5000, &err), 0);
+	c = rax();
+	assert_true(c > b); /* it ran again */
+
+	/* A stop while paused: both threads end. */
+	vm_request_stop(&vm, VM_STOP_USER, "stopped while paused");
+	vcpus_stop(&vm);
+	assert_int_equal(vm.vcpus[0].state, VCPU_STOPPED);
+	assert_int_equal(vm.vcpus[1].state, VCPU_STOPPED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pause_resume_stop, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
