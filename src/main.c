@@ -165,6 +165,7 @@ out:
 	bus_destroy(&vm->mmio);
 	if (vm->qmp)
 		qmp_server_close(vm->qmp);
+	free(vm->events);
 	return status;
 }
 

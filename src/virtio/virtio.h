@@ -101,6 +101,11 @@ struct virtio_device {
 	uint64_t notify_exits;	/* atomic: MMIO writes to the notify region that
 				 * exited to Vireo (no ioeventfd took them) */
 	uint64_t interrupts;	/* interrupts raised */
+	/* Filled by the VMM (optional): reports something that happened to
+	 * the device (a QMP event, e.g. a CAN controller's bus-off). Safe
+	 * from any thread. */
+	void (*report)(void *ctx, const char *device, const char *event);
+	void *report_ctx;
 };
 
 static inline bool virtio_has_feature(const struct virtio_device *vdev, unsigned int bit)
@@ -117,6 +122,12 @@ void virtio_config_changed(struct virtio_device *vdev);
  * one log line per device until the next reset. Lock held. */
 void virtio_set_needs_reset(struct virtio_device *vdev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Reports an event of the device to the VMM, if it listens. */
+static inline void virtio_report(struct virtio_device *vdev, const char *event)
+{
+	if (vdev->report)
+		vdev->report(vdev->report_ctx, vdev->name, event);
+}
 /* Whether the device runs (DRIVER_OK, not NEEDS_RESET): queues may be
  * used. Lock held. */
 bool virtio_running(const struct virtio_device *vdev);

@@ -221,6 +221,7 @@ static void process_ctrl(struct virtio_can *c)
 			if (status(c) & VIRTIO_CAN_S_CTRL_BUSOFF) {
 				set_status(c, 0);
 				virtio_config_changed(vdev);
+				virtio_report(vdev, "VIREO_CAN_RESTART");
 			}
 		} else if (le16_get(req) == VIRTIO_CAN_SET_CTRL_MODE_STOP) {
 			c->started = false;
@@ -277,6 +278,7 @@ static void bus_off(struct virtio_can *c)
 	if (status(c) & VIRTIO_CAN_S_CTRL_BUSOFF)
 		return;
 	log_info("%s: bus-off", c->vdev.name);
+	virtio_report(&c->vdev, "VIREO_CAN_BUS_OFF");
 	c->started = false;
 	set_status(c, VIRTIO_CAN_S_CTRL_BUSOFF);
 	cancel_in_flight(c, true);

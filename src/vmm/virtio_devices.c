@@ -28,6 +28,8 @@ static int add(struct vm *vm, struct virtio_device *vdev, struct error *err)
 
 	if (!vdev)
 		return -1; /* the backend or the device logged why */
+	vdev->report = vm_post_event;
+	vdev->report_ctx = vm;
 	d = virtio_pci_create(vdev, &env, err);
 	if (!d) {
 		vdev->ops->destroy(vdev);

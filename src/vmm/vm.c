@@ -85,6 +85,7 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	vm->ncpus = o->cpus;
 	vm->kvm.vm_fd = vm->kvm.sys_fd = -1; /* nothing to close yet */
 	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_mutex_init(&vm->events_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
@@ -306,6 +307,7 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 				/* Spurious wakeup; the loop re-checks its state. */
 			}
 			pump_console(vm);
+			vm_send_posted_events(vm);
 		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;

@@ -35,6 +35,13 @@ enum vm_stop_reason {
 
 struct qmp_server;
 
+#define VM_EVENTS_MAX 64
+
+struct vm_event {
+	char device[32];
+	char name[32];
+};
+
 /* A vCPU thread's state. Commands (vcpus_pause/resume, a stop) are
  * requests the thread takes at an instruction boundary: after KVM_RUN
  * returned with every exit it reported completed. */
@@ -96,6 +103,11 @@ struct vm {
 	/* The ACPI power button (system_powerdown), when the machine has one. */
 	void (*press_power_button)(void *ctx);
 	void *power_button_ctx;
+	/* Events devices report from their threads, for the main thread to
+	 * send (vm_post_event); bounded, the oldest kept. */
+	pthread_mutex_t events_lock;
+	struct vm_event *events;
+	unsigned int nevents, events_dropped;
 	/* --qmp: the control socket and what its commands act on, or NULL. */
 	struct qmp_server *qmp;
 	const struct qmp_ops *qmp_ops;
@@ -137,6 +149,11 @@ int vm_stats_to(struct vm *vm, FILE *f);
 const struct qmp_ops *vm_qmp_ops(struct vm *vm);
 void vm_qmp_event(struct vm *vm, const char *name, json_t *data);
 void vm_qmp_shutdown_event(struct vm *vm);
+/* A device's event, from any thread: queued, and sent as a QMP event
+ * {"device": device} by the main thread. */
+void vm_post_event(void *vm, const char *device, const char *event);
+/* Main thread: sends what was posted. */
+void vm_send_posted_events(struct vm *vm);
 
 /* VirtIO devices from the options (src/vmm/virtio_devices.c): each
  * backend opened, its device created and registered, before KVM is

@@ -13,14 +13,6 @@
 #include "virtio/virtio_pci.h"
 #include "vmm/vm.h"
 
-void vm_qmp_event(struct vm *vm, const char *name, json_t *data)
-{
-	if (vm->qmp)
-		qmp_server_event(vm->qmp, qmp_event(name, data));
-	else
-		json_decref(data);
-}
-
 static const char *status(void *ctx)
 {
 	struct vm *vm = ctx;

@@ -52,6 +52,7 @@ import threading
 import time
 
 import vm as vmmod
+from qmp import QMP
 from vm import VM, GuestShell, Suite, check
 
 TOOLS_INITRD = os.path.join(vmmod.GUEST, "initramfs-tools.cpio.gz")
@@ -359,13 +360,15 @@ class CanGuest(GuestShell):
     """A VM booted from the tools image with --can devices, its shell driven
     over the serial console."""
 
-    def __init__(self, cans, stats_json=None, memory="384M"):
+    def __init__(self, cans, stats_json=None, memory="384M", qmp=None):
         args = ["--kernel", vmmod.KERNEL, "--initrd", TOOLS_INITRD,
                 "--cmdline", "console=ttyS0 quiet", "--memory", memory]
         for c in cans:
             args += ["--can", c]
         if stats_json:
             args += ["--stats-json", stats_json]
+        if qmp:
+            args += ["--qmp", "unix:%s,server=on,wait=off" % qmp]
         self.stats_json = stats_json
         self.vm = VM(args, linux=False)
         _guests.append(self)
@@ -745,6 +748,8 @@ class BusRig:
     def __init__(self, d):
         self.path = os.path.join(d, "bus.sock")
         self.c_stats = os.path.join(d, "c-stats.json")
+        self.a_qmp = os.path.join(d, "a-qmp.sock")
+        self.qmp = None
         self.watch = self.a = self.b = self.c = None
         self.off = []  # VMs powered off on purpose
         self.hub = subprocess.Popen([vmmod.VIREO, "canbus", self.path], stdout=subprocess.DEVNULL,
@@ -757,7 +762,8 @@ class BusRig:
                                                    if self.hub.poll() is not None else ""))
                 time.sleep(0.1)
             self.watch = HubMember(self.path)
-            self.a = detach(CanGuest(["bus=" + self.path]))
+            self.a = detach(CanGuest(["bus=" + self.path], qmp=self.a_qmp))
+            self.qmp = QMP(self.a_qmp)
             self.b = detach(CanGuest(["bus=" + self.path]))
             for g in (self.a, self.b):
                 g.up()
@@ -785,6 +791,8 @@ class BusRig:
                 g.close()
         if self.watch:
             self.watch.close()
+        if self.qmp:
+            self.qmp.close()
         if self.hub.poll() is None:
             os.kill(self.hub.pid, signal.SIGCONT)
             self.hub.terminate()
@@ -940,6 +948,9 @@ def bus_busoff(r):
         time.sleep(0.3)
         states = [g.state() for g in guests]
     check(all(s == "BUS-OFF" for s in states), "after --inject-busoff: %s" % states)
+    if r.a in guests:
+        ev = r.qmp.event("VIREO_CAN_BUS_OFF", 30)
+        check(ev["data"] == {"device": "virtio-can0"}, "QMP bus-off event %r" % ev)
     check(r.watch.busoffs == busoffs + 1, "the host's member got %d bus-offs" %
           (r.watch.busoffs - busoffs))
     since = r.watch.mark()
@@ -947,6 +958,8 @@ def bus_busoff(r):
         g.ok("/sbin/ip link set can0 type can restart")
     states = [g.state() for g in guests]
     check(all(s == "ERROR-ACTIVE" for s in states), "after restart: %s" % states)
+    if r.a in guests:
+        r.qmp.event("VIREO_CAN_RESTART", 30)
     path = r.b.dump_start(r.probe)
     r.a.ok("cansend can0 3A1#02")
     r.b.wait_frames(path, 1, 30)
@@ -954,7 +967,8 @@ def bus_busoff(r):
     compare(r.b.lines(r.b.canon_dump(path)), ["3A1#02"], "B after restart")
     compare([f for f in r.watch.wait(since, 1, 30) if f != SENTINEL], ["3A1#02"],
             "the bus from the bus-off on")
-    return "%d VMs BUS-OFF, restart: ERROR-ACTIVE, frames pass" % len(guests)
+    return "%d VMs BUS-OFF, restart: ERROR-ACTIVE, frames pass%s" % (
+        len(guests), "; QMP events VIREO_CAN_BUS_OFF, VIREO_CAN_RESTART" if r.a in guests else "")
 
 
 def bus_two_controllers(r):
