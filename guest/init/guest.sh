@@ -74,11 +74,12 @@ fi
 
 # The ACPI power button (QMP system_powerdown): a clean poweroff, as
 # systemd-logind or acpid would do it. The button driver's input device
-# delivers an event on a press; the first one ends the guest.
+# delivers an event on a press; the first one ends the guest. (evdev
+# refuses reads shorter than one struct input_event: 24 bytes.)
 for ev in /sys/class/input/event*; do
 	read -r name <"$ev/device/name" 2>/dev/null || continue
 	[ "$name" = "Power Button" ] || continue
-	( head -c 1 "/dev/${ev#/sys/class/}" >/dev/null 2>&1 &&
+	( head -c 24 "/dev/${ev#/sys/class/}" >/dev/null 2>&1 &&
 	  echo VIREO-POWER-BUTTON >/dev/console && sync && poweroff -f ) &
 	break
 done

@@ -24,14 +24,18 @@ def boot(tag, *args):
     path = fresh_socket_path(tag)
     vm = VM(["--cpus", "2", "--memory", "512M", "--qmp", "unix:%s,server=on,wait=off" % path] +
             list(args))
-    vm.expect(r"VIREO-GUEST-UP", BOOT_TIMEOUT)
+    vm.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+    vm.expect(r"vireo# ", 60)  # type only once the shell reads
     sh = GuestShell()
     sh.vm = vm
+    sh.sh("stty -echo")
     return vm, sh, QMP(path)
 
 
 def counter(sh):
-    return int(sh.ok("cat /tmp/c").split()[-1])
+    # The loop rewrites the file (truncate, then write): a read can fall
+    # between the two and find it empty, so read until there is a value.
+    return int(sh.ok('c=; while [ -z "$c" ]; do read -r c </tmp/c; done; echo $c').split()[-1])
 
 
 def test_pause_resume_under_load(tmp):
