@@ -388,6 +388,17 @@ static void check_used(unsigned int qi)
 	uint8_t *used = fz.mem.host + q->used;
 	uint16_t idx = __atomic_load_n((uint16_t *)(used + 2), __ATOMIC_ACQUIRE);
 
+	/* Receive descriptors the input wrote (raw) may point anywhere in
+	 * guest RAM, the rings included, and the device rightly writes
+	 * received frames there (transmit buffers are only read): then the
+	 * rings hold the guest's own doing, and only ASan (no access outside
+	 * guest RAM) and the device's survival are checked. fuzz-long found
+	 * this: an RX buffer over the TX used ring, filled with a frame slirp
+	 * delivered late. */
+	if (fz.q[0].raw || fz.wrapped) {
+		q->used_seen = idx;
+		return;
+	}
 	/* Never more used than made available. */
 	CHECK((uint16_t)(idx - q->used_seen) <= (uint16_t)(q->avail_idx - q->used_seen));
 	for (; q->used_seen != idx; q->used_seen++) {
@@ -397,7 +408,7 @@ static void check_used(unsigned int qi)
 		CHECK(id < q->size);
 		if (qi == 1)
 			CHECK(len == 0); /* transmit writes nothing */
-		else if (!q->raw && !fz.wrapped)
+		else
 			CHECK(len <= q->in_cap[id]);
 	}
 }
