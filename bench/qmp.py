@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
-from vmguest import GuestVM, ROOT
+from vmguest import BenchGuest, ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from qmp import QMP  # noqa: E402
@@ -35,7 +35,7 @@ def run_once(kind, tmp):
     sock = os.path.join(tmp, "%s.sock" % kind)
     if os.path.exists(sock):
         os.unlink(sock)
-    g = GuestVM(kind, memory="512M", cpus=2, qmp=sock)
+    g = BenchGuest(kind, memory="512M", cpus=2, qmp=sock)
     try:
         q = QMP(sock)
         g.ok("(while :; do :; done) >/dev/null 2>&1 &")
