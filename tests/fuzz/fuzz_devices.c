@@ -150,6 +150,7 @@ static void machine_destroy(struct machine *m)
 	pthread_mutex_destroy(&m->rtc.lock);
 	pthread_mutex_destroy(&m->pm.lock);
 	pthread_mutex_destroy(&m->pci.lock);
+	bus_destroy(&m->bus); /* the regions are heap-allocated now */
 }
 
 static void check_invariants(struct machine *m)
