@@ -40,6 +40,15 @@ static void update_sci(struct acpi_pm *pm)
 	}
 }
 
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = pm->pm1_en = 0;
+	pm->pm1_cnt = PM1_CNT_SCI_EN;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
 void acpi_pm_press_power_button(struct acpi_pm *pm)
 {
 	pthread_mutex_lock(&pm->lock);

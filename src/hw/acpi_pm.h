@@ -36,6 +36,9 @@ struct acpi_pm {
 
 extern const struct bus_ops acpi_pm_ops;
 void acpi_pm_init(struct acpi_pm *pm, const struct power_control *power);
+/* Back to the power-on registers, the SCI lowered (system_reset). The PM
+ * timer runs on, as a free-running counter does. */
+void acpi_pm_reset(struct acpi_pm *pm);
 /* The VM pauses / resumes: the PM timer stops / goes on from there. */
 void acpi_pm_pause(struct acpi_pm *pm);
 /* Presses the power button: PWRBTN_STS, and the SCI if the guest enabled

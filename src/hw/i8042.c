@@ -31,6 +31,16 @@ void i8042_init(struct i8042 *k, const struct power_control *power)
 	k->power = power;
 }
 
+void i8042_reset(struct i8042 *k)
+{
+	pthread_mutex_lock(&k->lock);
+	k->ctr = 0x30;
+	k->out = 0;
+	k->out_full = 0;
+	k->pending_cmd = 0;
+	pthread_mutex_unlock(&k->lock);
+}
+
 static void put(struct i8042 *k, uint8_t v)
 {
 	k->out = v;

@@ -22,5 +22,7 @@ struct i8042 {
 /* Registered over ports 0x60-0x64; offset 0 is data, offset 4 command. */
 extern const struct bus_ops i8042_ops;
 void i8042_init(struct i8042 *k, const struct power_control *power);
+/* Back to the power-on state (system_reset). */
+void i8042_reset(struct i8042 *k);
 
 #endif

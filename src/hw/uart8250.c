@@ -69,6 +69,23 @@ static void update_irq(struct uart8250 *u)
 	}
 }
 
+void uart8250_reset(struct uart8250 *u)
+{
+	int was_full;
+
+	pthread_mutex_lock(&u->lock);
+	was_full = u->rx_count == UART_RX_BUF;
+	u->ier = u->lcr = u->mcr = u->scr = u->dll = u->dlm = u->fcr = 0;
+	u->thre_pending = 0;
+	/* What the guest had not read yet is lost with the reset, as on a
+	 * real UART; the console's own buffer feeds the next boot. */
+	u->rx_head = u->rx_count = 0;
+	update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	if (was_full && u->rx_space)
+		u->rx_space(u->ctx);
+}
+
 static size_t rx_push(struct uart8250 *u, const uint8_t *buf, size_t n)
 {
 	size_t i;

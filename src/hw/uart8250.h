@@ -32,6 +32,9 @@ extern const struct bus_ops uart8250_ops;
 
 void uart8250_init(struct uart8250 *u, void (*set_irq)(void *, int), void (*tx)(void *, uint8_t),
 		   void (*rx_space)(void *), void *ctx);
+/* Back to the power-on registers, the receive buffer emptied and the
+ * interrupt line lowered (system_reset). */
+void uart8250_reset(struct uart8250 *u);
 /* Queues input for the guest; returns how many bytes were accepted. */
 size_t uart8250_receive(struct uart8250 *u, const uint8_t *buf, size_t n);
 size_t uart8250_rx_free(struct uart8250 *u);

@@ -235,6 +235,26 @@ static void test_power_button(void **state)
 	assert_int_equal(poweroffs, 0); /* the button asks; the OS decides */
 }
 
+/* A system reset: status and enable bits cleared (a pending button press
+ * with them), SCI_EN as at power-on, the SCI line lowered. */
+static void test_reset(void **state)
+{
+	(void)state;
+	sci_level = -1;
+	sci_changes = 0;
+	pm.set_sci = record_sci;
+	wr(2, 2, 0x100);
+	acpi_pm_press_power_button(&pm);
+	assert_int_equal(sci_level, 1);
+	wr(4, 2, 0x0001);
+	acpi_pm_reset(&pm);
+	assert_int_equal(sci_level, 0);
+	assert_int_equal(rd(0, 2), 0);
+	assert_int_equal(rd(2, 2), 0);
+	assert_int_equal(rd(4, 2) & 0x0001, 0x0001);
+	assert_int_equal(poweroffs, 0);
+}
+
 static void test_timer_monotonic(void **state)
 {
 	uint32_t prev = 0, cur;
@@ -288,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_sleep_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pm1_cnt_readback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pm1_status_and_enable, setup, teardown),

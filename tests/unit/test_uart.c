@@ -267,6 +267,34 @@ static void test_rx_interrupt(void **state)
 	assert_int_equal(f.irq_calls, 7);
 }
 
+/* A system reset: registers back to zero, unread input gone, the line
+ * lowered, and a reader blocked on a full buffer told there is room. */
+static void test_reset(void **state)
+{
+	char full[UART_RX_BUF + 1];
+
+	(void)state;
+	wr(MCR, MCR_OUT2);
+	wr(IER, 0x01);
+	wr(LCR, 0x03);
+	wr(SCR, 0x5a);
+	memset(full, 'a', UART_RX_BUF);
+	full[UART_RX_BUF] = 0;
+	rx(full);
+	assert_int_equal(f.irq_level, 1);
+	assert_int_equal(uart8250_rx_free(&u), 0);
+	uart8250_reset(&u);
+	assert_int_equal(f.irq_level, 0);
+	assert_int_equal(f.rx_space_calls, 1);
+	assert_int_equal(uart8250_rx_free(&u), UART_RX_BUF);
+	assert_int_equal(rd(IER), 0);
+	assert_int_equal(rd(LCR), 0);
+	assert_int_equal(rd(MCR), 0);
+	assert_int_equal(rd(SCR), 0);
+	assert_int_equal(rd(LSR) & LSR_DR, 0);
+	assert_int_equal(rd(IIR), 0x01);
+}
+
 static void test_thr_interrupt(void **state)
 {
 	(void)state;
@@ -411,6 +439,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_transmit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_wraps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ier_and_scratch, setup, teardown),
