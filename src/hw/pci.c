@@ -97,6 +97,23 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 	return -1;
 }
 
+void pci_device_save_reset_state(struct pci_device *d)
+{
+	memcpy(d->config_at_reset, d->config, sizeof(d->config));
+}
+
+void pci_device_restore_reset_state(struct pci_device *d)
+{
+	memcpy(d->config, d->config_at_reset, sizeof(d->config));
+}
+
+void pci_host_reset(struct pci_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->config_address = 0;
+	pthread_mutex_unlock(&h->lock);
+}
+
 void pci_host_remove(struct pci_host *h, struct pci_device *d)
 {
 	int slot;

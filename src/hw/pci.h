@@ -40,6 +40,9 @@ struct pci_host;
 struct pci_device {
 	uint8_t config[PCI_CONFIG_SPACE];
 	uint8_t wmask[PCI_CONFIG_SPACE]; /* writable bits of each byte */
+	/* The configuration space as firmware leaves it (BARs assigned,
+	 * decoding on): what a system reset puts back. */
+	uint8_t config_at_reset[PCI_CONFIG_SPACE];
 	/* Called after a config write lands (e.g. a BAR or command changed). */
 	void (*config_written)(struct pci_device *d, unsigned int offset, unsigned int size);
 	/* Called before a config read, so that the device can fill in bytes
@@ -88,6 +91,14 @@ int pci_host_add(struct pci_host *h, struct pci_device *d);
  * is off or the BAR is unassigned. Call with the host lock held (in
  * config_written) or before vCPUs run. */
 uint64_t pci_bar_address(const struct pci_device *d, unsigned int n);
+/* Records d's configuration space as its state after a reset (call once
+ * the device is on the bus and set up as firmware would leave it). */
+void pci_device_save_reset_state(struct pci_device *d);
+/* Puts that state back, with the vCPUs paused (system_reset); the caller
+ * then reacts to the change (BARs moved back, MSI-X off) as to a write. */
+void pci_device_restore_reset_state(struct pci_device *d);
+/* The host bridge's own state after a reset (the address latch). */
+void pci_host_reset(struct pci_host *h);
 /* Takes d off the bus (with the vCPUs paused: nothing may reach it). */
 void pci_host_remove(struct pci_host *h, struct pci_device *d);
 

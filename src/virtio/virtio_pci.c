@@ -854,6 +854,7 @@ static int vp_realize(struct device *d, struct error *err)
 	/* Firmware would have enabled decoding of the BAR it assigned. */
 	le16_put(vp->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
 	map_ioeventfds(vp);
+	pci_device_save_reset_state(&vp->pci);
 	if (ioloop_start(&vdev->loop) < 0) {
 		error_set(err, "%s: cannot start its I/O thread", vdev->name);
 		goto fail;
@@ -914,13 +915,28 @@ static void vp_resume(struct device *d)
 		virtio_set_needs_reset(vp->vdev, "%s: cannot restart its I/O thread", vp->vdev->name);
 }
 
+/* A system reset (vCPUs and the I/O thread stopped): the VirtIO device as
+ * after a driver's reset, and the PCI function as firmware left it —
+ * configuration space (BAR where it was assigned, MSI-X off), MSI-X table
+ * entries cleared and masked, queue notifications bound there again. */
 static void vp_reset(struct device *d)
 {
 	struct virtio_pci *vp = d->opaque;
+	unsigned int v;
 
 	pthread_mutex_lock(&vp->vdev->lock);
 	reset_device(vp);
+	pci_device_restore_reset_state(&vp->pci);
+	for (v = 0; v < vp->nvectors; v++) {
+		struct msix_entry *e = &vp->msix[v];
+
+		e->addr_lo = e->addr_hi = e->data = 0;
+		e->ctrl = MSIX_ENTRY_MASKED;
+		update_route(vp, v);
+	}
+	vp->pba = 0;
 	pthread_mutex_unlock(&vp->vdev->lock);
+	map_ioeventfds(vp);
 }
 
 static void vp_write_stats(struct device *d, struct jsonw *j)

@@ -225,6 +225,29 @@ static void test_bar_sizing(void **state)
 	assert_int_equal(rd(4, 4), 0xfebff000);
 }
 
+/* A system reset puts the configuration space back as firmware left it:
+ * the BAR where it was assigned, decoding as it was, the address latch
+ * cleared. */
+static void test_reset_state(void **state)
+{
+	(void)state;
+	add_device();
+	cfg_write(ADDR(0, 1, 0, 0x04), 0x2);
+	pci_device_save_reset_state(&dev);
+	cfg_write(ADDR(0, 1, 0, 0x10), 0xd0000000);
+	cfg_write(ADDR(0, 1, 0, 0x04), 0x6);
+	cfg_write(ADDR(0, 1, 0, 0x3c), 0x0b);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xd0000000);
+	pci_device_restore_reset_state(&dev);
+	pci_host_reset(&h);
+	assert_int_equal(h.config_address, 0);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x10)), 0xc0000000);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x04)) & 0xffff, 0x2);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x3c)) & 0xff, 0);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0)), dev.config[0] | dev.config[1] << 8 |
+							 dev.config[2] << 16 | dev.config[3] << 24);
+}
+
 static void test_bar_large_and_invalid(void **state)
 {
 	struct pci_device d;
@@ -403,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_narrow_data_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_large_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_written_hook, setup, teardown),

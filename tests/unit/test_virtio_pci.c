@@ -276,6 +276,48 @@ static void test_reset_lowers(void **state)
 	assert_int_equal(read_isr(4), 0);
 }
 
+#define MSIX_TABLE_OFF 0x4000
+
+/* A system reset (device paused, reset, resumed, as vm_reset does it):
+ * the VirtIO status cleared, the interrupt line low, and the PCI function
+ * as firmware left it: BAR 0 back where it was assigned, MSI-X off, the
+ * table entries cleared and masked. */
+static void test_system_reset(void **state)
+{
+	struct device *d = nth(6);
+	unsigned int gsi = PCI_INTX_GSI(slot_of(6));
+	uint32_t bar_at_reset = cfg_read(6, PCI_BAR0, 4);
+	uint64_t moved = 0xd0000000ULL;
+
+	(void)state;
+	need_vm();
+	pci_mmio_ops.write(&vm.pci, bar0(6) + STATUS_OFF, 1, 1); /* ACKNOWLEDGE */
+	raise_irq(6);
+	assert_true(line_high(gsi));
+	cfg_write(6, PCI_BAR0, 4, (uint32_t)moved);
+	assert_int_equal(bar0(6), moved - MMIO_START);
+	pci_mmio_ops.write(&vm.pci, bar0(6) + MSIX_TABLE_OFF, 4, 0xfee00000);
+	pci_mmio_ops.write(&vm.pci, bar0(6) + MSIX_TABLE_OFF + 8, 4, 0x41);
+	pci_mmio_ops.write(&vm.pci, bar0(6) + MSIX_TABLE_OFF + 12, 4, 0); /* unmasked */
+	cfg_write(6, CAP_MSIX + 2, 2, MSIX_ENABLE);
+
+	assert_int_equal(devices_pause_all(&vm.devices, NULL), 0);
+	d->ops->reset(d);
+	devices_resume_all(&vm.devices);
+
+	assert_int_equal(cfg_read(6, PCI_BAR0, 4), bar_at_reset);
+	assert_int_equal(cfg_read(6, CAP_MSIX + 2, 2) & MSIX_ENABLE, 0);
+	assert_false(line_high(gsi));
+	assert_int_equal(pci_mmio_ops.read(&vm.pci, bar0(6) + STATUS_OFF, 1), 0);
+	assert_int_equal(pci_mmio_ops.read(&vm.pci, bar0(6) + MSIX_TABLE_OFF, 4), 0);
+	assert_int_equal(pci_mmio_ops.read(&vm.pci, bar0(6) + MSIX_TABLE_OFF + 8, 4), 0);
+	assert_int_equal(pci_mmio_ops.read(&vm.pci, bar0(6) + MSIX_TABLE_OFF + 12, 4), 1);
+	/* And it works as before: an interrupt raises the line. */
+	raise_irq(6);
+	assert_true(line_high(gsi));
+	assert_int_equal(read_isr(6), 2);
+}
+
 /* notify_exits counts guest MMIO writes to the notify region, not the
  * same write through the PCI_CFG window (a configuration cycle). */
 static void test_notify_exits(void **state)
@@ -306,6 +348,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix_and_intx_disable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_lowers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_exits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_system_reset, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
