@@ -1,0 +1,214 @@
+#include "kvm/vcpu_state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util/log.h"
+
+/* MSRs the state leaves alone: the TSC runs on through a reset, as QEMU
+ * keeps it monotonic; writing it back per vCPU would also make KVM see
+ * unsynchronised TSCs. */
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_ADJUST 0x3b
+
+static int has_cap(struct kvm *k, long cap)
+{
+	return ioctl(k->sys_fd, KVM_CHECK_EXTENSION, cap);
+}
+
+static struct kvm_msrs *msrs_alloc(uint32_t n)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + (size_t)n * sizeof(m->entries[0]));
+
+	if (m)
+		m->nmsrs = n;
+	return m;
+}
+
+/* The MSR indices KVM says a VMM should save, minus the TSC's. */
+static struct kvm_msrs *msr_index_list(struct kvm *k)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list *list;
+	struct kvm_msrs *m;
+	uint32_t i, n = 0;
+
+	if (ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return NULL;
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	if (!list)
+		return NULL;
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(k->sys_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		free(list);
+		return NULL;
+	}
+	m = msrs_alloc(list->nmsrs);
+	if (m) {
+		for (i = 0; i < list->nmsrs; i++)
+			if (list->indices[i] != MSR_IA32_TSC && list->indices[i] != MSR_IA32_TSC_ADJUST)
+				m->entries[n++].index = list->indices[i];
+		m->nmsrs = n;
+	}
+	free(list);
+	return m;
+}
+
+/* KVM_GET_MSRS and KVM_SET_MSRS stop at the first MSR they refuse (one
+ * the vCPU's CPUID does not offer) and return how many they did. Runs the
+ * request over all of m, leaving out each refused entry, so the cost is
+ * one ioctl plus one per refusal. With keep, m ends up holding only the
+ * entries that went through. Returns the number refused, or -1. */
+static int msrs_each(int fd, unsigned long req, struct kvm_msrs *m, bool keep)
+{
+	struct kvm_msrs *work = msrs_alloc(m->nmsrs);
+	uint32_t done = 0, kept = 0;
+	int refused = 0;
+
+	if (!work)
+		return -1;
+	while (done < m->nmsrs) {
+		int r;
+
+		work->nmsrs = m->nmsrs - done;
+		memcpy(work->entries, m->entries + done, work->nmsrs * sizeof(m->entries[0]));
+		r = ioctl(fd, req, work);
+		if (r < 0) {
+			free(work);
+			return -1;
+		}
+		if (keep)
+			memcpy(m->entries + kept, work->entries, (size_t)r * sizeof(m->entries[0]));
+		kept += (uint32_t)r;
+		done += (uint32_t)r;
+		if (done < m->nmsrs) {
+			done++; /* the refused one */
+			refused++;
+		}
+	}
+	if (keep)
+		m->nmsrs = kept;
+	free(work);
+	return refused;
+}
+
+int kvm_vcpu_state_get(struct kvm *k, int fd, struct kvm_vcpu_state *s, struct error *err)
+{
+	int xsave2;
+
+	memset(s, 0, sizeof(*s));
+	if (ioctl(fd, KVM_GET_REGS, &s->regs) < 0 || ioctl(fd, KVM_GET_SREGS, &s->sregs) < 0)
+		return error_set(err, "cannot read the vCPU's registers: %s", strerror(errno));
+	if (has_cap(k, KVM_CAP_XSAVE) > 0) {
+		xsave2 = has_cap(k, KVM_CAP_XSAVE2);
+		s->xsave_size = xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2
+								       : sizeof(struct kvm_xsave);
+		s->xsave = calloc(1, s->xsave_size);
+		if (!s->xsave)
+			return error_set(err, "out of memory");
+		if (ioctl(fd, xsave2 > 0 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0)
+			goto fail;
+	} else if (ioctl(fd, KVM_GET_FPU, &s->fpu) < 0) {
+		goto fail;
+	}
+	s->has_xcrs = has_cap(k, KVM_CAP_XCRS) > 0;
+	if (s->has_xcrs && ioctl(fd, KVM_GET_XCRS, &s->xcrs) < 0)
+		goto fail;
+	if (ioctl(fd, KVM_GET_LAPIC, &s->lapic) < 0 || ioctl(fd, KVM_GET_MP_STATE, &s->mp_state) < 0 ||
+	    ioctl(fd, KVM_GET_VCPU_EVENTS, &s->events) < 0 ||
+	    ioctl(fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0)
+		goto fail;
+	s->msrs = msr_index_list(k);
+	if (!s->msrs || msrs_each(fd, KVM_GET_MSRS, s->msrs, true) < 0)
+		goto fail;
+	return 0;
+fail:
+	error_set(err, "cannot read the vCPU's state: %s", strerror(errno));
+	kvm_vcpu_state_free(s);
+	return -1;
+}
+
+int kvm_vcpu_state_set(int fd, const struct kvm_vcpu_state *s, struct error *err)
+{
+	struct kvm_vcpu_events ev = s->events;
+	const char *what;
+	int refused;
+
+	/* The flags say which parts of the events to take: all of them. */
+	ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+	what = "control registers";
+	if (ioctl(fd, KVM_SET_SREGS, &s->sregs) < 0)
+		goto fail;
+	what = "registers";
+	if (ioctl(fd, KVM_SET_REGS, &s->regs) < 0)
+		goto fail;
+	what = "FPU state";
+	if (s->xsave ? ioctl(fd, KVM_SET_XSAVE, s->xsave) < 0 : ioctl(fd, KVM_SET_FPU, &s->fpu) < 0)
+		goto fail;
+	what = "XCRs";
+	if (s->has_xcrs && ioctl(fd, KVM_SET_XCRS, &s->xcrs) < 0)
+		goto fail;
+	what = "MSRs";
+	refused = msrs_each(fd, KVM_SET_MSRS, s->msrs, false);
+	if (refused < 0)
+		goto fail;
+	if (refused)
+		log_debug("vCPU state: %d MSR%s not written back", refused, refused == 1 ? "" : "s");
+	what = "local APIC";
+	if (ioctl(fd, KVM_SET_LAPIC, &s->lapic) < 0)
+		goto fail;
+	what = "run state";
+	if (ioctl(fd, KVM_SET_MP_STATE, &s->mp_state) < 0)
+		goto fail;
+	what = "pending events";
+	if (ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		goto fail;
+	what = "debug registers";
+	if (ioctl(fd, KVM_SET_DEBUGREGS, &s->debugregs) < 0)
+		goto fail;
+	return 0;
+fail:
+	return error_set(err, "cannot write the vCPU's %s: %s", what, strerror(errno));
+}
+
+void kvm_vcpu_state_free(struct kvm_vcpu_state *s)
+{
+	free(s->xsave);
+	free(s->msrs);
+	s->xsave = NULL;
+	s->msrs = NULL;
+}
+
+int kvm_irqchips_get(struct kvm *k, struct kvm_irqchips_state *s, struct error *err)
+{
+	unsigned int i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < 3; i++) {
+		s->chip[i].chip_id = i;
+		if (ioctl(k->vm_fd, KVM_GET_IRQCHIP, &s->chip[i]) < 0)
+			return error_set(err, "cannot read interrupt controller %u: %s", i,
+					 strerror(errno));
+	}
+	if (ioctl(k->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
+		return error_set(err, "cannot read the PIT: %s", strerror(errno));
+	return 0;
+}
+
+int kvm_irqchips_set(struct kvm *k, const struct kvm_irqchips_state *s, struct error *err)
+{
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		struct kvm_irqchip c = s->chip[i];
+
+		if (ioctl(k->vm_fd, KVM_SET_IRQCHIP, &c) < 0)
+			return error_set(err, "cannot write interrupt controller %u: %s", i,
+					 strerror(errno));
+	}
+	if (ioctl(k->vm_fd, KVM_SET_PIT2, &s->pit) < 0)
+		return error_set(err, "cannot write the PIT: %s", strerror(errno));
+	return 0;
+}
