@@ -121,8 +121,13 @@ static int run(const struct vm_options *o)
 		goto out;
 	vm->boot_path = img.boot_path;
 	vm->boot_path_detail = img.boot_path_detail;
+	vm->image = &img;
 	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
 		goto out;
+	if (vm_save_reset_state(vm, &err) < 0) {
+		error_report(&err);
+		goto out;
+	}
 	if (o->stats_json)
 		vm_open_stats(vm);
 

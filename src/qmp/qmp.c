@@ -9,7 +9,7 @@
 
 const char *const qmp_command_names[] = {
 	"qmp_capabilities", "query-version", "query-commands", "query-status",
-	"stop", "cont", "system_powerdown", "quit", "query-cpus-fast", "query-block",
+	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
 	"query-pci", "query-vireo-stats", NULL,
 };
 
@@ -150,6 +150,8 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 		return ops->cont(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
 	if (!strcmp(cmd, "system_powerdown"))
 		return ops->powerdown(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
+	if (!strcmp(cmd, "system_reset"))
+		return ops->reset(ops->ctx, &err) < 0 ? from_error(&err) : ok(NULL);
 	if (!strcmp(cmd, "quit")) {
 		s->quit = true;
 		ops->quit(ops->ctx);

@@ -25,6 +25,8 @@ struct qmp_ops {
 	int (*cont)(void *ctx, struct error *err);
 	/* Presses the ACPI power button. */
 	int (*powerdown)(void *ctx, struct error *err);
+	/* Resets the machine (QEMU's system_reset); a paused VM stays paused. */
+	int (*reset)(void *ctx, struct error *err);
 	/* Ends the VM (after the reply is sent). */
 	void (*quit)(void *ctx);
 	/* New references, each a JSON array as QEMU's query-* returns. */

@@ -423,6 +423,7 @@ void vcpus_destroy(struct vm *vm)
 
 		if (v->run)
 			munmap(v->run, (size_t)vm->kvm.vcpu_mmap_size);
+		kvm_vcpu_state_free(&v->at_reset);
 		if (v->stats_fd >= 0)
 			close(v->stats_fd);
 		if (v->fd >= 0)

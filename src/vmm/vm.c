@@ -69,6 +69,16 @@ static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
 	return uart8250_receive(&p->uart, buf, len);
 }
 
+static void uart_reset(void *state)
+{
+	uart8250_reset(state);
+}
+
+static void kbd_reset(void *state)
+{
+	i8042_reset(state);
+}
+
 static void uart_release(void *state)
 {
 	struct uart_port *p = state;
@@ -110,6 +120,11 @@ static void pm_pause(void *state)
 static void pm_resume(void *state)
 {
 	acpi_pm_resume(state);
+}
+
+static void pm_reset(void *state)
+{
+	acpi_pm_reset(state);
 }
 
 static void pm_sci(void *ctx, int level)
@@ -180,17 +195,17 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "uart8250@0x3f8", .type = "uart8250", .bus = &vm->pio, .base = COM1_PORT,
 		.len = UART_REGS, .ops = &uart8250_ops, .state = uart ? &uart->uart : NULL,
-		.release = uart_release }, err);
+		.reset = uart_reset, .release = uart_release }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "i8042@0x60", .type = "i8042", .bus = &vm->pio, .base = I8042_DATA_PORT,
-		.len = 5, .ops = &i8042_ops, .state = kbd, .release = free }, err);
+		.len = 5, .ops = &i8042_ops, .state = kbd, .reset = kbd_reset, .release = free }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "rtc@0x70", .type = "mc146818-rtc", .bus = &vm->pio, .base = RTC_PORT,
 		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "acpi-pm@0x600", .type = "acpi-pm", .bus = &vm->pio, .base = ACPI_PM_PORT,
 		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm ? &pm->pm : NULL,
-		.release = pm_release,
+		.reset = pm_reset, .release = pm_release,
 		.pause = pm_pause, .resume = pm_resume }, err);
 	if (ret)
 		return -1;
@@ -371,6 +386,7 @@ int vm_stats_to(struct vm *vm, FILE *f)
 	jsonw_string(&j, "boot_path", vm->boot_path);
 	jsonw_string(&j, "boot_path_detail", vm->boot_path_detail);
 	jsonw_uint(&j, "memory_bytes", vm->mem.size);
+	jsonw_uint(&j, "system_resets", vm->resets);
 	/* For benchmarks: Vireo's own footprint is peak RSS minus this. */
 	jsonw_uint(&j, "guest_resident_bytes", guest_mem_resident(&vm->mem));
 	jsonw_begin_object(&j, "vm");

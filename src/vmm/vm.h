@@ -18,6 +18,7 @@
 #include "hw/pci.h"
 #include "hw/power.h"
 #include "kvm/kvm.h"
+#include "kvm/vcpu_state.h"
 #include "util/jsonw.h"
 #include "vmm/console.h"
 #include "mem/guest_mem.h"
@@ -66,7 +67,12 @@ struct vcpu {
 	uint64_t io_exits, mmio_exits, other_exits;
 	/* Set by vcpus_request_state_dump(): log the state at the next kick. */
 	int dump_requested;
+	/* The state it had before its first instruction: what a system
+	 * reset puts back. */
+	struct kvm_vcpu_state at_reset;
 };
+
+struct linux_image;
 
 struct vm {
 	const struct vm_options *opts;
@@ -92,6 +98,11 @@ struct vm {
 	int stop_reason;
 	char stop_detail[160];
 	int error_logged; /* stop_detail already printed with registers */
+	/* The kernel, initrd and command line, loaded again by a reset. */
+	struct linux_image *image;
+	/* Interrupt controllers and PIT as created: what a reset puts back. */
+	struct kvm_irqchips_state irqchips_at_reset;
+	unsigned int resets; /* system resets done */
 	/* How the kernel was loaded (struct linux_image), for --stats-json. */
 	const char *boot_path, *boot_path_detail;
 	/* Where console input goes: the UART, or the virtio console. Returns
@@ -127,6 +138,19 @@ void vm_wake(struct vm *vm);
  * 0, or -1 with err set and the VM running as before. */
 int vm_pause(struct vm *vm, struct error *err);
 void vm_resume(struct vm *vm);
+
+/* System reset (src/vmm/reset.c). vm_save_reset_state() records the
+ * power-on state of the vCPUs and interrupt controllers once everything
+ * is set up and before the vCPUs start. vm_reset() is the machine's reset
+ * button, as QEMU's system_reset: vCPUs paused, every device back to its
+ * power-on state, the kernel, initrd and boot tables loaded again, the
+ * vCPUs and interrupt controllers as they were created; then the VM runs
+ * (or stays paused, if it was). Guest RAM otherwise keeps its contents,
+ * as on real hardware. Main thread only. 0, or -1 with err set: the VM
+ * runs on as before when the pause failed, and is stopped with an error
+ * when the reset failed half-way (a half-reset machine must not run). */
+int vm_save_reset_state(struct vm *vm, struct error *err);
+int vm_reset(struct vm *vm, struct error *err);
 
 /* The parts that need nothing from KVM yet: buses, device list, the
  * interrupt service (on vm->kvm, used once the VM exists). */

@@ -57,6 +57,17 @@ static int powerdown(void *ctx, struct error *err)
 	return 0;
 }
 
+static int reset(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+
+	if (vm_reset(vm, err) < 0)
+		return -1;
+	vm_qmp_event(vm, "RESET", json_pack("{s:b,s:s}", "guest", 0, "reason",
+					     "host-qmp-system-reset"));
+	return 0;
+}
+
 static void quit(void *ctx)
 {
 	vm_request_stop(ctx, VM_STOP_QMP_QUIT, "stopped by QMP quit");
@@ -190,6 +201,7 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.stop = stop,
 		.cont = cont,
 		.powerdown = powerdown,
+		.reset = reset,
 		.quit = quit,
 		.query_cpus = query_cpus,
 		.query_block = query_block,

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The QMP control socket with the tiny guests (any KVM, this machine's
 PVM included): stop/cont with the guest's console held and released,
-twenty pauses in a row, quit, wait=on, the query commands, and clients
+twenty pauses in a row, system_reset (running and paused: the guest
+starts again from its first instruction), quit, wait=on, the query
+commands, and clients
 that misbehave (garbage, a 1 MiB line, unknown commands, a disconnect
 mid-request) while the VM goes on. socat drives one of them."""
 import os
@@ -67,6 +69,33 @@ def test_twenty_pauses():
     ev = q.event("SHUTDOWN")
     check(ev["data"] == {"guest": False, "reason": "host-qmp-quit"}, "SHUTDOWN %r" % ev)
     check(b"stopped by QMP quit" in vm.stderr, "stderr: %r" % vm.stderr[-200:])
+
+
+def test_system_reset():
+    vm, path = start("echo")
+    q = QMP(path)
+    vm.expect("tiny echo up", 30)
+    echo_round(vm, "before-reset")
+    q.cmd("system_reset")
+    ev = q.event("RESET")
+    check(ev["data"] == {"guest": False, "reason": "host-qmp-system-reset"}, "RESET %r" % ev)
+    vm.expect("tiny echo up", 30)  # from its first instruction again
+    echo_round(vm, "after-reset")
+    # Paused: reset, and nothing runs until cont.
+    q.cmd("stop")
+    vm.output = b""
+    q.cmd("system_reset")
+    q.event("RESET")
+    check(q.cmd("query-status")["status"] == "paused", "not paused after a paused reset")
+    time.sleep(1)
+    vm._pump(0)
+    check(b"tiny echo up" not in vm.output, "the guest ran while paused: %r" % vm.output)
+    q.cmd("cont")
+    vm.expect("tiny echo up", 30)
+    echo_round(vm, "after-second-reset")
+    check(q.cmd("query-vireo-stats")["system_resets"] == 2, "system_resets")
+    vm.send("q")
+    check(vm.wait(30) == 0, "exit status")
 
 
 def test_quit_while_paused():
@@ -198,6 +227,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         s.run("qmp: stop holds the guest (input kept), cont releases it", test_stop_holds_the_guest_cont_releases_it)
         s.run("qmp: 20 stop/cont in a row, events in order, quit", test_twenty_pauses)
+        s.run("qmp: system_reset, running and paused -> the guest starts again",
+              test_system_reset)
         s.run("qmp: quit while paused (2 vCPUs)", test_quit_while_paused)
         s.run("qmp: wait=on starts the guest when a client connects", test_wait_on_holds_the_start)
         s.run("qmp: query-cpus-fast/-block/-pci/-commands/-vireo-stats", test_queries, tmp)

@@ -3,7 +3,9 @@
 and a disk writer is paused for 2 s and resumed 20 times (the counter
 never goes backwards, guest time does not count the pauses, every block
 written verifies); system_powerdown presses the ACPI power button and the
-guest shuts down cleanly; and the same scripted QMP session runs against
+guest shuts down cleanly; system_reset reboots the machine in place
+(running and paused: the kernel boots again with both vCPUs, the disk keeps
+what was written, RESET events); and the same scripted QMP session runs against
 QEMU 7.2 and against Vireo, whose replies and events must have QEMU's
 structure (every key Vireo sends is one QEMU sends, with the same type)."""
 import os
@@ -93,12 +95,63 @@ def test_system_powerdown():
     check(ev["data"] == {"guest": True, "reason": "guest-shutdown"}, "SHUTDOWN %r" % ev)
 
 
+def reboot_seen(vm, sh):
+    vm.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+    vm.expect(r"vireo# ", 60)
+    sh.sh("stty -echo")
+
+
+def test_system_reset(tmp):
+    disk = os.path.join(tmp, "reset.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    vm, sh, q = boot("reset", "--disk", "path=%s" % disk)
+    sh.ok("printf reset-marker | dd of=/dev/vda conv=notrunc,fsync 2>/dev/null")
+    sh.ok("echo first-boot > /tmp/boot")
+    q.cmd("system_reset")
+    ev = q.event("RESET")
+    check(ev["data"] == {"guest": False, "reason": "host-qmp-system-reset"}, "RESET %r" % ev)
+    t0 = time.monotonic()
+    reboot_seen(vm, sh)
+    up = float(sh.ok("cut -d' ' -f1 /proc/uptime"))
+    check(up < time.monotonic() - t0 + 5, "uptime %.1f s: the kernel did not start again" % up)
+    check(sh.sh("cat /tmp/boot")[0] != 0, "/tmp survived the reset: no new boot")
+    check(sh.ok("nproc").strip() == "2", "vCPUs after reset: %s" % sh.ok("nproc"))
+    marker = sh.ok("head -c 12 /dev/vda; echo").strip()
+    check(marker == "reset-marker", "disk after reset: %r" % marker)
+    sh.ok("printf second-write | dd of=/dev/vda bs=512 seek=1 conv=notrunc,fsync 2>/dev/null")
+
+    # Reset while paused: the machine is reset and stays paused until cont.
+    q.cmd("stop")
+    q.event("STOP")
+    vm.output = b""
+    q.cmd("system_reset")
+    q.event("RESET")
+    check(q.cmd("query-status")["status"] == "paused", "not paused after a paused reset")
+    time.sleep(1)
+    check(b"VIREO-GUEST-UP" not in vm.output, "the guest ran while paused")
+    q.cmd("cont")
+    q.event("RESUME")
+    reboot_seen(vm, sh)
+    check(sh.ok("nproc").strip() == "2", "vCPUs after the second reset")
+    stats = q.cmd("query-vireo-stats")
+    check(stats["system_resets"] == 2, "system_resets %r" % stats.get("system_resets"))
+    sh.poweroff()
+    q.event("SHUTDOWN")
+    with open(disk, "rb") as f:
+        data = f.read(1024)
+    check(data[:12] == b"reset-marker" and data[512:524] == b"second-write",
+          "disk: %r %r" % (data[:12], data[512:524]))
+    return "2 resets (running, paused): kernel booted again with 2 vCPUs, disk intact"
+
+
 SESSION = [
     ("query-version", None),
     ("query-status", None),
     ("stop", None),
     ("query-status", None),
     ("cont", None),
+    ("system_reset", None),
     ("query-cpus-fast", None),
     ("query-block", None),
     ("query-pci", None),
@@ -113,8 +166,8 @@ def session(path):
     out = [("greeting", q.greeting), ("qmp_capabilities", q.execute("qmp_capabilities"))]
     for name, args in SESSION:
         out.append((name, q.execute(name, args)))
-        if name in ("stop", "cont"):
-            ev = q.event("STOP" if name == "stop" else "RESUME")
+        if name in ("stop", "cont", "system_reset"):
+            ev = q.event({"stop": "STOP", "cont": "RESUME", "system_reset": "RESET"}[name])
             out.append((ev["event"], ev))
     out.append(("quit", q.execute("quit")))
     ev = q.event("SHUTDOWN")
@@ -172,6 +225,8 @@ def main():
               test_pause_resume_under_load, tmp)
         s.run("qmp-linux: system_powerdown -> ACPI power button -> clean poweroff",
               test_system_powerdown)
+        s.run("qmp-linux: system_reset, running and paused -> the guest boots again",
+              test_system_reset, tmp)
         s.run("qmp-linux: one QMP session against QEMU 7.2 and Vireo: same structure",
               test_same_structure_as_qemu, tmp)
     return s.finish()

@@ -46,6 +46,13 @@ static int f_powerdown(void *ctx, struct error *err)
 	return 0;
 }
 
+static int f_reset(void *ctx, struct error *err)
+{
+	(void)ctx;
+	(void)err;
+	return 0;
+}
+
 static void f_quit(void *ctx)
 {
 	(void)ctx;
@@ -66,7 +73,7 @@ static json_t *f_stats(void *ctx, struct error *err)
 
 static const struct qmp_ops ops = {
 	.status = f_status, .stop = f_stop, .cont = f_cont, .powerdown = f_powerdown,
-	.quit = f_quit, .query_cpus = f_list, .query_block = f_list, .query_pci = f_list,
+	.reset = f_reset, .quit = f_quit, .query_cpus = f_list, .query_block = f_list, .query_pci = f_list,
 	.stats = f_stats,
 };
 

@@ -2,7 +2,8 @@
  * setup header (boot protocol 2.15, 64-bit entry) and a few instructions
  * at the 64-bit entry point. Built once per MODE:
  *   hello     print "hello from tiny guest\n" on COM1, power off via ACPI
- *   echo      echo COM1 input back until 'q', then power off
+ *   echo      print "tiny echo up\n" (so a reset is seen), then echo COM1
+ *             input back until 'q', then power off
  *   reset     print, then pulse the i8042 reset line
  *   crash     print, then fault with no IDT (a triple fault)
  *   spin      loop forever (for signal tests)
@@ -64,6 +65,14 @@ pm_start:
 	.code64
 entry:
 #if THIS == MODE_echo
+	lea echo_banner(%rip), %rsi
+	mov $0x3f8, %dx
+banner:
+	lodsb
+	test %al, %al
+	jz echo_loop
+	out %al, %dx
+	jmp banner
 echo_loop:
 	mov $0x3fd, %dx
 	in %dx, %al
@@ -129,5 +138,7 @@ halt:
 	jmp halt
 message:
 	.asciz "hello from tiny guest\n"
+echo_banner:
+	.asciz "tiny echo up\n"
 	.balign 16
 pm_end:

@@ -16,7 +16,7 @@
 
 struct fake_vm {
 	bool paused, refuse_stop;
-	int stops, conts, presses, quits;
+	int stops, conts, presses, resets, quits;
 };
 
 static struct fake_vm fake;
@@ -54,6 +54,16 @@ static int f_powerdown(void *ctx, struct error *err)
 	return 0;
 }
 
+static int f_reset(void *ctx, struct error *err)
+{
+	struct fake_vm *f = ctx;
+
+	if (f->refuse_stop)
+		return error_set(err, "cannot reset: the vCPUs did not stop within 5000 ms");
+	f->resets++;
+	return 0;
+}
+
 static void f_quit(void *ctx)
 {
 	((struct fake_vm *)ctx)->quits++;
@@ -74,7 +84,7 @@ static json_t *f_stats(void *ctx, struct error *err)
 
 static const struct qmp_ops ops = {
 	.ctx = &fake, .status = f_status, .stop = f_stop, .cont = f_cont,
-	.powerdown = f_powerdown, .quit = f_quit, .query_cpus = f_list,
+	.powerdown = f_powerdown, .reset = f_reset, .quit = f_quit, .query_cpus = f_list,
 	.query_block = f_list, .query_pci = f_list, .stats = f_stats,
 };
 
@@ -189,6 +199,17 @@ static void test_commands_and_errors(void **state)
 	json_decref(r);
 	r = ask(&s, "{\"execute\": \"system_powerdown\"}");
 	assert_int_equal(fake.presses, 1);
+	json_decref(r);
+	fake.refuse_stop = false;
+	r = ask(&s, "{\"execute\": \"system_reset\"}");
+	assert_int_equal(fake.resets, 1);
+	assert_non_null(json_object_get(r, "return"));
+	json_decref(r);
+	fake.refuse_stop = true;
+	r = ask(&s, "{\"execute\": \"system_reset\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "cannot reset: the vCPUs did not stop within 5000 ms");
+	fake.refuse_stop = false;
 	json_decref(r);
 	r = ask(&s, "{\"execute\": \"quit\"}");
 	assert_int_equal(fake.quits, 1);

@@ -1,9 +1,13 @@
-/* The vCPU state machine (src/vmm/vcpu.c) on a real KVM (this machine's
+/* The vCPU state machine (src/vmm/vcpu.c) and the power-on state a
+ * system reset puts back (src/kvm/vcpu_state.c) on a real KVM (this machine's
  * PVM will do): two vCPUs, one counting in a loop (inc rax; jmp back), one
  * an AP waiting for its SIPI inside KVM_RUN. vcpus_pause() parks both
  * (the counter stops: nothing runs while paused), vcpus_resume() lets
  * them go on (the counter moves again), and a stop requested while they
- * are paused ends both threads. Skipped without a usable /dev/kvm. */
+ * are paused ends both threads. The saved power-on state, written back
+ * while paused, brings the counter back to its first instruction with
+ * rax 0, an MSR the host changed back to its value, the AP back to
+ * waiting for its SIPI and the IOAPIC back as created. Skipped without a usable /dev/kvm. */
 #include "cmocka_prelude.h"
 
 #include <linux/kvm.h>
@@ -109,10 +113,89 @@ static void test_pause_resume_stop(void **state)
 	assert_int_equal(vm.vcpus[1].state, VCPU_STOPPED);
 }
 
+#define MSR_LSTAR 0xc0000082
+
+static uint64_t read_msr(int fd, uint32_t index)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e.index = index };
+
+	assert_int_equal(ioctl(fd, KVM_GET_MSRS, &m), 1);
+	return m.e.data;
+}
+
+static void write_msr(int fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e.index = index, .e.data = value };
+
+	assert_int_equal(ioctl(fd, KVM_SET_MSRS, &m), 1);
+}
+
+static void test_reset_state(void **state)
+{
+	struct error err = { 0 };
+	struct kvm_irqchip ioapic = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	struct kvm_mp_state mp;
+	struct kvm_regs r;
+	uint64_t lstar, a;
+	int fd0;
+
+	(void)state;
+	if (!have_vm) {
+		print_message("skip - vCPU reset state: no usable /dev/kvm\n");
+		skip();
+	}
+	fd0 = vm.vcpus[0].fd;
+	assert_int_equal(vm_save_reset_state(&vm, &err), 0);
+	assert_true(vm.vcpus[0].at_reset.msrs->nmsrs > 0);
+	lstar = read_msr(fd0, MSR_LSTAR);
+	assert_int_equal(vcpus_start(&vm), 0);
+	sleep_ms(100);
+	assert_int_equal(vcpus_pause(&vm, 5000, &err), 0);
+	assert_true(rax() > 0);
+
+	/* Dirty what a guest would: an MSR, an IOAPIC pin's routing, the
+	 * AP's run state (as if it had been started). */
+	write_msr(fd0, MSR_LSTAR, lstar + 0x1000);
+	assert_int_equal(ioctl(vm.kvm.vm_fd, KVM_GET_IRQCHIP, &ioapic), 0);
+	ioapic.chip.ioapic.redirtbl[5].bits = 0x25;
+	assert_int_equal(ioctl(vm.kvm.vm_fd, KVM_SET_IRQCHIP, &ioapic), 0);
+	mp.mp_state = KVM_MP_STATE_RUNNABLE;
+	assert_int_equal(ioctl(vm.vcpus[1].fd, KVM_SET_MP_STATE, &mp), 0);
+
+	assert_int_equal(kvm_irqchips_set(&vm.kvm, &vm.irqchips_at_reset, &err), 0);
+	assert_int_equal(kvm_vcpu_state_set(fd0, &vm.vcpus[0].at_reset, &err), 0);
+	assert_int_equal(kvm_vcpu_state_set(vm.vcpus[1].fd, &vm.vcpus[1].at_reset, &err), 0);
+
+	assert_int_equal(ioctl(fd0, KVM_GET_REGS, &r), 0);
+	assert_int_equal(r.rip, ENTRY);
+	assert_int_equal(r.rax, 0);
+	assert_int_equal(read_msr(fd0, MSR_LSTAR), lstar);
+	assert_int_equal(ioctl(vm.kvm.vm_fd, KVM_GET_IRQCHIP, &ioapic), 0);
+	assert_int_equal(ioapic.chip.ioapic.redirtbl[5].bits,
+			 vm.irqchips_at_reset.chip[KVM_IRQCHIP_IOAPIC].chip.ioapic.redirtbl[5].bits);
+	assert_int_equal(ioctl(vm.vcpus[1].fd, KVM_GET_MP_STATE, &mp), 0);
+	assert_int_equal(mp.mp_state, vm.vcpus[1].at_reset.mp_state.mp_state);
+	assert_int_not_equal(mp.mp_state, KVM_MP_STATE_RUNNABLE);
+
+	/* And it runs again from there. */
+	vcpus_resume(&vm);
+	sleep_ms(100);
+	assert_int_equal(vcpus_pause(&vm, 5000, &err), 0);
+	a = rax();
+	assert_true(a > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pause_resume_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
