@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <slirp/libslirp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "net/hostfwd.h"
+#include "net/libslirp.h"
 #include "net/net_backend.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -47,6 +47,7 @@ struct user_net {
 
 	/* Everything slirp: the stack, its timers, the poll set. */
 	pthread_mutex_t lock;
+	const struct libslirp *lib;
 	Slirp *slirp;
 	struct user_timer *timers;
 	struct pollfd *pfd;
@@ -304,7 +305,7 @@ again:
 		if (t->cb)
 			t->cb(t->cb_opaque);
 		else
-			slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+			u->lib->handle_timer(u->slirp, t->id, t->cb_opaque);
 		goto again;
 	}
 }
@@ -320,7 +321,7 @@ static void *user_thread(void *arg)
 
 		u->npfd = 0;
 		add_poll(u->wake_fd, SLIRP_POLL_IN, u);
-		slirp_pollfds_fill(u->slirp, &slirp_ms, add_poll, u);
+		u->lib->pollfds_fill(u->slirp, &slirp_ms, add_poll, u);
 		timeout = poll_timeout(u, slirp_ms);
 		pthread_mutex_unlock(&u->lock);
 
@@ -329,7 +330,7 @@ static void *user_thread(void *arg)
 		pthread_mutex_lock(&u->lock);
 		if (n > 0 && (u->pfd[0].revents & POLLIN))
 			eventfd_drain(u->wake_fd);
-		slirp_pollfds_poll(u->slirp, n < 0, get_revents, u);
+		u->lib->pollfds_poll(u->slirp, n < 0, get_revents, u);
 		run_timers(u);
 	}
 	pthread_mutex_unlock(&u->lock);
@@ -347,10 +348,10 @@ static ssize_t user_send(struct net_backend *b, const struct iovec *iov, unsigne
 		return -EMSGSIZE;
 	pthread_mutex_lock(&u->lock);
 	if (iovcnt == 1) {
-		slirp_input(u->slirp, iov[0].iov_base, (int)len);
+		u->lib->input(u->slirp, iov[0].iov_base, (int)len);
 	} else {
 		iov_to_buf(iov, iovcnt, 0, u->tx_buf, len);
-		slirp_input(u->slirp, u->tx_buf, (int)len);
+		u->lib->input(u->slirp, u->tx_buf, (int)len);
 	}
 	pthread_mutex_unlock(&u->lock);
 	/* The frame may have opened a socket the thread must now poll. */
@@ -399,7 +400,7 @@ static void user_close(struct net_backend *b)
 		pthread_join(u->thread, NULL);
 	}
 	if (u->slirp)
-		slirp_cleanup(u->slirp);
+		u->lib->cleanup(u->slirp);
 	while (u->timers)
 		cb_timer_free(u->timers, u);
 	while (u->rxq_count) {
@@ -439,7 +440,7 @@ static int add_hostfwd(struct user_net *u, const char *rule)
 		return -1;
 	}
 	errno = 0;
-	if (slirp_add_hostfwd(u->slirp, f.udp, f.host_addr, f.host_port, f.guest_addr,
+	if (u->lib->add_hostfwd(u->slirp, f.udp, f.host_addr, f.host_port, f.guest_addr,
 			      f.guest_port) == 0)
 		return 0;
 	err = errno;
@@ -493,6 +494,9 @@ struct net_backend *slirp_backend_open(const struct net_options *o)
 		goto fail;
 	}
 
+	u->lib = libslirp_get();
+	if (!u->lib)
+		goto fail;
 	cfg.restricted = o->restricted;
 	cfg.in_enabled = true;
 	inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
@@ -506,7 +510,7 @@ struct net_backend *slirp_backend_open(const struct net_options *o)
 	inet_pton(AF_INET6, "fec0::2", &cfg.vhost6);
 	inet_pton(AF_INET6, "fec0::3", &cfg.vnameserver6);
 	cfg.vhostname = "vireo";
-	u->slirp = slirp_new(&cfg, &user_callbacks, u);
+	u->slirp = u->lib->new_(&cfg, &user_callbacks, u);
 	if (!u->slirp) {
 		log_error("--net user: cannot start user-mode networking (slirp_new failed)");
 		goto fail;
