@@ -1,6 +1,7 @@
 #include "util/decompress.h"
 
 #include <lzma.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -123,16 +124,27 @@ static int64_t unzstd(const uint8_t *in, size_t len, int fd, uint64_t max_out, u
 int64_t decompress_to_fd(enum compression c, const uint8_t *in, size_t len, int out_fd,
 			 uint64_t max_out)
 {
-	static __thread uint8_t out[CHUNK];
+	/* On the heap, not in thread-local storage: every thread of the
+	 * process would carry (and zero) a TLS buffer this size. */
+	uint8_t *out = malloc(CHUNK);
+	int64_t r;
 
+	if (!out)
+		return -1;
 	switch (c) {
 	case COMPRESSION_XZ:
-		return unxz(in, len, out_fd, max_out, out);
+		r = unxz(in, len, out_fd, max_out, out);
+		break;
 	case COMPRESSION_GZIP:
-		return gunzip(in, len, out_fd, max_out, out);
+		r = gunzip(in, len, out_fd, max_out, out);
+		break;
 	case COMPRESSION_ZSTD:
-		return unzstd(in, len, out_fd, max_out, out);
+		r = unzstd(in, len, out_fd, max_out, out);
+		break;
 	default:
-		return -1;
+		r = -1;
+		break;
 	}
+	free(out);
+	return r;
 }

@@ -87,8 +87,12 @@ struct virtio_blk {
 	uint64_t durable_writes; /* write-through: answered OK after their fdatasync */
 	/* One record per queue entry: a driver cannot have more chains in
 	 * flight than its ring holds, so running out means it broke the
-	 * rules, and the fast path never allocates. */
+	 * rules, and the fast path never allocates. Records are taken from
+	 * the free list, else from those never used yet (pool[pool_fresh..]):
+	 * the pool is ~3 MiB, and a record's pages are backed by host memory
+	 * only once a driver has had that many requests in flight. */
 	struct blk_request *free;
+	unsigned int pool_fresh;
 	struct blk_request pool[QUEUE_SIZE];
 };
 
@@ -103,8 +107,13 @@ static struct blk_request *get_request(struct virtio_blk *blk)
 
 	if (f) {
 		blk->free = f->next_free;
-		blk->outstanding++;
+	} else if (blk->pool_fresh < QUEUE_SIZE) {
+		f = &blk->pool[blk->pool_fresh++];
+		f->blk = blk;
+	} else {
+		return NULL;
 	}
+	blk->outstanding++;
 	return f;
 }
 
@@ -386,7 +395,6 @@ struct virtio_device *virtio_blk_create(struct block_backend *backend, const cha
 					unsigned int index)
 {
 	struct virtio_blk *blk = calloc(1, sizeof(*blk));
-	unsigned int i;
 
 	if (!blk) {
 		log_error("virtio-blk%u: out of memory", index);
@@ -396,11 +404,6 @@ struct virtio_device *virtio_blk_create(struct block_backend *backend, const cha
 	snprintf(blk->name, sizeof(blk->name), "virtio-blk%u", index);
 	if (serial)
 		memcpy(blk->id, serial, strnlen(serial, VIRTIO_BLK_ID_BYTES));
-	for (i = QUEUE_SIZE; i-- > 0;) {
-		blk->pool[i].blk = blk;
-		put_request(blk, &blk->pool[i]);
-	}
-	blk->outstanding = 0; /* filling the pool is no request */
 	fill_config(blk);
 
 	blk->vdev.name = blk->name;
