@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "block/block_priv.h"
+#include "util/thread.h"
 
 #define WORKERS 4
 
@@ -80,7 +81,7 @@ static int threads_init(struct block_backend *b)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < WORKERS; i++) {
-		err = pthread_create(&t->thread[i], NULL, worker, t);
+		err = thread_create(&t->thread[i], worker, t);
 		if (err)
 			break;
 		pthread_setname_np(t->thread[i], "vireo-blk");

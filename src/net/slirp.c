@@ -26,6 +26,7 @@
 #include "net/net_backend.h"
 #include "util/iov.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #define RXQ_FRAMES 256
 
@@ -459,7 +460,7 @@ static int start_thread(struct user_net *u)
 	/* Signals belong to the threads that expect them, not to this one. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&u->thread, NULL, user_thread, u);
+	err = thread_create(&u->thread, user_thread, u);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		log_error("--net user: cannot start the network thread: %s", strerror(err));

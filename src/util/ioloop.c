@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/thread.h"
 
 #define MAX_EVENTS 16
 
@@ -80,7 +81,7 @@ static void *ioloop_thread(void *arg)
 
 int ioloop_start(struct ioloop *l)
 {
-	int err = pthread_create(&l->thread, NULL, ioloop_thread, l);
+	int err = thread_create(&l->thread, ioloop_thread, l);
 
 	if (err) {
 		log_error("%s: cannot start its I/O thread: %s", l->name, strerror(err));

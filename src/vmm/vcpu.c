@@ -13,6 +13,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "vmm/vm.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -385,7 +386,7 @@ int vcpus_start(struct vm *vm)
 
 	for (i = 0; i < vm->ncpus; i++) {
 		vm->vcpus[i].state = VCPU_RUNNING;
-		err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		err = thread_create(&vm->vcpus[i].thread, vcpu_thread, &vm->vcpus[i]);
 		if (err) {
 			vm->vcpus[i].state = VCPU_CREATED;
 			log_error("cannot start vCPU thread %u: %s", i, strerror(err));
