@@ -137,9 +137,22 @@ static int run(const struct vm_options *o)
 	}
 	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
 	console_raw_mode(&vm->console);
-	if (vcpus_start(vm) == 0)
-		vm_event_loop(vm, signal_fd);
-	vcpus_stop(vm);
+	for (;;) {
+		if (vcpus_start(vm) == 0)
+			vm_event_loop(vm, signal_fd);
+		vcpus_stop(vm);
+		/* --reboot reset: the guest's reboot resets the machine in
+		 * place and it boots again, as QEMU does by default. */
+		if (vm_stop_reason(vm) != VM_STOP_RESET || !o->reboot_reset)
+			break;
+		log_info("%s: resetting the VM", vm->stop_detail);
+		if (vm_guest_reboot(vm, &err) < 0) {
+			vm_clear_stop(vm);
+			vm_request_stop(vm, VM_STOP_ERROR, "%s", err.msg);
+			break;
+		}
+		vm_qmp_event(vm, "RESET", json_pack("{s:b,s:s}", "guest", 1, "reason", "guest-reset"));
+	}
 	console_restore();
 	vm_qmp_shutdown_event(vm);
 

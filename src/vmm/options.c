@@ -10,7 +10,7 @@
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
-       OPT_CAN, OPT_QMP, OPT_HELP, OPT_VERSION };
+       OPT_CAN, OPT_QMP, OPT_REBOOT, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -26,6 +26,7 @@ static const struct option long_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 	{ "qmp", required_argument, NULL, OPT_QMP },
+	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -65,14 +66,17 @@ void options_print_help(void)
 	       "                       query-status, system_powerdown, quit...); wait=on\n"
 	       "                       (the default, as QEMU's) starts the guest once a\n"
 	       "                       client connects\n"
+	       "  --reboot exit|reset  what a reboot from inside the guest does: end the VM\n"
+	       "                       (exit, the default) or reset it and boot again\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
 	       "                       for measuring the difference)\n"
 	       "  --help               show this help and exit\n"
 	       "  --version            show the version and exit\n"
 	       "\n"
 	       "On a terminal, type Ctrl-A x to stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.\n"
-	       "Exit status: 0 guest powered off or rebooted (or was stopped by a signal\n"
-	       "or Ctrl-A x), 1 runtime failure (KVM error, guest crash), 2 usage error.\n",
+	       "Exit status: 0 guest powered off or rebooted (--reboot exit), or stopped by a\n"
+	       "signal, Ctrl-A x or QMP quit; 1 runtime failure (KVM error, guest crash);\n"
+	       "2 usage error.\n",
 	       VIREO_DEFAULT_CMDLINE);
 }
 
@@ -160,6 +164,16 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 		case OPT_QMP:
 			if (parse_qmp_option(optarg, o) < 0)
 				return OPTIONS_USAGE;
+			break;
+		case OPT_REBOOT:
+			if (!strcmp(optarg, "reset")) {
+				o->reboot_reset = true;
+			} else if (!strcmp(optarg, "exit")) {
+				o->reboot_reset = false;
+			} else {
+				log_error("--reboot '%s': must be exit or reset", optarg);
+				return OPTIONS_USAGE;
+			}
 			break;
 		case OPT_HELP:
 			options_print_help();

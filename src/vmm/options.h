@@ -63,6 +63,7 @@ struct vm_options {
 	enum console_kind console;
 	bool rng;
 	bool no_ioeventfd; /* queue notifications exit to userspace (slow path) */
+	bool reboot_reset; /* --reboot reset: a guest reboot resets the VM in place */
 };
 
 enum options_result {

@@ -64,3 +64,19 @@ int vm_reset(struct vm *vm, struct error *err)
 		vm_resume(vm);
 	return 0;
 }
+
+int vm_guest_reboot(struct vm *vm, struct error *err)
+{
+	if (devices_pause_all(&vm->devices, err) < 0) {
+		error_prefix(err, "cannot reset after the guest's reboot: ");
+		return -1;
+	}
+	if (reset_machine(vm, err) < 0) {
+		error_prefix(err, "reset after the guest's reboot failed: ");
+		return -1;
+	}
+	vm->resets++;
+	devices_resume_all(&vm->devices);
+	vm_clear_stop(vm);
+	return 0;
+}

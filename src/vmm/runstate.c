@@ -13,9 +13,15 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 	int expected = VM_RUNNING;
 	va_list ap;
 
-	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, 0,
-					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-		return; /* the first reason wins */
+	while (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, 0,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		/* The first reason wins, with one exception: under --reboot
+		 * reset a guest reboot is not the end, so a stop asked for
+		 * meanwhile (quit, a signal, an error) must not be lost to it. */
+		if (expected != VM_STOP_RESET || reason == VM_STOP_RESET || !vm->opts ||
+		    !vm->opts->reboot_reset)
+			return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(vm->stop_detail, sizeof(vm->stop_detail), fmt, ap);
 	va_end(ap);
@@ -24,6 +30,12 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt,
 	pthread_mutex_lock(&vm->run_lock);
 	pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_clear_stop(struct vm *vm)
+{
+	vm->stop_detail[0] = 0;
+	__atomic_store_n(&vm->stop_reason, VM_RUNNING, __ATOMIC_SEQ_CST);
 }
 
 int vm_stop_reason(const struct vm *vm)

@@ -129,6 +129,9 @@ struct vm {
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int vm_stop_reason(const struct vm *vm);
+/* Running again after a stop (a guest reboot handled in place). Main
+ * thread, with no vCPU thread running. */
+void vm_clear_stop(struct vm *vm);
 /* Wakes the event loop (it re-checks everything). Any thread. */
 void vm_wake(struct vm *vm);
 
@@ -151,6 +154,11 @@ void vm_resume(struct vm *vm);
  * when the reset failed half-way (a half-reset machine must not run). */
 int vm_save_reset_state(struct vm *vm, struct error *err);
 int vm_reset(struct vm *vm, struct error *err);
+/* A reboot from inside the guest, with --reboot reset: the vCPU threads
+ * have ended (the guest's reset stopped them), so the devices are paused,
+ * the machine reset as by vm_reset(), and the stop cleared for
+ * vcpus_start(). 0, or -1 with err set (the VM stays stopped). */
+int vm_guest_reboot(struct vm *vm, struct error *err);
 
 /* The parts that need nothing from KVM yet: buses, device list, the
  * interrupt service (on vm->kvm, used once the VM exists). */

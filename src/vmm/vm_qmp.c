@@ -16,8 +16,11 @@
 static const char *status(void *ctx)
 {
 	struct vm *vm = ctx;
+	int r = vm_stop_reason(vm);
 
-	if (vm_stop_reason(vm) != VM_RUNNING)
+	/* Under --reboot reset a guest's reboot is a moment of the run, as
+	 * a reset is in QEMU, not its end. */
+	if (r != VM_RUNNING && !(r == VM_STOP_RESET && vm->opts->reboot_reset))
 		return "shutdown";
 	return vm->paused ? "paused" : "running";
 }

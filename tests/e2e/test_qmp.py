@@ -2,7 +2,8 @@
 """The QMP control socket with the tiny guests (any KVM, this machine's
 PVM included): stop/cont with the guest's console held and released,
 twenty pauses in a row, system_reset (running and paused: the guest
-starts again from its first instruction), quit, wait=on, the query
+starts again from its first instruction), --reboot reset (a guest's reboot
+resets it in place), quit, wait=on, the query
 commands, and clients
 that misbehave (garbage, a 1 MiB line, unknown commands, a disconnect
 mid-request) while the VM goes on. socat drives one of them."""
@@ -96,6 +97,23 @@ def test_system_reset():
     check(q.cmd("query-vireo-stats")["system_resets"] == 2, "system_resets")
     vm.send("q")
     check(vm.wait(30) == 0, "exit status")
+
+
+def test_guest_reboot_resets_in_place():
+    # The reset guest prints, then pulses the i8042 reset line: with
+    # --reboot reset every pulse resets the machine and it starts again.
+    vm, path = start("reset", "--reboot", "reset")
+    q = QMP(path)
+    vm.expect(r"(hello from tiny guest\n[^h]*){3}", 30)
+    ev = q.event("RESET")
+    check(ev["data"] == {"guest": True, "reason": "guest-reset"}, "RESET %r" % ev)
+    check(q.cmd("query-status")["status"] == "running", "not running between reboots")
+    check(q.cmd("query-vireo-stats")["system_resets"] >= 2, "system_resets")
+    q.cmd("quit")  # never lost to a reboot in progress
+    check(vm.wait(30) == 0, "exit status after quit")
+    check(b"stopped by QMP quit" in vm.stderr, "stderr %r" % vm.stderr[-200:])
+    ev = q.event("SHUTDOWN")
+    check(ev["data"]["reason"] == "host-qmp-quit", "SHUTDOWN %r" % ev)
 
 
 def test_quit_while_paused():
@@ -229,6 +247,8 @@ def main():
         s.run("qmp: 20 stop/cont in a row, events in order, quit", test_twenty_pauses)
         s.run("qmp: system_reset, running and paused -> the guest starts again",
               test_system_reset)
+        s.run("qmp: --reboot reset: the guest's reboots reset it in place, quit still ends it",
+              test_guest_reboot_resets_in_place)
         s.run("qmp: quit while paused (2 vCPUs)", test_quit_while_paused)
         s.run("qmp: wait=on starts the guest when a client connects", test_wait_on_holds_the_start)
         s.run("qmp: query-cpus-fast/-block/-pci/-commands/-vireo-stats", test_queries, tmp)

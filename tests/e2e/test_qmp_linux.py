@@ -5,7 +5,8 @@ never goes backwards, guest time does not count the pauses, every block
 written verifies); system_powerdown presses the ACPI power button and the
 guest shuts down cleanly; system_reset reboots the machine in place
 (running and paused: the kernel boots again with both vCPUs, the disk keeps
-what was written, RESET events); and the same scripted QMP session runs against
+what was written, RESET events); with --reboot reset the guest's own
+reboot resets the machine in place; and the same scripted QMP session runs against
 QEMU 7.2 and against Vireo, whose replies and events must have QEMU's
 structure (every key Vireo sends is one QEMU sends, with the same type)."""
 import os
@@ -145,6 +146,23 @@ def test_system_reset(tmp):
     return "2 resets (running, paused): kernel booted again with 2 vCPUs, disk intact"
 
 
+def test_guest_reboot_in_place():
+    vm, sh, q = boot("reboot", "--reboot", "reset")
+    sh.ok("echo first-boot > /tmp/boot")
+    vm.output = b""
+    vm.send("reboot -f\n")  # the guest's own reboot: its shell never answers
+    reboot_seen(vm, sh)
+    ev = q.event("RESET")
+    check(ev["data"] == {"guest": True, "reason": "guest-reset"}, "RESET %r" % ev)
+    check(sh.sh("cat /tmp/boot")[0] != 0, "/tmp survived the reboot: no new boot")
+    check(sh.ok("nproc").strip() == "2", "vCPUs after the reboot: %s" % sh.ok("nproc"))
+    check(q.cmd("query-status")["status"] == "running", "status after the reboot")
+    sh.poweroff()
+    ev = q.event("SHUTDOWN")
+    check(ev["data"] == {"guest": True, "reason": "guest-shutdown"}, "SHUTDOWN %r" % ev)
+    return "rebooted in place with 2 vCPUs, then powered off"
+
+
 SESSION = [
     ("query-version", None),
     ("query-status", None),
@@ -227,6 +245,8 @@ def main():
               test_system_powerdown)
         s.run("qmp-linux: system_reset, running and paused -> the guest boots again",
               test_system_reset, tmp)
+        s.run("qmp-linux: --reboot reset: the guest's reboot boots it again in place",
+              test_guest_reboot_in_place)
         s.run("qmp-linux: one QMP session against QEMU 7.2 and Vireo: same structure",
               test_same_structure_as_qemu, tmp)
     return s.finish()

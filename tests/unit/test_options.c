@@ -28,6 +28,7 @@ static void test_defaults(void **state)
 	assert_string_equal(o.cmdline, "console=ttyS0");
 	assert_int_equal(o.memory, 256ULL << 20);
 	assert_int_equal(o.cpus, 1);
+	assert_false(o.reboot_reset); /* a guest reboot ends the VM */
 }
 
 static void test_every_option(void **state)
@@ -45,6 +46,10 @@ static void test_every_option(void **state)
 	assert_int_equal(o.memory, 2ULL << 30);
 	assert_int_equal(o.cpus, 4);
 	assert_string_equal(o.stats_json, "s.json");
+	assert_int_equal(PARSE(&o, "--kernel", "k", "--reboot", "reset"), OPTIONS_RUN);
+	assert_true(o.reboot_reset);
+	assert_int_equal(PARSE(&o, "--kernel", "k", "--reboot=reset", "--reboot=exit"), OPTIONS_RUN);
+	assert_false(o.reboot_reset);
 
 	/* "--opt=value" and unambiguous abbreviations, as getopt_long allows. */
 	assert_int_equal(PARSE(&o, "--memory=512MiB", "--kernel=vmlinuz", "--cpu=2"),
@@ -129,6 +134,8 @@ static void test_usage_errors(void **state)
 	assert_int_equal(PARSE(&o, "--kernel", "k", "--memory"), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--kernel", "k", "--cpus"), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--kernel", "k", "--initrd"), OPTIONS_USAGE);
+	assert_int_equal(PARSE(&o, "--kernel", "k", "--reboot"), OPTIONS_USAGE);
+	assert_int_equal(PARSE(&o, "--kernel", "k", "--reboot", "halt"), OPTIONS_USAGE);
 	/* no kernel */
 	assert_int_equal(options_parse(1, only_name, &o), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--memory", "1G"), OPTIONS_USAGE);
