@@ -11,26 +11,45 @@
 
 #include "util/log.h"
 
+/* A fresh server with its bounded buffers (malloc'd: resident only as far
+ * as a client fills them). 0, or -1 with nothing allocated. */
+static int init_server(struct qmp_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->listen_fd = s->client_fd = -1;
+	s->in = malloc(QMP_INPUT_MAX);
+	s->out = malloc(QMP_OUTPUT_MAX);
+	if (!s->in || !s->out) {
+		free(s->in);
+		free(s->out);
+		s->in = s->out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int qmp_server_open(struct qmp_server *s, const char *path, struct error *err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
 
-	memset(s, 0, sizeof(*s));
-	s->listen_fd = s->client_fd = -1;
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (init_server(s) < 0)
+		return error_set(err, "--qmp: out of memory");
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		qmp_server_close(s);
 		return error_set(err, "--qmp: socket path '%s' is longer than %zu characters", path,
 				 sizeof(addr.sun_path) - 1);
+	}
 	/* Never take over a path: it may be another VM's socket. */
-	if (lstat(path, &st) == 0)
+	if (lstat(path, &st) == 0) {
+		qmp_server_close(s);
 		return error_set(err, "--qmp: '%s' exists already (remove it, or choose another path)",
 				 path);
+	}
 	strcpy(addr.sun_path, path);
-	s->in = malloc(QMP_INPUT_MAX);
-	s->out = malloc(QMP_OUTPUT_MAX);
 	s->path = strdup(path);
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (!s->in || !s->out || !s->path || s->listen_fd < 0) {
+	if (!s->path || s->listen_fd < 0) {
 		qmp_server_close(s);
 		return error_set(err, "--qmp: cannot create a socket: %s", strerror(errno));
 	}
@@ -114,15 +133,8 @@ static void greet(struct qmp_server *s, int fd)
 
 int qmp_server_attach(struct qmp_server *s, int client_fd)
 {
-	memset(s, 0, sizeof(*s));
-	s->listen_fd = -1;
-	s->in = malloc(QMP_INPUT_MAX);
-	s->out = malloc(QMP_OUTPUT_MAX);
-	if (!s->in || !s->out) {
-		free(s->in);
-		free(s->out);
+	if (init_server(s) < 0)
 		return -1;
-	}
 	greet(s, client_fd);
 	return 0;
 }
