@@ -155,9 +155,9 @@ void vm_resume(struct vm *vm);
 int vm_save_reset_state(struct vm *vm, struct error *err);
 int vm_reset(struct vm *vm, struct error *err);
 /* A reboot from inside the guest, with --reboot reset: the vCPU threads
- * have ended (the guest's reset stopped them), so the devices are paused,
- * the machine reset as by vm_reset(), and the stop cleared for
- * vcpus_start(). 0, or -1 with err set (the VM stays stopped). */
+ * have ended (the guest's reset stopped them); the machine is reset by
+ * vm_reset() and the stop cleared for vcpus_start(). 0, or -1 with err
+ * set (the VM stays stopped). */
 int vm_guest_reboot(struct vm *vm, struct error *err);
 
 /* The parts that need nothing from KVM yet: buses, device list, the
