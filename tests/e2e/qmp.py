@@ -133,3 +133,23 @@ def fresh_socket_path(tag):
     if os.path.exists(path):
         os.unlink(path)
     return path
+
+
+def reset_while_paused(q, vm, banner):
+    """stop, system_reset, and a check that the guest stays paused: no
+    `banner` (what it prints from its first instruction) within a second,
+    however much output vm has read meanwhile; then cont. The caller
+    waits for the boot that follows."""
+    q.cmd("stop")
+    q.event("STOP")
+    vm.output = b""
+    q.cmd("system_reset")
+    q.event("RESET")
+    if q.cmd("query-status")["status"] != "paused":
+        raise AssertionError("not paused after a paused reset")
+    time.sleep(1)
+    vm._pump(0)
+    if banner in vm.output:
+        raise AssertionError("the guest ran while paused: %r" % vm.output[-200:])
+    q.cmd("cont")
+    q.event("RESUME")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from qmp import QMP, fresh_socket_path
+from qmp import QMP, fresh_socket_path, reset_while_paused
 from test_tiny import tiny
 from vm import Suite, check
 
@@ -83,15 +83,7 @@ def test_system_reset():
     vm.expect("tiny echo up", 30)  # from its first instruction again
     echo_round(vm, "after-reset")
     # Paused: reset, and nothing runs until cont.
-    q.cmd("stop")
-    vm.output = b""
-    q.cmd("system_reset")
-    q.event("RESET")
-    check(q.cmd("query-status")["status"] == "paused", "not paused after a paused reset")
-    time.sleep(1)
-    vm._pump(0)
-    check(b"tiny echo up" not in vm.output, "the guest ran while paused: %r" % vm.output)
-    q.cmd("cont")
+    reset_while_paused(q, vm, b"tiny echo up")
     vm.expect("tiny echo up", 30)
     echo_round(vm, "after-second-reset")
     check(q.cmd("query-vireo-stats")["system_resets"] == 2, "system_resets")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from qmp import QMP, fresh_socket_path, shape, shape_missing
+from qmp import QMP, fresh_socket_path, reset_while_paused, shape, shape_missing
 from vm import BOOT_TIMEOUT, GUEST, VM, GuestShell, Suite, check
 
 PAUSES = 20
@@ -123,16 +123,7 @@ def test_system_reset(tmp):
     sh.ok("printf second-write | dd of=/dev/vda bs=512 seek=1 conv=notrunc,fsync 2>/dev/null")
 
     # Reset while paused: the machine is reset and stays paused until cont.
-    q.cmd("stop")
-    q.event("STOP")
-    vm.output = b""
-    q.cmd("system_reset")
-    q.event("RESET")
-    check(q.cmd("query-status")["status"] == "paused", "not paused after a paused reset")
-    time.sleep(1)
-    check(b"VIREO-GUEST-UP" not in vm.output, "the guest ran while paused")
-    q.cmd("cont")
-    q.event("RESUME")
+    reset_while_paused(q, vm, b"VIREO-GUEST-UP")
     reboot_seen(vm, sh)
     check(sh.ok("nproc").strip() == "2", "vCPUs after the second reset")
     stats = q.cmd("query-vireo-stats")
