@@ -78,11 +78,17 @@ void acpi_pm_resume(struct acpi_pm *pm)
 	pthread_mutex_unlock(&pm->lock);
 }
 
+/* Guest time in ns: the host's monotonic clock less the time paused. */
+static uint64_t guest_ns(const struct acpi_pm *pm)
+{
+	return (pm->paused ? pm->paused_at_ns : pm->clock_ns()) - pm->paused_total_ns;
+}
+
 /* The registers as one little-endian byte array, so accesses of any width
  * and alignment within the block behave like real hardware. */
 static void regs_bytes(const struct acpi_pm *pm, uint8_t b[ACPI_PM_LEN])
 {
-	uint64_t ns = (pm->paused ? pm->paused_at_ns : pm->clock_ns()) - pm->paused_total_ns;
+	uint64_t ns = guest_ns(pm);
 	/* ns * 3579545 / 1e9 without overflow for centuries of uptime. */
 	uint32_t ticks = (uint32_t)((ns / 1000000000ULL) * ACPI_PM_TIMER_HZ +
 				    (ns % 1000000000ULL) * ACPI_PM_TIMER_HZ / 1000000000ULL);
@@ -157,3 +163,32 @@ static void acpi_pm_write(void *dev, uint64_t offset, unsigned int size, uint64_
 }
 
 const struct bus_ops acpi_pm_ops = { .read = acpi_pm_read, .write = acpi_pm_write };
+
+void acpi_pm_save(struct acpi_pm *pm, struct state_writer *w)
+{
+	pthread_mutex_lock(&pm->lock);
+	state_put_u16(w, pm->pm1_sts);
+	state_put_u16(w, pm->pm1_en);
+	state_put_u16(w, pm->pm1_cnt);
+	state_put_u64(w, guest_ns(pm));
+	pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_load(struct acpi_pm *pm, struct state_reader *r, struct error *err)
+{
+	uint16_t sts = state_get_u16(r), en = state_get_u16(r), cnt = state_get_u16(r);
+	uint64_t ns = state_get_u64(r);
+
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = sts;
+	pm->pm1_en = en;
+	pm->pm1_cnt = cnt;
+	/* Modulo 2^64, like guest_ns(): the host clock may be behind the
+	 * saved guest time (a restore after a host reboot). */
+	pm->paused_total_ns = (pm->paused ? pm->paused_at_ns : pm->clock_ns()) - ns;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}

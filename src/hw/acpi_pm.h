@@ -12,6 +12,7 @@
 
 #include "hw/bus.h"
 #include "hw/power.h"
+#include "util/state.h"
 
 #define ACPI_PM_TIMER_HZ 3579545ULL
 
@@ -45,5 +46,9 @@ void acpi_pm_pause(struct acpi_pm *pm);
  * it (an OS that handles ACPI then shuts down). */
 void acpi_pm_press_power_button(struct acpi_pm *pm);
 void acpi_pm_resume(struct acpi_pm *pm);
+/* The registers and the PM timer's guest time, paused; loading sets the
+ * timer so that it goes on from the saved count. */
+void acpi_pm_save(struct acpi_pm *pm, struct state_writer *w);
+int acpi_pm_load(struct acpi_pm *pm, struct state_reader *r, struct error *err);
 
 #endif

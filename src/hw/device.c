@@ -1,6 +1,8 @@
 #include "hw/device.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 void device_list_init(struct device_list *l)
 {
@@ -148,4 +150,130 @@ void devices_destroy_all(struct device_list *l)
 		if (order[i]->ops->destroy)
 			order[i]->ops->destroy(order[i]);
 	}
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	while (n) {
+		uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n;
+
+		c = crc32(c, p, chunk);
+		p += chunk;
+		n -= chunk;
+	}
+	return (uint32_t)c;
+}
+
+int devices_save_all(const struct device_list *l, struct state_writer *w, struct error *err)
+{
+	struct device *d;
+
+	state_put_u32(w, l->count);
+	for (d = l->head; d; d = d->next) {
+		struct state_writer rec;
+
+		state_writer_init(&rec);
+		if (d->ops->save)
+			d->ops->save(d, &rec);
+		if (rec.failed) {
+			state_writer_free(&rec);
+			return error_set(err, "%s: out of memory saving its state", d->name);
+		}
+		state_put_str(w, d->name);
+		state_put_str(w, d->type);
+		state_put_u32(w, d->state_version);
+		state_put_u64(w, rec.len);
+		state_put_bytes(w, rec.buf, rec.len);
+		state_put_u32(w, crc32_of(rec.buf, rec.len));
+		state_writer_free(&rec);
+	}
+	if (w->failed)
+		return error_set(err, "out of memory saving the devices' state");
+	return 0;
+}
+
+struct section {
+	struct device *dev;
+	const uint8_t *rec;
+	size_t len;
+};
+
+/* Pass one: every section well-formed and meant for this machine. */
+static int read_sections(const struct device_list *l, struct state_reader *r,
+			 struct section *sec, unsigned int *count, struct error *err)
+{
+	unsigned int n = state_get_u32(r), i, j;
+
+	if (r->short_read)
+		return error_set(err, "device state is truncated");
+	if (n != l->count)
+		return error_set(err, "the snapshot has %u devices, this machine %u: "
+				 "start it with the same device options", n, l->count);
+	for (i = 0; i < n; i++) {
+		char name[256], type[256];
+		uint32_t version, crc;
+		uint64_t len;
+		struct device *d;
+
+		state_get_str(r, name, sizeof(name));
+		state_get_str(r, type, sizeof(type));
+		version = state_get_u32(r);
+		len = state_get_u64(r);
+		if (r->short_read || len > state_reader_left(r))
+			return error_set(err, "device state is truncated");
+		sec[i].rec = state_get_span(r, (size_t)len);
+		sec[i].len = (size_t)len;
+		crc = state_get_u32(r);
+		if (r->short_read)
+			return error_set(err, "device state is truncated");
+		d = device_find(l, name);
+		if (!d)
+			return error_set(err, "the snapshot has a device '%s' this machine lacks", name);
+		for (j = 0; j < i; j++)
+			if (sec[j].dev == d)
+				return error_set(err, "the snapshot has device '%s' twice", name);
+		if (strcmp(d->type, type))
+			return error_set(err, "%s: the snapshot's is a %s, this machine's a %s", name,
+					 type, d->type);
+		if (version != d->state_version)
+			return error_set(err, "%s: the snapshot's state is version %u, this Vireo "
+					 "reads version %u", name, version, d->state_version);
+		if (crc != crc32_of(sec[i].rec, sec[i].len))
+			return error_set(err, "%s: the snapshot's state is damaged (checksum)", name);
+		if (!d->ops->load && sec[i].len)
+			return error_set(err, "%s: the snapshot has state for a device without any",
+					 name);
+		sec[i].dev = d;
+	}
+	*count = n;
+	return 0;
+}
+
+int devices_load_all(struct device_list *l, struct state_reader *r, struct error *err)
+{
+	struct section *sec = calloc(l->count ? l->count : 1, sizeof(*sec));
+	unsigned int n = 0, i;
+	int ret = -1;
+
+	if (!sec)
+		return error_set(err, "out of memory loading the devices' state");
+	if (read_sections(l, r, sec, &n, err) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct state_reader rec;
+
+		if (!sec[i].dev->ops->load)
+			continue;
+		state_reader_init(&rec, sec[i].rec, sec[i].len);
+		if (sec[i].dev->ops->load(sec[i].dev, &rec, err) < 0) {
+			error_prefix(err, "%s: ", sec[i].dev->name);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	free(sec);
+	return ret;
 }

@@ -15,6 +15,12 @@
  * must drop). Devices are paused in reverse creation order and resumed in
  * creation order, so a device never sees a paused dependency while it runs.
  *
+ * save() and load() turn a paused device's state into a versioned record
+ * and back (snapshots, migration): load is called on a device created
+ * with the same options as the one saved, realized and paused, after
+ * guest RAM is in place; it checks the whole record before it changes
+ * anything, so a refused record leaves the device as it was.
+ *
  * The list is changed only by the thread that owns the machine (the main
  * thread), so walking it there needs no lock. */
 #ifndef VIREO_HW_DEVICE_H
@@ -24,6 +30,7 @@
 
 #include "util/error.h"
 #include "util/jsonw.h"
+#include "util/state.h"
 
 enum device_state { DEVICE_CREATED, DEVICE_RUNNING, DEVICE_PAUSED };
 
@@ -38,6 +45,12 @@ struct device_ops {
 	void (*resume)(struct device *d);
 	/* Back to the power-on state (system_reset), while paused. */
 	void (*reset)(struct device *d);
+	/* Its state as a record (paused). A device without either op has
+	 * no state beyond what its options give it: its record is empty. */
+	void (*save)(struct device *d, struct state_writer *w);
+	/* A record save() wrote, for a device of the same options; refused
+	 * (-1, err set, device unchanged) when it is not one. */
+	int (*load)(struct device *d, struct state_reader *r, struct error *err);
 	/* The device's counters, as members of its --stats-json object. */
 	void (*write_stats)(struct device *d, struct jsonw *j);
 	/* Stops everything and frees the device (and the backend it owns). */
@@ -50,6 +63,8 @@ struct device {
 	const struct device_ops *ops;
 	void *opaque;	  /* the device's own state */
 	enum device_state state;
+	/* The layout of what save() writes: bumped whenever it changes. */
+	unsigned int state_version;
 	struct device *next;
 };
 
@@ -81,6 +96,16 @@ int devices_pause_all(struct device_list *l, struct error *err);
 /* Resumes every paused device, first created first. */
 void devices_resume_all(struct device_list *l);
 void devices_reset_all(struct device_list *l);
+/* Every device's record, in creation order: a count, then per device its
+ * name, type, state version, length, the record and its CRC-32. With the
+ * devices paused. -1 (err set) when out of memory. */
+int devices_save_all(const struct device_list *l, struct state_writer *w, struct error *err);
+/* Reads what devices_save_all wrote into the devices of this machine,
+ * paused. The sections are checked first (every device exactly once, the
+ * same types, versions and checksums), so a snapshot of another machine
+ * or a damaged one changes nothing; a record a device then refuses
+ * leaves the devices before it loaded, and the machine must not run. */
+int devices_load_all(struct device_list *l, struct state_reader *r, struct error *err);
 /* Unregisters and destroys every device, last created first. */
 void devices_destroy_all(struct device_list *l);
 

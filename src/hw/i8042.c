@@ -135,3 +135,32 @@ static void i8042_write(void *dev, uint64_t offset, unsigned int size, uint64_t 
 }
 
 const struct bus_ops i8042_ops = { .read = i8042_read, .write = i8042_write };
+
+void i8042_save(struct i8042 *k, struct state_writer *w)
+{
+	pthread_mutex_lock(&k->lock);
+	state_put_u8(w, k->ctr);
+	state_put_u8(w, k->out);
+	state_put_bool(w, k->out_full);
+	state_put_u8(w, k->pending_cmd);
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(struct i8042 *k, struct state_reader *r, struct error *err)
+{
+	uint8_t ctr = state_get_u8(r), out = state_get_u8(r);
+	bool full = state_get_bool(r);
+	uint8_t cmd = state_get_u8(r);
+
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	if (cmd != 0 && cmd != CMD_WRITE_CTR && cmd != CMD_WRITE_OUTPUT && cmd != CMD_WRITE_AUX)
+		return error_set(err, "no command 0x%02x waits for data", cmd);
+	pthread_mutex_lock(&k->lock);
+	k->ctr = ctr;
+	k->out = out;
+	k->out_full = full;
+	k->pending_cmd = cmd;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}

@@ -9,6 +9,7 @@
 
 #include "hw/bus.h"
 #include "hw/power.h"
+#include "util/state.h"
 
 struct i8042 {
 	pthread_mutex_t lock;
@@ -24,5 +25,7 @@ extern const struct bus_ops i8042_ops;
 void i8042_init(struct i8042 *k, const struct power_control *power);
 /* Back to the power-on state (system_reset). */
 void i8042_reset(struct i8042 *k);
+void i8042_save(struct i8042 *k, struct state_writer *w);
+int i8042_load(struct i8042 *k, struct state_reader *r, struct error *err);
 
 #endif

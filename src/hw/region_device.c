@@ -33,6 +33,23 @@ static void region_resume(struct device *d)
 		r->spec.resume(r->spec.state);
 }
 
+static void region_save(struct device *d, struct state_writer *w)
+{
+	struct region_device *r = d->opaque;
+
+	if (r->spec.save)
+		r->spec.save(r->spec.state, w);
+}
+
+static int region_load(struct device *d, struct state_reader *rd, struct error *err)
+{
+	struct region_device *r = d->opaque;
+
+	if (!r->spec.load)
+		return state_reader_done(rd, err);
+	return r->spec.load(r->spec.state, rd, err);
+}
+
 static void region_destroy(struct device *d)
 {
 	struct region_device *r = d->opaque;
@@ -47,6 +64,8 @@ static const struct device_ops region_ops = {
 	.pause = region_pause,
 	.resume = region_resume,
 	.reset = region_reset,
+	.save = region_save,
+	.load = region_load,
 	.destroy = region_destroy,
 };
 
@@ -61,6 +80,7 @@ struct device *region_device_create(struct device_list *l, const struct region_d
 	}
 	r->spec = *spec;
 	device_init(&r->dev, spec->name, spec->type, &region_ops, r);
+	r->dev.state_version = spec->state_version;
 	if (device_register(l, &r->dev, err) < 0) {
 		free(r);
 		return NULL;

@@ -23,6 +23,10 @@ struct region_device_spec {
 	void (*pause)(void *state);
 	void (*resume)(void *state);
 	void (*release)(void *state); /* frees state (and what it holds) */
+	/* Optional: the device's state record (struct device's save/load). */
+	void (*save)(void *state, struct state_writer *w);
+	int (*load)(void *state, struct state_reader *r, struct error *err);
+	unsigned int state_version;
 };
 
 /* Registers the region and the device in l. On failure (err set) nothing

@@ -116,3 +116,27 @@ static void rtc_write(void *dev, uint64_t offset, unsigned int size, uint64_t va
 }
 
 const struct bus_ops rtc_ops = { .read = rtc_read, .write = rtc_write };
+
+void rtc_save(struct rtc *r, struct state_writer *w)
+{
+	pthread_mutex_lock(&r->lock);
+	state_put_u8(w, r->index);
+	state_put_bytes(w, r->cmos, sizeof(r->cmos));
+	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, struct state_reader *in, struct error *err)
+{
+	uint8_t index = state_get_u8(in), cmos[sizeof(r->cmos)];
+
+	state_get_bytes(in, cmos, sizeof(cmos));
+	if (state_reader_done(in, err) < 0)
+		return -1;
+	if (index > 0x7f)
+		return error_set(err, "CMOS index 0x%02x out of range", index);
+	pthread_mutex_lock(&r->lock);
+	r->index = index;
+	memcpy(r->cmos, cmos, sizeof(cmos));
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "hw/bus.h"
+#include "util/state.h"
 
 struct rtc {
 	pthread_mutex_t lock;
@@ -19,5 +20,8 @@ struct rtc {
 
 extern const struct bus_ops rtc_ops;
 void rtc_init(struct rtc *r);
+/* The index register and CMOS RAM; the time itself is the host's. */
+void rtc_save(struct rtc *r, struct state_writer *w);
+int rtc_load(struct rtc *r, struct state_reader *in, struct error *err);
 
 #endif

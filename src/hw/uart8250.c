@@ -245,3 +245,56 @@ size_t uart8250_rx_free(struct uart8250 *u)
 	pthread_mutex_unlock(&u->lock);
 	return n;
 }
+
+void uart8250_save(struct uart8250 *u, struct state_writer *w)
+{
+	size_t i;
+
+	pthread_mutex_lock(&u->lock);
+	state_put_u8(w, u->ier);
+	state_put_u8(w, u->lcr);
+	state_put_u8(w, u->mcr);
+	state_put_u8(w, u->scr);
+	state_put_u8(w, u->dll);
+	state_put_u8(w, u->dlm);
+	state_put_u8(w, u->fcr);
+	state_put_bool(w, u->thre_pending);
+	state_put_u32(w, (uint32_t)u->rx_count);
+	for (i = 0; i < u->rx_count; i++)
+		state_put_u8(w, u->rx[(u->rx_head + i) % UART_RX_BUF]);
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart8250_load(struct uart8250 *u, struct state_reader *r, struct error *err)
+{
+	uint8_t regs[7];
+	bool thre;
+	uint32_t count;
+	const uint8_t *rx;
+
+	state_get_bytes(r, regs, sizeof(regs));
+	thre = state_get_bool(r);
+	count = state_get_u32(r);
+	if (count > UART_RX_BUF)
+		return error_set(err, "receive buffer of %u bytes, more than %d", count,
+				 UART_RX_BUF);
+	rx = state_get_span(r, count);
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	pthread_mutex_lock(&u->lock);
+	u->ier = regs[0];
+	u->lcr = regs[1];
+	u->mcr = regs[2];
+	u->scr = regs[3];
+	u->dll = regs[4];
+	u->dlm = regs[5];
+	u->fcr = regs[6];
+	u->thre_pending = thre;
+	u->rx_head = 0;
+	u->rx_count = count;
+	if (count)
+		memcpy(u->rx, rx, count);
+	update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "hw/bus.h"
+#include "util/state.h"
 
 #define UART_RX_BUF 4096
 #define UART_REGS 8
@@ -38,5 +39,9 @@ void uart8250_reset(struct uart8250 *u);
 /* Queues input for the guest; returns how many bytes were accepted. */
 size_t uart8250_receive(struct uart8250 *u, const uint8_t *buf, size_t n);
 size_t uart8250_rx_free(struct uart8250 *u);
+/* The registers and the input the guest has not read (vCPUs paused). */
+void uart8250_save(struct uart8250 *u, struct state_writer *w);
+/* Refuses (-1, err set, u unchanged) a record uart8250_save did not write. */
+int uart8250_load(struct uart8250 *u, struct state_reader *r, struct error *err);
 
 #endif

@@ -79,6 +79,47 @@ static void kbd_reset(void *state)
 	i8042_reset(state);
 }
 
+/* The legacy devices' state functions, with the region device's types. */
+static void uart_save(void *state, struct state_writer *w)
+{
+	uart8250_save(state, w);
+}
+
+static int uart_load(void *state, struct state_reader *r, struct error *err)
+{
+	return uart8250_load(state, r, err);
+}
+
+static void kbd_save(void *state, struct state_writer *w)
+{
+	i8042_save(state, w);
+}
+
+static int kbd_load(void *state, struct state_reader *r, struct error *err)
+{
+	return i8042_load(state, r, err);
+}
+
+static void rtc_save_cb(void *state, struct state_writer *w)
+{
+	rtc_save(state, w);
+}
+
+static int rtc_load_cb(void *state, struct state_reader *r, struct error *err)
+{
+	return rtc_load(state, r, err);
+}
+
+static void pm_save(void *state, struct state_writer *w)
+{
+	acpi_pm_save(state, w);
+}
+
+static int pm_load(void *state, struct state_reader *r, struct error *err)
+{
+	return acpi_pm_load(state, r, err);
+}
+
 static void uart_release(void *state)
 {
 	struct uart_port *p = state;
@@ -195,18 +236,22 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "uart8250@0x3f8", .type = "uart8250", .bus = &vm->pio, .base = COM1_PORT,
 		.len = UART_REGS, .ops = &uart8250_ops, .state = uart ? &uart->uart : NULL,
-		.reset = uart_reset, .release = uart_release }, err);
+		.reset = uart_reset, .release = uart_release,
+		.save = uart_save, .load = uart_load, .state_version = 1 }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "i8042@0x60", .type = "i8042", .bus = &vm->pio, .base = I8042_DATA_PORT,
-		.len = 5, .ops = &i8042_ops, .state = kbd, .reset = kbd_reset, .release = free }, err);
+		.len = 5, .ops = &i8042_ops, .state = kbd, .reset = kbd_reset, .release = free,
+		.save = kbd_save, .load = kbd_load, .state_version = 1 }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "rtc@0x70", .type = "mc146818-rtc", .bus = &vm->pio, .base = RTC_PORT,
-		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free }, err);
+		.len = 2, .ops = &rtc_ops, .state = rtc, .release = free,
+		.save = rtc_save_cb, .load = rtc_load_cb, .state_version = 1 }, err);
 	ret |= add_region_device(vm, &(struct region_device_spec){
 		.name = "acpi-pm@0x600", .type = "acpi-pm", .bus = &vm->pio, .base = ACPI_PM_PORT,
 		.len = ACPI_PM_LEN, .ops = &acpi_pm_ops, .state = pm ? &pm->pm : NULL,
 		.reset = pm_reset, .release = pm_release,
-		.pause = pm_pause, .resume = pm_resume }, err);
+		.pause = pm_pause, .resume = pm_resume,
+		.save = pm_save, .load = pm_load, .state_version = 1 }, err);
 	if (ret)
 		return -1;
 	vm->press_power_button = pm_press_power_button;

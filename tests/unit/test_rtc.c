@@ -189,6 +189,30 @@ static void test_cmos_ram(void **state)
 	assert_int_equal(rtc_ops.read(&r, 1, 1), 0x40 ^ 0xa5);
 }
 
+/* CMOS RAM and the index survive a snapshot; an index out of range is
+ * refused. */
+static void test_state(void **state)
+{
+	struct state_writer w;
+	struct state_reader in;
+	struct error err = { 0 };
+	struct rtc other;
+
+	(void)state;
+	cmos_write(0x40, 0x77);
+	state_writer_init(&w);
+	rtc_save(&r, &w);
+	rtc_init(&other);
+	state_reader_init(&in, w.buf, w.len);
+	assert_int_equal(rtc_load(&other, &in, &err), 0);
+	assert_int_equal(other.index, 0x40);
+	assert_int_equal(rtc_ops.read(&other, 1, 1), 0x77);
+	w.buf[0] = 0x80;
+	state_reader_init(&in, w.buf, w.len);
+	assert_int_equal(rtc_load(&other, &in, &err), -1);
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +223,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_registers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_not_settable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmos_ram, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
