@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "util/jsonw.h"
+#include "util/state.h"
 #include "virtio/virtqueue.h"
 #include "mem/guest_mem.h"
 #include "util/ioloop.h"
@@ -67,6 +68,13 @@ struct virtio_device_ops {
 	/* Optional: requests taken from the queues and not yet answered
 	 * (pause waits until there are none). NULL: never any. */
 	unsigned int (*in_flight)(struct virtio_device *vdev);
+	/* Optional: the device's own state beyond the generic VirtIO state
+	 * (features, status, queues), for snapshots. load is called on a
+	 * device the transport has just brought to the saved status (and
+	 * activated, if it was running); it checks the record before it
+	 * changes anything. */
+	void (*save)(struct virtio_device *vdev, struct state_writer *w);
+	int (*load)(struct virtio_device *vdev, struct state_reader *r, struct error *err);
 	/* After the transport is gone: frees the device and its backend. */
 	void (*destroy)(struct virtio_device *vdev);
 };

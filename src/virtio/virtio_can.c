@@ -433,6 +433,56 @@ static unsigned int can_in_flight(struct virtio_device *vdev)
 	return ((struct virtio_can *)vdev)->in_flight;
 }
 
+/* ---- state (snapshots) ---- */
+
+/* Paused, so no frame is in flight (pause waited for their answers): the
+ * controller's mode and status, and a frame from the bus that waits for
+ * a receive buffer. */
+static void can_save(struct virtio_device *vdev, struct state_writer *w)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+
+	state_put_bool(w, c->started);
+	state_put_u16(w, status(c));
+	state_put_bool(w, c->rx_pending);
+	if (c->rx_pending) {
+		state_put_u32(w, c->rx_held.id);
+		state_put_u8(w, c->rx_held.flags);
+		state_put_u8(w, c->rx_held.len);
+		state_put_bytes(w, c->rx_held.data, c->rx_held.len);
+	}
+}
+
+static int can_load(struct virtio_device *vdev, struct state_reader *r, struct error *err)
+{
+	struct virtio_can *c = (struct virtio_can *)vdev;
+	bool started = state_get_bool(r), pending;
+	uint16_t st = state_get_u16(r);
+	struct can_msg m = { 0 };
+
+	pending = state_get_bool(r);
+	if (pending) {
+		m.id = state_get_u32(r);
+		m.flags = state_get_u8(r);
+		m.len = state_get_u8(r);
+		if (m.len > sizeof(m.data))
+			return error_set(err, "a CAN frame of %u bytes", m.len);
+		state_get_bytes(r, m.data, m.len);
+	}
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	if (pending && can_msg_valid(&m) < 0)
+		return error_set(err, "the frame waiting for the guest is not a valid CAN frame");
+	if (st & ~VIRTIO_CAN_S_CTRL_BUSOFF)
+		return error_set(err, "controller status 0x%04x has undefined bits", st);
+	c->started = started;
+	set_status(c, st);
+	c->rx_pending = pending;
+	c->rx_held = m;
+	update_watch(c);
+	return 0;
+}
+
 static const struct virtio_device_ops can_ops = {
 	.in_flight = can_in_flight,
 	.config_read = can_config_read,
@@ -440,6 +490,8 @@ static const struct virtio_device_ops can_ops = {
 	.queue_notify = can_queue_notify,
 	.reset = can_reset,
 	.write_stats = can_write_stats,
+	.save = can_save,
+	.load = can_load,
 	.destroy = virtio_can_destroy,
 };
 

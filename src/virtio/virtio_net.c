@@ -475,6 +475,49 @@ static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 	jsonw_uint(j, "tx_dropped", s->tx_dropped);
 }
 
+/* ---- state (snapshots) ---- */
+
+/* A frame half delivered into mergeable buffers is saved whole, with the
+ * number of chains it holds: loading hands those chains back to the ring
+ * and delivers the frame again from its start. */
+static void net_save(struct virtio_device *vdev, struct state_writer *w)
+{
+	struct virtio_net *n = to_net(vdev);
+
+	state_put_u32(w, (uint32_t)n->rx_frame_len);
+	state_put_u32(w, n->rx_held);
+	if (n->rx_frame_len)
+		state_put_bytes(w, n->rx_buf, VNET_HDR_LEN + n->rx_frame_len);
+}
+
+static int net_load(struct virtio_device *vdev, struct state_reader *r, struct error *err)
+{
+	struct virtio_net *n = to_net(vdev);
+	struct virtq *q = &vdev->vq[RXQ];
+	uint32_t len = state_get_u32(r), held = state_get_u32(r);
+	const uint8_t *frame = NULL;
+
+	if (len > NET_MAX_FRAME)
+		return error_set(err, "a received frame of %u bytes, more than %d", len,
+				 NET_MAX_FRAME);
+	if (len)
+		frame = state_get_span(r, VNET_HDR_LEN + (size_t)len);
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	if (held > QUEUE_SIZE || held > q->size || (held && !len))
+		return error_set(err, "%u receive chains held, which cannot be", held);
+	if (len && !(q->ready && virtio_running(vdev)))
+		return error_set(err, "a received frame, but no receive queue running");
+	n->rx_frame_len = len;
+	n->rx_held = 0;
+	if (!len)
+		return 0;
+	memcpy(n->rx_buf, frame, VNET_HDR_LEN + (size_t)len);
+	vnet_rx_begin(&n->rx, n->rx_buf, n->hdr_len, n->rx_buf + VNET_HDR_LEN, len);
+	virtq_unpop(q, (uint16_t)held);
+	return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
 	.config_read = net_config_read,
 	.config_write = net_config_write,
@@ -482,6 +525,8 @@ static const struct virtio_device_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
 	.write_stats = net_write_stats,
+	.save = net_save,
+	.load = net_load,
 	.destroy = virtio_net_destroy,
 };
 

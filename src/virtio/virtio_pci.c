@@ -1,6 +1,7 @@
 #include "virtio/virtio_pci.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -939,6 +940,267 @@ static void vp_reset(struct device *d)
 	map_ioeventfds(vp);
 }
 
+/* ---- state (snapshots) ------------------------------------------------ */
+
+#define VP_STATE_VERSION 1
+
+/* Paused (vCPUs and I/O thread stopped): the PCI function, the transport,
+ * the generic VirtIO state and the queues, then the device's own record. */
+static void vp_save(struct device *d, struct state_writer *w)
+{
+	struct virtio_pci *vp = d->opaque;
+	struct virtio_device *vdev = vp->vdev;
+	struct state_writer own;
+	unsigned int i;
+
+	state_writer_init(&own);
+	pthread_mutex_lock(&vdev->lock);
+	state_put_u16(w, vdev->device_id);
+	state_put_bytes(w, vp->pci.config, PCI_CONFIG_SPACE);
+	state_put_u32(w, vp->device_feature_select);
+	state_put_u32(w, vp->driver_feature_select);
+	state_put_u64(w, vp->driver_features);
+	state_put_u16(w, vp->queue_select);
+	state_put_u16(w, vp->config_vector);
+	state_put_u8(w, vp->isr);
+	state_put_u64(w, vp->pba);
+	state_put_u32(w, vp->nvectors);
+	for (i = 0; i < vp->nvectors; i++) {
+		state_put_u32(w, vp->msix[i].addr_lo);
+		state_put_u32(w, vp->msix[i].addr_hi);
+		state_put_u32(w, vp->msix[i].data);
+		state_put_u32(w, vp->msix[i].ctrl);
+	}
+	state_put_u8(w, vdev->status);
+	state_put_u64(w, vdev->guest_features);
+	state_put_u8(w, vdev->config_generation);
+	state_put_u32(w, vdev->num_queues);
+	for (i = 0; i < vdev->num_queues; i++) {
+		const struct virtq *q = &vdev->vq[i];
+
+		state_put_u16(w, vp->q[i].msix_vector);
+		state_put_u16(w, q->size);
+		state_put_u64(w, q->desc_gpa);
+		state_put_u64(w, q->avail_gpa);
+		state_put_u64(w, q->used_gpa);
+		state_put_bool(w, q->ready);
+		state_put_u16(w, q->last_avail);
+		state_put_u16(w, q->used_idx);
+		state_put_u16(w, q->signalled_used);
+		state_put_bool(w, q->signalled_used_valid);
+		state_put_bool(w, q->notify_enabled);
+	}
+	if (vdev->ops->save)
+		vdev->ops->save(vdev, &own);
+	pthread_mutex_unlock(&vdev->lock);
+	state_put_u64(w, own.len);
+	state_put_bytes(w, own.buf, own.len);
+	if (own.failed)
+		w->failed = true;
+	state_writer_free(&own);
+}
+
+struct vp_saved_queue {
+	uint16_t vector;
+	struct virtq q;
+};
+
+struct vp_saved {
+	uint8_t config[PCI_CONFIG_SPACE];
+	uint32_t dfselect, gfselect;
+	uint64_t driver_features, pba;
+	uint16_t queue_select, config_vector;
+	uint8_t isr, status, config_generation;
+	uint32_t msix[MSIX_MAX_VECTORS][4];
+	uint64_t guest_features;
+	struct vp_saved_queue q[VIRTIO_MAX_QUEUES];
+	const uint8_t *own;
+	size_t own_len;
+};
+
+/* Reads and checks the transport's part; nothing changes yet. */
+static int read_saved(struct virtio_pci *vp, struct state_reader *r, struct vp_saved *s,
+		      struct error *err)
+{
+	struct virtio_device *vdev = vp->vdev;
+	uint32_t nvec, nq;
+	uint64_t own_len;
+	unsigned int i;
+	uint16_t id = state_get_u16(r);
+
+	if (id != vdev->device_id)
+		return error_set(err, "the snapshot's is VirtIO device %u, this one %u", id,
+				 vdev->device_id);
+	state_get_bytes(r, s->config, PCI_CONFIG_SPACE);
+	s->dfselect = state_get_u32(r);
+	s->gfselect = state_get_u32(r);
+	s->driver_features = state_get_u64(r);
+	s->queue_select = state_get_u16(r);
+	s->config_vector = state_get_u16(r);
+	s->isr = state_get_u8(r);
+	s->pba = state_get_u64(r);
+	nvec = state_get_u32(r);
+	if (nvec != vp->nvectors)
+		return error_set(err, "%u MSI-X vectors in the snapshot, %u here", nvec,
+				 vp->nvectors);
+	for (i = 0; i < nvec; i++)
+		for (unsigned int k = 0; k < 4; k++)
+			s->msix[i][k] = state_get_u32(r);
+	s->status = state_get_u8(r);
+	s->guest_features = state_get_u64(r);
+	s->config_generation = state_get_u8(r);
+	nq = state_get_u32(r);
+	if (nq != vdev->num_queues)
+		return error_set(err, "%u queues in the snapshot, %u here", nq, vdev->num_queues);
+	for (i = 0; i < nq; i++) {
+		struct virtq *q = &s->q[i].q;
+
+		s->q[i].vector = state_get_u16(r);
+		q->size = state_get_u16(r);
+		q->desc_gpa = state_get_u64(r);
+		q->avail_gpa = state_get_u64(r);
+		q->used_gpa = state_get_u64(r);
+		q->ready = state_get_bool(r);
+		q->last_avail = state_get_u16(r);
+		q->used_idx = state_get_u16(r);
+		q->signalled_used = state_get_u16(r);
+		q->signalled_used_valid = state_get_bool(r);
+		q->notify_enabled = state_get_bool(r);
+	}
+	own_len = state_get_u64(r);
+	if (own_len > state_reader_left(r))
+		return error_set(err, "state record is truncated");
+	s->own_len = (size_t)own_len;
+	s->own = state_get_span(r, s->own_len);
+	if (state_reader_done(r, err) < 0)
+		return -1;
+
+	if (s->guest_features & ~vdev->host_features)
+		return error_set(err, "features 0x%" PRIx64 " were never offered",
+				 s->guest_features & ~vdev->host_features);
+	if (s->isr & ~3u)
+		return error_set(err, "ISR 0x%02x has undefined bits", s->isr);
+	if (s->pba >> vp->nvectors)
+		return error_set(err, "pending MSI-X vectors beyond the table");
+	for (i = 0; i < nq; i++) {
+		struct virtq probe = s->q[i].q;
+
+		if (probe.size > vdev->queue_max_size[i])
+			return error_set(err, "queue %u: size %u, more than %u", i, probe.size,
+					 vdev->queue_max_size[i]);
+		if (!probe.ready)
+			continue;
+		if (!(s->status & VIRTIO_STATUS_FEATURES_OK))
+			return error_set(err, "queue %u enabled before the features were", i);
+		if (virtq_map(&probe, vdev->mem) < 0)
+			return error_set(err, "queue %u: invalid size or ring address", i);
+	}
+	return 0;
+}
+
+/* Puts back what read_saved() checked; vdev->lock held. */
+static void apply_saved(struct virtio_pci *vp, const struct vp_saved *s)
+{
+	struct virtio_device *vdev = vp->vdev;
+	unsigned int i;
+
+	/* Only what the guest could have written: identity, capabilities and
+	 * the read-only bits stay this build's. */
+	for (i = 0; i < PCI_CONFIG_SPACE; i++)
+		vp->pci.config[i] = (uint8_t)((vp->pci.config[i] & ~vp->pci.wmask[i]) |
+					      (s->config[i] & vp->pci.wmask[i]));
+	vp->device_feature_select = s->dfselect;
+	vp->driver_feature_select = s->gfselect;
+	vp->driver_features = s->driver_features;
+	vp->queue_select = s->queue_select;
+	vp->config_vector = s->config_vector;
+	vp->isr = s->isr;
+	vp->pba = s->pba;
+	for (i = 0; i < vp->nvectors; i++) {
+		vp->msix[i].addr_lo = s->msix[i][0];
+		vp->msix[i].addr_hi = s->msix[i][1];
+		vp->msix[i].data = s->msix[i][2];
+		vp->msix[i].ctrl = s->msix[i][3];
+	}
+	vdev->status = s->status;
+	vdev->guest_features = s->guest_features;
+	vdev->config_generation = s->config_generation;
+	for (i = 0; i < vdev->num_queues; i++) {
+		const struct virtq *from = &s->q[i].q;
+		struct virtq *q = &vdev->vq[i];
+
+		vp->q[i].msix_vector = s->q[i].vector;
+		q->size = from->size;
+		q->desc_gpa = from->desc_gpa;
+		q->avail_gpa = from->avail_gpa;
+		q->used_gpa = from->used_gpa;
+		if (!from->ready)
+			continue;
+		q->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
+		q->indirect = virtio_has_feature(vdev, VIRTIO_F_INDIRECT_DESC);
+		virtq_map(q, vdev->mem); /* checked by read_saved() */
+		q->last_avail = from->last_avail;
+		q->used_idx = from->used_idx;
+		q->signalled_used = from->signalled_used;
+		q->signalled_used_valid = from->signalled_used_valid;
+		q->notify_enabled = from->notify_enabled;
+		q->ready = true;
+	}
+}
+
+static int vp_load(struct device *d, struct state_reader *r, struct error *err)
+{
+	struct virtio_pci *vp = d->opaque;
+	struct virtio_device *vdev = vp->vdev;
+	struct vp_saved *s = calloc(1, sizeof(*s));
+	struct state_reader own;
+	unsigned int i;
+	int ret = -1;
+
+	if (!s)
+		return error_set(err, "out of memory");
+	if (read_saved(vp, r, s, err) < 0)
+		goto out;
+	pthread_mutex_lock(&vdev->lock);
+	reset_device(vp);
+	apply_saved(vp, s);
+	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) && (vdev->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && vdev->ops->activate &&
+	    vdev->ops->activate(vdev) < 0)
+		virtio_set_needs_reset(vdev, "could not start");
+	state_reader_init(&own, s->own, s->own_len);
+	if (vdev->ops->load)
+		ret = vdev->ops->load(vdev, &own, err);
+	else
+		ret = state_reader_done(&own, err);
+	if (ret < 0) {
+		/* Refused: back to the state after a reset, not half loaded. */
+		reset_device(vp);
+		pci_device_restore_reset_state(&vp->pci);
+		for (i = 0; i < vp->nvectors; i++) {
+			vp->msix[i].addr_lo = vp->msix[i].addr_hi = vp->msix[i].data = 0;
+			vp->msix[i].ctrl = MSIX_ENTRY_MASKED;
+		}
+	}
+	for (i = 0; i < vp->nvectors; i++)
+		update_route(vp, i);
+	update_intx(vp);
+	pthread_mutex_unlock(&vdev->lock);
+	map_ioeventfds(vp);
+	/* A kick the guest gave just before the snapshot may not have been
+	 * taken yet: every ready queue is looked at once on resume. */
+	for (i = 0; ret == 0 && i < vdev->num_queues; i++) {
+		uint64_t one = 1;
+
+		if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
+			/* Cannot overflow. */
+		}
+	}
+out:
+	free(s);
+	return ret;
+}
+
 static void vp_write_stats(struct device *d, struct jsonw *j)
 {
 	struct virtio_pci *vp = d->opaque;
@@ -969,6 +1231,8 @@ static const struct device_ops vp_device_ops = {
 	.pause = vp_pause,
 	.resume = vp_resume,
 	.reset = vp_reset,
+	.save = vp_save,
+	.load = vp_load,
 	.write_stats = vp_write_stats,
 	.destroy = vp_destroy,
 };
@@ -1003,6 +1267,7 @@ struct device *virtio_pci_create(struct virtio_device *vdev, const struct virtio
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vdev->vq[i].mem = env->mem;
 	device_init(&vp->dev, vdev->name, "virtio-pci", &vp_device_ops, vp);
+	vp->dev.state_version = VP_STATE_VERSION;
 	return &vp->dev;
 }
 

@@ -332,6 +332,80 @@ static void test_bus_off(void **state)
 	assert_int_equal(m.id, 0x10);
 }
 
+/* A snapshot with a frame from the bus waiting for an RX buffer and the
+ * controller started: a device loaded from the record (after a reset,
+ * as virtio-pci's load does it) hands the waiting frame to the first RX
+ * buffer and is still started. A record with a bad frame is refused. */
+static void test_state_pending_frame(void **state)
+{
+	static const uint8_t data[8] = { 7 };
+	struct can_msg m, out = { .id = 0x321, .len = 3 };
+	struct virtio_device *vdev = g->vdev;
+	struct state_writer w;
+	struct state_reader rd;
+	struct error err = { 0 }, bad_err = { 0 };
+	int activated, bad, good, short_loaded = 0;
+	uint64_t rx;
+	size_t n;
+	int i;
+
+	(void)state;
+	assert_int_equal(control(VIRTIO_CAN_SET_CTRL_MODE_START), VIRTIO_CAN_RESULT_OK);
+	memcpy(out.data, "abc", 3);
+	assert_int_equal(can_backend_send(g->peer, &out), 0);
+	for (i = 0; i < 1000; i++) {
+		bool held;
+
+		pthread_mutex_lock(&vdev->lock);
+		state_writer_init(&w);
+		vdev->ops->save(vdev, &w);
+		pthread_mutex_unlock(&vdev->lock);
+		held = w.len > 4 && w.buf[3] == 1;
+		if (held)
+			break;
+		state_writer_free(&w);
+		usleep(1000);
+	}
+	assert_true(i < 1000); /* the frame waits in the device */
+	/* Checked once the lock is released (a failed assertion must not
+	 * leave it held for the teardown). */
+	ioloop_stop(&vdev->loop);
+	pthread_mutex_lock(&vdev->lock);
+	vdev->ops->reset(vdev);
+	activated = vdev->ops->activate(vdev);
+	for (n = 0; n < w.len; n++) {
+		state_reader_init(&rd, w.buf, n);
+		short_loaded += vdev->ops->load(vdev, &rd, &err) == 0;
+	}
+	w.buf[4] |= 0x80; /* identifier beyond 29 bits */
+	w.buf[7] = 0xff;
+	state_reader_init(&rd, w.buf, w.len);
+	bad = vdev->ops->load(vdev, &rd, &bad_err);
+	w.buf[4] &= 0x7f;
+	w.buf[7] = 0;
+	state_reader_init(&rd, w.buf, w.len);
+	good = vdev->ops->load(vdev, &rd, &err);
+	pthread_mutex_unlock(&vdev->lock);
+	assert_int_equal(activated, 0);
+	assert_int_equal(short_loaded, 0);
+	assert_int_equal(bad, -1);
+	assert_non_null(strstr(bad_err.msg, "not a valid CAN frame"));
+	if (good < 0)
+		fail_msg("load: %s", err.msg);
+	assert_int_equal(ioloop_start(&vdev->loop), 0);
+
+	rx = alloc_buf(VIRTIO_CAN_HDR_SIZE + 8);
+	fake_add_chain(&g->drv, RXQ, (struct seg[]){ { rx, VIRTIO_CAN_HDR_SIZE + 8, true } }, 1);
+	kick(RXQ);
+	assert_true(wait_used(RXQ, 1));
+	assert_int_equal(le32_get(gpa(rx) + 12), 0x321);
+	assert_memory_equal(gpa(rx) + VIRTIO_CAN_HDR_SIZE, "abc", 3);
+	/* Still started. */
+	assert_int_equal(send_frame(VIRTIO_CAN_TX, 0, 0x10, 1, data), VIRTIO_CAN_RESULT_OK);
+	assert_int_equal(peer_recv(&m), 1);
+	state_writer_free(&w);
+}
+
 /* STOP with frames pending: the bus is stalled (the hub does not read),
  * the driver queues 40 frames. The device hands the bus only its window
  * of them, answers nothing while none is confirmed, and at STOP answers
@@ -410,6 +484,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_controller_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_pending_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_cancels_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
 	};

@@ -504,6 +504,81 @@ static void test_device_mergeable_resume(void **state)
 	rig_stop(r);
 }
 
+/* A snapshot taken while a frame waits half delivered in mergeable
+ * buffers: the device's record carries the frame, and a device loaded
+ * from it (reset, brought back to DRIVER_OK with the same queue state,
+ * as virtio-pci's load does) hands the held chains back and delivers the
+ * whole frame again, starting with the first of them. Damaged records
+ * are refused. */
+static void test_device_state_half_frame(void **state)
+{
+	uint8_t disc[DHCP_FRAME_LEN], buf[8192];
+	uint32_t xid = 0x5151;
+	struct virtio_device *vdev;
+	struct state_writer w;
+	struct state_reader rd;
+	struct error err = { 0 };
+	uint32_t id, len;
+	uint16_t nb;
+	struct rig *r;
+	size_t n;
+	int i;
+
+	(void)state;
+	r = user_rig(linux_features);
+	vdev = r->vdev;
+	post_rx(r, 2, 128, true);
+	build_dhcp_discover(disc, xid);
+	guest_send(r, disc, sizeof(disc));
+	usleep(200 * 1000);
+	assert_int_equal(fake_used_idx(&r->drv, RXQ), 0);
+	assert_int_equal(vdev->vq[RXQ].last_avail, 2); /* both held */
+
+	ioloop_stop(&vdev->loop);
+	pthread_mutex_lock(&vdev->lock);
+	state_writer_init(&w);
+	vdev->ops->save(vdev, &w);
+	assert_false(w.failed);
+	/* The device forgets everything; the queue keeps its indices. */
+	vdev->ops->reset(vdev);
+	assert_int_equal(vdev->ops->activate(vdev), 0);
+	for (n = 0; n < w.len; n++) {
+		state_reader_init(&rd, w.buf, n);
+		assert_int_equal(vdev->ops->load(vdev, &rd, &err), -1);
+	}
+	{
+		uint8_t *held = w.buf + 4;
+		uint32_t saved = le32_get(held);
+
+		le32_put(held, QSIZE + 1);
+		state_reader_init(&rd, w.buf, w.len);
+		assert_int_equal(vdev->ops->load(vdev, &rd, &err), -1);
+		le32_put(held, saved);
+	}
+	assert_int_equal(vdev->vq[RXQ].last_avail, 2);
+	state_reader_init(&rd, w.buf, w.len);
+	assert_int_equal(vdev->ops->load(vdev, &rd, &err), 0);
+	assert_int_equal(vdev->vq[RXQ].last_avail, 0);
+	pthread_mutex_unlock(&vdev->lock);
+	assert_int_equal(ioloop_start(&vdev->loop), 0);
+
+	for (i = 0; i < 8; i++)
+		post_rx(r, 1, 128, true);
+	for (;;) {
+		uint16_t first = r->rx_seen;
+
+		n = take_rx(r, buf, sizeof(buf), &nb);
+		if (is_dhcp_offer(buf + 12, n - 12, xid)) {
+			fake_used_elem(&r->drv, RXQ, first, &id, &len);
+			break;
+		}
+	}
+	assert_int_equal(nb, (n + 127) / 128);
+	assert_int_equal(id, 0); /* the first chain posted, delivered again */
+	state_writer_free(&w);
+	rig_stop(r);
+}
+
 /* Buffers added without a kick while the device has notifications off
  * are found on the next frame. */
 static void test_device_buffers_without_kick(void **state)
@@ -770,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_device_dhcp_mergeable),
 		cmocka_unit_test(test_device_waits_for_buffers),
 		cmocka_unit_test(test_device_mergeable_resume),
+		cmocka_unit_test(test_device_state_half_frame),
 		cmocka_unit_test(test_device_buffers_without_kick),
 		cmocka_unit_test(test_device_no_mergeable),
 		cmocka_unit_test(test_device_bad_tx_chains),
