@@ -18,8 +18,10 @@
  * save() and load() turn a paused device's state into a versioned record
  * and back (snapshots, migration): load is called on a device created
  * with the same options as the one saved, realized and paused, after
- * guest RAM is in place; it checks the whole record before it changes
- * anything, so a refused record leaves the device as it was.
+ * guest RAM is in place; it checks the record before it applies it, so a
+ * refused record leaves the device as it was (a VirtIO device whose own
+ * part is refused after the generic part applied: as after a reset),
+ * never half loaded.
  *
  * The list is changed only by the thread that owns the machine (the main
  * thread), so walking it there needs no lock. */
@@ -49,7 +51,7 @@ struct device_ops {
 	 * no state beyond what its options give it: its record is empty. */
 	void (*save)(struct device *d, struct state_writer *w);
 	/* A record save() wrote, for a device of the same options; refused
-	 * (-1, err set, device unchanged) when it is not one. */
+	 * (-1, err set, never half loaded) when it is not one. */
 	int (*load)(struct device *d, struct state_reader *r, struct error *err);
 	/* The device's counters, as members of its --stats-json object. */
 	void (*write_stats)(struct device *d, struct jsonw *j);
