@@ -12,6 +12,7 @@
  * unsynchronised TSCs. */
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_ADJUST 0x3b
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 
 static int has_cap(struct kvm *k, long cap)
 {
@@ -130,6 +131,26 @@ fail:
 	return -1;
 }
 
+static int set_tsc_deadline(int fd, const struct kvm_msrs *m)
+{
+	struct kvm_msrs *one;
+	uint32_t i;
+	int r;
+
+	for (i = 0; m && i < m->nmsrs; i++)
+		if (m->entries[i].index == MSR_IA32_TSC_DEADLINE)
+			break;
+	if (!m || i == m->nmsrs)
+		return 0;
+	one = msrs_alloc(1);
+	if (!one)
+		return -1;
+	one->entries[0] = m->entries[i];
+	r = ioctl(fd, KVM_SET_MSRS, one);
+	free(one);
+	return r < 0 ? -1 : 0;
+}
+
 int kvm_vcpu_state_set(int fd, const struct kvm_vcpu_state *s, struct error *err)
 {
 	struct kvm_vcpu_events ev = s->events;
@@ -158,6 +179,12 @@ int kvm_vcpu_state_set(int fd, const struct kvm_vcpu_state *s, struct error *err
 		log_debug("vCPU state: %d MSR%s not written back", refused, refused == 1 ? "" : "s");
 	what = "local APIC";
 	if (ioctl(fd, KVM_SET_LAPIC, &s->lapic) < 0)
+		goto fail;
+	/* Setting the local APIC cancels a TSC-deadline timer armed by the
+	 * MSR above: arm it again (as QEMU does), or a vCPU halted waiting
+	 * for its timer never wakes. */
+	what = "TSC deadline";
+	if (set_tsc_deadline(fd, s->msrs) < 0)
 		goto fail;
 	what = "run state";
 	if (ioctl(fd, KVM_SET_MP_STATE, &s->mp_state) < 0)
@@ -210,5 +237,145 @@ int kvm_irqchips_set(struct kvm *k, const struct kvm_irqchips_state *s, struct e
 	}
 	if (ioctl(k->vm_fd, KVM_SET_PIT2, &s->pit) < 0)
 		return error_set(err, "cannot write the PIT: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- records (snapshots) --------------------------------------------- */
+
+#define XSAVE_MAX (1u << 20) /* far above any CPU's XSAVE area */
+#define MSRS_MAX 4096
+
+static void put_blob(struct state_writer *w, const void *p, size_t n)
+{
+	state_put_u32(w, (uint32_t)n);
+	state_put_bytes(w, p, n);
+}
+
+/* A structure of exactly n bytes, or the record is refused. */
+static void get_blob(struct state_reader *r, void *p, size_t n, bool *size_ok)
+{
+	if (state_get_u32(r) != n)
+		*size_ok = false;
+	state_get_bytes(r, p, n);
+}
+
+void kvm_vcpu_state_save(const struct kvm_vcpu_state *s, struct state_writer *w)
+{
+	put_blob(w, &s->regs, sizeof(s->regs));
+	put_blob(w, &s->sregs, sizeof(s->sregs));
+	put_blob(w, s->xsave, s->xsave ? s->xsave_size : 0);
+	put_blob(w, &s->fpu, sizeof(s->fpu));
+	state_put_bool(w, s->has_xcrs);
+	put_blob(w, &s->xcrs, sizeof(s->xcrs));
+	put_blob(w, &s->lapic, sizeof(s->lapic));
+	put_blob(w, &s->mp_state, sizeof(s->mp_state));
+	put_blob(w, &s->events, sizeof(s->events));
+	put_blob(w, &s->debugregs, sizeof(s->debugregs));
+	state_put_u32(w, s->msrs ? s->msrs->nmsrs : 0);
+	for (uint32_t i = 0; s->msrs && i < s->msrs->nmsrs; i++) {
+		state_put_u32(w, s->msrs->entries[i].index);
+		state_put_u64(w, s->msrs->entries[i].data);
+	}
+}
+
+int kvm_vcpu_state_load(struct kvm_vcpu_state *s, struct state_reader *r, struct error *err)
+{
+	bool size_ok = true;
+	uint32_t xsave_size, nmsrs, i;
+
+	memset(s, 0, sizeof(*s));
+	get_blob(r, &s->regs, sizeof(s->regs), &size_ok);
+	get_blob(r, &s->sregs, sizeof(s->sregs), &size_ok);
+	xsave_size = state_get_u32(r);
+	if (xsave_size) {
+		if (xsave_size < sizeof(struct kvm_xsave) || xsave_size > XSAVE_MAX ||
+		    xsave_size > state_reader_left(r))
+			return error_set(err, "vCPU state: an XSAVE area of %u bytes", xsave_size);
+		s->xsave = calloc(1, xsave_size);
+		if (!s->xsave)
+			return error_set(err, "out of memory");
+		s->xsave_size = xsave_size;
+		state_get_bytes(r, s->xsave, xsave_size);
+	}
+	get_blob(r, &s->fpu, sizeof(s->fpu), &size_ok);
+	s->has_xcrs = state_get_bool(r);
+	get_blob(r, &s->xcrs, sizeof(s->xcrs), &size_ok);
+	get_blob(r, &s->lapic, sizeof(s->lapic), &size_ok);
+	get_blob(r, &s->mp_state, sizeof(s->mp_state), &size_ok);
+	get_blob(r, &s->events, sizeof(s->events), &size_ok);
+	get_blob(r, &s->debugregs, sizeof(s->debugregs), &size_ok);
+	nmsrs = state_get_u32(r);
+	if (nmsrs > MSRS_MAX || (uint64_t)nmsrs * 12 > state_reader_left(r)) {
+		kvm_vcpu_state_free(s);
+		return error_set(err, "vCPU state: %u MSRs, which cannot be", nmsrs);
+	}
+	s->msrs = msrs_alloc(nmsrs);
+	if (!s->msrs) {
+		kvm_vcpu_state_free(s);
+		return error_set(err, "out of memory");
+	}
+	for (i = 0; i < nmsrs; i++) {
+		s->msrs->entries[i].index = state_get_u32(r);
+		s->msrs->entries[i].data = state_get_u64(r);
+	}
+	if (!size_ok || state_reader_done(r, err) < 0) {
+		kvm_vcpu_state_free(s);
+		if (!size_ok)
+			return error_set(err, "vCPU state from a KVM with other structure sizes");
+		return -1;
+	}
+	return 0;
+}
+
+int kvm_vcpu_tsc_get(int fd, uint64_t *tsc)
+{
+	struct kvm_msrs *m = msrs_alloc(1);
+	int r;
+
+	if (!m)
+		return -1;
+	m->entries[0].index = MSR_IA32_TSC;
+	r = ioctl(fd, KVM_GET_MSRS, m);
+	*tsc = m->entries[0].data;
+	free(m);
+	return r == 1 ? 0 : -1;
+}
+
+int kvm_vcpu_tsc_set(int fd, uint64_t tsc)
+{
+	struct kvm_msrs *m = msrs_alloc(1);
+	int r;
+
+	if (!m)
+		return -1;
+	m->entries[0].index = MSR_IA32_TSC;
+	m->entries[0].data = tsc;
+	r = ioctl(fd, KVM_SET_MSRS, m);
+	free(m);
+	return r == 1 ? 0 : -1;
+}
+
+void kvm_irqchips_save(const struct kvm_irqchips_state *s, struct state_writer *w)
+{
+	for (unsigned int i = 0; i < 3; i++)
+		put_blob(w, &s->chip[i], sizeof(s->chip[i]));
+	put_blob(w, &s->pit, sizeof(s->pit));
+}
+
+int kvm_irqchips_load(struct kvm_irqchips_state *s, struct state_reader *r, struct error *err)
+{
+	bool size_ok = true;
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		get_blob(r, &s->chip[i], sizeof(s->chip[i]), &size_ok);
+	get_blob(r, &s->pit, sizeof(s->pit), &size_ok);
+	if (state_reader_done(r, err) < 0)
+		return -1;
+	if (!size_ok)
+		return error_set(err, "interrupt controller state from a KVM with other sizes");
+	for (i = 0; i < 3; i++)
+		if (s->chip[i].chip_id != i)
+			return error_set(err, "interrupt controller %u is not where it belongs", i);
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "kvm/kvm.h"
 #include "util/error.h"
+#include "util/state.h"
 
 struct kvm_vcpu_state {
 	struct kvm_regs regs;
@@ -36,6 +37,18 @@ int kvm_vcpu_state_get(struct kvm *k, int vcpu_fd, struct kvm_vcpu_state *s, str
 int kvm_vcpu_state_set(int vcpu_fd, const struct kvm_vcpu_state *s, struct error *err);
 void kvm_vcpu_state_free(struct kvm_vcpu_state *s);
 
+/* The state as a record (snapshots): each KVM structure with its size, so
+ * a record from a KVM with other structure sizes is refused rather than
+ * misread. load allocates what s holds (kvm_vcpu_state_free frees it);
+ * the values themselves are KVM's to check when they are set. */
+void kvm_vcpu_state_save(const struct kvm_vcpu_state *s, struct state_writer *w);
+int kvm_vcpu_state_load(struct kvm_vcpu_state *s, struct state_reader *r, struct error *err);
+
+/* The guest's TSC, which the state above leaves out: a snapshot carries
+ * it so that the guest's time stamps go on from where they were. */
+int kvm_vcpu_tsc_get(int vcpu_fd, uint64_t *tsc);
+int kvm_vcpu_tsc_set(int vcpu_fd, uint64_t tsc);
+
 /* The VM-wide interrupt controllers and timer: both PICs, the IOAPIC and
  * the PIT. */
 struct kvm_irqchips_state {
@@ -45,5 +58,7 @@ struct kvm_irqchips_state {
 
 int kvm_irqchips_get(struct kvm *k, struct kvm_irqchips_state *s, struct error *err);
 int kvm_irqchips_set(struct kvm *k, const struct kvm_irqchips_state *s, struct error *err);
+void kvm_irqchips_save(const struct kvm_irqchips_state *s, struct state_writer *w);
+int kvm_irqchips_load(struct kvm_irqchips_state *s, struct state_reader *r, struct error *err);
 
 #endif

@@ -114,6 +114,7 @@ static void test_pause_resume_stop(void **state)
 }
 
 #define MSR_LSTAR 0xc0000082
+#define MSR_TSC_DEADLINE 0x6e0
 
 static uint64_t read_msr(int fd, uint32_t index)
 {
@@ -191,11 +192,72 @@ static void test_reset_state(void **state)
 	assert_true(a > 0);
 }
 
+/* A vCPU's record for a snapshot (kvm_vcpu_state_save/load) put on
+ * another vCPU: registers and MSRs come across, and a TSC-deadline timer
+ * stays armed (setting the local APIC cancels it; the state put back
+ * re-arms it, or a guest halted waiting for its timer would never
+ * wake); the TSC goes across too. */
+static void test_snapshot_record(void **state)
+{
+	struct error err = { 0 };
+	struct kvm_vcpu_state s, back;
+	struct kvm_lapic_state lapic;
+	struct state_writer w;
+	struct state_reader r;
+	struct kvm_regs regs;
+	uint64_t tsc, deadline, lstar;
+	int fd0, fd1;
+
+	(void)state;
+	if (!have_vm) {
+		print_message("skip - vCPU snapshot record: no usable /dev/kvm\n");
+		skip();
+	}
+	fd0 = vm.vcpus[0].fd;
+	fd1 = vm.vcpus[1].fd;
+	/* LVTT: TSC-deadline mode, vector 0xec, unmasked; then a deadline. */
+	assert_int_equal(ioctl(fd0, KVM_GET_LAPIC, &lapic), 0);
+	*(uint32_t *)(lapic.regs + 0x320) = 2u << 17 | 0xec;
+	assert_int_equal(ioctl(fd0, KVM_SET_LAPIC, &lapic), 0);
+	assert_int_equal(kvm_vcpu_tsc_get(fd0, &tsc), 0);
+	deadline = tsc + (1ULL << 40);
+	write_msr(fd0, MSR_TSC_DEADLINE, deadline);
+	if (read_msr(fd0, MSR_TSC_DEADLINE) != deadline) {
+		print_message("skip - this KVM has no TSC-deadline timer\n");
+		skip();
+	}
+	lstar = read_msr(fd0, MSR_LSTAR) + 0x2000;
+	write_msr(fd0, MSR_LSTAR, lstar);
+
+	assert_int_equal(kvm_vcpu_state_get(&vm.kvm, fd0, &s, &err), 0);
+	state_writer_init(&w);
+	kvm_vcpu_state_save(&s, &w);
+	assert_false(w.failed);
+	state_reader_init(&r, w.buf, w.len - 1);
+	assert_int_equal(kvm_vcpu_state_load(&back, &r, &err), -1);
+	state_reader_init(&r, w.buf, w.len);
+	assert_int_equal(kvm_vcpu_state_load(&back, &r, &err), 0);
+	assert_int_equal(kvm_vcpu_tsc_set(fd1, tsc), 0);
+	if (kvm_vcpu_state_set(fd1, &back, &err) < 0)
+		fail_msg("set: %s", err.msg);
+
+	assert_int_equal(read_msr(fd1, MSR_TSC_DEADLINE), deadline);
+	assert_int_equal(read_msr(fd1, MSR_LSTAR), lstar);
+	assert_int_equal(ioctl(fd1, KVM_GET_REGS, &regs), 0);
+	assert_int_equal(regs.rip, s.regs.rip);
+	assert_int_equal(kvm_vcpu_tsc_get(fd1, &deadline), 0);
+	assert_true(deadline >= tsc);
+	kvm_vcpu_state_free(&s);
+	kvm_vcpu_state_free(&back);
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pause_resume_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
