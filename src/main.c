@@ -18,6 +18,7 @@
 #include "qmp/qmp_server.h"
 #include "util/log.h"
 #include "vmm/options.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
 #define EXIT_RUNTIME 1
@@ -127,6 +128,16 @@ static int run(const struct vm_options *o)
 	if (vm_save_reset_state(vm, &err) < 0) {
 		error_report(&err);
 		goto out;
+	}
+	if (o->incoming) {
+		if (vm_snapshot_restore(vm, o->incoming, &err) < 0) {
+			/* A snapshot that is not one, or not of this machine:
+			 * the user's input, as a bad kernel file is. */
+			error_report(&err);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		log_info("restored from %s", o->incoming);
 	}
 	if (o->stats_json)
 		vm_open_stats(vm);

@@ -54,6 +54,11 @@ uint64_t block_fdatasyncs(const struct block_backend *b)
 	return __atomic_load_n(&b->fdatasyncs, __ATOMIC_RELAXED);
 }
 
+int block_sync(const struct block_backend *b)
+{
+	return b->read_only ? 0 : fdatasync(b->fd);
+}
+
 void block_count_fdatasync(struct block_backend *b, int64_t res)
 {
 	if (res >= 0)

@@ -90,5 +90,9 @@ bool block_direct(const struct block_backend *b);
  * pool, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC in io_uring): what
  * makes a FLUSH durable, as opposed to the FLUSH merely being answered. */
 uint64_t block_fdatasyncs(const struct block_backend *b);
+/* Makes every write done so far durable, now, in the caller's thread
+ * (nothing may be in flight: a paused VM's disk; not counted among the
+ * guest's fdatasyncs). 0, or -1 (errno). */
+int block_sync(const struct block_backend *b);
 
 #endif

@@ -2,9 +2,13 @@
  * ch-remote or lkvm's subcommands: connects, negotiates, runs one command
  * and prints its "return" value (JSON) on stdout, or the error's desc on
  * stderr. Exit status 0, 1 when the command failed, 2 on a usage or
- * connection error. Works with QEMU's QMP socket too. */
+ * connection error. Works with QEMU's QMP socket too.
+ *
+ * One command of its own: "snapshot PATH" saves the VM to PATH (QMP
+ * migrate to file:PATH) and lets it run on if it ran before. */
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +88,8 @@ int ctl_main(int argc, char **argv)
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct conn c = { .fd = -1 };
 	json_t *args = NULL, *reply = NULL, *greeting;
-	const char *path, *cmd;
+	const char *path, *cmd, *snapshot = NULL;
+	bool was_running = false;
 	int status = 2;
 
 	if (argc < 3 || argc > 4 || !strcmp(argv[1], "--help")) {
@@ -94,12 +99,22 @@ int ctl_main(int argc, char **argv)
 			"unix:SOCKET,...) and prints its result as JSON. Examples:\n"
 			"  vireo ctl /run/vm.sock query-status\n"
 			"  vireo ctl /run/vm.sock stop\n"
-			"  vireo ctl /run/vm.sock query-vireo-stats\n");
+			"  vireo ctl /run/vm.sock query-vireo-stats\n"
+			"  vireo ctl /run/vm.sock snapshot /var/lib/vm.snap\n"
+			"(restore it with: vireo --incoming file:/var/lib/vm.snap and the VM's\n"
+			"other options)\n");
 		return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 	}
 	path = argv[1];
 	cmd = argv[2];
-	if (argc == 4) {
+	if (!strcmp(cmd, "snapshot")) {
+		if (argc != 4 || !argv[3][0]) {
+			log_error("ctl: snapshot needs the file to write: snapshot PATH");
+			return 2;
+		}
+		snapshot = argv[3];
+		cmd = "migrate";
+	} else if (argc == 4) {
 		json_error_t e;
 
 		args = json_loads(argv[3], 0, &e);
@@ -131,8 +146,32 @@ int ctl_main(int argc, char **argv)
 	if (send_request(&c, "qmp_capabilities", NULL) < 0 || !(reply = next_reply(&c, path)))
 		goto out;
 	json_decref(reply);
+	if (snapshot) {
+		char uri[4096 + 8];
+
+		if (send_request(&c, "query-status", NULL) < 0 || !(reply = next_reply(&c, path)))
+			goto out;
+		was_running = json_is_true(json_object_get(json_object_get(reply, "return"),
+							   "running"));
+		json_decref(reply);
+		snprintf(uri, sizeof(uri), "file:%s", snapshot);
+		args = json_pack("{s:s}", "uri", uri);
+	}
 	if (send_request(&c, cmd, args) < 0 || !(reply = next_reply(&c, path)))
 		goto out;
+	if (snapshot && was_running && json_object_get(reply, "return")) {
+		json_t *resumed;
+
+		/* The snapshot is taken: the VM goes on. */
+		if (send_request(&c, "cont", NULL) < 0 || !(resumed = next_reply(&c, path)))
+			goto out;
+		if (!json_object_get(resumed, "return")) {
+			json_decref(reply);
+			reply = resumed;
+		} else {
+			json_decref(resumed);
+		}
+	}
 	if (json_object_get(reply, "return")) {
 		json_dumpf(json_object_get(reply, "return"), stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');

@@ -10,7 +10,7 @@
 const char *const qmp_command_names[] = {
 	"qmp_capabilities", "query-version", "query-commands", "query-status",
 	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
-	"query-pci", "query-vireo-stats", NULL,
+	"query-pci", "query-vireo-stats", "migrate", "query-migrate", NULL,
 };
 
 /* Vireo's version where QEMU puts its own: clients print it, and the
@@ -85,6 +85,29 @@ static json_t *no_arguments(json_t *args)
 	return NULL;
 }
 
+/* migrate {"uri": "file:PATH"}; QEMU's "detach" (a no-op there too) is
+ * taken, its other flags are not offered. */
+static json_t *migrate(const struct qmp_ops *ops, json_t *args)
+{
+	struct error err = { 0 };
+	json_t *uri = json_object_get(args, "uri"), *v;
+	const char *key;
+
+	json_object_foreach(args, key, v) {
+		if (!strcmp(key, "detach") && json_is_boolean(v))
+			continue;
+		if (!strcmp(key, "detach"))
+			return qmp_error(NULL, "Invalid parameter type for 'detach', expected: boolean");
+		if (strcmp(key, "uri"))
+			return qmp_error(NULL, "Parameter '%s' is unexpected", key);
+	}
+	if (!uri)
+		return qmp_error(NULL, "Parameter 'uri' is missing");
+	if (!json_is_string(uri))
+		return qmp_error(NULL, "Invalid parameter type for 'uri', expected: string");
+	return ops->migrate(ops->ctx, json_string_value(uri), &err) < 0 ? from_error(&err) : ok(NULL);
+}
+
 static json_t *query_commands(void)
 {
 	json_t *list = json_array();
@@ -135,6 +158,8 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 	if (!s->negotiated)
 		return qmp_error("CommandNotFound",
 				 "Expecting capabilities negotiation with 'qmp_capabilities'");
+	if (!strcmp(cmd, "migrate"))
+		return migrate(ops, args);
 	bad = no_arguments(args);
 	if (bad)
 		return bad;
@@ -163,6 +188,8 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 		return ok(array_or_empty(ops->query_block(ops->ctx)));
 	if (!strcmp(cmd, "query-pci"))
 		return ok(array_or_empty(ops->query_pci(ops->ctx)));
+	if (!strcmp(cmd, "query-migrate"))
+		return ok(ops->query_migrate(ops->ctx));
 	if (!strcmp(cmd, "query-vireo-stats")) {
 		json_t *st = ops->stats(ops->ctx, &err);
 

@@ -33,6 +33,13 @@ struct qmp_ops {
 	json_t *(*query_cpus)(void *ctx);
 	json_t *(*query_block)(void *ctx);
 	json_t *(*query_pci)(void *ctx);
+	/* Saves the whole VM to uri ("file:PATH"): the VM is paused (a STOP
+	 * event if it ran) and stays paused when done, as QEMU's runstate
+	 * "postmigrate"; cont runs it on. On failure a VM that ran runs on. */
+	int (*migrate)(void *ctx, const char *uri, struct error *err);
+	/* QEMU's MigrationInfo of the last migrate ({} if none): new
+	 * reference. */
+	json_t *(*query_migrate)(void *ctx);
 	/* The statistics object --stats-json writes, now. */
 	json_t *(*stats)(void *ctx, struct error *err);
 };

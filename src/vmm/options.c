@@ -10,7 +10,7 @@
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
-       OPT_CAN, OPT_QMP, OPT_REBOOT, OPT_HELP, OPT_VERSION };
+       OPT_CAN, OPT_QMP, OPT_REBOOT, OPT_INCOMING, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -27,6 +27,7 @@ static const struct option long_options[] = {
 	{ "no-ioeventfd", no_argument, NULL, OPT_NO_IOEVENTFD },
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -68,6 +69,9 @@ void options_print_help(void)
 	       "                       client connects\n"
 	       "  --reboot exit|reset  what a reboot from inside the guest does: end the VM\n"
 	       "                       (exit, the default) or reset it and boot again\n"
+	       "  --incoming file:PATH start from a snapshot (QMP migrate to file:PATH)\n"
+	       "                       instead of booting; the other options must be the\n"
+	       "                       ones the snapshot's VM was started with\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
 	       "                       for measuring the difference)\n"
 	       "  --help               show this help and exit\n"
@@ -174,6 +178,14 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 				log_error("--reboot '%s': must be exit or reset", optarg);
 				return OPTIONS_USAGE;
 			}
+			break;
+		case OPT_INCOMING:
+			if (strncmp(optarg, "file:", 5) || !optarg[5]) {
+				log_error("--incoming '%s': must be file:PATH (a snapshot file; "
+					  "migration over tcp: is not supported yet)", optarg);
+				return OPTIONS_USAGE;
+			}
+			o->incoming = optarg + 5;
 			break;
 		case OPT_HELP:
 			options_print_help();

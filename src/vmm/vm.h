@@ -23,6 +23,7 @@
 #include "vmm/console.h"
 #include "mem/guest_mem.h"
 #include "vmm/options.h"
+#include "vmm/snapshot.h"
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -119,6 +120,11 @@ struct vm {
 	pthread_mutex_t events_lock;
 	struct vm_event *events;
 	unsigned int nevents, events_dropped;
+	/* The last QMP migrate: 0 none, else "completed" or "failed". */
+	const char *migration_status;
+	char migration_error[ERROR_MSG_MAX];
+	struct snapshot_stats migration;
+	bool postmigrate; /* paused by a completed migrate, not by stop */
 	/* --qmp: the control socket and what its commands act on, or NULL. */
 	struct qmp_server *qmp;
 	const struct qmp_ops *qmp_ops;

@@ -22,7 +22,9 @@ static const char *status(void *ctx)
 	 * a reset is in QEMU, not its end. */
 	if (r != VM_RUNNING && !(r == VM_STOP_RESET && vm->opts->reboot_reset))
 		return "shutdown";
-	return vm->paused ? "paused" : "running";
+	if (vm->paused)
+		return vm->postmigrate ? "postmigrate" : "paused";
+	return "running";
 }
 
 static int stop(void *ctx, struct error *err)
@@ -45,8 +47,62 @@ static int cont(void *ctx, struct error *err)
 	if (!vm->paused)
 		return 0;
 	vm_resume(vm);
+	vm->postmigrate = false;
 	vm_qmp_event(vm, "RESUME", NULL);
 	return 0;
+}
+
+static void migration_event(struct vm *vm, const char *status)
+{
+	vm_qmp_event(vm, "MIGRATION", json_pack("{s:s}", "status", status));
+}
+
+static int migrate(void *ctx, const char *uri, struct error *err)
+{
+	struct vm *vm = ctx;
+	bool was_running = !vm->paused;
+
+	if (strncmp(uri, "file:", 5) || !uri[5])
+		return error_set(err, "'%s': Vireo migrates to file:PATH (a snapshot) only; "
+				 "tcp: is not supported yet", uri);
+	if (was_running) {
+		if (vm_pause(vm, err) < 0)
+			return -1;
+		vm_qmp_event(vm, "STOP", NULL);
+	}
+	migration_event(vm, "setup");
+	migration_event(vm, "active");
+	if (vm_snapshot_save(vm, uri + 5, &vm->migration, err) < 0) {
+		vm->migration_status = "failed";
+		snprintf(vm->migration_error, sizeof(vm->migration_error), "%s", err->msg);
+		migration_event(vm, "failed");
+		/* As QEMU: a migration that fails leaves the source running. */
+		if (was_running) {
+			vm_resume(vm);
+			vm_qmp_event(vm, "RESUME", NULL);
+		}
+		return -1;
+	}
+	vm->migration_status = "completed";
+	vm->postmigrate = true;
+	migration_event(vm, "completed");
+	return 0;
+}
+
+static json_t *query_migrate(void *ctx)
+{
+	struct vm *vm = ctx;
+	const struct snapshot_stats *st = &vm->migration;
+
+	if (!vm->migration_status)
+		return json_object();
+	if (!strcmp(vm->migration_status, "failed"))
+		return json_pack("{s:s,s:s}", "status", "failed", "error-desc", vm->migration_error);
+	return json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I,s:I}}", "status", "completed", "total-time",
+			 (json_int_t)st->total_ms, "downtime", (json_int_t)st->total_ms,
+			 "setup-time", (json_int_t)0, "ram", "transferred",
+			 (json_int_t)st->written, "total", (json_int_t)st->ram_bytes,
+			 "remaining", (json_int_t)0);
 }
 
 static int powerdown(void *ctx, struct error *err)
@@ -205,6 +261,8 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.cont = cont,
 		.powerdown = powerdown,
 		.reset = reset,
+		.migrate = migrate,
+		.query_migrate = query_migrate,
 		.quit = quit,
 		.query_cpus = query_cpus,
 		.query_block = query_block,

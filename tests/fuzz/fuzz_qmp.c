@@ -53,6 +53,19 @@ static int f_reset(void *ctx, struct error *err)
 	return 0;
 }
 
+static int f_migrate(void *ctx, const char *uri, struct error *err)
+{
+	(void)ctx;
+	CHECK(uri != NULL);
+	return strncmp(uri, "file:", 5) ? error_set(err, "not file:") : 0;
+}
+
+static json_t *f_query_migrate(void *ctx)
+{
+	(void)ctx;
+	return json_object();
+}
+
 static void f_quit(void *ctx)
 {
 	(void)ctx;
@@ -74,7 +87,7 @@ static json_t *f_stats(void *ctx, struct error *err)
 static const struct qmp_ops ops = {
 	.status = f_status, .stop = f_stop, .cont = f_cont, .powerdown = f_powerdown,
 	.reset = f_reset, .quit = f_quit, .query_cpus = f_list, .query_block = f_list, .query_pci = f_list,
-	.stats = f_stats,
+	.stats = f_stats, .migrate = f_migrate, .query_migrate = f_query_migrate,
 };
 
 /* Reads what the server wrote and checks each CRLF-terminated line. */

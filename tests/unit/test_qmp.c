@@ -16,7 +16,8 @@
 
 struct fake_vm {
 	bool paused, refuse_stop;
-	int stops, conts, presses, resets, quits;
+	int stops, conts, presses, resets, quits, migrations;
+	char uri[64];
 };
 
 static struct fake_vm fake;
@@ -64,6 +65,24 @@ static int f_reset(void *ctx, struct error *err)
 	return 0;
 }
 
+static int f_migrate(void *ctx, const char *uri, struct error *err)
+{
+	struct fake_vm *f = ctx;
+
+	if (strncmp(uri, "file:", 5))
+		return error_set(err, "'%s': Vireo migrates to file:PATH only", uri);
+	f->migrations++;
+	snprintf(f->uri, sizeof(f->uri), "%s", uri);
+	return 0;
+}
+
+static json_t *f_query_migrate(void *ctx)
+{
+	struct fake_vm *f = ctx;
+
+	return f->migrations ? json_pack("{s:s}", "status", "completed") : json_object();
+}
+
 static void f_quit(void *ctx)
 {
 	((struct fake_vm *)ctx)->quits++;
@@ -85,7 +104,8 @@ static json_t *f_stats(void *ctx, struct error *err)
 static const struct qmp_ops ops = {
 	.ctx = &fake, .status = f_status, .stop = f_stop, .cont = f_cont,
 	.powerdown = f_powerdown, .reset = f_reset, .quit = f_quit, .query_cpus = f_list,
-	.query_block = f_list, .query_pci = f_list, .stats = f_stats,
+	.query_block = f_list, .query_pci = f_list, .stats = f_stats, .migrate = f_migrate,
+	.query_migrate = f_query_migrate,
 };
 
 /* Runs one request given as text; returns the reply (caller frees). */
@@ -210,6 +230,34 @@ static void test_commands_and_errors(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
 			    "cannot reset: the vCPUs did not stop within 5000 ms");
 	fake.refuse_stop = false;
+	json_decref(r);
+	/* migrate: its uri checked as QEMU words it, then handed over. */
+	r = ask(&s, "{\"execute\": \"query-migrate\"}");
+	assert_int_equal(json_object_size(json_object_get(r, "return")), 0);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'uri' is missing");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 5}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Invalid parameter type for 'uri', expected: string");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/x\", \"blk\": true}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'blk' is unexpected");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:h:1\"}}");
+	assert_non_null(json_object_get(r, "error"));
+	json_decref(r);
+	assert_int_equal(fake.migrations, 0);
+	r = ask(&s, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:/x\", \"detach\": true}}");
+	assert_non_null(json_object_get(r, "return"));
+	assert_string_equal(fake.uri, "file:/x");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"query-migrate\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "return"), "status")),
+			    "completed");
 	json_decref(r);
 	r = ask(&s, "{\"execute\": \"quit\"}");
 	assert_int_equal(fake.quits, 1);
