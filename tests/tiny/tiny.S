@@ -8,6 +8,9 @@
  *   crash     print, then fault with no IDT (a triple fault)
  *   spin      loop forever (for signal tests)
  *   cmos      print the CMOS RTC's hour:minute:second (BCD) then power off
+ *   count     print "tiny count up\n", then for each COM1 input byte add
+ *             one to a counter in RAM and print it (4 hex digits and a
+ *             newline), until 'q': state a snapshot must carry
  */
 #define MODE_hello 1
 #define MODE_echo 2
@@ -15,6 +18,7 @@
 #define MODE_crash 4
 #define MODE_spin 5
 #define MODE_cmos 6
+#define MODE_count 7
 #define CAT(a, b) a##b
 #define XMODE(m) CAT(MODE_, m)
 #define THIS XMODE(MODE)
@@ -84,6 +88,40 @@ echo_loop:
 	je poweroff
 	out %al, %dx
 	jmp echo_loop
+#elif THIS == MODE_count
+	lea count_banner(%rip), %rsi
+	mov $0x3f8, %dx
+cbanner:
+	lodsb
+	test %al, %al
+	jz count_loop
+	out %al, %dx
+	jmp cbanner
+count_loop:
+	mov $0x3fd, %dx
+	in %dx, %al
+	test $1, %al
+	jz count_loop
+	mov $0x3f8, %dx
+	in %dx, %al
+	cmp $'q', %al
+	je poweroff
+	incl counter(%rip)
+	mov counter(%rip), %ebx
+	mov $4, %ecx
+hex_digit:
+	rol $4, %bx		/* the top nibble to the bottom */
+	mov %bl, %al
+	and $0xf, %al
+	add $'0', %al
+	cmp $'9', %al
+	jbe 1f
+	add $7, %al		/* 'A'..'F' */
+1:	out %al, %dx
+	loop hex_digit
+	mov $'\n', %al
+	out %al, %dx
+	jmp count_loop
 #elif THIS == MODE_spin
 spin:
 	jmp spin
@@ -138,6 +176,11 @@ halt:
 	jmp halt
 message:
 	.asciz "hello from tiny guest\n"
+count_banner:
+	.asciz "tiny count up\n"
+	.balign 4
+counter:
+	.long 0
 echo_banner:
 	.asciz "tiny echo up\n"
 	.balign 16
