@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 void device_list_init(struct device_list *l)
 {
@@ -152,20 +151,6 @@ void devices_destroy_all(struct device_list *l)
 	}
 }
 
-static uint32_t crc32_of(const uint8_t *p, size_t n)
-{
-	uLong c = crc32(0L, Z_NULL, 0);
-
-	while (n) {
-		uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n;
-
-		c = crc32(c, p, chunk);
-		p += chunk;
-		n -= chunk;
-	}
-	return (uint32_t)c;
-}
-
 int devices_save_all(const struct device_list *l, struct state_writer *w, struct error *err)
 {
 	struct device *d;
@@ -186,7 +171,7 @@ int devices_save_all(const struct device_list *l, struct state_writer *w, struct
 		state_put_u32(w, d->state_version);
 		state_put_u64(w, rec.len);
 		state_put_bytes(w, rec.buf, rec.len);
-		state_put_u32(w, crc32_of(rec.buf, rec.len));
+		state_put_u32(w, state_crc32(rec.buf, rec.len));
 		state_writer_free(&rec);
 	}
 	if (w->failed)
@@ -240,7 +225,7 @@ static int read_sections(const struct device_list *l, struct state_reader *r,
 		if (version != d->state_version)
 			return error_set(err, "%s: the snapshot's state is version %u, this Vireo "
 					 "reads version %u", name, version, d->state_version);
-		if (crc != crc32_of(sec[i].rec, sec[i].len))
+		if (crc != state_crc32(sec[i].rec, sec[i].len))
 			return error_set(err, "%s: the snapshot's state is damaged (checksum)", name);
 		if (!d->ops->load && sec[i].len)
 			return error_set(err, "%s: the snapshot has state for a device without any",

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 void state_writer_init(struct state_writer *w)
 {
@@ -84,6 +85,21 @@ void state_put_str(struct state_writer *w, const char *s)
 		n = 255;
 	state_put_u8(w, (uint8_t)n);
 	state_put_bytes(w, s, n);
+}
+
+uint32_t state_crc32(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	while (n) {
+		uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n; /* zlib takes a uInt */
+
+		c = crc32(c, b, chunk);
+		b += chunk;
+		n -= chunk;
+	}
+	return (uint32_t)c;
 }
 
 void state_reader_init(struct state_reader *r, const void *p, size_t len)

@@ -56,6 +56,9 @@ static inline size_t state_reader_left(const struct state_reader *r)
 {
 	return r->len - r->off;
 }
+/* CRC-32 (zlib's) of n bytes: what guards each record in a file. */
+uint32_t state_crc32(const void *p, size_t n);
+
 /* 0 when the record was read whole and exactly; else -1 with err saying
  * how it is not (too short, too long, or malformed). */
 int state_reader_done(const struct state_reader *r, struct error *err);

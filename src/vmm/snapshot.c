@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_pci.h"
@@ -87,24 +88,6 @@ static int build_meta(struct vm *vm, struct meta *m, unsigned int *n, struct err
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = pwrite(fd, b, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		b += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
 	static const uint8_t zero[SNAPSHOT_PAGE];
@@ -130,7 +113,7 @@ static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written)
 					  !page_is_zero(ram + at + run);
 		     run += SNAPSHOT_PAGE)
 			;
-		if (pwrite_all(fd, ram + at, run, off + at) < 0)
+		if (pwrite_full(fd, ram + at, run, off + at) < 0)
 			return -1;
 		*written += run;
 		at += run;
@@ -207,8 +190,8 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 
 		*s = (struct snapshot_section){ .kind = m[i].kind, .index = m[i].index,
 						.offset = off, .length = m[i].w.len,
-						.crc = snapshot_crc(m[i].w.buf, m[i].w.len) };
-		if (pwrite_all(fd, m[i].w.buf, m[i].w.len, off) < 0)
+						.crc = state_crc32(m[i].w.buf, m[i].w.len) };
+		if (pwrite_full(fd, m[i].w.buf, m[i].w.len, off) < 0)
 			goto write_failed;
 		off += m[i].w.len;
 		st->written += m[i].w.len;
@@ -216,12 +199,12 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 	off = (off + SNAPSHOT_PAGE - 1) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
 	idx.sec[idx.nsections++] = (struct snapshot_section){
 		.kind = SNAP_RAM, .offset = off, .length = vm->mem.size,
-		.crc = snapshot_crc(vm->mem.host, vm->mem.size),
+		.crc = state_crc32(vm->mem.host, vm->mem.size),
 	};
 	if (write_ram(vm, fd, off, &st->written) < 0)
 		goto write_failed;
 	snapshot_header_write(&idx, hdr);
-	if (pwrite_all(fd, hdr, SNAPSHOT_HEADER_SIZE, 0) < 0 || fsync(fd) < 0)
+	if (pwrite_full(fd, hdr, SNAPSHOT_HEADER_SIZE, 0) < 0 || fsync(fd) < 0)
 		goto write_failed;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -262,23 +245,15 @@ struct loaded {
 static int read_section(int fd, const struct snapshot_section *s, struct loaded *out,
 			struct error *err)
 {
-	size_t done = 0;
-
 	out->len = (size_t)s->length;
 	out->buf = malloc(out->len ? out->len : 1);
 	if (!out->buf)
 		return error_set(err, "out of memory");
-	while (done < out->len) {
-		ssize_t r = pread(fd, out->buf + done, out->len - done, (off_t)(s->offset + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return error_set(err, "snapshot cannot be read: %s",
-					 r < 0 ? strerror(errno) : "unexpected end of file");
-		done += (size_t)r;
-	}
-	if (snapshot_crc(out->buf, out->len) != s->crc)
+	errno = 0;
+	if (pread_full(fd, out->buf, out->len, s->offset) < 0)
+		return error_set(err, "snapshot cannot be read: %s",
+				 errno ? strerror(errno) : "unexpected end of file");
+	if (state_crc32(out->buf, out->len) != s->crc)
 		return error_set(err, "snapshot is damaged (a section's checksum is wrong)");
 	return 0;
 }

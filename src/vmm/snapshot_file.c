@@ -1,27 +1,12 @@
 #include "vmm/snapshot_file.h"
 
 #include <string.h>
-#include <zlib.h>
 
 #include "util/le.h"
+#include "util/state.h"
 
 #define ENTRY_SIZE 28 /* kind, index, offset, length, crc */
 #define FIXED_SIZE 16 /* magic, version, count */
-
-uint32_t snapshot_crc(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uLong c = crc32(0L, Z_NULL, 0);
-
-	while (n) {
-		uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n;
-
-		c = crc32(c, b, chunk);
-		b += chunk;
-		n -= chunk;
-	}
-	return (uint32_t)c;
-}
 
 _Static_assert(FIXED_SIZE + SNAPSHOT_MAX_SECTIONS * ENTRY_SIZE + 4 <= SNAPSHOT_HEADER_SIZE,
 	       "the section table fits the header page");
@@ -42,7 +27,7 @@ void snapshot_header_write(const struct snapshot_index *idx, uint8_t *hdr)
 		le64_put(p + 16, idx->sec[i].length);
 		le32_put(p + 24, idx->sec[i].crc);
 	}
-	le32_put(p, snapshot_crc(hdr, (size_t)(p - hdr)));
+	le32_put(p, state_crc32(hdr, (size_t)(p - hdr)));
 }
 
 int snapshot_header_parse(const uint8_t *hdr, uint64_t file_size, struct snapshot_index *idx,
@@ -60,7 +45,7 @@ int snapshot_header_parse(const uint8_t *hdr, uint64_t file_size, struct snapsho
 	n = le32_get(hdr + 12);
 	if (n == 0 || n > SNAPSHOT_MAX_SECTIONS)
 		return error_set(err, "snapshot header is damaged (%u sections)", n);
-	if (le32_get(p + (size_t)n * ENTRY_SIZE) != snapshot_crc(hdr, FIXED_SIZE + (size_t)n * ENTRY_SIZE))
+	if (le32_get(p + (size_t)n * ENTRY_SIZE) != state_crc32(hdr, FIXED_SIZE + (size_t)n * ENTRY_SIZE))
 		return error_set(err, "snapshot header is damaged (checksum)");
 	idx->nsections = n;
 	for (i = 0; i < n; i++, p += ENTRY_SIZE) {

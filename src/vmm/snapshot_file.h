@@ -61,6 +61,5 @@ int snapshot_header_parse(const uint8_t *hdr, uint64_t file_size, struct snapsho
 /* The section of that kind and index, or NULL. */
 const struct snapshot_section *snapshot_find(const struct snapshot_index *idx, uint32_t kind,
 					     uint32_t index);
-uint32_t snapshot_crc(const void *p, size_t n);
 
 #endif
