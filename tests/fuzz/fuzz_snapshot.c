@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(hdr, in.p, in.n < sizeof(hdr) ? in.n : sizeof(hdr));
 	n = le32_get(hdr + 12);
 	if ((flags & 1) && n >= 1 && n <= SNAPSHOT_MAX_SECTIONS)
-		le32_put(hdr + 16 + 28 * n, snapshot_crc(hdr, 16 + 28 * (size_t)n));
+		le32_put(hdr + 16 + 28 * n, state_crc32(hdr, 16 + 28 * (size_t)n));
 	if (snapshot_header_parse(hdr, file_size, &idx, &err) < 0) {
 		CHECK(err.set);
 		return 0;
