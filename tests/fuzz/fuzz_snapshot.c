@@ -11,6 +11,7 @@
 
 #include "fuzz.h"
 #include "util/le.h"
+#include "util/state.h"
 #include "vmm/snapshot_file.h"
 
 static uint8_t hdr[SNAPSHOT_HEADER_SIZE];
