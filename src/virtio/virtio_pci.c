@@ -280,6 +280,21 @@ static void reset_device(struct virtio_pci *vp)
 	set_intx(vp, false);
 }
 
+/* The I/O thread looks at every ready queue once, as if kicked: for
+ * buffers queued before DRIVER_OK, or a kick a snapshot did not carry. */
+static void kick_ready_queues(struct virtio_pci *vp)
+{
+	struct virtio_device *vdev = vp->vdev;
+
+	for (unsigned int i = 0; i < vdev->num_queues; i++) {
+		uint64_t one = 1;
+
+		if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
+			/* Cannot overflow. */
+		}
+	}
+}
+
 static void write_status(struct virtio_pci *vp, uint8_t status)
 {
 	struct virtio_device *vdev = vp->vdev;
@@ -308,15 +323,8 @@ static void write_status(struct virtio_pci *vp, uint8_t status)
 			virtio_set_needs_reset(vdev, "could not start");
 			return;
 		}
-		/* Buffers the driver queued before DRIVER_OK: the I/O thread
-		 * looks at every queue once. */
-		for (unsigned int i = 0; i < vdev->num_queues; i++) {
-			uint64_t one = 1;
-
-			if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
-				/* Cannot overflow. */
-			}
-		}
+		/* Buffers the driver queued before DRIVER_OK. */
+		kick_ready_queues(vp);
 	}
 }
 
@@ -916,26 +924,40 @@ static void vp_resume(struct device *d)
 		virtio_set_needs_reset(vp->vdev, "%s: cannot restart its I/O thread", vp->vdev->name);
 }
 
-/* A system reset (vCPUs and the I/O thread stopped): the VirtIO device as
- * after a driver's reset, and the PCI function as firmware left it —
- * configuration space (BAR where it was assigned, MSI-X off), MSI-X table
- * entries cleared and masked, queue notifications bound there again. */
-static void vp_reset(struct device *d)
+/* The VirtIO device as after a driver's reset, and the PCI function as
+ * firmware left it: configuration space (BAR where it was assigned, MSI-X
+ * off), MSI-X table entries cleared and masked. vdev->lock held; the
+ * caller reprograms the routes and the queue notifications. */
+static void reset_function(struct virtio_pci *vp)
 {
-	struct virtio_pci *vp = d->opaque;
 	unsigned int v;
 
-	pthread_mutex_lock(&vp->vdev->lock);
-	reset_device(vp);
+	reset_device(vp); /* the PBA too */
 	pci_device_restore_reset_state(&vp->pci);
 	for (v = 0; v < vp->nvectors; v++) {
 		struct msix_entry *e = &vp->msix[v];
 
 		e->addr_lo = e->addr_hi = e->data = 0;
 		e->ctrl = MSIX_ENTRY_MASKED;
-		update_route(vp, v);
 	}
-	vp->pba = 0;
+}
+
+/* The KVM routes of every MSI-X vector, from its table entry. */
+static void update_routes(struct virtio_pci *vp)
+{
+	for (unsigned int v = 0; v < vp->nvectors; v++)
+		update_route(vp, v);
+}
+
+/* A system reset (vCPUs and the I/O thread stopped): the function as
+ * above, its routes and queue notifications bound there again. */
+static void vp_reset(struct device *d)
+{
+	struct virtio_pci *vp = d->opaque;
+
+	pthread_mutex_lock(&vp->vdev->lock);
+	reset_function(vp);
+	update_routes(vp);
 	pthread_mutex_unlock(&vp->vdev->lock);
 	map_ioeventfds(vp);
 }
@@ -1154,7 +1176,6 @@ static int vp_load(struct device *d, struct state_reader *r, struct error *err)
 	struct virtio_device *vdev = vp->vdev;
 	struct vp_saved *s = calloc(1, sizeof(*s));
 	struct state_reader own;
-	unsigned int i;
 	int ret = -1;
 
 	if (!s)
@@ -1173,29 +1194,16 @@ static int vp_load(struct device *d, struct state_reader *r, struct error *err)
 		ret = vdev->ops->load(vdev, &own, err);
 	else
 		ret = state_reader_done(&own, err);
-	if (ret < 0) {
-		/* Refused: back to the state after a reset, not half loaded. */
-		reset_device(vp);
-		pci_device_restore_reset_state(&vp->pci);
-		for (i = 0; i < vp->nvectors; i++) {
-			vp->msix[i].addr_lo = vp->msix[i].addr_hi = vp->msix[i].data = 0;
-			vp->msix[i].ctrl = MSIX_ENTRY_MASKED;
-		}
-	}
-	for (i = 0; i < vp->nvectors; i++)
-		update_route(vp, i);
+	if (ret < 0)
+		reset_function(vp); /* refused: as after a reset, not half loaded */
+	update_routes(vp);
 	update_intx(vp);
 	pthread_mutex_unlock(&vdev->lock);
 	map_ioeventfds(vp);
 	/* A kick the guest gave just before the snapshot may not have been
 	 * taken yet: every ready queue is looked at once on resume. */
-	for (i = 0; ret == 0 && i < vdev->num_queues; i++) {
-		uint64_t one = 1;
-
-		if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
-			/* Cannot overflow. */
-		}
-	}
+	if (ret == 0)
+		kick_ready_queues(vp);
 out:
 	free(s);
 	return ret;
