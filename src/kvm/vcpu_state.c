@@ -131,24 +131,32 @@ fail:
 	return -1;
 }
 
-static int set_tsc_deadline(int fd, const struct kvm_msrs *m)
+/* One MSR through KVM_GET_MSRS or KVM_SET_MSRS (*data in and out):
+ * what the ioctl returns (1: done, 0: refused, -1: error). */
+static int msr_one(int fd, unsigned long req, uint32_t index, uint64_t *data)
 {
-	struct kvm_msrs *one;
-	uint32_t i;
+	struct kvm_msrs *m = msrs_alloc(1);
 	int r;
 
-	for (i = 0; m && i < m->nmsrs; i++)
-		if (m->entries[i].index == MSR_IA32_TSC_DEADLINE)
-			break;
-	if (!m || i == m->nmsrs)
-		return 0;
-	one = msrs_alloc(1);
-	if (!one)
+	if (!m)
 		return -1;
-	one->entries[0] = m->entries[i];
-	r = ioctl(fd, KVM_SET_MSRS, one);
-	free(one);
-	return r < 0 ? -1 : 0;
+	m->entries[0].index = index;
+	m->entries[0].data = *data;
+	r = ioctl(fd, req, m);
+	*data = m->entries[0].data;
+	free(m);
+	return r;
+}
+
+static int set_tsc_deadline(int fd, const struct kvm_msrs *m)
+{
+	for (uint32_t i = 0; m && i < m->nmsrs; i++) {
+		uint64_t deadline = m->entries[i].data;
+
+		if (m->entries[i].index == MSR_IA32_TSC_DEADLINE)
+			return msr_one(fd, KVM_SET_MSRS, MSR_IA32_TSC_DEADLINE, &deadline) < 0 ? -1 : 0;
+	}
+	return 0;
 }
 
 int kvm_vcpu_state_set(int fd, const struct kvm_vcpu_state *s, struct error *err)
@@ -329,30 +337,13 @@ int kvm_vcpu_state_load(struct kvm_vcpu_state *s, struct state_reader *r, struct
 
 int kvm_vcpu_tsc_get(int fd, uint64_t *tsc)
 {
-	struct kvm_msrs *m = msrs_alloc(1);
-	int r;
-
-	if (!m)
-		return -1;
-	m->entries[0].index = MSR_IA32_TSC;
-	r = ioctl(fd, KVM_GET_MSRS, m);
-	*tsc = m->entries[0].data;
-	free(m);
-	return r == 1 ? 0 : -1;
+	*tsc = 0;
+	return msr_one(fd, KVM_GET_MSRS, MSR_IA32_TSC, tsc) == 1 ? 0 : -1;
 }
 
 int kvm_vcpu_tsc_set(int fd, uint64_t tsc)
 {
-	struct kvm_msrs *m = msrs_alloc(1);
-	int r;
-
-	if (!m)
-		return -1;
-	m->entries[0].index = MSR_IA32_TSC;
-	m->entries[0].data = tsc;
-	r = ioctl(fd, KVM_SET_MSRS, m);
-	free(m);
-	return r == 1 ? 0 : -1;
+	return msr_one(fd, KVM_SET_MSRS, MSR_IA32_TSC, &tsc) == 1 ? 0 : -1;
 }
 
 void kvm_irqchips_save(const struct kvm_irqchips_state *s, struct state_writer *w)
