@@ -89,8 +89,13 @@ void state_put_str(struct state_writer *w, const char *s)
 
 uint32_t state_crc32(const void *p, size_t n)
 {
+	return state_crc32_more(0, p, n);
+}
+
+uint32_t state_crc32_more(uint32_t crc, const void *p, size_t n)
+{
 	const uint8_t *b = p;
-	uLong c = crc32(0L, Z_NULL, 0);
+	uLong c = crc;
 
 	while (n) {
 		uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n; /* zlib takes a uInt */

@@ -58,6 +58,9 @@ static inline size_t state_reader_left(const struct state_reader *r)
 }
 /* CRC-32 (zlib's) of n bytes: what guards each record in a file. */
 uint32_t state_crc32(const void *p, size_t n);
+/* The CRC-32 of what crc covered followed by these n bytes (crc 0: none
+ * yet), for data checksummed piece by piece. */
+uint32_t state_crc32_more(uint32_t crc, const void *p, size_t n);
 
 /* 0 when the record was read whole and exactly; else -1 with err saying
  * how it is not (too short, too long, or malformed). */

@@ -96,16 +96,19 @@ static bool page_is_zero(const uint8_t *p)
 }
 
 /* Guest RAM at off, leaving holes where pages are zero (a guest that used
- * little of its RAM makes a small file). */
-static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written)
+ * little of its RAM makes a small file), and its CRC into *crc: one pass
+ * over RAM for both. */
+static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written, uint32_t *crc)
 {
 	const uint8_t *ram = vm->mem.host;
 	uint64_t size = vm->mem.size, at = 0;
 
+	*crc = 0;
 	while (at < size) {
 		uint64_t run;
 
 		if (page_is_zero(ram + at)) {
+			*crc = state_crc32_more(*crc, ram + at, SNAPSHOT_PAGE);
 			at += SNAPSHOT_PAGE;
 			continue;
 		}
@@ -113,6 +116,7 @@ static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written)
 					  !page_is_zero(ram + at + run);
 		     run += SNAPSHOT_PAGE)
 			;
+		*crc = state_crc32_more(*crc, ram + at, run);
 		if (pwrite_full(fd, ram + at, run, off + at) < 0)
 			return -1;
 		*written += run;
@@ -197,11 +201,10 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 		st->written += m[i].w.len;
 	}
 	off = (off + SNAPSHOT_PAGE - 1) / SNAPSHOT_PAGE * SNAPSHOT_PAGE;
-	idx.sec[idx.nsections++] = (struct snapshot_section){
+	idx.sec[idx.nsections] = (struct snapshot_section){
 		.kind = SNAP_RAM, .offset = off, .length = vm->mem.size,
-		.crc = state_crc32(vm->mem.host, vm->mem.size),
 	};
-	if (write_ram(vm, fd, off, &st->written) < 0)
+	if (write_ram(vm, fd, off, &st->written, &idx.sec[idx.nsections++].crc) < 0)
 		goto write_failed;
 	snapshot_header_write(&idx, hdr);
 	if (pwrite_full(fd, hdr, SNAPSHOT_HEADER_SIZE, 0) < 0 || fsync(fd) < 0)
@@ -328,6 +331,14 @@ out:
 	return ret;
 }
 
+/* The loaded metadata section of that kind (which load_all checked is
+ * there). */
+static const struct loaded *loaded_of(const struct loaded *l, const struct snapshot_index *idx,
+				      uint32_t kind, uint32_t index)
+{
+	return &l[snapshot_find(idx, kind, index) - idx->sec];
+}
+
 static int load_u64(const struct loaded *l, uint64_t *v, struct error *err)
 {
 	struct state_reader r;
@@ -361,7 +372,7 @@ static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, str
 		if (read_section(fd, &idx->sec[i], &l[i], err) < 0)
 			goto out;
 	}
-	if (check_machine(vm, &l[snapshot_find(idx, SNAP_MACHINE, 0) - idx->sec], err) < 0)
+	if (check_machine(vm, loaded_of(l, idx, SNAP_MACHINE, 0), err) < 0)
 		goto out;
 	for (i = 0; i < idx->nsections; i++)
 		if (idx->sec[i].kind != SNAP_VCPU ? idx->sec[i].index != 0
@@ -378,10 +389,10 @@ static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, str
 		error_set(err, "snapshot's memory is not the size it says");
 		goto out;
 	}
-	if (load_u64(&l[snapshot_find(idx, SNAP_CLOCK, 0) - idx->sec], &clock, err) < 0)
+	if (load_u64(loaded_of(l, idx, SNAP_CLOCK, 0), &clock, err) < 0)
 		goto out;
 	{
-		const struct loaded *pl = &l[snapshot_find(idx, SNAP_PCI_HOST, 0) - idx->sec];
+		const struct loaded *pl = loaded_of(l, idx, SNAP_PCI_HOST, 0);
 
 		state_reader_init(&r, pl->buf, pl->len);
 		cfg_addr = state_get_u32(&r);
@@ -398,7 +409,7 @@ static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, str
 	if (devices_pause_all(&vm->devices, err) < 0)
 		goto out;
 	{
-		const struct loaded *dl = &l[snapshot_find(idx, SNAP_DEVICES, 0) - idx->sec];
+		const struct loaded *dl = loaded_of(l, idx, SNAP_DEVICES, 0);
 
 		state_reader_init(&r, dl->buf, dl->len);
 		if (devices_load_all(&vm->devices, &r, err) < 0)
@@ -407,7 +418,7 @@ static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, str
 			goto out;
 	}
 	{
-		const struct loaded *cl = &l[snapshot_find(idx, SNAP_IRQCHIPS, 0) - idx->sec];
+		const struct loaded *cl = loaded_of(l, idx, SNAP_IRQCHIPS, 0);
 
 		state_reader_init(&r, cl->buf, cl->len);
 		if (kvm_irqchips_load(&chips, &r, err) < 0 ||
@@ -415,7 +426,7 @@ static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, str
 			goto out;
 	}
 	for (i = 0; i < vm->ncpus; i++) {
-		if (load_vcpu(vm, i, &l[snapshot_find(idx, SNAP_VCPU, i) - idx->sec], err) < 0) {
+		if (load_vcpu(vm, i, loaded_of(l, idx, SNAP_VCPU, i), err) < 0) {
 			error_prefix(err, "vCPU %u: ", i);
 			goto out;
 		}

@@ -42,6 +42,10 @@ static void test_round_trip(void **state)
 	state_get_bytes(&r, back, sizeof(back));
 	assert_memory_equal(back, blob, sizeof(blob));
 	assert_int_equal(state_reader_done(&r, &err), 0);
+	/* A CRC taken piece by piece is the CRC of the whole. */
+	assert_int_equal(state_crc32_more(state_crc32(blob, 100), blob + 100, sizeof(blob) - 100),
+			 state_crc32(blob, sizeof(blob)));
+	assert_int_equal(state_crc32_more(0, blob, sizeof(blob)), state_crc32(blob, sizeof(blob)));
 	state_writer_free(&w);
 }
 
