@@ -2,18 +2,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/log.h"
 
-int pread_full(int fd, void *buf, size_t len, uint64_t off)
+/* pread or pwrite all of len bytes at off, retrying on EINTR and short
+ * transfers; an end of file is an error. */
+static int positioned_full(int fd, uint8_t *p, size_t len, uint64_t off, bool write)
 {
-	uint8_t *p = buf;
-
 	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
+		ssize_t n = write ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -26,22 +27,15 @@ int pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	return positioned_full(fd, buf, len, off, false);
+}
+
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* Only read from: pwrite takes it as const. */
+	return positioned_full(fd, (uint8_t *)buf, len, off, true);
 }
 
 int write_full(int fd, const void *buf, size_t len)
