@@ -47,9 +47,9 @@ def test_pause_resume_under_load(tmp):
         f.truncate(BLOCKS * 512)
     vm, sh, q = boot("pause", "--disk", "path=%s" % disk)
     clocksource = sh.ok("cat /sys/devices/system/clocksource/clocksource0/current_clocksource").strip()
-    sh.ok("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1 &")
-    sh.ok("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
-          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1 &"
+    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
+          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
           % BLOCKS)
     lags = []
     last = counter(sh)

@@ -75,9 +75,9 @@ def test_snapshot_kill_restore(tmp):
     sh = shell(src)
     sh.sh("stty -echo")
     q = QMP(path)
-    sh.ok("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1 &")
-    sh.ok("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
-          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1 &"
+    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
+          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
           % BLOCKS)
     time.sleep(3)
     before, up_before = counter(sh), uptime(sh)

@@ -661,7 +661,7 @@ def test_net_user():
             # Host reaches a guest port through hostfwd.
             g.ok("head -c 2097152 /dev/urandom > /tmp/serve")
             serve_sha = guest_sha(g, "/tmp/serve")
-            g.ok("nc -l -p 8080 < /tmp/serve > /dev/null &")
+            g.detach("nc -l -p 8080 < /tmp/serve > /dev/null")
             time.sleep(1)
             h, size, deadline = None, 0, time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -207,12 +207,19 @@ class GuestShell:
 
     def sh(self, cmd, timeout=120):
         """Runs cmd (one line) in the guest shell; returns (status, output)."""
+        cmd = cmd.rstrip()
+        # Busybox's line editor, with echo off (stty -echo, as the tests
+        # set it), reads the line with fgets(), which fails on EINTR: the
+        # SIGCHLD of a background job of this shell ending while it waits
+        # at its prompt ends the shell as if ^D had been typed. Background
+        # work goes through detach(), whose processes are not its children.
+        check(not cmd.endswith("&") or cmd.endswith("&&"),
+              "test bug: '%s' makes a job of the console shell; use detach()" % cmd)
         GuestShell._seq += 1
         n = GuestShell._seq
         # The markers are computed by the guest, so the typed line itself
         # (echoed until stty -echo takes effect) never matches them.
-        sep = " " if cmd.rstrip().endswith("&") else "; "
-        self.vm.send("echo B-$((%d+0)); %s%secho E-$((%d+0))-$?\n" % (n, cmd.rstrip(), sep, n))
+        self.vm.send("echo B-$((%d+0)); %s; echo E-$((%d+0))-$?\n" % (n, cmd, n))
         m = self.vm.expect(r"E-%d-(\d+)\r?\n" % n, timeout)
         text = self.vm.output[:m.start()]
         begin = text.rfind(b"B-%d\r\n" % n)
@@ -221,6 +228,11 @@ class GuestShell:
         text = text[begin:].split(b"\n", 1)[1] if begin >= 0 else text
         self.vm.output = self.vm.output[m.end():]
         return int(m.group(1)), text.replace(b"\r", b"").decode(errors="replace")
+
+    def detach(self, cmd, timeout=120):
+        """Starts cmd in the background, as a child of init rather than of
+        the shell (see sh()); its output goes where cmd redirects it."""
+        return self.ok("(%s &)" % cmd, timeout)
 
     def ok(self, cmd, timeout=120):
         """Runs cmd, which must succeed; returns its output."""
