@@ -21,6 +21,7 @@
 #include "virtio/virtio_pci.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
+#include "vmm/vm_state.h"
 
 #define ZERO_CHUNK (2u << 20) /* RAM is written in runs of non-zero pages */
 
@@ -33,60 +34,6 @@ static uint64_t now_ms(void)
 }
 
 /* ---- save ------------------------------------------------------------ */
-
-struct meta {
-	uint32_t kind, index;
-	struct state_writer w;
-};
-
-static int build_meta(struct vm *vm, struct meta *m, unsigned int *n, struct error *err)
-{
-	struct kvm_irqchips_state chips;
-	unsigned int i, k = 0;
-
-	if (2 + vm->ncpus + 4 > SNAPSHOT_MAX_SECTIONS)
-		return error_set(err, "a snapshot holds at most %d vCPUs",
-				 SNAPSHOT_MAX_SECTIONS - 6);
-	m[k].kind = SNAP_MACHINE;
-	state_put_u32(&m[k].w, vm->ncpus);
-	state_put_u64(&m[k].w, vm->mem.size);
-	state_put_u64(&m[k].w, vm->mem.low_size);
-	k++;
-	for (i = 0; i < vm->ncpus; i++, k++) {
-		struct kvm_vcpu_state s;
-		uint64_t tsc;
-
-		m[k].kind = SNAP_VCPU;
-		m[k].index = i;
-		if (kvm_vcpu_state_get(&vm->kvm, vm->vcpus[i].fd, &s, err) < 0)
-			return -1;
-		if (kvm_vcpu_tsc_get(vm->vcpus[i].fd, &tsc) < 0) {
-			kvm_vcpu_state_free(&s);
-			return error_set(err, "vCPU %u: cannot read its TSC", i);
-		}
-		state_put_u64(&m[k].w, tsc);
-		kvm_vcpu_state_save(&s, &m[k].w);
-		kvm_vcpu_state_free(&s);
-	}
-	m[k].kind = SNAP_IRQCHIPS;
-	if (kvm_irqchips_get(&vm->kvm, &chips, err) < 0)
-		return -1;
-	kvm_irqchips_save(&chips, &m[k++].w);
-	m[k].kind = SNAP_CLOCK;
-	state_put_u64(&m[k++].w, vm->kvmclock_at_pause);
-	m[k].kind = SNAP_PCI_HOST;
-	pthread_mutex_lock(&vm->pci.lock);
-	state_put_u32(&m[k++].w, vm->pci.config_address);
-	pthread_mutex_unlock(&vm->pci.lock);
-	m[k].kind = SNAP_DEVICES;
-	*n = k + 1;
-	if (devices_save_all(&vm->devices, &m[k].w, err) < 0)
-		return -1;
-	for (i = 0; i < *n; i++)
-		if (m[i].w.failed)
-			return error_set(err, "out of memory");
-	return 0;
-}
 
 static bool page_is_zero(const uint8_t *p)
 {
@@ -161,7 +108,7 @@ static int sync_dir_of(const char *path)
 int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 		     struct error *err)
 {
-	struct meta m[SNAPSHOT_MAX_SECTIONS];
+	struct vm_state_section m[SNAPSHOT_MAX_SECTIONS];
 	struct snapshot_index idx = { 0 };
 	uint8_t *hdr = NULL;
 	char tmp[4096];
@@ -180,7 +127,7 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 		error_set(err, "'%s': path too long", path);
 		goto out;
 	}
-	if (sync_disks(vm, err) < 0 || build_meta(vm, m, &n, err) < 0)
+	if (sync_disks(vm, err) < 0 || vm_state_build(vm, m, &n, err) < 0)
 		goto out;
 	hdr = calloc(1, SNAPSHOT_HEADER_SIZE);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -231,29 +178,27 @@ out:
 		close(fd);
 	if (ret < 0 && created)
 		unlink(tmp); /* ours: created with O_EXCL */
-	for (i = 0; i < SNAPSHOT_MAX_SECTIONS; i++)
-		state_writer_free(&m[i].w);
+	vm_state_free(m);
 	free(hdr);
 	return ret;
 }
 
 /* ---- restore --------------------------------------------------------- */
 
-struct loaded {
-	uint8_t *buf;
-	size_t len;
-};
-
 /* Reads a metadata section whole and checks its CRC. */
-static int read_section(int fd, const struct snapshot_section *s, struct loaded *out,
+static int read_section(int fd, const struct snapshot_section *s, struct vm_state_loaded *out,
 			struct error *err)
 {
+	uint8_t *buf = malloc(s->length ? (size_t)s->length : 1);
+
+	out->kind = s->kind;
+	out->index = s->index;
 	out->len = (size_t)s->length;
-	out->buf = malloc(out->len ? out->len : 1);
-	if (!out->buf)
+	out->buf = buf;
+	if (!buf)
 		return error_set(err, "out of memory");
 	errno = 0;
-	if (pread_full(fd, out->buf, out->len, s->offset) < 0)
+	if (pread_full(fd, buf, out->len, s->offset) < 0)
 		return error_set(err, "snapshot cannot be read: %s",
 				 errno ? strerror(errno) : "unexpected end of file");
 	if (state_crc32(out->buf, out->len) != s->crc)
@@ -261,188 +206,41 @@ static int read_section(int fd, const struct snapshot_section *s, struct loaded 
 	return 0;
 }
 
-static const char *size_text(uint64_t bytes, char *buf, size_t n)
-{
-	if (bytes % (1ULL << 30) == 0)
-		snprintf(buf, n, "%lluG", (unsigned long long)(bytes >> 30));
-	else
-		snprintf(buf, n, "%lluM", (unsigned long long)(bytes >> 20));
-	return buf;
-}
-
-static int check_machine(struct vm *vm, const struct loaded *l, struct error *err)
-{
-	struct state_reader r;
-	uint32_t ncpus;
-	uint64_t size, low;
-	char a[32], b[32];
-
-	state_reader_init(&r, l->buf, l->len);
-	ncpus = state_get_u32(&r);
-	size = state_get_u64(&r);
-	low = state_get_u64(&r);
-	if (state_reader_done(&r, err) < 0)
-		return -1;
-	if (ncpus != vm->ncpus || size != vm->mem.size || low != vm->mem.low_size)
-		return error_set(err, "the snapshot is of a VM with %u vCPU%s and %s of memory, "
-				 "this one has %u and %s: start it with --cpus %u --memory %s",
-				 ncpus, ncpus == 1 ? "" : "s", size_text(size, a, sizeof(a)),
-				 vm->ncpus, size_text(vm->mem.size, b, sizeof(b)), ncpus, a);
-	return 0;
-}
-
-/* A vCPU's record: the TSC, then the state. The XSAVE area is padded to
- * this KVM's size (KVM_SET_XSAVE reads that many bytes). */
-static int load_vcpu(struct vm *vm, unsigned int i, const struct loaded *l, struct error *err)
-{
-	struct kvm_vcpu_state s;
-	struct state_reader r;
-	size_t want = vm->vcpus[i].at_reset.xsave_size;
-	uint64_t tsc;
-	int ret = -1;
-
-	state_reader_init(&r, l->buf, l->len);
-	tsc = state_get_u64(&r);
-	if (kvm_vcpu_state_load(&s, &r, err) < 0)
-		return -1;
-	if (!s.xsave != !vm->vcpus[i].at_reset.xsave || s.xsave_size > want) {
-		error_set(err, "the snapshot's FPU state does not fit this host's CPU");
-		goto out;
-	}
-	if (s.xsave && s.xsave_size < want) {
-		void *p = realloc(s.xsave, want);
-
-		if (!p) {
-			error_set(err, "out of memory");
-			goto out;
-		}
-		memset((uint8_t *)p + s.xsave_size, 0, want - s.xsave_size);
-		s.xsave = p;
-		s.xsave_size = want;
-	}
-	/* The TSC first: the deadline timer among the MSRs counts from it. */
-	if (kvm_vcpu_tsc_set(vm->vcpus[i].fd, tsc) < 0) {
-		error_set(err, "cannot set the TSC");
-		goto out;
-	}
-	ret = kvm_vcpu_state_set(vm->vcpus[i].fd, &s, err);
-out:
-	kvm_vcpu_state_free(&s);
-	return ret;
-}
-
-/* The loaded metadata section of that kind (which load_all checked is
- * there). */
-static const struct loaded *loaded_of(const struct loaded *l, const struct snapshot_index *idx,
-				      uint32_t kind, uint32_t index)
-{
-	return &l[snapshot_find(idx, kind, index) - idx->sec];
-}
-
-static int load_u64(const struct loaded *l, uint64_t *v, struct error *err)
-{
-	struct state_reader r;
-
-	state_reader_init(&r, l->buf, l->len);
-	*v = state_get_u64(&r);
-	return state_reader_done(&r, err);
-}
-
-/* Everything but RAM, in the order the machine needs: devices (which may
- * drive interrupt lines), then the controllers those lines reach, the
- * vCPUs, the clock. */
+/* Everything but RAM read and checked, RAM mapped, then the rest loaded
+ * (vmm/vm_state.h). */
 static int load_all(struct vm *vm, int fd, const struct snapshot_index *idx, struct error *err)
 {
-	struct loaded l[SNAPSHOT_MAX_SECTIONS] = { 0 };
+	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS] = { 0 };
 	const struct snapshot_section *ram = snapshot_find(idx, SNAP_RAM, 0);
-	struct kvm_irqchips_state chips;
-	struct state_reader r;
-	unsigned int i, cfg_addr;
-	uint64_t clock;
+	unsigned int i, n = 0;
 	int ret = -1;
 
-	/* Every section present and whole before anything changes. */
-	if (!ram || !snapshot_find(idx, SNAP_MACHINE, 0) || !snapshot_find(idx, SNAP_IRQCHIPS, 0) ||
-	    !snapshot_find(idx, SNAP_CLOCK, 0) || !snapshot_find(idx, SNAP_PCI_HOST, 0) ||
-	    !snapshot_find(idx, SNAP_DEVICES, 0))
-		return error_set(err, "snapshot lacks a section");
+	if (!ram) {
+		error_set(err, "the snapshot lacks a section");
+		goto out;
+	}
 	for (i = 0; i < idx->nsections; i++) {
 		if (idx->sec[i].kind == SNAP_RAM)
 			continue;
-		if (read_section(fd, &idx->sec[i], &l[i], err) < 0)
+		if (read_section(fd, &idx->sec[i], &l[n++], err) < 0)
 			goto out;
 	}
-	if (check_machine(vm, loaded_of(l, idx, SNAP_MACHINE, 0), err) < 0)
+	if (vm_state_check(vm, l, n, err) < 0)
 		goto out;
-	for (i = 0; i < idx->nsections; i++)
-		if (idx->sec[i].kind != SNAP_VCPU ? idx->sec[i].index != 0
-						  : idx->sec[i].index >= vm->ncpus) {
-			error_set(err, "snapshot has a section it should not have");
-			goto out;
-		}
-	for (i = 0; i < vm->ncpus; i++)
-		if (!snapshot_find(idx, SNAP_VCPU, i)) {
-			error_set(err, "snapshot lacks vCPU %u", i);
-			goto out;
-		}
 	if (ram->length != vm->mem.size) {
 		error_set(err, "snapshot's memory is not the size it says");
 		goto out;
 	}
-	if (load_u64(loaded_of(l, idx, SNAP_CLOCK, 0), &clock, err) < 0)
-		goto out;
-	{
-		const struct loaded *pl = loaded_of(l, idx, SNAP_PCI_HOST, 0);
-
-		state_reader_init(&r, pl->buf, pl->len);
-		cfg_addr = state_get_u32(&r);
-		if (state_reader_done(&r, err) < 0)
-			goto out;
-	}
-
 	/* Guest RAM: the file's pages, copied on write. */
 	if (mmap(vm->mem.host, vm->mem.size, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)ram->offset) == MAP_FAILED) {
 		error_set(err, "cannot map the snapshot's memory: %s", strerror(errno));
 		goto out;
 	}
-	if (devices_pause_all(&vm->devices, err) < 0)
-		goto out;
-	{
-		const struct loaded *dl = loaded_of(l, idx, SNAP_DEVICES, 0);
-
-		state_reader_init(&r, dl->buf, dl->len);
-		if (devices_load_all(&vm->devices, &r, err) < 0)
-			goto out;
-		if (state_reader_done(&r, err) < 0)
-			goto out;
-	}
-	{
-		const struct loaded *cl = loaded_of(l, idx, SNAP_IRQCHIPS, 0);
-
-		state_reader_init(&r, cl->buf, cl->len);
-		if (kvm_irqchips_load(&chips, &r, err) < 0 ||
-		    kvm_irqchips_set(&vm->kvm, &chips, err) < 0)
-			goto out;
-	}
-	for (i = 0; i < vm->ncpus; i++) {
-		if (load_vcpu(vm, i, loaded_of(l, idx, SNAP_VCPU, i), err) < 0) {
-			error_prefix(err, "vCPU %u: ", i);
-			goto out;
-		}
-	}
-	if (clock && kvm_set_clock(&vm->kvm, clock) < 0) {
-		error_set(err, "cannot set the guest's clock");
-		goto out;
-	}
-	pthread_mutex_lock(&vm->pci.lock);
-	vm->pci.config_address = cfg_addr;
-	pthread_mutex_unlock(&vm->pci.lock);
-	devices_resume_all(&vm->devices);
-	ret = 0;
+	ret = vm_state_apply(vm, l, n, err);
 out:
-	for (i = 0; i < SNAPSHOT_MAX_SECTIONS; i++)
-		free(l[i].buf);
+	for (i = 0; i < n; i++)
+		free((void *)l[i].buf);
 	return ret;
 }
 
