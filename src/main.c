@@ -129,15 +129,21 @@ static int run(const struct vm_options *o)
 		error_report(&err);
 		goto out;
 	}
-	if (o->incoming) {
-		if (vm_snapshot_restore(vm, o->incoming, &err) < 0) {
+	if (o->incoming && !strncmp(o->incoming, "file:", 5)) {
+		if (vm_snapshot_restore(vm, o->incoming + 5, &err) < 0) {
 			/* A snapshot that is not one, or not of this machine:
 			 * the user's input, as a bad kernel file is. */
 			error_report(&err);
 			status = EXIT_USAGE;
 			goto out;
 		}
-		log_info("restored from %s", o->incoming);
+		log_info("restored from %s", o->incoming + 5);
+	} else if (o->incoming) {
+		if (migration_incoming(vm, o->incoming + 4, signal_fd, &err) < 0) {
+			error_report(&err);
+			status = EXIT_USAGE;
+			goto out;
+		}
 	}
 	if (o->stats_json)
 		vm_open_stats(vm);
@@ -183,6 +189,7 @@ static int run(const struct vm_options *o)
 out:
 	/* Devices first (their threads stop, their ioeventfds and irqfds go
 	 * while the VM still exists), then the vCPUs, memory and KVM. */
+	migration_shutdown(vm);
 	devices_destroy_all(&vm->devices);
 	vcpus_destroy(vm);
 	if (vm->vm_stats_fd >= 0)

@@ -112,10 +112,12 @@ int kvm_create_vm(struct kvm *k)
 	return 0;
 }
 
-int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+static int set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+		       uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
@@ -127,6 +129,24 @@ int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, v
 		return -1;
 	}
 	return 0;
+}
+
+int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	return set_memslot(k, slot, gpa, size, host, 0);
+}
+
+int kvm_set_dirty_logging(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+			  bool on)
+{
+	return set_memslot(k, slot, gpa, size, host, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+}
+
+int kvm_get_dirty_log(struct kvm *k, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+
+	return ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
 }
 
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level)

@@ -41,6 +41,12 @@ int kvm_open(struct kvm *k, const char *path);
 /* Creates the VM with in-kernel irqchip and PIT. */
 int kvm_create_vm(struct kvm *k);
 int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host);
+/* The same slot with KVM's dirty page log on or off (migration). */
+int kvm_set_dirty_logging(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+			  bool on);
+/* The slot's pages written by vCPUs since the last call, one bit per
+ * page (KVM clears its log as it hands it over). 0 or -errno. */
+int kvm_get_dirty_log(struct kvm *k, uint32_t slot, uint64_t *bitmap);
 /* Sets an interrupt line of the in-kernel PIC/IOAPIC (GSI). */
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
 /* The VM's kvmclock (nanoseconds of guest time), read and set: guest time

@@ -11,6 +11,7 @@ void guest_mem_layout(struct guest_mem *m, uint64_t size)
 	m->host = NULL;
 	m->size = size;
 	m->low_size = size < LOW_RAM_END ? size : LOW_RAM_END;
+	m->written = NULL;
 }
 
 #define HUGE_PAGE_SIZE (2ULL << 20)
@@ -45,6 +46,7 @@ int guest_mem_map(struct guest_mem *m, uint64_t size)
 
 void guest_mem_unmap(struct guest_mem *m)
 {
+	guest_mem_track_writes_stop(m);
 	if (m->host)
 		munmap(m->host, m->size);
 	m->host = NULL;
@@ -91,4 +93,49 @@ void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 		return m->host + m->low_size + (gpa - HIGH_RAM_START);
 	}
 	return NULL;
+}
+
+size_t guest_mem_bitmap_words(const struct guest_mem *m)
+{
+	return (size_t)(((m->size >> GUEST_PAGE_SHIFT) + 63) / 64);
+}
+
+int guest_mem_track_writes_start(struct guest_mem *m)
+{
+	if (m->written)
+		return 0;
+	m->written = calloc(guest_mem_bitmap_words(m), sizeof(uint64_t));
+	return m->written ? 0 : -1;
+}
+
+void guest_mem_track_writes_stop(struct guest_mem *m)
+{
+	free(m->written);
+	m->written = NULL;
+}
+
+void guest_mem_mark_written(const struct guest_mem *m, const void *host, size_t len)
+{
+	uint64_t *bits = __atomic_load_n(&m->written, __ATOMIC_ACQUIRE);
+	uintptr_t p = (uintptr_t)host, base = (uintptr_t)m->host;
+	uint64_t first, last, i;
+
+	if (!bits || !len || p < base || p - base >= m->size)
+		return;
+	first = (p - base) >> GUEST_PAGE_SHIFT;
+	last = (p - base + len - 1) >> GUEST_PAGE_SHIFT;
+	if (last >= m->size >> GUEST_PAGE_SHIFT)
+		last = (m->size >> GUEST_PAGE_SHIFT) - 1;
+	for (i = first; i <= last; i++)
+		__atomic_fetch_or(&bits[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+}
+
+void guest_mem_take_written(const struct guest_mem *m, uint64_t *bitmap)
+{
+	size_t i, n = guest_mem_bitmap_words(m);
+
+	if (!m->written)
+		return;
+	for (i = 0; i < n; i++)
+		bitmap[i] |= __atomic_exchange_n(&m->written[i], 0, __ATOMIC_ACQ_REL);
 }

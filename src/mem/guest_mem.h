@@ -11,7 +11,13 @@ struct guest_mem {
 	uint8_t *host;     /* mapping of the whole RAM */
 	uint64_t size;     /* total bytes of RAM */
 	uint64_t low_size; /* bytes mapped at guest physical 0 */
+	/* While a migration runs: one bit per 4 KiB page of the mapping that
+	 * Vireo itself wrote (KVM's dirty log sees only the vCPUs' writes).
+	 * NULL otherwise. */
+	uint64_t *written;
 };
+
+#define GUEST_PAGE_SHIFT 12
 
 /* Sizes the split: RAM up to LOW_RAM_END stays low, the rest goes high. */
 void guest_mem_layout(struct guest_mem *m, uint64_t size);
@@ -21,6 +27,21 @@ void guest_mem_unmap(struct guest_mem *m);
  * else NULL. Overflow-safe for any gpa/len a guest can produce. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 uint64_t guest_mem_high_size(const struct guest_mem *m);
+/* Tracking of the writes Vireo makes into guest RAM (device models:
+ * used rings, buffers they fill). start allocates the bitmap (0, or -1
+ * out of memory); stop frees it. Not thread-safe against mark/take:
+ * called with the devices paused. */
+int guest_mem_track_writes_start(struct guest_mem *m);
+void guest_mem_track_writes_stop(struct guest_mem *m);
+/* Records that [host, host+len) inside the mapping was written. Any
+ * thread; nothing when tracking is off. */
+void guest_mem_mark_written(const struct guest_mem *m, const void *host, size_t len);
+/* ORs the pages written since the last call into bitmap (one bit per
+ * page of the mapping, (size/4096+63)/64 words) and clears them. */
+void guest_mem_take_written(const struct guest_mem *m, uint64_t *bitmap);
+/* Words of a bitmap of every page. */
+size_t guest_mem_bitmap_words(const struct guest_mem *m);
+
 /* Bytes of guest RAM the host has actually backed with pages so far. */
 uint64_t guest_mem_resident(const struct guest_mem *m);
 

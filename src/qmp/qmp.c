@@ -10,7 +10,8 @@
 const char *const qmp_command_names[] = {
 	"qmp_capabilities", "query-version", "query-commands", "query-status",
 	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
-	"query-pci", "query-vireo-stats", "migrate", "query-migrate", NULL,
+	"query-pci", "query-vireo-stats", "migrate", "query-migrate", "migrate_cancel", "migrate-set-parameters",
+	"query-migrate-parameters", "migrate-set-capabilities", "query-migrate-capabilities", NULL,
 };
 
 /* Vireo's version where QEMU puts its own: clients print it, and the
@@ -160,6 +161,23 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 				 "Expecting capabilities negotiation with 'qmp_capabilities'");
 	if (!strcmp(cmd, "migrate"))
 		return migrate(ops, args);
+	if (!strcmp(cmd, "migrate-set-parameters"))
+		return ops->migrate_set_parameters(ops->ctx, args, &err) < 0 ? from_error(&err)
+									     : ok(NULL);
+	if (!strcmp(cmd, "migrate-set-capabilities")) {
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(args, key, v)
+			if (strcmp(key, "capabilities"))
+				return qmp_error(NULL, "Parameter '%s' is unexpected", key);
+		if (!json_object_get(args, "capabilities"))
+			return qmp_error(NULL, "Parameter 'capabilities' is missing");
+		return ops->migrate_set_capabilities(ops->ctx, json_object_get(args, "capabilities"),
+						     &err) < 0
+			       ? from_error(&err)
+			       : ok(NULL);
+	}
 	bad = no_arguments(args);
 	if (bad)
 		return bad;
@@ -190,6 +208,14 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 		return ok(array_or_empty(ops->query_pci(ops->ctx)));
 	if (!strcmp(cmd, "query-migrate"))
 		return ok(ops->query_migrate(ops->ctx));
+	if (!strcmp(cmd, "migrate_cancel")) {
+		ops->migrate_cancel(ops->ctx);
+		return ok(NULL);
+	}
+	if (!strcmp(cmd, "query-migrate-parameters"))
+		return ok(ops->query_migrate_parameters(ops->ctx));
+	if (!strcmp(cmd, "query-migrate-capabilities"))
+		return ok(ops->query_migrate_capabilities(ops->ctx));
 	if (!strcmp(cmd, "query-vireo-stats")) {
 		json_t *st = ops->stats(ops->ctx, &err);
 

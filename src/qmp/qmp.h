@@ -33,13 +33,24 @@ struct qmp_ops {
 	json_t *(*query_cpus)(void *ctx);
 	json_t *(*query_block)(void *ctx);
 	json_t *(*query_pci)(void *ctx);
-	/* Saves the whole VM to uri ("file:PATH"): the VM is paused (a STOP
-	 * event if it ran) and stays paused when done, as QEMU's runstate
-	 * "postmigrate"; cont runs it on. On failure a VM that ran runs on. */
+	/* Migrates the VM to uri: "file:PATH" (a snapshot, done when this
+	 * returns) or "tcp:HOST:PORT" (live, in the background: MIGRATION
+	 * events and query-migrate tell how it goes). Done, the VM stays
+	 * paused, as QEMU's runstate "postmigrate"; cont runs it on. On
+	 * failure a VM that ran runs on. */
 	int (*migrate)(void *ctx, const char *uri, struct error *err);
 	/* QEMU's MigrationInfo of the last migrate ({} if none): new
 	 * reference. */
 	json_t *(*query_migrate)(void *ctx);
+	/* migrate_cancel: a live migration in progress stops, the VM runs on. */
+	void (*migrate_cancel)(void *ctx);
+	/* QEMU's MigrationParameters and capability list (new references),
+	 * and their setters: args is the command's arguments object, caps
+	 * its "capabilities" array. */
+	json_t *(*query_migrate_parameters)(void *ctx);
+	json_t *(*query_migrate_capabilities)(void *ctx);
+	int (*migrate_set_parameters)(void *ctx, json_t *args, struct error *err);
+	int (*migrate_set_capabilities)(void *ctx, json_t *caps, struct error *err);
 	/* The statistics object --stats-json writes, now. */
 	json_t *(*stats)(void *ctx, struct error *err);
 };

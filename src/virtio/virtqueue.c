@@ -97,6 +97,7 @@ bool virtq_empty(struct virtq *q)
 static void set_avail_event(struct virtq *q, uint16_t v)
 {
 	store16((uint16_t *)&q->used->ring[q->size], v);
+	guest_mem_mark_written(q->mem, &q->used->ring[q->size], 2);
 }
 
 /* Adds one buffer to e; -1 if it breaks a rule. */
@@ -195,9 +196,38 @@ void virtq_unpop(struct virtq *q, uint16_t n)
 		set_avail_event(q, q->last_avail);
 }
 
+/* While a migration tracks Vireo's writes into guest RAM: the used ring
+ * (its entries, index, flags and avail_event) and the buffers of the
+ * chain given back. The chain is walked again from the descriptor table
+ * rather than remembered from virtq_pop(), so a chain popped before the
+ * tracking began is covered too; a guest that rewrote its descriptors in
+ * the meantime only fools itself. */
+static void mark_used_ring(const struct virtq *q)
+{
+	guest_mem_mark_written(q->mem, q->used, 6 + 8 * (size_t)q->size + 2);
+}
+
+static void mark_chain_written(struct virtq *q, uint16_t head)
+{
+	struct virtq_elem e;
+	unsigned int i;
+
+	e.out_num = e.in_num = 0;
+	e.out_len = e.in_len = 0;
+	if (head >= q->size || walk_chain(q, head, &e) < 0)
+		return;
+	for (i = e.out_num; i < (unsigned int)e.out_num + e.in_num; i++)
+		guest_mem_mark_written(q->mem, e.iov[i].iov_base, e.iov[i].iov_len);
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem *u = &q->used->ring[q->used_idx & (q->size - 1)];
+
+	if (q->mem->written) {
+		mark_chain_written(q, head);
+		mark_used_ring(q);
+	}
 
 	__atomic_store_n(&u->id, (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
@@ -228,8 +258,10 @@ bool virtq_should_notify(struct virtq *q)
 void virtq_disable_notify(struct virtq *q)
 {
 	q->notify_enabled = false;
-	if (!q->event_idx)
+	if (!q->event_idx) {
 		store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
+		guest_mem_mark_written(q->mem, &q->used->flags, 2);
+	}
 }
 
 bool virtq_enable_notify(struct virtq *q)
@@ -237,8 +269,10 @@ bool virtq_enable_notify(struct virtq *q)
 	q->notify_enabled = true;
 	if (q->event_idx)
 		set_avail_event(q, q->last_avail);
-	else
+	else {
 		store16(&q->used->flags, 0);
+		guest_mem_mark_written(q->mem, &q->used->flags, 2);
+	}
 	/* Our request for notifications must be visible before we look at
 	 * the index once more, or a buffer added in between is missed. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

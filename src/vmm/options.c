@@ -70,6 +70,7 @@ void options_print_help(void)
 	       "  --reboot exit|reset  what a reboot from inside the guest does: end the VM\n"
 	       "                       (exit, the default) or reset it and boot again\n"
 	       "  --incoming file:PATH start from a snapshot (QMP migrate to file:PATH)\n"
+	       "  --incoming tcp:ADDR:PORT  wait for a live migration (QMP migrate to tcp:)\n"
 	       "                       instead of booting; the other options must be the\n"
 	       "                       ones the snapshot's VM was started with\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
@@ -180,12 +181,13 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			}
 			break;
 		case OPT_INCOMING:
-			if (strncmp(optarg, "file:", 5) || !optarg[5]) {
-				log_error("--incoming '%s': must be file:PATH (a snapshot file; "
-					  "migration over tcp: is not supported yet)", optarg);
+			if ((strncmp(optarg, "file:", 5) && strncmp(optarg, "tcp:", 4)) ||
+			    !optarg[optarg[0] == 'f' ? 5 : 4]) {
+				log_error("--incoming '%s': must be file:PATH (a snapshot file) or "
+					  "tcp:ADDR:PORT (a live migration)", optarg);
 				return OPTIONS_USAGE;
 			}
-			o->incoming = optarg + 5;
+			o->incoming = optarg;
 			break;
 		case OPT_HELP:
 			options_print_help();

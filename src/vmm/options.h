@@ -64,8 +64,8 @@ struct vm_options {
 	bool rng;
 	bool no_ioeventfd; /* queue notifications exit to userspace (slow path) */
 	bool reboot_reset; /* --reboot reset: a guest reboot resets the VM in place */
-	/* --incoming file:PATH: start from this snapshot instead of booting
-	 * (NULL: boot). */
+	/* --incoming file:PATH (start from this snapshot instead of booting)
+	 * or tcp:ADDR:PORT (from a live migration); NULL: boot. */
 	const char *incoming;
 };
 

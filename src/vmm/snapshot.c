@@ -14,11 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "block/block.h"
 #include "util/file.h"
 #include "util/log.h"
-#include "virtio/virtio_blk.h"
-#include "virtio/virtio_pci.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
@@ -72,23 +69,6 @@ static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written, uin
 	return ftruncate(fd, (off_t)(off + size));
 }
 
-/* The disks' writes so far, durable: a snapshot must not name data the
- * image could still lose. */
-static int sync_disks(struct vm *vm, struct error *err)
-{
-	struct device *d;
-
-	for (d = vm->devices.head; d; d = d->next) {
-		const struct virtio_device *vdev = virtio_pci_vdev(d);
-		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
-
-		if (b && block_sync(b) < 0)
-			return error_set(err, "%s: cannot flush its disk: %s", d->name,
-					 strerror(errno));
-	}
-	return 0;
-}
-
 static int sync_dir_of(const char *path)
 {
 	char *copy = strdup(path);
@@ -127,7 +107,7 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 		error_set(err, "'%s': path too long", path);
 		goto out;
 	}
-	if (sync_disks(vm, err) < 0 || vm_state_build(vm, m, &n, err) < 0)
+	if (vm_sync_disks(vm, err) < 0 || vm_state_build(vm, m, &n, err) < 0)
 		goto out;
 	hdr = calloc(1, SNAPSHOT_HEADER_SIZE);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

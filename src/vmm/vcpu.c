@@ -75,6 +75,32 @@ static void dump_registers(struct vcpu *v)
 	log_vcpu_state(v);
 }
 
+void vcpus_throttle(struct vm *vm, uint64_t sleep_ns)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		if (!vm->vcpus[i].started)
+			continue;
+		__atomic_store_n(&vm->vcpus[i].throttle_ns, sleep_ns, __ATOMIC_RELEASE);
+		pthread_kill(vm->vcpus[i].thread, KICK_SIGNAL);
+	}
+}
+
+/* The vCPU thread sleeps its throttle share, in steps short enough that
+ * a pause or a stop (the migration's own stop-and-copy) is not held up. */
+static void throttle_sleep(struct vcpu *v, uint64_t ns)
+{
+	while (ns && !__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE) &&
+	       vm_stop_reason(v->vm) == VM_RUNNING) {
+		uint64_t step = ns < 5000000 ? ns : 5000000;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)step };
+
+		nanosleep(&ts, NULL);
+		ns -= step;
+	}
+}
+
 void vcpus_request_state_dump(struct vm *vm)
 {
 	unsigned int i;
@@ -232,6 +258,8 @@ static void *vcpu_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				if (__atomic_exchange_n(&v->dump_requested, 0, __ATOMIC_ACQ_REL))
 					log_vcpu_state(v);
+				throttle_sleep(v, __atomic_exchange_n(&v->throttle_ns, 0,
+								      __ATOMIC_ACQ_REL));
 				if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE))
 					take_pause(v);
 				continue;

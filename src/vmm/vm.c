@@ -145,6 +145,7 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	vm->power.request = power_request_cb;
 	vm->power.ctx = vm;
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
+	migration_init(&vm->mig);
 }
 
 /* The ACPI PM block with its SCI line. */
@@ -368,6 +369,7 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 			}
 			pump_console(vm);
 			vm_send_posted_events(vm);
+			migration_poll(vm);
 		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;

@@ -23,6 +23,7 @@
 #include "vmm/console.h"
 #include "mem/guest_mem.h"
 #include "vmm/options.h"
+#include "vmm/migration.h"
 #include "vmm/snapshot.h"
 
 enum vm_stop_reason {
@@ -66,6 +67,8 @@ struct vcpu {
 	int started;
 	/* Exits that reached userspace, by kind. */
 	uint64_t io_exits, mmio_exits, other_exits;
+	/* Set by vcpus_throttle(): sleep this long at the next kick. */
+	uint64_t throttle_ns;
 	/* Set by vcpus_request_state_dump(): log the state at the next kick. */
 	int dump_requested;
 	/* The state it had before its first instruction: what a system
@@ -120,10 +123,8 @@ struct vm {
 	pthread_mutex_t events_lock;
 	struct vm_event *events;
 	unsigned int nevents, events_dropped;
-	/* The last QMP migrate: 0 none, else "completed" or "failed". */
-	const char *migration_status;
-	char migration_error[ERROR_MSG_MAX];
-	struct snapshot_stats migration;
+	/* The last QMP migrate, and the one in progress. */
+	struct migration mig;
 	bool postmigrate; /* paused by a completed migrate, not by stop */
 	/* --qmp: the control socket and what its commands act on, or NULL. */
 	struct qmp_server *qmp;
@@ -208,6 +209,9 @@ void vcpus_stop(struct vm *vm);
  * one did not get there, and then all run again. */
 int vcpus_pause(struct vm *vm, unsigned int timeout_ms, struct error *err);
 void vcpus_resume(struct vm *vm);
+/* Kicks every running vCPU out of KVM_RUN to sleep sleep_ns (a
+ * migration's auto-converge); a pause or a stop cuts the sleep short. */
+void vcpus_throttle(struct vm *vm, uint64_t sleep_ns);
 /* Makes every running vCPU log its registers and pending events (SIGQUIT). */
 void vcpus_request_state_dump(struct vm *vm);
 void vcpus_destroy(struct vm *vm);

@@ -52,57 +52,39 @@ static int cont(void *ctx, struct error *err)
 	return 0;
 }
 
-static void migration_event(struct vm *vm, const char *status)
-{
-	vm_qmp_event(vm, "MIGRATION", json_pack("{s:s}", "status", status));
-}
-
 static int migrate(void *ctx, const char *uri, struct error *err)
 {
-	struct vm *vm = ctx;
-	bool was_running = !vm->paused;
-
-	if (strncmp(uri, "file:", 5) || !uri[5])
-		return error_set(err, "'%s': Vireo migrates to file:PATH (a snapshot) only; "
-				 "tcp: is not supported yet", uri);
-	if (was_running) {
-		if (vm_pause(vm, err) < 0)
-			return -1;
-		vm_qmp_event(vm, "STOP", NULL);
-	}
-	migration_event(vm, "setup");
-	migration_event(vm, "active");
-	if (vm_snapshot_save(vm, uri + 5, &vm->migration, err) < 0) {
-		vm->migration_status = "failed";
-		snprintf(vm->migration_error, sizeof(vm->migration_error), "%s", err->msg);
-		migration_event(vm, "failed");
-		/* As QEMU: a migration that fails leaves the source running. */
-		if (was_running) {
-			vm_resume(vm);
-			vm_qmp_event(vm, "RESUME", NULL);
-		}
-		return -1;
-	}
-	vm->migration_status = "completed";
-	vm->postmigrate = true;
-	migration_event(vm, "completed");
-	return 0;
+	return migration_start(ctx, uri, err);
 }
 
 static json_t *query_migrate(void *ctx)
 {
-	struct vm *vm = ctx;
-	const struct snapshot_stats *st = &vm->migration;
+	return migration_info(ctx);
+}
 
-	if (!vm->migration_status)
-		return json_object();
-	if (!strcmp(vm->migration_status, "failed"))
-		return json_pack("{s:s,s:s}", "status", "failed", "error-desc", vm->migration_error);
-	return json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I,s:I}}", "status", "completed", "total-time",
-			 (json_int_t)st->total_ms, "downtime", (json_int_t)st->total_ms,
-			 "setup-time", (json_int_t)0, "ram", "transferred",
-			 (json_int_t)st->written, "total", (json_int_t)st->ram_bytes,
-			 "remaining", (json_int_t)0);
+static void migrate_cancel(void *ctx)
+{
+	migration_cancel(ctx);
+}
+
+static json_t *query_migrate_parameters(void *ctx)
+{
+	return migration_params_json(ctx);
+}
+
+static json_t *query_migrate_capabilities(void *ctx)
+{
+	return migration_caps_json(ctx);
+}
+
+static int migrate_set_parameters(void *ctx, json_t *args, struct error *err)
+{
+	return migration_set_params(ctx, args, err);
+}
+
+static int migrate_set_capabilities(void *ctx, json_t *caps, struct error *err)
+{
+	return migration_set_caps(ctx, caps, err);
 }
 
 static int powerdown(void *ctx, struct error *err)
@@ -263,6 +245,11 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.reset = reset,
 		.migrate = migrate,
 		.query_migrate = query_migrate,
+		.migrate_cancel = migrate_cancel,
+		.query_migrate_parameters = query_migrate_parameters,
+		.query_migrate_capabilities = query_migrate_capabilities,
+		.migrate_set_parameters = migrate_set_parameters,
+		.migrate_set_capabilities = migrate_set_capabilities,
 		.quit = quit,
 		.query_cpus = query_cpus,
 		.query_block = query_block,

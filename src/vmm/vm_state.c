@@ -2,10 +2,14 @@
 #include "vmm/vm_state.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "util/log.h"
+#include "virtio/virtio_blk.h"
+#include "virtio/virtio_pci.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
 
@@ -75,12 +79,25 @@ static const char *size_text(uint64_t bytes, char *buf, size_t n)
 	return buf;
 }
 
+int vm_state_same_machine(const char *whose, uint32_t ncpus, uint64_t size, uint64_t low,
+			  uint32_t our_ncpus, uint64_t our_size, uint64_t our_low,
+			  struct error *err)
+{
+	char a[32], b[32];
+
+	if (ncpus == our_ncpus && size == our_size && low == our_low)
+		return 0;
+	return error_set(err, "%s a VM with %u vCPU%s and %s of memory, this one has %u and %s: "
+			 "start it with --cpus %u --memory %s",
+			 whose, ncpus, ncpus == 1 ? "" : "s", size_text(size, a, sizeof(a)),
+			 our_ncpus, size_text(our_size, b, sizeof(b)), ncpus, a);
+}
+
 static int check_machine(struct vm *vm, const struct vm_state_loaded *l, struct error *err)
 {
 	struct state_reader r;
 	uint32_t ncpus;
 	uint64_t size, low;
-	char a[32], b[32];
 
 	state_reader_init(&r, l->buf, l->len);
 	ncpus = state_get_u32(&r);
@@ -88,12 +105,8 @@ static int check_machine(struct vm *vm, const struct vm_state_loaded *l, struct 
 	low = state_get_u64(&r);
 	if (state_reader_done(&r, err) < 0)
 		return -1;
-	if (ncpus != vm->ncpus || size != vm->mem.size || low != vm->mem.low_size)
-		return error_set(err, "the snapshot is of a VM with %u vCPU%s and %s of memory, "
-				 "this one has %u and %s: start it with --cpus %u --memory %s",
-				 ncpus, ncpus == 1 ? "" : "s", size_text(size, a, sizeof(a)),
-				 vm->ncpus, size_text(vm->mem.size, b, sizeof(b)), ncpus, a);
-	return 0;
+	return vm_state_same_machine("the snapshot is of", ncpus, size, low, vm->ncpus,
+				     vm->mem.size, vm->mem.low_size, err);
 }
 
 /* A vCPU's record: the TSC, then the state. The XSAVE area is padded to
@@ -226,5 +239,22 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 	vm->pci.config_address = cfg_addr;
 	pthread_mutex_unlock(&vm->pci.lock);
 	devices_resume_all(&vm->devices);
+	return 0;
+}
+
+/* The disks' writes so far, durable: a snapshot must not name data the
+ * image could still lose. */
+int vm_sync_disks(struct vm *vm, struct error *err)
+{
+	struct device *d;
+
+	for (d = vm->devices.head; d; d = d->next) {
+		const struct virtio_device *vdev = virtio_pci_vdev(d);
+		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
+
+		if (b && block_sync(b) < 0)
+			return error_set(err, "%s: cannot flush its disk: %s", d->name,
+					 strerror(errno));
+	}
 	return 0;
 }

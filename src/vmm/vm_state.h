@@ -30,6 +30,12 @@ struct vm_state_loaded {
  * zeroed), *n set. 0, or -1 with err set; vm_state_free(m) either way. */
 int vm_state_build(struct vm *vm, struct vm_state_section *m, unsigned int *n, struct error *err);
 void vm_state_free(struct vm_state_section *m);
+/* 0 if a state of a machine with ncpus vCPUs and that RAM layout fits
+ * ours; else -1 with err naming the options to use, after whose ("the
+ * snapshot is of"). */
+int vm_state_same_machine(const char *whose, uint32_t ncpus, uint64_t size, uint64_t low,
+			  uint32_t our_ncpus, uint64_t our_size, uint64_t our_low,
+			  struct error *err);
 /* Whether the sections are a whole state of this machine: every kind
  * once, a vCPU section per vCPU and no other, the same vCPU count and
  * RAM layout. Changes nothing. 0, or -1 with err naming the problem. */
@@ -41,5 +47,9 @@ int vm_state_check(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
  * again as it is parsed; on -1 (err set) the VM must not run. */
 int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int n,
 		   struct error *err);
+
+/* The disks' writes so far made durable (before a state that names
+ * them is handed over). 0, or -1 with err set. */
+int vm_sync_disks(struct vm *vm, struct error *err);
 
 #endif

@@ -66,6 +66,29 @@ static json_t *f_query_migrate(void *ctx)
 	return json_object();
 }
 
+static void f_migrate_cancel(void *ctx)
+{
+	(void)ctx;
+}
+
+static json_t *f_migrate_params(void *ctx)
+{
+	(void)ctx;
+	return json_pack("{s:i}", "downtime-limit", 300);
+}
+
+static int f_set_migrate_params(void *ctx, json_t *args, struct error *err)
+{
+	(void)ctx;
+	return json_object_get(args, "bad") ? error_set(err, "Parameter 'bad' is unexpected") : 0;
+}
+
+static int f_set_migrate_caps(void *ctx, json_t *caps, struct error *err)
+{
+	(void)ctx;
+	return json_is_array(caps) ? 0 : error_set(err, "expected: array");
+}
+
 static void f_quit(void *ctx)
 {
 	(void)ctx;
@@ -88,6 +111,9 @@ static const struct qmp_ops ops = {
 	.status = f_status, .stop = f_stop, .cont = f_cont, .powerdown = f_powerdown,
 	.reset = f_reset, .quit = f_quit, .query_cpus = f_list, .query_block = f_list, .query_pci = f_list,
 	.stats = f_stats, .migrate = f_migrate, .query_migrate = f_query_migrate,
+	.migrate_cancel = f_migrate_cancel, .query_migrate_parameters = f_migrate_params,
+	.query_migrate_capabilities = f_list, .migrate_set_parameters = f_set_migrate_params,
+	.migrate_set_capabilities = f_set_migrate_caps,
 };
 
 /* Reads what the server wrote and checks each CRLF-terminated line. */

@@ -83,6 +83,29 @@ static json_t *f_query_migrate(void *ctx)
 	return f->migrations ? json_pack("{s:s}", "status", "completed") : json_object();
 }
 
+static void f_migrate_cancel(void *ctx)
+{
+	(void)ctx;
+}
+
+static json_t *f_migrate_params(void *ctx)
+{
+	(void)ctx;
+	return json_pack("{s:i}", "downtime-limit", 300);
+}
+
+static int f_set_migrate_params(void *ctx, json_t *args, struct error *err)
+{
+	(void)ctx;
+	return json_object_get(args, "bad") ? error_set(err, "Parameter 'bad' is unexpected") : 0;
+}
+
+static int f_set_migrate_caps(void *ctx, json_t *caps, struct error *err)
+{
+	(void)ctx;
+	return json_is_array(caps) ? 0 : error_set(err, "expected: array");
+}
+
 static void f_quit(void *ctx)
 {
 	((struct fake_vm *)ctx)->quits++;
@@ -106,6 +129,9 @@ static const struct qmp_ops ops = {
 	.powerdown = f_powerdown, .reset = f_reset, .quit = f_quit, .query_cpus = f_list,
 	.query_block = f_list, .query_pci = f_list, .stats = f_stats, .migrate = f_migrate,
 	.query_migrate = f_query_migrate,
+	.migrate_cancel = f_migrate_cancel, .query_migrate_parameters = f_migrate_params,
+	.query_migrate_capabilities = f_list, .migrate_set_parameters = f_set_migrate_params,
+	.migrate_set_capabilities = f_set_migrate_caps,
 };
 
 /* Runs one request given as text; returns the reply (caller frees). */
@@ -230,6 +256,33 @@ static void test_commands_and_errors(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
 			    "cannot reset: the vCPUs did not stop within 5000 ms");
 	fake.refuse_stop = false;
+	json_decref(r);
+	/* The migration's parameters and capabilities: arguments checked,
+	 * then handed over. */
+	r = ask(&s, "{\"execute\": \"migrate-set-capabilities\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'capabilities' is missing");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+		    "{\"capabilities\": [], \"x\": 1}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'x' is unexpected");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+		    "{\"capabilities\": []}}");
+	assert_non_null(json_object_get(r, "return"));
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"bad\": 1}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'bad' is unexpected");
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "return"),
+							    "downtime-limit")), 300);
+	json_decref(r);
+	r = ask(&s, "{\"execute\": \"migrate_cancel\", \"arguments\": {\"x\": 1}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+			    "Parameter 'x' is unexpected");
 	json_decref(r);
 	/* migrate: its uri checked as QEMU words it, then handed over. */
 	r = ask(&s, "{\"execute\": \"query-migrate\"}");

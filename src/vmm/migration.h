@@ -1,0 +1,93 @@
+/* Migration, the source side and the destination's: QMP `migrate` to
+ * "file:PATH" (a snapshot, vmm/snapshot.h, taken with the VM paused) or
+ * to "tcp:HOST:PORT" (live: pre-copy), and `--incoming tcp:ADDR:PORT`.
+ *
+ * Live migration: the stream (vmm/migration_stream.h) first carries every
+ * non-zero page of RAM while the guest runs, with KVM's dirty log on and
+ * Vireo's own writes into guest RAM tracked (mem/guest_mem.h, marked by
+ * the virtqueues); then, pass after pass, the pages written since the
+ * last pass, until what is left would go in the downtime limit at the
+ * bandwidth measured. Then the main thread stops the VM, sends the last
+ * pages and the machine's state (vmm/vm_state.h), and waits for the
+ * destination to say it loaded them: the source stays paused
+ * ("postmigrate") when it did, and runs on as if nothing happened when
+ * anything failed or the user cancelled. When the guest dirties memory
+ * faster than the link carries it, the vCPUs are throttled (QEMU's
+ * auto-converge: 20 % first, +10 % per pass that did not converge, at
+ * most 99 %).
+ *
+ * The pre-copy runs in a thread of its own; QMP, the stop and everything
+ * that touches the machine run on the main thread. */
+#ifndef VIREO_VMM_MIGRATION_H
+#define VIREO_VMM_MIGRATION_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+struct vm;
+
+struct migration_params {
+	uint64_t downtime_limit_ms; /* QEMU's downtime-limit: 300 */
+	uint64_t max_bandwidth;	    /* bytes/s, QEMU's max-bandwidth: 128 MiB/s */
+	bool auto_converge;	    /* on here; a capability off by default in QEMU */
+	unsigned int throttle_initial, throttle_increment, max_throttle; /* % */
+};
+
+struct migration {
+	pthread_mutex_t lock; /* the fields below the parameters */
+	struct migration_params params;
+	const char *status; /* QEMU's MigrationStatus, NULL before the first */
+	char error[256];
+	bool live;	    /* tcp: (else a snapshot to a file) */
+	bool was_running;   /* the VM ran when migrate came */
+	bool thread_started;
+	bool precopy_done;  /* the thread ended: converged, failed or cancelled */
+	bool converged;
+	volatile bool cancel;
+	pthread_t thread;
+	int fd;
+	char uri[256];
+	uint64_t *todo;	   /* pages still to send, a bit per page */
+	uint64_t *scratch; /* KVM's log of one slot */
+	/* What query-migrate reports. */
+	uint64_t start_ms, setup_ms, total_ms, downtime_ms, expected_downtime_ms;
+	uint64_t transferred, precopy_bytes, downtime_bytes, remaining, ram_total;
+	uint64_t duplicate, normal_pages, dirty_pages_rate, mbps, pages_per_second;
+	uint64_t dirty_sync_count;
+	unsigned int throttle_pct;
+};
+
+void migration_init(struct migration *m);
+/* QMP migrate: "file:PATH" completes before it returns; "tcp:HOST:PORT"
+ * starts the pre-copy and returns. 0, or -1 with err set (the VM as
+ * before). */
+int migration_start(struct vm *vm, const char *uri, struct error *err);
+/* migrate_cancel: a pre-copy stops and the VM runs on. */
+void migration_cancel(struct vm *vm);
+/* The main thread's part, called when it is woken: once the pre-copy
+ * thread is done, the stop-and-copy (or the clean-up of a failure). */
+void migration_poll(struct vm *vm);
+/* Stops a migration in progress and frees what it holds (VM teardown). */
+void migration_shutdown(struct vm *vm);
+/* query-migrate, query-migrate-parameters, query-migrate-capabilities,
+ * as QEMU words them (new references). */
+json_t *migration_info(struct vm *vm);
+json_t *migration_params_json(struct vm *vm);
+json_t *migration_caps_json(struct vm *vm);
+/* migrate-set-parameters / migrate-set-capabilities (QEMU's names; what
+ * Vireo does not have is refused). 0, or -1 with err set. */
+int migration_set_params(struct vm *vm, json_t *args, struct error *err);
+int migration_set_caps(struct vm *vm, json_t *caps, struct error *err);
+
+/* --incoming tcp:ADDR:PORT: waits for one source, receives its stream
+ * into the VM built from the same options (before its vCPUs first run),
+ * loads the state and tells the source. A signal on signal_fd (SIGINT,
+ * SIGTERM) ends the wait. 0, or -1 with err set (the source is told
+ * too, and resumes). */
+int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct error *err);
+
+#endif
