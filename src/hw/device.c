@@ -194,7 +194,7 @@ static int read_sections(const struct device_list *l, struct state_reader *r,
 	if (r->short_read)
 		return error_set(err, "device state is truncated");
 	if (n != l->count)
-		return error_set(err, "the snapshot has %u devices, this machine %u: "
+		return error_set(err, "the saved VM has %u devices, this machine %u: "
 				 "start it with the same device options", n, l->count);
 	for (i = 0; i < n; i++) {
 		char name[256], type[256];
@@ -215,20 +215,20 @@ static int read_sections(const struct device_list *l, struct state_reader *r,
 			return error_set(err, "device state is truncated");
 		d = device_find(l, name);
 		if (!d)
-			return error_set(err, "the snapshot has a device '%s' this machine lacks", name);
+			return error_set(err, "the saved VM has a device '%s' this machine lacks", name);
 		for (j = 0; j < i; j++)
 			if (sec[j].dev == d)
-				return error_set(err, "the snapshot has device '%s' twice", name);
+				return error_set(err, "the saved VM has device '%s' twice", name);
 		if (strcmp(d->type, type))
-			return error_set(err, "%s: the snapshot's is a %s, this machine's a %s", name,
+			return error_set(err, "%s: the saved VM's is a %s, this machine's a %s", name,
 					 type, d->type);
 		if (version != d->state_version)
-			return error_set(err, "%s: the snapshot's state is version %u, this Vireo "
+			return error_set(err, "%s: the saved state is version %u, this Vireo "
 					 "reads version %u", name, version, d->state_version);
 		if (crc != state_crc32(sec[i].rec, sec[i].len))
-			return error_set(err, "%s: the snapshot's state is damaged (checksum)", name);
+			return error_set(err, "%s: the saved state is damaged (checksum)", name);
 		if (!d->ops->load && sec[i].len)
-			return error_set(err, "%s: the snapshot has state for a device without any",
+			return error_set(err, "%s: the saved VM has state for a device without any",
 					 name);
 		sec[i].dev = d;
 	}

@@ -260,10 +260,38 @@ static void throttle_set(struct vm *vm, unsigned int pct, pthread_t *t, bool *ru
 
 /* ---- the pre-copy thread ------------------------------------------------ */
 
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = ETIMEDOUT;
+	return r > 0 ? 0 : -1;
+}
+
+/* A destination that refuses the stream says why before it hangs up;
+ * when a send failed, that is the better reason to give. */
+static bool destination_refused(int fd, char *msg, size_t size)
+{
+	uint32_t status;
+
+	return wait_readable(fd, 1000) == 0 && mig_read_reply(fd, &status, msg, size) == 0 &&
+	       status != 0;
+}
+
 static void precopy_failed(struct migration *m, const char *what, int e)
 {
+	char why[MIG_MAX_REPLY + 1];
+	bool refused = e != ECANCELED && destination_refused(m->fd, why, sizeof(why));
+
 	pthread_mutex_lock(&m->lock);
-	if (!m->error[0])
+	if (refused)
+		snprintf(m->error, sizeof(m->error), "the destination refused it: %s", why);
+	else
 		snprintf(m->error, sizeof(m->error), "%s: %s", what,
 			 e == ECANCELED ? "cancelled" : strerror(e));
 	pthread_mutex_unlock(&m->lock);
@@ -377,25 +405,13 @@ static void finish_failed(struct vm *vm, const char *status, const char *why)
 		snprintf(m->error, sizeof(m->error), "%s", why);
 	m->total_ms = now_ms() - m->start_ms;
 	pthread_mutex_unlock(&m->lock);
+	log_info("migration to %s %s%s%s", m->uri, status, m->error[0] ? ": " : "", m->error);
+	/* As QEMU: the status first, then the VM runs again. */
+	set_status(vm, status);
 	if (vm->paused && m->was_running) {
 		vm_resume(vm);
 		vm_qmp_event(vm, "RESUME", NULL);
 	}
-	log_info("migration to %s %s%s%s", m->uri, status, m->error[0] ? ": " : "", m->error);
-	set_status(vm, status);
-}
-
-static int wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int r;
-
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		errno = ETIMEDOUT;
-	return r > 0 ? 0 : -1;
 }
 
 /* Stop-and-copy: the VM paused, the last pages, the state, the reply. */
@@ -427,19 +443,15 @@ static void complete_live(struct vm *vm)
 		error_set(&err, "reading the dirty log: %s", strerror(errno));
 		goto failed;
 	}
-	if (send_todo(vm, &o, true, &pages) < 0) {
-		error_set(&err, "sending RAM: %s", strerror(errno));
-		goto failed;
-	}
+	if (send_todo(vm, &o, true, &pages) < 0)
+		goto send_failed;
 	if (vm_sync_disks(vm, &err) < 0 || vm_state_build(vm, sec, &n, &err) < 0)
 		goto failed;
 	for (i = 0; i < n; i++)
 		if (mig_send_section(&o, sec[i].kind, sec[i].index, sec[i].w.buf, sec[i].w.len) < 0)
 			break;
-	if (i < n || mig_send_end(&o) < 0) {
-		error_set(&err, "sending the state: %s", strerror(errno));
-		goto failed;
-	}
+	if (i < n || mig_send_end(&o) < 0)
+		goto send_failed;
 	if (wait_readable(m->fd, REPLY_TIMEOUT_MS) < 0 ||
 	    mig_read_reply(m->fd, &status, msg, sizeof(msg)) < 0) {
 		error_set(&err, "no word from the destination: %s",
@@ -447,7 +459,7 @@ static void complete_live(struct vm *vm)
 		goto failed;
 	}
 	if (status != 0) {
-		error_set(&err, "the destination refused the state: %s", msg);
+		error_set(&err, "the destination refused it: %s", msg);
 		goto failed;
 	}
 	vm_state_free(sec);
@@ -466,6 +478,11 @@ static void complete_live(struct vm *vm)
 		 (unsigned long long)m->downtime_ms);
 	set_status(vm, "completed");
 	return;
+send_failed:
+	if (destination_refused(m->fd, msg, sizeof(msg)))
+		error_set(&err, "the destination refused it: %s", msg);
+	else
+		error_set(&err, "sending the last pages and the state: %s", strerror(errno));
 failed:
 	vm_state_free(sec);
 	mig_out_free(&o);

@@ -41,7 +41,7 @@ struct migration {
 	pthread_mutex_t lock; /* the fields below the parameters */
 	struct migration_params params;
 	const char *status; /* QEMU's MigrationStatus, NULL before the first */
-	char error[256];
+	char error[1200]; /* room for the destination's own reason */
 	bool live;	    /* tcp: (else a snapshot to a file) */
 	bool was_running;   /* the VM ran when migrate came */
 	bool thread_started;

@@ -125,7 +125,7 @@ static int load_vcpu(struct vm *vm, unsigned int i, const struct vm_state_loaded
 	if (kvm_vcpu_state_load(&s, &r, err) < 0)
 		return -1;
 	if (!s.xsave != !vm->vcpus[i].at_reset.xsave || s.xsave_size > want) {
-		error_set(err, "the snapshot's FPU state does not fit this host's CPU");
+		error_set(err, "the saved FPU state does not fit this host's CPU");
 		goto out;
 	}
 	if (s.xsave && s.xsave_size < want) {
@@ -181,24 +181,24 @@ int vm_state_check(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 
 	/* The machine first: another vCPU count is named as such. */
 	if (!machine)
-		return error_set(err, "the snapshot lacks a section");
+		return error_set(err, "the saved state lacks a section");
 	if (check_machine(vm, machine, err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (l[i].kind == SNAP_VCPU ? l[i].index >= vm->ncpus
 		    : l[i].kind == SNAP_RAM || l[i].kind < SNAP_MACHINE || l[i].kind > SNAP_DEVICES ||
 		      l[i].index != 0)
-			return error_set(err, "the snapshot has a section it should not have");
+			return error_set(err, "the saved state has a section it should not have");
 		for (k = 0; k < i; k++)
 			if (l[k].kind == l[i].kind && l[k].index == l[i].index)
-				return error_set(err, "the snapshot has a section twice");
+				return error_set(err, "the saved state has a section twice");
 	}
 	for (i = 0; i < sizeof(once) / sizeof(once[0]); i++)
 		if (!find(l, n, once[i], 0))
-			return error_set(err, "the snapshot lacks a section");
+			return error_set(err, "the saved state lacks a section");
 	for (i = 0; i < vm->ncpus; i++)
 		if (!find(l, n, SNAP_VCPU, i))
-			return error_set(err, "the snapshot lacks vCPU %u", i);
+			return error_set(err, "the saved state lacks vCPU %u", i);
 	return 0;
 }
 

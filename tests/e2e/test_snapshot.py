@@ -145,7 +145,7 @@ def test_damaged_files(tmp):
     with_bytes("version", bytes(newer), ["version 99"])
     refused(["--kernel", kernel, "--incoming", "file:" + os.path.join(tmp, "nonexistent")],
             ["cannot open"])
-    refused(["--kernel", kernel, "--incoming", "tcp:localhost:4444"], ["file:PATH"])
+    refused(["--kernel", kernel, "--incoming", "udp:localhost:4444"], ["file:PATH", "tcp:ADDR:PORT"])
     refused(["--kernel", kernel, "--incoming", "file:"], ["file:PATH"])
 
 
