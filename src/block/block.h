@@ -42,6 +42,9 @@ struct block_options {
 	enum block_cache cache;
 	/* "uring" (default when the kernel allows it) or "threads". */
 	const char *engine;
+	/* The image belongs to another VMM until a migration hands it over
+	 * (--incoming tcp:): opened, but not locked until block_lock(). */
+	bool defer_lock;
 };
 
 struct block_backend;
@@ -55,6 +58,13 @@ struct block_backend;
  * Calls on one backend must not run concurrently (a device serialises
  * them with its own lock); the backend's threads are its own business. */
 struct block_backend *block_open(const struct block_options *o);
+/* The image's lock (flock: exclusive, shared when read-only), which keeps
+ * two VMMs from writing one image. A migration's source gives it up once
+ * its last write is flushed and the destination takes it before it runs;
+ * the source takes it back if the migration fails. block_lock: 0, or -1
+ * (errno EWOULDBLOCK: another process holds it). */
+int block_lock(const struct block_backend *b);
+void block_unlock(const struct block_backend *b);
 /* Drains (every pending done() runs first), then closes. NULL is fine. */
 void block_close(struct block_backend *b);
 uint64_t block_size(const struct block_backend *b);

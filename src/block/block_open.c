@@ -94,6 +94,16 @@ static int lock_image(struct block_backend *b)
 	return -1;
 }
 
+int block_lock(const struct block_backend *b)
+{
+	return flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB);
+}
+
+void block_unlock(const struct block_backend *b)
+{
+	flock(b->fd, LOCK_UN);
+}
+
 static void direct_off(struct block_backend *b, const char *why)
 {
 	log_warn("disk '%s': %s; cache=none falls back to the page cache", b->path, why);
@@ -241,7 +251,7 @@ struct block_backend *block_open(const struct block_options *o)
 		log_error("disk '%s': fcntl: %s", b->path, strerror(errno));
 		goto fail;
 	}
-	if (lock_image(b) < 0)
+	if (!o->defer_lock && lock_image(b) < 0)
 		goto fail;
 	if (b->direct)
 		direct_alignment(b, &st, fl);

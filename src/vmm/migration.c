@@ -398,8 +398,11 @@ static void stop_tracking(struct vm *vm)
 static void finish_failed(struct vm *vm, const char *status, const char *why)
 {
 	struct migration *m = &vm->mig;
+	struct error err = { 0 };
 
 	stop_tracking(vm);
+	if (m->disks_released && migration_take_disks_back(vm, &err) < 0)
+		log_warn("%s", err.msg);
 	pthread_mutex_lock(&m->lock);
 	if (why && !m->error[0])
 		snprintf(m->error, sizeof(m->error), "%s", why);
@@ -447,6 +450,10 @@ static void complete_live(struct vm *vm)
 		goto send_failed;
 	if (vm_sync_disks(vm, &err) < 0 || vm_state_build(vm, sec, &n, &err) < 0)
 		goto failed;
+	/* The images are the destination's from here: it locks them before
+	 * it runs. */
+	vm_unlock_disks(vm);
+	m->disks_released = true;
 	for (i = 0; i < n; i++)
 		if (mig_send_section(&o, sec[i].kind, sec[i].index, sec[i].w.buf, sec[i].w.len) < 0)
 			break;
@@ -487,6 +494,18 @@ failed:
 	vm_state_free(sec);
 	mig_out_free(&o);
 	finish_failed(vm, "failed", err.msg);
+}
+
+int migration_take_disks_back(struct vm *vm, struct error *err)
+{
+	if (!vm->mig.disks_released)
+		return 0;
+	if (vm_lock_disks(vm, err) < 0) {
+		error_prefix(err, "the migration gave the disks away: ");
+		return -1;
+	}
+	vm->mig.disks_released = false;
+	return 0;
 }
 
 void migration_poll(struct vm *vm)
@@ -551,6 +570,7 @@ int migration_start(struct vm *vm, const char *uri, struct error *err)
 	m->was_running = !vm->paused;
 	m->cancel = false;
 	m->precopy_done = m->converged = false;
+	m->disks_released = false;
 	m->start_ms = now_ms();
 	m->setup_ms = m->total_ms = m->downtime_ms = m->expected_downtime_ms = 0;
 	m->transferred = m->precopy_bytes = m->downtime_bytes = m->remaining = 0;
@@ -795,6 +815,22 @@ static bool signalled(int signal_fd)
 	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* The source gave its images up before its end record; a moment's grace
+ * all the same for a lock that is still on its way out. */
+static int take_disks(struct vm *vm, struct error *err)
+{
+	int tries;
+
+	for (tries = 0; vm_lock_disks(vm, err) < 0; tries++) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+
+		if (tries == 20)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct error *err)
 {
 	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
@@ -836,7 +872,8 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 		error_prefix(err, "incoming migration: ");
 		goto reply;
 	}
-	if (vm_state_check(vm, l, n, err) < 0 || vm_state_apply(vm, l, n, err) < 0) {
+	if (vm_state_check(vm, l, n, err) < 0 || vm_state_apply(vm, l, n, err) < 0 ||
+	    take_disks(vm, err) < 0) {
 		error_prefix(err, "incoming migration: ");
 		goto reply;
 	}

@@ -47,6 +47,7 @@ struct migration {
 	bool thread_started;
 	bool precopy_done;  /* the thread ended: converged, failed or cancelled */
 	bool converged;
+	bool disks_released; /* the images' locks given to the destination */
 	volatile bool cancel;
 	pthread_t thread;
 	int fd;
@@ -71,6 +72,11 @@ void migration_cancel(struct vm *vm);
 /* The main thread's part, called when it is woken: once the pre-copy
  * thread is done, the stop-and-copy (or the clean-up of a failure). */
 void migration_poll(struct vm *vm);
+/* After a completed migration the images are the destination's: cont
+ * takes their locks back first (and fails, the VM paused, while another
+ * process holds one), as QEMU re-activates its images. 0, or -1 with err
+ * set. */
+int migration_take_disks_back(struct vm *vm, struct error *err);
 /* Stops a migration in progress and frees what it holds (VM teardown). */
 void migration_shutdown(struct vm *vm);
 /* query-migrate, query-migrate-parameters, query-migrate-capabilities,

@@ -76,9 +76,15 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 	 * backends log what is wrong with them (one line naming the file or
 	 * interface). */
 	for (i = 0; i < o->ndisks; i++) {
-		struct block_backend *b = block_open(&o->disk[i].block);
-		struct virtio_device *d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
+		struct block_options bo = o->disk[i].block;
+		struct block_backend *b;
+		struct virtio_device *d;
 
+		/* A live migration's source holds the image until it hands
+		 * over (vmm/migration.h). */
+		bo.defer_lock = o->incoming && !strncmp(o->incoming, "tcp:", 4);
+		b = block_open(&bo);
+		d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
 		if (b && !d)
 			block_close(b);
 		if (add(vm, d, err) < 0)

@@ -43,9 +43,10 @@ static int cont(void *ctx, struct error *err)
 {
 	struct vm *vm = ctx;
 
-	(void)err;
 	if (!vm->paused)
 		return 0;
+	if (migration_take_disks_back(vm, err) < 0)
+		return -1;
 	vm_resume(vm);
 	vm->postmigrate = false;
 	vm_qmp_event(vm, "RESUME", NULL);

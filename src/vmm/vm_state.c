@@ -242,19 +242,50 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 	return 0;
 }
 
-/* The disks' writes so far, durable: a snapshot must not name data the
- * image could still lose. */
-int vm_sync_disks(struct vm *vm, struct error *err)
+/* Every disk's backend, in device order. */
+static const struct block_backend *next_disk(struct vm *vm, struct device **d)
 {
-	struct device *d;
-
-	for (d = vm->devices.head; d; d = d->next) {
-		const struct virtio_device *vdev = virtio_pci_vdev(d);
+	for (*d = *d ? (*d)->next : vm->devices.head; *d; *d = (*d)->next) {
+		const struct virtio_device *vdev = virtio_pci_vdev(*d);
 		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
 
-		if (b && block_sync(b) < 0)
+		if (b)
+			return b;
+	}
+	return NULL;
+}
+
+/* A state must not name data the image could still lose. */
+int vm_sync_disks(struct vm *vm, struct error *err)
+{
+	struct device *d = NULL;
+	const struct block_backend *b;
+
+	while ((b = next_disk(vm, &d)))
+		if (block_sync(b) < 0)
 			return error_set(err, "%s: cannot flush its disk: %s", d->name,
 					 strerror(errno));
-	}
 	return 0;
+}
+
+int vm_lock_disks(struct vm *vm, struct error *err)
+{
+	struct device *d = NULL;
+	const struct block_backend *b;
+
+	while ((b = next_disk(vm, &d)))
+		if (block_lock(b) < 0)
+			return error_set(err, "disk '%s' is in use by another process%s",
+					 block_path(b),
+					 errno == EWOULDBLOCK ? "" : " (cannot lock it)");
+	return 0;
+}
+
+void vm_unlock_disks(struct vm *vm)
+{
+	struct device *d = NULL;
+	const struct block_backend *b;
+
+	while ((b = next_disk(vm, &d)))
+		block_unlock(b);
 }

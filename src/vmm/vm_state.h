@@ -52,4 +52,10 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
  * them is handed over). 0, or -1 with err set. */
 int vm_sync_disks(struct vm *vm, struct error *err);
 
+/* Every disk image's lock (block/block.h): taken (0, or -1 with err
+ * naming the disk another process holds) or given up. A migration hands
+ * the images over with these. */
+int vm_lock_disks(struct vm *vm, struct error *err);
+void vm_unlock_disks(struct vm *vm);
+
 #endif

@@ -106,6 +106,32 @@ def test_migrate_goes_on(tmp):
                                                      ram["transferred"])
 
 
+def test_disk_handover(tmp):
+    disk = os.path.join(tmp, "shared.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    src, path, q = start("count", "--disk", "path=" + disk)
+    src.expect("tiny count up", 30)
+    count_to(src, 1, 0)
+    # The destination opens the image the source holds, and waits.
+    dst, port = destination("--disk", "path=" + disk)
+    q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+    info = wait_migration(q)
+    check(info["status"] == "completed", "query-migrate %r" % info)
+    count_to(dst, 1, 1)
+    # The image is the destination's now: the source may not run on it.
+    reply = q.execute("cont")
+    check("in use by another process" in reply.get("error", {}).get("desc", ""),
+          "cont on the source while the destination runs: %r" % reply)
+    check(q.cmd("query-status")["status"] == "postmigrate", "source ran")
+    dst.send("q")
+    check(dst.wait(30) == 0, "destination exit status")
+    q.cmd("cont")  # the image is free again
+    count_to(src, 1, 1)
+    q.cmd("quit")
+    check(src.wait(30) == 0, "source exit status")
+
+
 def test_back_and_forth(tmp):
     vm, path, q = start("count")
     vm.expect("tiny count up", 30)
@@ -312,6 +338,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         s.run("migrate: tcp: live migration, the destination goes on from the source's count; "
               "query-migrate and events as QEMU's", test_migrate_goes_on, tmp)
+        s.run("migrate: the disk image is handed over: the destination opens it while the "
+              "source holds it, and the source cannot run on it after", test_disk_handover, tmp)
         s.run("migrate: back and forth 10 times", test_back_and_forth, tmp)
         s.run("migrate: destination killed mid-stream: the source runs on",
               test_destination_killed, tmp)
