@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Live migration with Debian's kernel on a real KVM, between two vireo
+processes on loopback. The guest (2 vCPUs, a disk, user-mode networking,
+an rng) runs a counter loop, a disk writer (every block fsync'ed), a
+memory dirtier at a fixed rate and a heartbeat on its console; it is
+migrated while they run. The heartbeat must go on at the destination
+with the next number, no gap and no repeat (the console stream is one
+stream across the two processes); the counter goes on; the writer
+finishes and every block verifies on the host; the network and the rng
+work at the destination. The largest pause in the heartbeat is the
+downtime seen from outside (guest time itself stops while the VM is
+moved). Then the VM goes back and forth 10 times, and a guest that
+dirties memory faster than the link carries it is migrated with
+auto-converge (its vCPUs throttled until it fits)."""
+import hashlib
+import os
+import re
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+from qmp import QMP, fresh_socket_path
+from test_snapshot_linux import counter, serve, shell, vm_args
+from vm import BOOT_TIMEOUT, VM, Suite, check
+
+BLOCKS = 1000
+SEQ = iter(range(1000))
+HEARTBEAT = "i=0; while [ ! -e /tmp/hb-stop ]; do i=$((i+1)); echo HB$i; usleep 20000; done"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Console:
+    """The guest's console across processes: bytes in order, with the time
+    each heartbeat line arrived."""
+
+    def __init__(self):
+        self.text = b""
+        self.beats = []  # (number, arrival time)
+
+    def feed(self, vm, timeout):
+        before = len(vm.output)
+        vm._pump(timeout)
+        data = vm.output[before:]
+        if not data:
+            return
+        now = time.monotonic()
+        start = len(self.text)
+        self.text += data
+        # Lines completed by this chunk (one may have begun in the last).
+        line_start = self.text.rfind(b"\n", 0, start) + 1
+        for m in re.finditer(rb"HB(\d+)\r?\n", self.text[line_start:]):
+            self.beats.append((int(m.group(1)), now))
+
+    def follow(self, *vms):
+        """Reads the consoles in a thread of its own until stop(): the
+        main thread's QMP calls block while the source is stopped, which
+        must not delay the arrival times."""
+        self._stop = False
+
+        def run():
+            while not self._stop:
+                for vm in vms:
+                    self.feed(vm, 0.005)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop = True
+        self._thread.join()
+
+    def check_continuous(self):
+        nums = [n for n, _ in self.beats]
+        check(nums, "no heartbeat seen")
+        bad = [(a, b) for a, b in zip(nums, nums[1:]) if b != a + 1]
+        check(not bad, "heartbeat not continuous: %s (of %d..%d)" % (bad[:5], nums[0], nums[-1]))
+        gaps = sorted(b - a for (_, a), (_, b) in zip(self.beats, self.beats[1:]))
+        return gaps[-1], gaps[len(gaps) // 2]
+
+
+def boot(disk, qmp):
+    vm = VM(vm_args(disk, qmp), linux=False)
+    vm.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+    check(b"VIREO-NET-UP" in vm.output, "no network: %r" % vm.output[-300:])
+    vm.expect(r"vireo# ", 60)
+    sh = shell(vm)
+    sh.sh("stty -echo")
+    return vm, sh
+
+
+def migrate(src, q, disk, console, params=None):
+    """Migrates src to a new vireo; pumps both consoles meanwhile. Returns
+    (destination, its QMP path, query-migrate, throttle percentages seen)."""
+    port = free_port()
+    qpath = fresh_socket_path("mig%d" % next(SEQ))
+    dst = VM(vm_args(disk, qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port], linux=False)
+    deadline = time.monotonic() + 60
+    while b"waiting for the migration" not in dst.stderr:
+        check(time.monotonic() < deadline and dst.proc.poll() is None,
+              "destination not listening: %r" % dst.stderr[-300:])
+        dst._pump(0.1)
+        console.feed(src, 0)
+    if params:
+        q.cmd("migrate-set-parameters", params)
+    console.follow(src, dst)
+    try:
+        q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+        throttles = set()
+        deadline = time.monotonic() + 600
+        while True:
+            time.sleep(0.05)
+            info = q.cmd("query-migrate")
+            if "cpu-throttle-percentage" in info:
+                throttles.add(info["cpu-throttle-percentage"])
+            if info["status"] not in ("setup", "active"):
+                break
+            check(time.monotonic() < deadline, "migration still %r" % info)
+        check(info["status"] == "completed", "query-migrate %r; source stderr %r; destination "
+              "%r" % (info, src.stderr[-300:], dst.stderr[-300:]))
+        check(q.cmd("query-status")["status"] == "postmigrate", "source not in postmigrate")
+        time.sleep(2)
+    finally:
+        console.stop()
+    return dst, qpath, info, throttles
+
+
+def finish_source(src, q):
+    q.cmd("quit")
+    check(src.wait(60) == 0, "source exit status %s" % src.proc.returncode)
+    q.close()
+
+
+def test_live_migration(tmp):
+    disk = os.path.join(tmp, "mig.img")
+    with open(disk, "wb") as f:
+        f.truncate(BLOCKS * 512)
+    path = fresh_socket_path("src")
+    src, sh = boot(disk, path)
+    q = QMP(path)
+    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
+              "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
+              % BLOCKS)
+    # 16 MiB rewritten every 100 ms or so: at most ~160 MB/s of dirty
+    # memory over a working set that fits the downtime limit.
+    sh.detach("(while :; do dd if=/dev/zero of=/tmp/dirty bs=1M count=16 conv=notrunc "
+              "2>/dev/null; usleep 100000; done) >/dev/null 2>&1")
+    before = counter(sh)
+    console = Console()
+    sh.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
+    time.sleep(2)
+    dst, qpath, info, _ = migrate(src, q, disk, console, {"downtime-limit": 300})
+    finish_source(src, q)
+    gap, usual = console.check_continuous()
+    sh = shell(dst)
+    sh.ok("touch /tmp/hb-stop; sleep 1")
+    after = counter(sh)
+    check(after > before, "counter went from %d to %d" % (before, after))
+    check(counter(sh) > after, "the counter loop does not run after the migration")
+    sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=900)
+    data = os.urandom(1 << 20)
+    httpd = serve(data)
+    try:
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        got = sh.ok("sha256sum /tmp/blob").split()[0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    check(got == hashlib.sha256(data).hexdigest(), "wget after the migration: wrong bytes")
+    sh.ok("dd if=/dev/hwrng of=/dev/null bs=64 count=4 2>/dev/null", 60)
+    sh.poweroff()
+    with open(disk, "rb") as f:
+        img = f.read()
+    bad = [n for n in range(BLOCKS) if img[n * 512:n * 512 + 10] != b"blk-%06d" % n]
+    check(not bad, "%d of %d blocks wrong, first %s" % (len(bad), BLOCKS, bad[:5]))
+    ram = info["ram"]
+    return ("downtime %d ms reported, largest heartbeat gap %.0f ms (median %.0f; limit 300); "
+            "total %d ms, %.1f MiB sent, %d passes" % (
+                info["downtime"], gap * 1000, usual * 1000, info["total-time"],
+                ram["transferred"] / 2**20, ram["dirty-sync-count"]))
+
+
+def test_back_and_forth(tmp):
+    disk = os.path.join(tmp, "hops.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    path = fresh_socket_path("hop")
+    vm, sh = boot(disk, path)
+    q = QMP(path)
+    console = Console()
+    sh.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
+    time.sleep(1)
+    downtimes, gaps = [], []
+    for hop in range(10):
+        dst, qpath, info, _ = migrate(vm, q, disk, console)
+        finish_source(vm, q)
+        downtimes.append(info["downtime"])
+        vm, q = dst, QMP(qpath)
+    gap, usual = console.check_continuous()
+    sh = shell(vm)
+    sh.ok("touch /tmp/hb-stop; sleep 1")
+    sh.ok("echo still here")
+    sh.poweroff()
+    return "10 hops, downtimes %s ms, largest heartbeat gap %.0f ms (median %.0f)" % (
+        downtimes, gap * 1000, usual * 1000)
+
+
+def test_auto_converge(tmp):
+    disk = os.path.join(tmp, "ac.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    path = fresh_socket_path("ac")
+    src, sh = boot(disk, path)
+    q = QMP(path)
+    # 96 MiB rewritten without a pause: more than 16 MiB/s carries.
+    sh.detach("(while :; do dd if=/dev/zero of=/tmp/hot bs=1M count=96 conv=notrunc "
+              "2>/dev/null; done) >/dev/null 2>&1")
+    sh.ok("sleep 2")
+    console = Console()
+    dst, qpath, info, throttles = migrate(src, q, disk, console,
+                                          {"downtime-limit": 100, "max-bandwidth": 16 << 20})
+    finish_source(src, q)
+    check(throttles, "never throttled: %r" % info)
+    sh = shell(dst)
+    sh.ok("echo alive")
+    sh.poweroff()
+    return "throttled to %s %%, %d passes, %.1f MiB sent, downtime %d ms" % (
+        sorted(throttles), info["ram"]["dirty-sync-count"], info["ram"]["transferred"] / 2**20,
+        info["downtime"])
+
+
+def main():
+    s = Suite()
+    with tempfile.TemporaryDirectory() as tmp:
+        s.run("migrate (Linux, 2 vCPUs, disk, net, rng): live over TCP while a counter, a disk "
+              "writer, a memory dirtier and a console heartbeat run: all go on, blocks verify",
+              test_live_migration, tmp)
+        s.run("migrate (Linux): back and forth 10 times, the console heartbeat continuous",
+              test_back_and_forth, tmp)
+        s.run("migrate (Linux): a guest dirtying memory faster than the link converges by "
+              "auto-converge", test_auto_converge, tmp)
+    return s.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
