@@ -1,5 +1,6 @@
 /* Little-endian loads and stores on unaligned byte buffers: guest memory
- * and file formats are little-endian and rarely aligned. */
+ * and file formats are little-endian and rarely aligned. And the one
+ * big-endian store the frames Vireo builds itself need (network order). */
 #ifndef VIREO_UTIL_LE_H
 #define VIREO_UTIL_LE_H
 
@@ -45,6 +46,14 @@ static inline void le32_put(void *p, uint32_t v)
 static inline void le64_put(void *p, uint64_t v)
 {
 	memcpy(p, &v, sizeof(v));
+}
+
+static inline void be16_put(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
 }
 
 #endif

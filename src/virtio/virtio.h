@@ -75,6 +75,11 @@ struct virtio_device_ops {
 	 * changes anything. */
 	void (*save)(struct virtio_device *vdev, struct state_writer *w);
 	int (*load)(struct virtio_device *vdev, struct state_reader *r, struct error *err);
+	/* Optional: after a migration's switch-over, before the guest runs
+	 * again, tells the network where the device is now (virtio-net: a
+	 * RARP broadcast from its MAC, as QEMU's self-announce, so switches
+	 * learn the new port at once). */
+	void (*announce)(struct virtio_device *vdev);
 	/* After the transport is gone: frees the device and its backend. */
 	void (*destroy)(struct virtio_device *vdev);
 };

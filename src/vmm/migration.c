@@ -16,6 +16,8 @@
 
 #include "arch/x86/layout.h"
 #include "util/log.h"
+#include "virtio/virtio.h"
+#include "virtio/virtio_pci.h"
 #include "vmm/migration_stream.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
@@ -815,6 +817,19 @@ static bool signalled(int signal_fd)
 	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* The NICs tell the network they are here now. */
+static void announce(struct vm *vm)
+{
+	struct device *d;
+
+	for (d = vm->devices.head; d; d = d->next) {
+		struct virtio_device *vdev = virtio_pci_vdev(d);
+
+		if (vdev && vdev->ops->announce)
+			vdev->ops->announce(vdev);
+	}
+}
+
 /* The source gave its images up before its end record; a moment's grace
  * all the same for a lock that is still on its way out. */
 static int take_disks(struct vm *vm, struct error *err)
@@ -877,6 +892,7 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 		error_prefix(err, "incoming migration: ");
 		goto reply;
 	}
+	announce(vm);
 	ret = 0;
 	log_info("migrated in on %s: %llu MiB in %llu ms", addr,
 		 (unsigned long long)(bytes >> 20), (unsigned long long)(now_ms() - start));

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -23,7 +24,8 @@ import time
 
 from qmp import QMP, fresh_socket_path
 from test_snapshot_linux import counter, serve, shell, vm_args
-from vm import BOOT_TIMEOUT, VM, Suite, check
+from test_virtio import TOOLS_INITRD
+from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check
 
 BLOCKS = 1000
 SEQ = iter(range(1000))
@@ -238,6 +240,87 @@ def test_auto_converge(tmp):
         info["downtime"])
 
 
+BRIDGE, TAPS = "mbr0", ("mtap0", "mtap1")
+GUEST_MAC = "52:54:00:12:34:aa"
+
+
+def ip(*args):
+    r = subprocess.run(["ip"] + list(args), capture_output=True, timeout=30)
+    check(r.returncode == 0, "ip %s: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+
+
+def tap_args(tap, qmp):
+    return ["--kernel", KERNEL, "--initrd", TOOLS_INITRD, "--cmdline",
+            "console=ttyS0 quiet vireo.net=192.168.101.2/24", "--memory", "256M",
+            "--net", "tap=%s,mac=%s" % (tap, GUEST_MAC),
+            "--qmp", "unix:%s,server=on,wait=off" % qmp]
+
+
+def test_tap_announce(tmp):
+    """Source and destination on two taps of one bridge, as two hosts on
+    one switch: after the switch-over the destination sends a RARP from
+    the guest's MAC (the bridge moves the MAC to the new port at once),
+    and the guest reaches the host through its new tap."""
+    for dev in (BRIDGE,) + TAPS:
+        subprocess.run(["ip", "link", "del", dev], capture_output=True)
+    ip("link", "add", BRIDGE, "type", "bridge")
+    try:
+        ip("addr", "add", "192.168.101.1/24", "dev", BRIDGE)
+        ip("link", "set", BRIDGE, "up")
+        for t in TAPS:
+            ip("tuntap", "add", "dev", t, "mode", "tap")
+            ip("link", "set", t, "master", BRIDGE)
+            ip("link", "set", t, "up")
+        sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+        sniff.bind((BRIDGE, 0))
+        sniff.settimeout(0.2)
+        path = fresh_socket_path("tap%d" % next(SEQ))
+        src = VM(tap_args(TAPS[0], path), linux=False)
+        src.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+        src.expect(r"vireo# ", 60)
+        sh = shell(src)
+        sh.sh("stty -echo")
+        ping = sh.ok("ping -c 2 -W 5 192.168.101.1", 60)
+        check(" 0% packet loss" in ping, "ping before: %s" % ping[-300:])
+        q = QMP(path)
+        while True:  # nothing from before the migration counts
+            try:
+                sniff.recv(2048)
+            except socket.timeout:
+                break
+        port = free_port()
+        qpath = fresh_socket_path("tapdst%d" % next(SEQ))
+        dst = VM(tap_args(TAPS[1], qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port],
+                 linux=False)
+        deadline = time.monotonic() + 60
+        while b"waiting for the migration" not in dst.stderr:
+            check(time.monotonic() < deadline and dst.proc.poll() is None,
+                  "destination not listening: %r" % dst.stderr[-300:])
+            dst._pump(0.1)
+        q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+        rarp = None
+        deadline = time.monotonic() + 60
+        while rarp is None and time.monotonic() < deadline:
+            try:
+                f = sniff.recv(2048)
+                if f[6:12] == bytes.fromhex(GUEST_MAC.replace(":", "")) and f[20:22] == b"\0\3":
+                    rarp = f
+            except socket.timeout:
+                pass
+        info = q.cmd("query-migrate")
+        check(info["status"] == "completed", "query-migrate %r" % info)
+        check(rarp is not None, "no RARP from %s on %s after the migration" % (GUEST_MAC, BRIDGE))
+        finish_source(src, q)
+        sh = shell(dst)
+        ping = sh.ok("ping -c 3 -W 5 192.168.101.1", 60)
+        check(" 0% packet loss" in ping, "ping after: %s" % ping[-300:])
+        sh.poweroff()
+        return "RARP from %s seen on the bridge; ping through the new tap" % GUEST_MAC
+    finally:
+        for dev in TAPS + (BRIDGE,):
+            subprocess.run(["ip", "link", "del", dev], capture_output=True)
+
+
 def main():
     s = Suite()
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,6 +331,11 @@ def main():
               test_back_and_forth, tmp)
         s.run("migrate (Linux): a guest dirtying memory faster than the link converges by "
               "auto-converge", test_auto_converge, tmp)
+        if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
+            s.run("migrate (Linux): tap networking: the destination announces the guest's MAC "
+                  "(RARP) and traffic goes on through its own tap", test_tap_announce, tmp)
+        else:
+            s.skip("migrate (Linux): tap networking", "needs root and /dev/net/tun")
     return s.finish()
 
 
