@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -881,6 +882,14 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 	close(lfd);
 	lfd = -1;
 	start = now_ms();
+	/* RAM as the stream assumes it: zero where the source's is zero (the
+	 * first pass skips those pages). The kernel and initrd loaded into it
+	 * at start-up are not the source's: left there, a page the guest
+	 * had zeroed would hold initrd bytes here. */
+	if (madvise(vm->mem.host, vm->mem.size, MADV_DONTNEED) < 0) {
+		error_set(err, "incoming migration: cannot clear guest RAM: %s", strerror(errno));
+		goto reply;
+	}
 	if (mig_receive(incoming_read, &in, &t, l, &n, &bytes, err) < 0) {
 		if (signalled(signal_fd))
 			error_set(err, "stopped by a signal during the migration");
