@@ -91,6 +91,22 @@ static void answer(struct virtio_can *c, unsigned int q, uint16_t head, uint8_t 
 	virtq_push(&c->vdev.vq[q], head, 1);
 }
 
+/* No driver: the controller is stopped, frames are lost, and counted as
+ * such (a frame arriving while a guest boots is visible in --stats-json,
+ * like one while can0 is down). */
+static void drop_pending(struct virtio_can *c)
+{
+	enum can_event ev;
+	struct can_msg m;
+
+	while (can_backend_recv(c->backend, &ev, &m) > 0) {
+		if (ev == CAN_EVENT_TX_DONE && c->in_flight)
+			c->in_flight--;
+		else if (ev == CAN_EVENT_FRAME)
+			c->rx_dropped++;
+	}
+}
+
 static void backend_ready(void *ctx, uint32_t events);
 
 static uint32_t watch_events(const struct virtio_can *c)
@@ -341,18 +357,7 @@ static void backend_ready(void *ctx, uint32_t events)
 
 	pthread_mutex_lock(&vdev->lock);
 	if (!virtio_running(vdev)) {
-		/* No driver: the controller is stopped, frames are lost, and
-		 * counted as such (a frame arriving while a guest boots is
-		 * visible in --stats-json, like one while can0 is down). */
-		enum can_event ev;
-		struct can_msg m;
-
-		while (can_backend_recv(c->backend, &ev, &m) > 0) {
-			if (ev == CAN_EVENT_TX_DONE && c->in_flight)
-				c->in_flight--;
-			else if (ev == CAN_EVENT_FRAME)
-				c->rx_dropped++;
-		}
+		drop_pending(c);
 		c->want_out = false;
 	} else {
 		if (events & EPOLLOUT) {
@@ -383,6 +388,12 @@ static int can_activate(struct virtio_device *vdev)
 	struct virtio_can *c = (struct virtio_can *)vdev;
 
 	if (!c->watching) {
+		/* What the bus carried before the first driver came (the
+		 * backend was not watched yet) is as lost as what comes while
+		 * no driver runs: a restored or migrated-in guest must not get
+		 * frames its source already had (a SocketCAN socket opened
+		 * beside the source's sees them all, its guest's own too). */
+		drop_pending(c);
 		if (ioloop_add(&vdev->loop, &c->watch, can_backend_rx_fd(c->backend), EPOLLIN,
 			       backend_ready, c) < 0)
 			return -1;

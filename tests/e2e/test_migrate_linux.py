@@ -15,7 +15,9 @@ auto-converge (its vCPUs throttled until it fits)."""
 import hashlib
 import os
 import re
+import json
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -240,6 +242,110 @@ def test_auto_converge(tmp):
         info["downtime"])
 
 
+VCAN = "mvcan0"
+
+
+class CanSender(threading.Thread):
+    """Frames with a 32-bit sequence number on the host's vcan, one every
+    2 ms, until stopped: self.sent of them."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW)
+        self.sock.bind((VCAN,))
+        self.sent = 0
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            self.sock.send(struct.pack("=IB3x8s", 0x123, 4, struct.pack(">I", self.sent)))
+            self.sent += 1
+            time.sleep(0.002)
+
+    def stop(self):
+        self.stopped = True
+        self.join()
+        self.sock.close()
+
+
+def can_args(qmp):
+    return ["--kernel", KERNEL, "--initrd", TOOLS_INITRD, "--cmdline", "console=ttyS0 quiet",
+            "--memory", "256M", "--can", "socketcan=" + VCAN,
+            "--qmp", "unix:%s,server=on,wait=off" % qmp]
+
+
+def test_can_across_migration(tmp):
+    """The guest receives a numbered stream from the host's vcan while it
+    is migrated: the destination's own SocketCAN socket saw the stream
+    (and the source guest's frames) from its start, yet the guest must get
+    every number once and in order; what is missing is only what came
+    while no VM was running, and the destination counted it as dropped."""
+    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+    ip("link", "add", "dev", VCAN, "type", "vcan")
+    ip("link", "set", VCAN, "up")
+    sender = CanSender()
+    try:
+        path = fresh_socket_path("can%d" % next(SEQ))
+        src = VM(can_args(path), linux=False)
+        src.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+        src.expect(r"vireo# ", 60)
+        sh = shell(src)
+        sh.sh("stty -echo")
+        sh.sh("dmesg -n 1")
+        sh.ok("/sbin/ip link set can0 up")
+        sender.start()
+        sh.detach("candump -r 16000000 -L can0 > /tmp/rx.txt 2>&1")
+        sh.ok("n=0; while [ ! -s /tmp/rx.txt ] && [ $n -lt 300 ]; do usleep 100000; "
+              "n=$((n+1)); done; [ -s /tmp/rx.txt ]", 60)
+        time.sleep(1)
+        q = QMP(path)
+        port = free_port()
+        qpath = fresh_socket_path("candst%d" % next(SEQ))
+        dst = VM(can_args(qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port], linux=False)
+        deadline = time.monotonic() + 60
+        while b"waiting for the migration" not in dst.stderr:
+            check(time.monotonic() < deadline and dst.proc.poll() is None,
+                  "destination not listening: %r" % dst.stderr[-300:])
+            dst._pump(0.1)
+        time.sleep(1)  # the destination's socket fills with the stream meanwhile
+        q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+        deadline = time.monotonic() + 300
+        while True:
+            info = q.cmd("query-migrate")
+            if info["status"] not in ("setup", "active"):
+                break
+            check(time.monotonic() < deadline, "migration still %r" % info)
+            time.sleep(0.05)
+        check(info["status"] == "completed", "query-migrate %r" % info)
+        finish_source(src, q)
+        time.sleep(1)
+        sender.stop()
+        sh = shell(dst)
+        sh.ok("sleep 1; p=$(pidof candump); kill $p; while [ -e /proc/$p ] && "
+              "! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null; do usleep 10000; done; true")
+        lines = sh.ok("cat /tmp/rx.txt").split("\n")
+        got = [int(m.group(1), 16) for m in (re.search(r" can0 123#([0-9A-F]{8})", l)
+                                              for l in lines) if m]
+        dq = QMP(qpath)
+        dropped = dq.cmd("query-vireo-stats")["devices"]["virtio-can0"]["rx_dropped"]
+        dq.close()
+        sh.poweroff()
+    finally:
+        if not sender.stopped and sender.is_alive():
+            sender.stop()
+        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+    check(got, "the guest received nothing")
+    repeats = [(a, b) for a, b in zip(got, got[1:]) if b <= a]
+    check(not repeats, "frames again or out of order: %s" % repeats[:5])
+    missing = got[-1] - got[0] + 1 - len(got)
+    gaps = [(a, b) for a, b in zip(got, got[1:]) if b != a + 1]
+    check(missing <= dropped, "%d frames missing, %d counted dropped" % (missing, dropped))
+    check(got[-1] >= sender.sent - 10, "the last frames (%d of %d) did not arrive" %
+          (got[-1], sender.sent))
+    return "%d frames received once each, in order; %d missing in %d gap(s) %s, %d counted dropped" % (
+        len(got), missing, len(gaps), gaps[:3], dropped)
+
+
 BRIDGE, TAPS = "mbr0", ("mtap0", "mtap1")
 GUEST_MAC = "52:54:00:12:34:aa"
 
@@ -331,6 +437,13 @@ def main():
               test_back_and_forth, tmp)
         s.run("migrate (Linux): a guest dirtying memory faster than the link converges by "
               "auto-converge", test_auto_converge, tmp)
+        if hasattr(socket, "AF_CAN") and subprocess.run(
+                ["modprobe", "vcan"], capture_output=True).returncode == 0:
+            s.run("migrate (Linux): CAN from the host's vcan across the migration: every frame "
+                  "once and in order, what is missing counted as dropped",
+                  test_can_across_migration, tmp)
+        else:
+            s.skip("migrate (Linux): CAN", "no vcan in this kernel")
         if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
             s.run("migrate (Linux): tap networking: the destination announces the guest's MAC "
                   "(RARP) and traffic goes on through its own tap", test_tap_announce, tmp)
