@@ -204,7 +204,8 @@ void virtq_unpop(struct virtq *q, uint16_t n)
  * the meantime only fools itself. */
 static void mark_used_ring(const struct virtq *q)
 {
-	guest_mem_mark_written(q->mem, q->used, 6 + 8 * (size_t)q->size + 2);
+	/* flags, idx, the ring, avail_event */
+	guest_mem_mark_written(q->mem, q->used, 4 + 8 * (size_t)q->size + 2);
 }
 
 static void mark_chain_written(struct virtq *q, uint16_t head)

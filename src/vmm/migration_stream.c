@@ -39,29 +39,32 @@ void mig_out_free(struct mig_out *o)
 	o->buf = NULL;
 }
 
-/* Waits as long as the rate limit asks before n more bytes go out: at
- * most max_bw bytes in each second, counted from the second's start. */
+/* The rate limit, after n more bytes went out: waits until the bytes
+ * sent since the limit's reference time would have taken that long at
+ * max_bw. A record larger than a second's worth is paid for after it.
+ * Time the sender spent idle is not saved up beyond a tenth of a second,
+ * so a pause is not followed by a burst. A cancel cuts the wait short. */
 static void rate_limit(struct mig_out *o, size_t n)
 {
-	uint64_t now;
+	uint64_t now, due;
 
 	if (!o->max_bw)
 		return;
 	now = now_ns();
-	if (now - o->window_start >= 1000000000u) {
+	if (!o->window_start ||
+	    now > o->window_start + o->window_bytes * 1000000000u / o->max_bw + 100000000u) {
 		o->window_start = now;
 		o->window_bytes = 0;
 	}
-	if (o->window_bytes + n > o->max_bw && o->window_bytes) {
-		uint64_t wait = 1000000000u - (now - o->window_start);
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)wait };
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-		o->window_start = now_ns();
-		o->window_bytes = 0;
-	}
 	o->window_bytes += n;
+	due = o->window_start + o->window_bytes * 1000000000u / o->max_bw;
+	while ((now = now_ns()) < due &&
+	       !(o->cancel && __atomic_load_n(o->cancel, __ATOMIC_ACQUIRE))) {
+		uint64_t left = due - now < 50000000u ? due - now : 50000000u;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)left };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static int send_iov(struct mig_out *o, struct iovec *iov, int cnt)
@@ -71,7 +74,6 @@ static int send_iov(struct mig_out *o, struct iovec *iov, int cnt)
 
 	for (i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
-	rate_limit(o, total);
 	while (cnt) {
 		ssize_t w;
 
@@ -96,6 +98,7 @@ static int send_iov(struct mig_out *o, struct iovec *iov, int cnt)
 			iov->iov_len -= (size_t)w;
 		}
 	}
+	rate_limit(o, total);
 	return 0;
 }
 

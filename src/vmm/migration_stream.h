@@ -41,8 +41,8 @@ struct mig_out {
 	int fd;
 	uint64_t max_bw;	/* bytes per second, 0: unlimited */
 	uint64_t sent;		/* bytes so far */
-	uint64_t window_start;	/* ns: the rate limit's current second */
-	uint64_t window_bytes;
+	uint64_t window_start;	/* ns: the rate limit's reference time */
+	uint64_t window_bytes;	/* bytes sent since then */
 	volatile bool *cancel; /* may be NULL */
 	uint8_t *buf;	       /* MIG_MAX_RUN pages: RAM is copied before its CRC */
 };

@@ -70,12 +70,18 @@ void vm_state_free(struct vm_state_section *m)
 		state_writer_free(&m[i].w);
 }
 
+/* Exactly, in the largest unit that divides it (--memory takes any
+ * multiple of 4 KiB). */
 static const char *size_text(uint64_t bytes, char *buf, size_t n)
 {
-	if (bytes % (1ULL << 30) == 0)
+	if (bytes && bytes % (1ULL << 30) == 0)
 		snprintf(buf, n, "%lluG", (unsigned long long)(bytes >> 30));
-	else
+	else if (bytes && bytes % (1ULL << 20) == 0)
 		snprintf(buf, n, "%lluM", (unsigned long long)(bytes >> 20));
+	else if (bytes % 1024 == 0)
+		snprintf(buf, n, "%lluK", (unsigned long long)(bytes >> 10));
+	else
+		snprintf(buf, n, "%llu", (unsigned long long)bytes);
 	return buf;
 }
 
