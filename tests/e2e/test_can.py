@@ -414,7 +414,8 @@ class CanGuest(GuestShell):
         # A socket buffer for all of a test's frames: a busy nested host
         # may not run candump for a while, and frames the guest kernel
         # drops from candump's socket are not the device's doing.
-        self.ok("candump -r 16000000 -L can0 > %s 2>&1 & echo $! > %s.pid" % (path, path))
+        # In ( ): candump is init's child, not the shell's (GuestShell.sh).
+        self.ok("(candump -r 16000000 -L can0 > %s 2>&1 & echo $! > %s.pid)" % (path, path))
         deadline = time.monotonic() + 30
         while True:
             probe()
@@ -425,7 +426,10 @@ class CanGuest(GuestShell):
                   self.ok("cat %s; /sbin/ip -details -s link show can0" % path)[-600:])
 
     def dump_stop(self, path):
-        self.ok("kill $(cat %s.pid); wait $(cat %s.pid) 2>/dev/null; true" % (path, path))
+        # Not the shell's child: wait for it to be gone (or a zombie).
+        self.ok("p=$(cat %s.pid); kill $p; while [ -e /proc/$p ] && "
+                "! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null; do usleep 10000; done; true"
+                % path)
 
     def count_frames(self, path):
         return int(self.ok("grep -v ' %s$' %s | wc -l" % (SENTINEL, path)).strip())
