@@ -261,6 +261,26 @@ static void throttle_set(struct vm *vm, unsigned int pct, pthread_t *t, bool *ru
 		*running = pthread_create(t, NULL, throttle_thread, vm) == 0;
 }
 
+/* ---- the pre-copy's decisions -------------------------------------------- */
+
+bool migration_fits(uint64_t remaining, uint64_t bw, uint64_t limit_ms)
+{
+	return remaining * 1000 <= limit_ms * (bw ? bw : 1);
+}
+
+unsigned int migration_throttle_after_pass(const struct migration_params *p, unsigned int pct,
+					   uint64_t dirtied, uint64_t sent,
+					   unsigned int *hot_passes)
+{
+	/* The guest dirtied more than half of what the link carried, in two
+	 * passes (QEMU's rule): slow its vCPUs down one step more. */
+	if (dirtied <= sent / 2 || ++*hot_passes < 2)
+		return pct;
+	*hot_passes = 0;
+	pct = pct ? pct + p->throttle_increment : p->throttle_initial;
+	return pct > p->max_throttle ? p->max_throttle : pct;
+}
+
 /* ---- the pre-copy thread ------------------------------------------------ */
 
 static int wait_readable(int fd, int timeout_ms)
@@ -345,21 +365,17 @@ static void *precopy_thread(void *arg)
 		m->precopy_bytes = o.sent;
 		m->transferred = o.sent;
 		pthread_mutex_unlock(&m->lock);
-		if (dirty * MIG_PAGE * 1000 <= m->params.downtime_limit_ms * (bw ? bw : 1)) {
+		if (migration_fits(dirty * MIG_PAGE, bw, m->params.downtime_limit_ms)) {
 			m->converged = true;
 			break;
 		}
-		/* The guest dirtied more than half of what the link carried,
-		 * twice in a row: slow its vCPUs down (QEMU's rule). */
-		if (m->params.auto_converge && dirty * MIG_PAGE > sent / 2 && ++hot_passes >= 2) {
-			unsigned int pct = m->throttle_pct ? m->throttle_pct + m->params.throttle_increment
-							   : m->params.throttle_initial;
-
-			if (pct > m->params.max_throttle)
-				pct = m->params.max_throttle;
-			throttle_set(vm, pct, &throttler, &throttling);
-			hot_passes = 0;
-		}
+		if (m->params.auto_converge)
+			throttle_set(vm, migration_throttle_after_pass(&m->params, m->throttle_pct,
+								       dirty * MIG_PAGE, sent,
+								       &hot_passes),
+				     &throttler, &throttling);
+		/* max-bandwidth may change while the migration runs. */
+		o.max_bw = __atomic_load_n(&m->params.max_bandwidth, __ATOMIC_RELAXED);
 		pass_start = t;
 		pass_sent = o.sent;
 		if (send_todo(vm, &o, true, &pages) < 0) {
@@ -745,9 +761,12 @@ int migration_set_params(struct vm *vm, json_t *args, struct error *err)
 			return error_set(err, "Parameter '%s' is unexpected", key);
 		}
 	}
-	if (busy(&vm->mig) && p.max_bandwidth != vm->mig.params.max_bandwidth)
-		return error_set(err, "max-bandwidth cannot change while a migration runs");
-	vm->mig.params = p;
+	/* The pre-copy thread reads the parameters between its passes. */
+	vm->mig.params.downtime_limit_ms = p.downtime_limit_ms;
+	vm->mig.params.throttle_initial = p.throttle_initial;
+	vm->mig.params.throttle_increment = p.throttle_increment;
+	vm->mig.params.max_throttle = p.max_throttle;
+	__atomic_store_n(&vm->mig.params.max_bandwidth, p.max_bandwidth, __ATOMIC_RELAXED);
 	return 0;
 }
 

@@ -63,6 +63,15 @@ struct migration {
 };
 
 void migration_init(struct migration *m);
+/* The pre-copy's decisions after each pass (pure: the unit tests drive
+ * them). Whether `remaining` bytes go within limit_ms at bw bytes/s; and
+ * the throttle after a pass that sent `sent` bytes while the guest
+ * dirtied `dirtied` (hot_passes: the count the rule keeps between
+ * calls, 0 at the start). */
+bool migration_fits(uint64_t remaining, uint64_t bw, uint64_t limit_ms);
+unsigned int migration_throttle_after_pass(const struct migration_params *p, unsigned int pct,
+					   uint64_t dirtied, uint64_t sent,
+					   unsigned int *hot_passes);
 /* QMP migrate: "file:PATH" completes before it returns; "tcp:HOST:PORT"
  * starts the pre-copy and returns. 0, or -1 with err set (the VM as
  * before). */

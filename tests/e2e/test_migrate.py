@@ -34,12 +34,20 @@ def destination(*args):
     """A vireo waiting for a migration on a free port: (vm, port)."""
     port = free_port()
     vm = tiny("count", "--incoming", "tcp:127.0.0.1:%d" % port, *args)
-    deadline = time.monotonic() + 30
+    wait_listening(vm)
+    return vm, port
+
+
+def wait_listening(vm, timeout=60, meanwhile=None):
+    """Until a vireo started with --incoming tcp: says it listens; calls
+    meanwhile() as it waits."""
+    deadline = time.monotonic() + timeout
     while b"waiting for the migration" not in vm.stderr:
         check(time.monotonic() < deadline and vm.proc.poll() is None,
               "destination not listening: %r" % vm.stderr[-300:])
         vm._pump(0.1)
-    return vm, port
+        if meanwhile:
+            meanwhile()
 
 
 def wait_migration(q, timeout=60):

@@ -25,21 +25,13 @@ import threading
 import time
 
 from qmp import QMP, fresh_socket_path
-from test_snapshot_linux import counter, serve, shell, vm_args
+from test_migrate import free_port, wait_listening
+from test_snapshot_linux import BLOCKS, counter, finish_and_verify, shell, start_writer, vm_args
 from test_virtio import TOOLS_INITRD
 from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check
 
-BLOCKS = 1000
 SEQ = iter(range(1000))
 HEARTBEAT = "i=0; while [ ! -e /tmp/hb-stop ]; do i=$((i+1)); echo HB$i; usleep 20000; done"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Console:
@@ -101,18 +93,14 @@ def boot(disk, qmp):
     return vm, sh
 
 
-def migrate(src, q, disk, console, params=None):
-    """Migrates src to a new vireo; pumps both consoles meanwhile. Returns
-    (destination, its QMP path, query-migrate, throttle percentages seen)."""
+def migrate(src, q, disk, console, params=None, during=None):
+    """Migrates src to a new vireo; pumps both consoles meanwhile; calls
+    during(query-migrate) while it runs. Returns (destination, its QMP
+    path, query-migrate, throttle percentages seen)."""
     port = free_port()
     qpath = fresh_socket_path("mig%d" % next(SEQ))
     dst = VM(vm_args(disk, qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port], linux=False)
-    deadline = time.monotonic() + 60
-    while b"waiting for the migration" not in dst.stderr:
-        check(time.monotonic() < deadline and dst.proc.poll() is None,
-              "destination not listening: %r" % dst.stderr[-300:])
-        dst._pump(0.1)
-        console.feed(src, 0)
+    wait_listening(dst, meanwhile=lambda: console.feed(src, 0))
     if params:
         q.cmd("migrate-set-parameters", params)
     console.follow(src, dst)
@@ -127,6 +115,8 @@ def migrate(src, q, disk, console, params=None):
                 throttles.add(info["cpu-throttle-percentage"])
             if info["status"] not in ("setup", "active"):
                 break
+            if during:
+                during(info)
             check(time.monotonic() < deadline, "migration still %r" % info)
         check(info["status"] == "completed", "query-migrate %r; source stderr %r; destination "
               "%r" % (info, src.stderr[-300:], dst.stderr[-300:]))
@@ -151,9 +141,7 @@ def test_live_migration(tmp):
     src, sh = boot(disk, path)
     q = QMP(path)
     sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
-    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
-              "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
-              % BLOCKS)
+    start_writer(sh)
     # 16 MiB rewritten every 100 ms or so: at most ~160 MB/s of dirty
     # memory over a working set that fits the downtime limit.
     sh.detach("(while :; do dd if=/dev/zero of=/tmp/dirty bs=1M count=16 conv=notrunc "
@@ -170,22 +158,7 @@ def test_live_migration(tmp):
     after = counter(sh)
     check(after > before, "counter went from %d to %d" % (before, after))
     check(counter(sh) > after, "the counter loop does not run after the migration")
-    sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=900)
-    data = os.urandom(1 << 20)
-    httpd = serve(data)
-    try:
-        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
-        got = sh.ok("sha256sum /tmp/blob").split()[0]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    check(got == hashlib.sha256(data).hexdigest(), "wget after the migration: wrong bytes")
-    sh.ok("dd if=/dev/hwrng of=/dev/null bs=64 count=4 2>/dev/null", 60)
-    sh.poweroff()
-    with open(disk, "rb") as f:
-        img = f.read()
-    bad = [n for n in range(BLOCKS) if img[n * 512:n * 512 + 10] != b"blk-%06d" % n]
-    check(not bad, "%d of %d blocks wrong, first %s" % (len(bad), BLOCKS, bad[:5]))
+    finish_and_verify(sh, disk, "migration")
     ram = info["ram"]
     return ("downtime %d ms reported, largest heartbeat gap %.0f ms (median %.0f; limit 300); "
             "total %d ms, %.1f MiB sent, %d passes" % (
@@ -225,13 +198,26 @@ def test_auto_converge(tmp):
     path = fresh_socket_path("ac")
     src, sh = boot(disk, path)
     q = QMP(path)
-    # 96 MiB rewritten without a pause: more than 16 MiB/s carries.
-    sh.detach("(while :; do dd if=/dev/zero of=/tmp/hot bs=1M count=96 conv=notrunc "
+    # 24 MiB rewritten without a pause, far faster than the 4 MiB/s the
+    # link is cut to once the first pass (the whole of used RAM, at
+    # 64 MiB/s to keep the test short) is done: max-bandwidth changes
+    # while the migration runs, as in QEMU. Big throttle steps, so that
+    # it converges in a few passes.
+    sh.detach("(while :; do dd if=/dev/zero of=/tmp/hot bs=1M count=24 conv=notrunc "
               "2>/dev/null; done) >/dev/null 2>&1")
     sh.ok("sleep 2")
     console = Console()
-    dst, qpath, info, throttles = migrate(src, q, disk, console,
-                                          {"downtime-limit": 100, "max-bandwidth": 16 << 20})
+    cut = []
+
+    def slow_link(info):
+        if not cut and info.get("ram", {}).get("dirty-sync-count", 0) >= 1:
+            q.cmd("migrate-set-parameters", {"max-bandwidth": 4 << 20})
+            cut.append(True)
+
+    dst, qpath, info, throttles = migrate(
+        src, q, disk, console, {"downtime-limit": 100, "max-bandwidth": 64 << 20,
+                                "cpu-throttle-initial": 60, "cpu-throttle-increment": 20},
+        during=slow_link)
     finish_source(src, q)
     check(throttles, "never throttled: %r" % info)
     sh = shell(dst)
@@ -302,11 +288,7 @@ def test_can_across_migration(tmp):
         port = free_port()
         qpath = fresh_socket_path("candst%d" % next(SEQ))
         dst = VM(can_args(qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port], linux=False)
-        deadline = time.monotonic() + 60
-        while b"waiting for the migration" not in dst.stderr:
-            check(time.monotonic() < deadline and dst.proc.poll() is None,
-                  "destination not listening: %r" % dst.stderr[-300:])
-            dst._pump(0.1)
+        wait_listening(dst)
         time.sleep(1)  # the destination's socket fills with the stream meanwhile
         q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
         deadline = time.monotonic() + 300
@@ -398,11 +380,7 @@ def test_tap_announce(tmp):
         qpath = fresh_socket_path("tapdst%d" % next(SEQ))
         dst = VM(tap_args(TAPS[1], qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port],
                  linux=False)
-        deadline = time.monotonic() + 60
-        while b"waiting for the migration" not in dst.stderr:
-            check(time.monotonic() < deadline and dst.proc.poll() is None,
-                  "destination not listening: %r" % dst.stderr[-300:])
-            dst._pump(0.1)
+        wait_listening(dst)
         q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
         rarp = None
         deadline = time.monotonic() + 60

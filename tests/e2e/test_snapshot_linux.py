@@ -62,6 +62,36 @@ def serve(data):
     return httpd
 
 
+def start_writer(sh):
+    """The disk writer: BLOCKS blocks, each fsync'ed, then WRITER-DONE
+    in /tmp/w."""
+    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
+              "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
+              % BLOCKS)
+
+
+def finish_and_verify(sh, disk, after):
+    """After a restore or a migration: the writer finishes, wget fetches
+    1 MiB from a host listener with the right sha256, the rng gives bytes,
+    the guest powers off, and every block of the disk verifies."""
+    sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=900)
+    data = os.urandom(1 << 20)
+    httpd = serve(data)
+    try:
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        got = sh.ok("sha256sum /tmp/blob").split()[0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    check(got == hashlib.sha256(data).hexdigest(), "wget after the %s: wrong bytes" % after)
+    sh.ok("dd if=/dev/hwrng of=/dev/null bs=64 count=4 2>/dev/null", 60)
+    sh.poweroff()
+    with open(disk, "rb") as f:
+        img = f.read()
+    bad = [n for n in range(BLOCKS) if img[n * 512:n * 512 + 10] != b"blk-%06d" % n]
+    check(not bad, "%d of %d blocks wrong, first %s" % (len(bad), BLOCKS, bad[:5]))
+
+
 def test_snapshot_kill_restore(tmp):
     disk = os.path.join(tmp, "snap.img")
     snap = os.path.join(tmp, "vm.snap")
@@ -76,9 +106,7 @@ def test_snapshot_kill_restore(tmp):
     sh.sh("stty -echo")
     q = QMP(path)
     sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
-    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
-          "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
-          % BLOCKS)
+    start_writer(sh)
     time.sleep(3)
     before, up_before = counter(sh), uptime(sh)
     t0 = time.monotonic()
@@ -100,22 +128,7 @@ def test_snapshot_kill_restore(tmp):
     # the 2 s the VM spent as a file, not gained them.
     check(up_after - up_before < wall - 1.5, "guest time ran on while saved: %.2f s in %.2f s" %
           (up_after - up_before, wall))
-    sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=900)
-    data = os.urandom(1 << 20)
-    httpd = serve(data)
-    try:
-        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
-        got = sh.ok("sha256sum /tmp/blob").split()[0]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-    check(got == hashlib.sha256(data).hexdigest(), "wget after restore: wrong bytes")
-    sh.ok("dd if=/dev/hwrng of=/dev/null bs=64 count=4 2>/dev/null", 60)
-    sh.poweroff()
-    with open(disk, "rb") as f:
-        img = f.read()
-    bad = [n for n in range(BLOCKS) if img[n * 512:n * 512 + 10] != b"blk-%06d" % n]
-    check(not bad, "%d of %d blocks wrong, first %s" % (len(bad), BLOCKS, bad[:5]))
+    finish_and_verify(sh, disk, "restore")
     size = os.stat(snap)
     return "counter %d -> %d, uptime %.1f -> %.1f s over %.1f s; snapshot %.0f MiB on disk of %.0f" % (
         before, after, up_before, up_after, wall, size.st_blocks * 512 / 2**20, size.st_size / 2**20)
