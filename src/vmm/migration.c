@@ -2,23 +2,18 @@
 #include "vmm/migration.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "util/clock.h"
 #include "util/log.h"
-#include "virtio/virtio.h"
-#include "virtio/virtio_pci.h"
+#include "util/tcp.h"
 #include "vmm/migration_stream.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
@@ -26,14 +21,6 @@
 
 #define REPLY_TIMEOUT_MS 60000 /* the destination loads the state */
 #define THROTTLE_SLICE_NS 10000000ULL /* QEMU's CPU_THROTTLE_TIMESLICE_NS */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void migration_init(struct migration *m)
 {
@@ -61,73 +48,6 @@ static void set_status(struct vm *vm, const char *status)
 	vm->mig.status = status;
 	pthread_mutex_unlock(&vm->mig.lock);
 	event(vm, status);
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into its parts. */
-static int split_host_port(const char *s, char *host, size_t hn, char *port, size_t pn)
-{
-	const char *colon;
-	size_t len;
-
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':')
-			return -1;
-		len = (size_t)(end - s - 1);
-		if (len >= hn)
-			return -1;
-		memcpy(host, s + 1, len);
-		host[len] = 0;
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || (size_t)(colon - s) >= hn)
-			return -1;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = 0;
-	}
-	if (!colon[1] || strlen(colon + 1) >= pn)
-		return -1;
-	strcpy(port, colon + 1);
-	return 0;
-}
-
-/* A connected (or, with passive, listening) TCP socket for HOST:PORT. */
-static int tcp_socket(const char *hostport, bool passive, struct error *err)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0 };
-	struct addrinfo *res, *a;
-	char host[256], port[32];
-	int fd = -1, r, one = 1, saved = 0;
-
-	if (split_host_port(hostport, host, sizeof(host), port, sizeof(port)) < 0)
-		return error_set(err, "'%s': must be HOST:PORT", hostport);
-	r = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-	if (r)
-		return error_set(err, "'%s': %s", hostport, gai_strerror(r));
-	for (a = res; a; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		if (passive) {
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0)
-				break;
-		} else if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-			break;
-		}
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return error_set(err, "cannot %s %s: %s", passive ? "listen on" : "connect to",
-				 hostport, strerror(saved));
-	return fd;
 }
 
 /* ---- dirty pages ------------------------------------------------------ */
@@ -327,7 +247,7 @@ static void *precopy_thread(void *arg)
 	struct mig_out o;
 	pthread_t throttler;
 	bool throttling = false;
-	uint64_t pages = 0, pass_start = now_ms(), pass_sent = 0;
+	uint64_t pages = 0, pass_start = monotonic_ms(), pass_sent = 0;
 	unsigned int hot_passes = 0;
 	size_t i, words = guest_mem_bitmap_words(&vm->mem);
 
@@ -346,7 +266,7 @@ static void *precopy_thread(void *arg)
 		goto out;
 	}
 	for (;;) {
-		uint64_t t = now_ms(), elapsed = t - pass_start ? t - pass_start : 1;
+		uint64_t t = monotonic_ms(), elapsed = t - pass_start ? t - pass_start : 1;
 		uint64_t sent = o.sent - pass_sent, dirty, bw;
 
 		if (sync_dirty(vm) < 0) {
@@ -425,7 +345,7 @@ static void finish_failed(struct vm *vm, const char *status, const char *why)
 	pthread_mutex_lock(&m->lock);
 	if (why && !m->error[0])
 		snprintf(m->error, sizeof(m->error), "%s", why);
-	m->total_ms = now_ms() - m->start_ms;
+	m->total_ms = monotonic_ms() - m->start_ms;
 	pthread_mutex_unlock(&m->lock);
 	log_info("migration to %s %s%s%s", m->uri, status, m->error[0] ? ": " : "", m->error);
 	/* As QEMU: the status first, then the VM runs again. */
@@ -443,7 +363,7 @@ static void complete_live(struct vm *vm)
 	struct vm_state_section sec[SNAPSHOT_MAX_SECTIONS];
 	struct error err = { 0 };
 	struct mig_out o;
-	uint64_t stop_at = now_ms(), pages = 0, before;
+	uint64_t stop_at = monotonic_ms(), pages = 0, before;
 	unsigned int n = 0, i;
 	uint32_t status;
 	char msg[MIG_MAX_REPLY + 1];
@@ -491,8 +411,8 @@ static void complete_live(struct vm *vm)
 	vm_state_free(sec);
 	mig_out_free(&o);
 	pthread_mutex_lock(&m->lock);
-	m->downtime_ms = now_ms() - stop_at;
-	m->total_ms = now_ms() - m->start_ms;
+	m->downtime_ms = monotonic_ms() - stop_at;
+	m->total_ms = monotonic_ms() - m->start_ms;
 	m->downtime_bytes = o.sent - before;
 	m->transferred = o.sent;
 	m->remaining = 0;
@@ -590,7 +510,7 @@ int migration_start(struct vm *vm, const char *uri, struct error *err)
 	m->cancel = false;
 	m->precopy_done = m->converged = false;
 	m->disks_released = false;
-	m->start_ms = now_ms();
+	m->start_ms = monotonic_ms();
 	m->setup_ms = m->total_ms = m->downtime_ms = m->expected_downtime_ms = 0;
 	m->transferred = m->precopy_bytes = m->downtime_bytes = m->remaining = 0;
 	m->duplicate = m->normal_pages = m->dirty_pages_rate = m->mbps = 0;
@@ -623,7 +543,7 @@ int migration_start(struct vm *vm, const char *uri, struct error *err)
 		goto failed;
 	}
 	m->thread_started = true;
-	m->setup_ms = now_ms() - m->start_ms;
+	m->setup_ms = monotonic_ms() - m->start_ms;
 	set_status(vm, "active");
 	return 0;
 failed:
@@ -659,279 +579,3 @@ void migration_shutdown(struct vm *vm)
 		stop_tracking(vm);
 }
 
-/* ---- QMP ------------------------------------------------------------------ */
-
-json_t *migration_info(struct vm *vm)
-{
-	struct migration *m = &vm->mig;
-	json_t *info, *ram;
-	bool done;
-
-	pthread_mutex_lock(&m->lock);
-	if (!m->status) {
-		pthread_mutex_unlock(&m->lock);
-		return json_object();
-	}
-	done = !strcmp(m->status, "completed");
-	info = json_pack("{s:s,s:I}", "status", m->status, "total-time",
-			 (json_int_t)(m->total_ms && strcmp(m->status, "active") ? m->total_ms
-									 : now_ms() - m->start_ms));
-	ram = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}", "transferred",
-			(json_int_t)m->transferred, "remaining", (json_int_t)m->remaining, "total",
-			(json_int_t)m->ram_total, "duplicate", (json_int_t)m->duplicate, "normal",
-			(json_int_t)m->normal_pages, "normal-bytes",
-			(json_int_t)(m->normal_pages * MIG_PAGE), "dirty-pages-rate",
-			(json_int_t)m->dirty_pages_rate, "mbps", (double)m->mbps, "dirty-sync-count",
-			(json_int_t)m->dirty_sync_count, "precopy-bytes",
-			(json_int_t)m->precopy_bytes, "downtime-bytes", (json_int_t)m->downtime_bytes,
-			"pages-per-second", (json_int_t)m->pages_per_second);
-	json_object_set_new(info, "ram", ram);
-	json_object_set_new(info, "setup-time", json_integer((json_int_t)m->setup_ms));
-	if (done)
-		json_object_set_new(info, "downtime", json_integer((json_int_t)m->downtime_ms));
-	else if (!strcmp(m->status, "active"))
-		json_object_set_new(info, "expected-downtime",
-				    json_integer((json_int_t)m->expected_downtime_ms));
-	if (m->throttle_pct)
-		json_object_set_new(info, "cpu-throttle-percentage",
-				    json_integer((json_int_t)m->throttle_pct));
-	if (!strcmp(m->status, "failed") && m->error[0])
-		json_object_set_new(info, "error-desc", json_string(m->error));
-	pthread_mutex_unlock(&m->lock);
-	return info;
-}
-
-json_t *migration_params_json(struct vm *vm)
-{
-	const struct migration_params *p = &vm->mig.params;
-
-	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "downtime-limit",
-			 (json_int_t)p->downtime_limit_ms, "max-bandwidth",
-			 (json_int_t)p->max_bandwidth, "cpu-throttle-initial",
-			 (json_int_t)p->throttle_initial, "cpu-throttle-increment",
-			 (json_int_t)p->throttle_increment, "max-cpu-throttle",
-			 (json_int_t)p->max_throttle);
-}
-
-json_t *migration_caps_json(struct vm *vm)
-{
-	return json_pack("[{s:s,s:b}]", "capability", "auto-converge", "state",
-			 vm->mig.params.auto_converge);
-}
-
-static bool busy(const struct migration *m)
-{
-	return m->thread_started;
-}
-
-int migration_set_params(struct vm *vm, json_t *args, struct error *err)
-{
-	struct migration_params p = vm->mig.params;
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(args, key, v) {
-		json_int_t x = json_integer_value(v);
-
-		if (!json_is_integer(v))
-			return error_set(err, "Invalid parameter type for '%s', expected: integer",
-					 key);
-		if (!strcmp(key, "downtime-limit")) {
-			if (x < 0 || x > 2000000)
-				return error_set(err, "Parameter 'downtime-limit' expects an integer "
-						 "in the range of 0 to 2000 seconds");
-			p.downtime_limit_ms = (uint64_t)x;
-		} else if (!strcmp(key, "max-bandwidth")) {
-			if (x < 0)
-				return error_set(err, "Parameter 'max-bandwidth' expects a size");
-			p.max_bandwidth = (uint64_t)x;
-		} else if (!strcmp(key, "cpu-throttle-initial") ||
-			   !strcmp(key, "cpu-throttle-increment") ||
-			   !strcmp(key, "max-cpu-throttle")) {
-			if (x < 1 || x > 99)
-				return error_set(err, "Parameter '%s' expects an integer in the "
-						 "range of 1 to 99", key);
-			if (!strcmp(key, "cpu-throttle-initial"))
-				p.throttle_initial = (unsigned int)x;
-			else if (!strcmp(key, "cpu-throttle-increment"))
-				p.throttle_increment = (unsigned int)x;
-			else
-				p.max_throttle = (unsigned int)x;
-		} else {
-			return error_set(err, "Parameter '%s' is unexpected", key);
-		}
-	}
-	/* The pre-copy thread reads the parameters between its passes. */
-	vm->mig.params.downtime_limit_ms = p.downtime_limit_ms;
-	vm->mig.params.throttle_initial = p.throttle_initial;
-	vm->mig.params.throttle_increment = p.throttle_increment;
-	vm->mig.params.max_throttle = p.max_throttle;
-	__atomic_store_n(&vm->mig.params.max_bandwidth, p.max_bandwidth, __ATOMIC_RELAXED);
-	return 0;
-}
-
-int migration_set_caps(struct vm *vm, json_t *caps, struct error *err)
-{
-	bool ac = vm->mig.params.auto_converge;
-	size_t i;
-	json_t *c;
-
-	if (!json_is_array(caps))
-		return error_set(err, "Invalid parameter type for 'capabilities', expected: array");
-	json_array_foreach(caps, i, c) {
-		json_t *name = json_object_get(c, "capability"), *state = json_object_get(c, "state");
-
-		if (!json_is_string(name) || !json_is_boolean(state) || json_object_size(c) != 2)
-			return error_set(err, "capabilities: each is {\"capability\": NAME, "
-					 "\"state\": BOOL}");
-		if (strcmp(json_string_value(name), "auto-converge"))
-			return error_set(err, "Capability '%s' is not supported by Vireo",
-					 json_string_value(name));
-		ac = json_is_true(state);
-	}
-	if (busy(&vm->mig))
-		return error_set(err, "There's a migration process in progress");
-	vm->mig.params.auto_converge = ac;
-	return 0;
-}
-
-/* ---- the destination -------------------------------------------------------- */
-
-struct incoming {
-	int fd, signal_fd;
-};
-
-/* Reads n bytes of the stream; a signal (SIGINT, SIGTERM) ends the wait. */
-static int incoming_read(void *ctx, void *buf, size_t n)
-{
-	struct incoming *in = ctx;
-	uint8_t *p = buf;
-
-	while (n) {
-		struct pollfd fds[2] = { { .fd = in->fd, .events = POLLIN },
-					 { .fd = in->signal_fd, .events = POLLIN } };
-		ssize_t r;
-
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (fds[1].revents & POLLIN)
-			return -1;
-		r = read(in->fd, p, n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-static bool signalled(int signal_fd)
-{
-	struct pollfd p = { .fd = signal_fd, .events = POLLIN };
-
-	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
-}
-
-/* The NICs tell the network they are here now. */
-static void announce(struct vm *vm)
-{
-	struct device *d;
-
-	for (d = vm->devices.head; d; d = d->next) {
-		struct virtio_device *vdev = virtio_pci_vdev(d);
-
-		if (vdev && vdev->ops->announce)
-			vdev->ops->announce(vdev);
-	}
-}
-
-/* The source gave its images up before its end record; a moment's grace
- * all the same for a lock that is still on its way out. */
-static int take_disks(struct vm *vm, struct error *err)
-{
-	int tries;
-
-	for (tries = 0; vm_lock_disks(vm, err) < 0; tries++) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
-
-		if (tries == 20)
-			return -1;
-		nanosleep(&ts, NULL);
-	}
-	return 0;
-}
-
-int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct error *err)
-{
-	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
-	struct mig_target t = { .ram = vm->mem.host, .ram_size = vm->mem.size,
-				.low_size = vm->mem.low_size, .ncpus = vm->ncpus };
-	struct incoming in = { .fd = -1, .signal_fd = signal_fd };
-	unsigned int n = 0;
-	uint64_t bytes = 0, start;
-	int lfd, ret = -1;
-
-	lfd = tcp_socket(addr, true, err);
-	if (lfd < 0)
-		return -1;
-	log_info("waiting for the migration on %s", addr);
-	for (;;) {
-		struct pollfd fds[2] = { { .fd = lfd, .events = POLLIN },
-					 { .fd = signal_fd, .events = POLLIN } };
-
-		if (poll(fds, 2, -1) < 0 && errno != EINTR) {
-			error_set(err, "waiting for the migration: %s", strerror(errno));
-			goto out;
-		}
-		if (fds[1].revents & POLLIN) {
-			error_set(err, "stopped by a signal while waiting for the migration");
-			goto out;
-		}
-		if (fds[0].revents & POLLIN) {
-			in.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (in.fd >= 0)
-				break;
-		}
-	}
-	close(lfd);
-	lfd = -1;
-	start = now_ms();
-	/* RAM as the stream assumes it: zero where the source's is zero (the
-	 * first pass skips those pages). The kernel and initrd loaded into it
-	 * at start-up are not the source's: left there, a page the guest
-	 * had zeroed would hold initrd bytes here. */
-	if (madvise(vm->mem.host, vm->mem.size, MADV_DONTNEED) < 0) {
-		error_set(err, "incoming migration: cannot clear guest RAM: %s", strerror(errno));
-		goto reply;
-	}
-	if (mig_receive(incoming_read, &in, &t, l, &n, &bytes, err) < 0) {
-		if (signalled(signal_fd))
-			error_set(err, "stopped by a signal during the migration");
-		error_prefix(err, "incoming migration: ");
-		goto reply;
-	}
-	if (vm_state_check(vm, l, n, err) < 0 || vm_state_apply(vm, l, n, err) < 0 ||
-	    take_disks(vm, err) < 0) {
-		error_prefix(err, "incoming migration: ");
-		goto reply;
-	}
-	announce(vm);
-	ret = 0;
-	log_info("migrated in on %s: %llu MiB in %llu ms", addr,
-		 (unsigned long long)(bytes >> 20), (unsigned long long)(now_ms() - start));
-reply:
-	/* The source waits for this word: it resumes on anything but 0. */
-	mig_send_reply(in.fd, ret ? 1 : 0, ret ? err->msg : "running");
-out:
-	mig_sections_free(l, n);
-	if (in.fd >= 0)
-		close(in.fd);
-	if (lfd >= 0)
-		close(lfd);
-	return ret;
-}

@@ -17,7 +17,9 @@
  * most 99 %).
  *
  * The pre-copy runs in a thread of its own; QMP, the stop and everything
- * that touches the machine run on the main thread. */
+ * that touches the machine run on the main thread. The source's side is
+ * migration.c, the destination's migration_incoming.c, the QMP words
+ * migration_qmp.c, the stream itself migration_stream.c. */
 #ifndef VIREO_VMM_MIGRATION_H
 #define VIREO_VMM_MIGRATION_H
 

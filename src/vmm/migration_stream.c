@@ -10,18 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/le.h"
 #include "util/state.h"
 #include "vmm/snapshot_file.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *cancel)
 {
@@ -50,7 +43,7 @@ static void rate_limit(struct mig_out *o, size_t n)
 
 	if (!o->max_bw)
 		return;
-	now = now_ns();
+	now = monotonic_ns();
 	if (!o->window_start ||
 	    now > o->window_start + o->window_bytes * 1000000000u / o->max_bw + 100000000u) {
 		o->window_start = now;
@@ -58,7 +51,7 @@ static void rate_limit(struct mig_out *o, size_t n)
 	}
 	o->window_bytes += n;
 	due = o->window_start + o->window_bytes * 1000000000u / o->max_bw;
-	while ((now = now_ns()) < due &&
+	while ((now = monotonic_ns()) < due &&
 	       !(o->cancel && __atomic_load_n(o->cancel, __ATOMIC_ACQUIRE))) {
 		uint64_t left = due - now < 50000000u ? due - now : 50000000u;
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)left };

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "vmm/snapshot_file.h"
@@ -21,14 +22,6 @@
 #include "vmm/vm_state.h"
 
 #define ZERO_CHUNK (2u << 20) /* RAM is written in runs of non-zero pages */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- save ------------------------------------------------------------ */
 
@@ -92,7 +85,7 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 	struct snapshot_index idx = { 0 };
 	uint8_t *hdr = NULL;
 	char tmp[4096];
-	uint64_t start = now_ms(), off = SNAPSHOT_HEADER_SIZE;
+	uint64_t start = monotonic_ms(), off = SNAPSHOT_HEADER_SIZE;
 	unsigned int n = 0, i;
 	int fd = -1, ret = -1;
 	bool created = false;
@@ -148,7 +141,7 @@ int vm_snapshot_save(struct vm *vm, const char *path, struct snapshot_stats *st,
 	sync_dir_of(path);
 	st->written += SNAPSHOT_HEADER_SIZE;
 	st->ram_bytes = vm->mem.size;
-	st->total_ms = now_ms() - start;
+	st->total_ms = monotonic_ms() - start;
 	ret = 0;
 	goto out;
 write_failed:

@@ -1,0 +1,160 @@
+/* Migration, the destination's side (vmm/migration.h): --incoming
+ * tcp:ADDR:PORT. */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/tcp.h"
+#include "virtio/virtio.h"
+#include "virtio/virtio_pci.h"
+#include "vmm/migration.h"
+#include "vmm/migration_stream.h"
+#include "vmm/snapshot_file.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+struct incoming {
+	int fd, signal_fd;
+};
+
+/* Reads n bytes of the stream; a signal (SIGINT, SIGTERM) ends the wait. */
+static int incoming_read(void *ctx, void *buf, size_t n)
+{
+	struct incoming *in = ctx;
+	uint8_t *p = buf;
+
+	while (n) {
+		struct pollfd fds[2] = { { .fd = in->fd, .events = POLLIN },
+					 { .fd = in->signal_fd, .events = POLLIN } };
+		ssize_t r;
+
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (fds[1].revents & POLLIN)
+			return -1;
+		r = read(in->fd, p, n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static bool signalled(int signal_fd)
+{
+	struct pollfd p = { .fd = signal_fd, .events = POLLIN };
+
+	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* The NICs tell the network they are here now. */
+static void announce(struct vm *vm)
+{
+	struct device *d;
+
+	for (d = vm->devices.head; d; d = d->next) {
+		struct virtio_device *vdev = virtio_pci_vdev(d);
+
+		if (vdev && vdev->ops->announce)
+			vdev->ops->announce(vdev);
+	}
+}
+
+/* The source gave its images up before its end record; a moment's grace
+ * all the same for a lock that is still on its way out. */
+static int take_disks(struct vm *vm, struct error *err)
+{
+	int tries;
+
+	for (tries = 0; vm_lock_disks(vm, err) < 0; tries++) {
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+
+		if (tries == 20)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct error *err)
+{
+	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
+	struct mig_target t = { .ram = vm->mem.host, .ram_size = vm->mem.size,
+				.low_size = vm->mem.low_size, .ncpus = vm->ncpus };
+	struct incoming in = { .fd = -1, .signal_fd = signal_fd };
+	unsigned int n = 0;
+	uint64_t bytes = 0, start;
+	int lfd, ret = -1;
+
+	lfd = tcp_socket(addr, true, err);
+	if (lfd < 0)
+		return -1;
+	log_info("waiting for the migration on %s", addr);
+	for (;;) {
+		struct pollfd fds[2] = { { .fd = lfd, .events = POLLIN },
+					 { .fd = signal_fd, .events = POLLIN } };
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+			error_set(err, "waiting for the migration: %s", strerror(errno));
+			goto out;
+		}
+		if (fds[1].revents & POLLIN) {
+			error_set(err, "stopped by a signal while waiting for the migration");
+			goto out;
+		}
+		if (fds[0].revents & POLLIN) {
+			in.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (in.fd >= 0)
+				break;
+		}
+	}
+	close(lfd);
+	lfd = -1;
+	start = monotonic_ms();
+	/* RAM as the stream assumes it: zero where the source's is zero (the
+	 * first pass skips those pages). The kernel and initrd loaded into it
+	 * at start-up are not the source's: left there, a page the guest
+	 * had zeroed would hold initrd bytes here. */
+	if (madvise(vm->mem.host, vm->mem.size, MADV_DONTNEED) < 0) {
+		error_set(err, "incoming migration: cannot clear guest RAM: %s", strerror(errno));
+		goto reply;
+	}
+	if (mig_receive(incoming_read, &in, &t, l, &n, &bytes, err) < 0) {
+		if (signalled(signal_fd))
+			error_set(err, "stopped by a signal during the migration");
+		error_prefix(err, "incoming migration: ");
+		goto reply;
+	}
+	if (vm_state_check(vm, l, n, err) < 0 || vm_state_apply(vm, l, n, err) < 0 ||
+	    take_disks(vm, err) < 0) {
+		error_prefix(err, "incoming migration: ");
+		goto reply;
+	}
+	announce(vm);
+	ret = 0;
+	log_info("migrated in on %s: %llu MiB in %llu ms", addr,
+		 (unsigned long long)(bytes >> 20), (unsigned long long)(monotonic_ms() - start));
+reply:
+	/* The source waits for this word: it resumes on anything but 0. */
+	mig_send_reply(in.fd, ret ? 1 : 0, ret ? err->msg : "running");
+out:
+	mig_sections_free(l, n);
+	if (in.fd >= 0)
+		close(in.fd);
+	if (lfd >= 0)
+		close(lfd);
+	return ret;
+}
