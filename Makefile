@@ -104,7 +104,7 @@ demo: deps
 	@scripts/demo
 
 # BENCH=boot (or blk, net, can) runs one of them; all four by default.
-BENCH ?= boot blk net can
+BENCH ?= boot blk net can migrate
 bench: deps
 	@$(MAKE) --no-print-directory all guest
 	@for b in $(BENCH); do bench/$$b || exit 1; done

@@ -46,11 +46,15 @@ class BenchGuest(vmmod.GuestShell):
     path for a QMP control socket (both VMMs: the same syntax).
     qemu_aio: QEMU's block backend ("threads", its default, or "io_uring",
     vireo's); qemu_iothread: QEMU's virtio-blk in an iothread of its own
-    (vireo always has its own I/O thread; QEMU needs ioeventfd for it)."""
+    (vireo always has its own I/O thread; QEMU needs ioeventfd for it).
+    incoming: a migration source for the VM (vireo --incoming, QEMU
+    -incoming: "tcp:ADDR:PORT", vireo's "file:PATH", QEMU's "exec:CMD"); the
+    guest is then not booted, and nothing is waited for: its shell is the
+    one that was migrated (bench/migrate.py)."""
 
     def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
                  no_ioeventfd=False, stats_json=None, env=None, qemu_aio=None,
-                 qemu_iothread=False, qmp=None):
+                 qemu_iothread=False, qmp=None, incoming=None):
         self.kind = kind
         append = ("console=ttyS0 quiet " + cmdline).strip()
         if kind == "vireo":
@@ -66,6 +70,8 @@ class BenchGuest(vmmod.GuestShell):
                 args += ["--stats-json", stats_json]
             if qmp:
                 args += ["--qmp", "unix:%s,server=on,wait=off" % qmp]
+            if incoming:
+                args += ["--incoming", incoming]
         else:
             args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus),
                     "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
@@ -88,6 +94,8 @@ class BenchGuest(vmmod.GuestShell):
             if no_ioeventfd:
                 args += ["-global", "virtio-blk-pci.ioeventfd=off",
                          "-global", "virtio-net-pci.ioeventfd=off"]
+            if incoming:
+                args += ["-incoming", incoming]
         saved = vmmod.VIREO
         vmmod.VIREO = args[0]
         try:
@@ -102,10 +110,12 @@ class BenchGuest(vmmod.GuestShell):
                     os.environ.update(old_env)
         finally:
             vmmod.VIREO = saved
+        self._kvm_dir = None
+        if incoming:
+            return
         self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
         self.vm.expect(r"vireo# ", 60)  # the shell is reading (see tests/e2e/test_virtio.py)
         self.ok("stty -echo")
-        self._kvm_dir = None
 
     # Benchmarks run long commands (fio, iperf3): a longer default wait.
     def sh(self, cmd, timeout=300):
