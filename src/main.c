@@ -69,7 +69,8 @@ static int run(const struct vm_options *o)
 	struct error err = { 0 };
 	uint64_t entry;
 	int signal_fd, status = EXIT_RUNTIME;
-	unsigned int max_cpus;
+	unsigned int max_cpus, nslots, i;
+	struct vm_ram_slot slots[VM_RAM_SLOTS];
 
 	vm_init(vm, o);
 	/* Everything the user gave us is checked before KVM is touched: the
@@ -108,12 +109,13 @@ static int run(const struct vm_options *o)
 			  (unsigned long long)(o->memory >> 20));
 		goto out;
 	}
-	if (kvm_create_vm(&vm->kvm) < 0 ||
-	    kvm_set_memslot(&vm->kvm, 0, 0, vm->mem.low_size, vm->mem.host) < 0 ||
-	    (guest_mem_high_size(&vm->mem) &&
-	     kvm_set_memslot(&vm->kvm, 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
-			     vm->mem.host + vm->mem.low_size) < 0))
+	if (kvm_create_vm(&vm->kvm) < 0)
 		goto out;
+	nslots = vm_ram_slots(vm, slots);
+	for (i = 0; i < nslots; i++)
+		if (kvm_set_memslot(&vm->kvm, slots[i].id, slots[i].gpa, slots[i].size,
+				    vm->mem.host + slots[i].offset) < 0)
+			goto out;
 	if (vm_create_legacy_devices(vm, &err) < 0 || devices_realize_all(&vm->devices, &err) < 0) {
 		error_report(&err);
 		goto out;

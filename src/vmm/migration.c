@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/tcp.h"
@@ -52,30 +51,14 @@ static void set_status(struct vm *vm, const char *status)
 
 /* ---- dirty pages ------------------------------------------------------ */
 
-struct slot {
-	uint32_t id;
-	uint64_t gpa, size, first_page; /* first_page: in the host mapping */
-};
-
-static unsigned int slots(const struct vm *vm, struct slot *s)
-{
-	unsigned int n = 0;
-
-	s[n++] = (struct slot){ 0, 0, vm->mem.low_size, 0 };
-	if (guest_mem_high_size(&vm->mem))
-		s[n++] = (struct slot){ 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
-					vm->mem.low_size / MIG_PAGE };
-	return n;
-}
-
 static int dirty_logging(struct vm *vm, bool on)
 {
-	struct slot s[2];
-	unsigned int i, n = slots(vm, s);
+	struct vm_ram_slot s[VM_RAM_SLOTS];
+	unsigned int i, n = vm_ram_slots(vm, s);
 
 	for (i = 0; i < n; i++)
 		if (kvm_set_dirty_logging(&vm->kvm, s[i].id, s[i].gpa, s[i].size,
-					  vm->mem.host + s[i].first_page * MIG_PAGE, on) < 0)
+					  vm->mem.host + s[i].offset, on) < 0)
 			return -1;
 	return 0;
 }
@@ -85,8 +68,8 @@ static int dirty_logging(struct vm *vm, bool on)
 static int sync_dirty(struct vm *vm)
 {
 	struct migration *m = &vm->mig;
-	struct slot s[2];
-	unsigned int i, n = slots(vm, s);
+	struct vm_ram_slot s[VM_RAM_SLOTS];
+	unsigned int i, n = vm_ram_slots(vm, s);
 
 	for (i = 0; i < n; i++) {
 		uint64_t pages = s[i].size / MIG_PAGE, w, words = (pages + 63) / 64;
@@ -98,7 +81,8 @@ static int sync_dirty(struct vm *vm)
 			uint64_t bits = m->scratch[w];
 
 			while (bits) {
-				uint64_t p = s[i].first_page + w * 64 + (uint64_t)__builtin_ctzll(bits);
+				uint64_t p = s[i].offset / MIG_PAGE + w * 64 +
+					     (uint64_t)__builtin_ctzll(bits);
 
 				m->todo[p / 64] |= 1ULL << (p % 64);
 				bits &= bits - 1;

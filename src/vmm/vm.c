@@ -128,6 +128,17 @@ static void uart_release(void *state)
 	free(p);
 }
 
+unsigned int vm_ram_slots(const struct vm *vm, struct vm_ram_slot *s)
+{
+	unsigned int n = 0;
+
+	s[n++] = (struct vm_ram_slot){ 0, 0, vm->mem.low_size, 0 };
+	if (guest_mem_high_size(&vm->mem))
+		s[n++] = (struct vm_ram_slot){ 1, HIGH_RAM_START, guest_mem_high_size(&vm->mem),
+					       vm->mem.low_size };
+	return n;
+}
+
 void vm_init(struct vm *vm, const struct vm_options *o)
 {
 	vm->opts = o;

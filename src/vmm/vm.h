@@ -167,6 +167,17 @@ int vm_reset(struct vm *vm, struct error *err);
  * set (the VM stays stopped). */
 int vm_guest_reboot(struct vm *vm, struct error *err);
 
+/* Guest RAM as KVM's memory slots: low RAM at guest physical 0 (slot 0),
+ * the rest at 4 GiB (slot 1) when there is any; offset is where the
+ * slot starts in vm->mem.host. What main registers and what a migration
+ * logs the dirty pages of. Fills s, returns how many. */
+#define VM_RAM_SLOTS 2
+struct vm_ram_slot {
+	uint32_t id;
+	uint64_t gpa, size, offset;
+};
+unsigned int vm_ram_slots(const struct vm *vm, struct vm_ram_slot *s);
+
 /* The parts that need nothing from KVM yet: buses, device list, the
  * interrupt service (on vm->kvm, used once the VM exists). */
 void vm_init(struct vm *vm, const struct vm_options *o);
