@@ -120,10 +120,20 @@ static int run(const struct vm_options *o)
 		error_report(&err);
 		goto out;
 	}
-	if (linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
-		goto out;
-	vm->boot_path = img.boot_path;
-	vm->boot_path_detail = img.boot_path_detail;
+	/* An incoming VM's RAM comes from the snapshot or the stream: the
+	 * kernel is loaded only if the machine is reset later (reset.c sets
+	 * the entry point then). Loading it now would cost the restore the
+	 * read of a 60 MB vmlinux only to be thrown away. */
+	entry = 0;
+	if (o->incoming) {
+		vm->boot_path = "incoming";
+		vm->boot_path_detail = "the kernel is loaded at a system reset only";
+	} else {
+		if (linux_image_load(&img, &vm->mem, vm->ncpus, &entry) < 0)
+			goto out;
+		vm->boot_path = img.boot_path;
+		vm->boot_path_detail = img.boot_path_detail;
+	}
 	vm->image = &img;
 	if (vcpus_create(vm, entry, ZERO_PAGE_ADDR) < 0)
 		goto out;

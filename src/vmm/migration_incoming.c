@@ -125,9 +125,10 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 	lfd = -1;
 	start = monotonic_ms();
 	/* RAM as the stream assumes it: zero where the source's is zero (the
-	 * first pass skips those pages). The kernel and initrd loaded into it
-	 * at start-up are not the source's: left there, a page the guest
-	 * had zeroed would hold initrd bytes here. */
+	 * first pass skips those pages). Nothing was loaded into it (main.c
+	 * skips the kernel of an incoming VM), and it is cleared all the
+	 * same: a page left holding other bytes, as the kernel and initrd
+	 * once were, corrupts the guest silently. */
 	if (madvise(vm->mem.host, vm->mem.size, MADV_DONTNEED) < 0) {
 		error_set(err, "incoming migration: cannot clear guest RAM: %s", strerror(errno));
 		goto reply;

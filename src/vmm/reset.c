@@ -34,14 +34,20 @@ static int reset_machine(struct vm *vm, struct error *err)
 	pci_host_reset(&vm->pci);
 	if (kvm_irqchips_set(&vm->kvm, &vm->irqchips_at_reset, err) < 0)
 		return -1;
+	/* The image first: its entry point goes into the boot vCPU's reset
+	 * state (a VM that came in by migration has not loaded it before,
+	 * and the kernel cache may have changed which image is booted). */
+	if (!vm->image || linux_image_load(vm->image, &vm->mem, vm->ncpus, &entry) < 0)
+		return error_set(err, "cannot load the kernel again");
+	vm->vcpus[0].at_reset.regs.rip = entry;
+	vm->boot_path = vm->image->boot_path;
+	vm->boot_path_detail = vm->image->boot_path_detail;
 	for (i = 0; i < vm->ncpus; i++) {
 		if (kvm_vcpu_state_set(vm->vcpus[i].fd, &vm->vcpus[i].at_reset, err) < 0) {
 			error_prefix(err, "vCPU %u: ", i);
 			return -1;
 		}
 	}
-	if (!vm->image || linux_image_load(vm->image, &vm->mem, vm->ncpus, &entry) < 0)
-		return error_set(err, "cannot load the kernel again");
 	return 0;
 }
 

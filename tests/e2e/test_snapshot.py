@@ -8,6 +8,7 @@ restored twice gives two clones; a VM of another shape and damaged or
 foreign files are refused with one line and a non-zero status, never a
 crash (this runs under ASan/UBSan); a migrate that fails leaves the VM
 running and no file behind."""
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,36 @@ def test_migrate_and_restore(tmp):
     r.send("q")
     check(r.wait(30) == 0, "restored VM's exit status")
     check(b"restored from" in r.stderr, "stderr %r" % r.stderr[-200:])
+
+
+def test_reset_after_restore(tmp):
+    """A restored VM has not loaded its kernel (the snapshot's RAM replaces
+    it): a system reset must load it and enter it afresh, and --stats-json
+    says how it came."""
+    snap = os.path.join(tmp, "reset.snap")
+    vm, path, q = start("count", "--cpus", "2")
+    vm.expect("tiny count up", 30)
+    count_to(vm, 3, 0)
+    q.cmd("migrate", {"uri": "file:" + snap})
+    q.cmd("quit")
+    check(vm.wait(30) == 0, "source exit status")
+    stats = os.path.join(tmp, "reset-stats.json")
+    rpath = fresh_socket_path("restored")
+    r = restore(snap, "--cpus", "2", "--qmp", "unix:%s,server=on,wait=off" % rpath,
+                "--stats-json", stats)
+    count_to(r, 1, 3)
+    q2 = QMP(rpath)
+    q2.cmd("system_reset")
+    r.expect("tiny count up", 30)
+    count_to(r, 2, 0)  # a new boot counts from zero
+    q2.cmd("system_reset")  # and again, from the image loaded by the first
+    r.expect(r"(?s)tiny count up.*tiny count up", 30)
+    r.send("q")
+    check(r.wait(30) == 0, "exit status after the resets")
+    with open(stats) as f:
+        st = json.load(f)
+    check(st["system_resets"] == 2, "system_resets %r" % st.get("system_resets"))
+    check(st["boot_path"] == "bzimage", "boot_path after a reset %r" % st["boot_path"])
 
 
 def test_ctl_snapshot_runs_on_and_clones(tmp):
@@ -174,6 +205,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         s.run("snapshot: migrate to file:, postmigrate until cont, restore goes on from the "
               "saved count", test_migrate_and_restore, tmp)
+        s.run("snapshot: a restored VM's system_reset loads and boots its kernel afresh",
+              test_reset_after_restore, tmp)
         s.run("snapshot: vireo ctl snapshot (2 vCPUs, rng) runs on; two clones; other "
               "machines refused", test_ctl_snapshot_runs_on_and_clones, tmp)
         s.run("snapshot: damaged, truncated, foreign files refused with one line",
