@@ -14,6 +14,7 @@
 #include "util/file.h"
 #include "util/le.h"
 #include "util/state.h"
+#include "util/zero.h"
 #include "vmm/snapshot_file.h"
 
 int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *cancel)
@@ -114,13 +115,6 @@ int mig_send_header(struct mig_out *o, uint32_t ncpus, uint64_t ram_size, uint64
 	return send_bytes(o, h, sizeof(h));
 }
 
-static bool page_zero(const uint8_t *p)
-{
-	static const uint8_t zero[MIG_PAGE];
-
-	return !memcmp(p, zero, MIG_PAGE);
-}
-
 /* One 'P' record: the pages are copied first, so the CRC is of exactly
  * the bytes sent even while the guest writes them (the dirty log then
  * has them sent again). */
@@ -158,16 +152,16 @@ int mig_send_pages(struct mig_out *o, const uint8_t *ram, uint64_t first, uint64
 	while (at < end) {
 		uint64_t run = 0;
 
-		if (page_zero(ram + at * MIG_PAGE)) {
+		if (buffer_is_zero(ram + at * MIG_PAGE, MIG_PAGE)) {
 			while (at + run < end && run < UINT32_MAX &&
-			       page_zero(ram + (at + run) * MIG_PAGE))
+			       buffer_is_zero(ram + (at + run) * MIG_PAGE, MIG_PAGE))
 				run++;
 			if (zeros_too && send_zero(o, at, (uint32_t)run) < 0)
 				return -1;
 			*zero_pages += run;
 		} else {
 			while (at + run < end && run < MIG_MAX_RUN &&
-			       !page_zero(ram + (at + run) * MIG_PAGE))
+			       !buffer_is_zero(ram + (at + run) * MIG_PAGE, MIG_PAGE))
 				run++;
 			if (send_run(o, ram, at, (uint32_t)run) < 0)
 				return -1;

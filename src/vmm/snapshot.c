@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/zero.h"
 #include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
@@ -25,16 +26,10 @@
 
 /* ---- save ------------------------------------------------------------ */
 
-static bool page_is_zero(const uint8_t *p)
-{
-	static const uint8_t zero[SNAPSHOT_PAGE];
-
-	return !memcmp(p, zero, SNAPSHOT_PAGE);
-}
-
 /* Guest RAM at off, leaving holes where pages are zero (a guest that used
  * little of its RAM makes a small file), and its CRC into *crc: one pass
- * over RAM for both. */
+ * over RAM for both, the zero runs checksummed without reading them
+ * twice. */
 static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written, uint32_t *crc)
 {
 	const uint8_t *ram = vm->mem.host;
@@ -44,13 +39,15 @@ static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written, uin
 	while (at < size) {
 		uint64_t run;
 
-		if (page_is_zero(ram + at)) {
-			*crc = state_crc32_more(*crc, ram + at, SNAPSHOT_PAGE);
-			at += SNAPSHOT_PAGE;
-			continue;
-		}
+		for (run = 0; at + run < size && buffer_is_zero(ram + at + run, SNAPSHOT_PAGE);
+		     run += SNAPSHOT_PAGE)
+			;
+		*crc = crc32_of_zeros(*crc, run);
+		at += run;
+		if (at == size)
+			break;
 		for (run = SNAPSHOT_PAGE; at + run < size && run < ZERO_CHUNK &&
-					  !page_is_zero(ram + at + run);
+					  !buffer_is_zero(ram + at + run, SNAPSHOT_PAGE);
 		     run += SNAPSHOT_PAGE)
 			;
 		*crc = state_crc32_more(*crc, ram + at, run);
