@@ -39,6 +39,10 @@ struct held_tx {
 	uint8_t *result; /* the device-writable result byte in guest RAM */
 };
 
+/* Frames a save takes from the backend: about what a SocketCAN socket's
+ * default receive buffer holds. */
+#define RX_BACKLOG 512
+
 struct virtio_can {
 	struct virtio_device vdev;
 	struct can_backend *backend;
@@ -54,10 +58,15 @@ struct virtio_can {
 	 * without LATE_TX_ACK requests are answered when sent). */
 	struct held_tx held[TX_WINDOW];
 	unsigned int held_first, held_count;
-	/* A frame from the bus that found no RX buffer: the backend is not
-	 * read again until the driver adds buffers. */
-	struct can_msg rx_held;
-	bool rx_pending;
+	/* What came from the bus and waits to be delivered, oldest first: a
+	 * frame that found no RX buffer (the backend is not read again until
+	 * the driver adds buffers), and what a save took from the backend so
+	 * that the snapshot carries it (rx_backlog_take). */
+	struct rx_entry {
+		enum can_event ev; /* CAN_EVENT_FRAME or CAN_EVENT_BUSOFF */
+		struct can_msg m;
+	} backlog[RX_BACKLOG];
+	unsigned int backlog_first, backlog_count;
 	struct virtq_elem elem;
 	uint64_t tx_frames, rx_frames, tx_refused, rx_dropped;
 };
@@ -111,7 +120,7 @@ static void backend_ready(void *ctx, uint32_t events);
 
 static uint32_t watch_events(const struct virtio_can *c)
 {
-	return (c->rx_pending ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
+	return (c->backlog_count ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
 }
 
 /* STOP, bus-off or reset: the frames in the window are withdrawn from
@@ -316,26 +325,49 @@ static void tx_done(struct virtio_can *c)
 	c->held_count--;
 }
 
+static struct rx_entry *backlog_push(struct virtio_can *c)
+{
+	return &c->backlog[(c->backlog_first + c->backlog_count++) % RX_BACKLOG];
+}
+
+/* Delivers the backlog, oldest first; false when a frame still finds no
+ * RX buffer. */
+static bool deliver_backlog(struct virtio_can *c)
+{
+	while (c->backlog_count) {
+		struct rx_entry *e = &c->backlog[c->backlog_first];
+
+		if (e->ev == CAN_EVENT_BUSOFF)
+			bus_off(c);
+		else if (!deliver(c, &e->m))
+			return false;
+		c->backlog_first = (c->backlog_first + 1) % RX_BACKLOG;
+		c->backlog_count--;
+	}
+	return true;
+}
+
 static void process_rx(struct virtio_can *c)
 {
 	enum can_event ev;
 	unsigned int budget = 256; /* let TX and control in between */
 	bool window_full = c->in_flight >= TX_WINDOW;
 	bool was_started = c->started;
+	struct can_msg m;
 
-	if (c->rx_pending) {
-		if (!deliver(c, &c->rx_held))
+	if (c->backlog_count) {
+		if (!deliver_backlog(c))
 			goto out;
-		c->rx_pending = false;
 		update_watch(c);
 	}
-	while (budget-- && can_backend_recv(c->backend, &ev, &c->rx_held) > 0) {
+	while (budget-- && can_backend_recv(c->backend, &ev, &m) > 0) {
 		if (ev == CAN_EVENT_TX_DONE) {
 			tx_done(c);
 		} else if (ev == CAN_EVENT_BUSOFF) {
 			bus_off(c);
-		} else if (!deliver(c, &c->rx_held)) {
-			c->rx_pending = true;
+		} else if (!deliver(c, &m)) {
+			/* The backlog is empty here: the backend is read only then. */
+			*backlog_push(c) = (struct rx_entry){ CAN_EVENT_FRAME, m };
 			update_watch(c);
 			break;
 		}
@@ -379,8 +411,8 @@ static void can_queue_notify(struct virtio_device *vdev, unsigned int q)
 		process_tx(c);
 	else if (q == CTRLQ)
 		process_ctrl(c);
-	else if (c->rx_pending)
-		process_rx(c); /* new RX buffers for the held frame */
+	else if (c->backlog_count)
+		process_rx(c); /* new RX buffers for the frames waiting */
 }
 
 static int can_activate(struct virtio_device *vdev)
@@ -411,7 +443,7 @@ static void can_reset(struct virtio_device *vdev)
 	 * and forget them. */
 	cancel_in_flight(c, false);
 	c->started = false;
-	c->rx_pending = false;
+	c->backlog_count = 0;
 	c->want_out = false;
 	set_status(c, 0);
 	update_watch(c);
@@ -446,52 +478,96 @@ static unsigned int can_in_flight(struct virtio_device *vdev)
 
 /* ---- state (snapshots) ---- */
 
+/* The frames the backend holds for this VM (a SocketCAN socket's receive
+ * queue) go into the backlog before a save: a snapshot then carries every
+ * frame the bus sent before it, and a source that runs on delivers them
+ * from there as it would have. What does not fit stays in the backend.
+ * Paused, so nothing is in flight and no confirmation can come. */
+static void rx_backlog_take(struct virtio_can *c)
+{
+	struct rx_entry e;
+
+	while (c->backlog_count < RX_BACKLOG && can_backend_recv(c->backend, &e.ev, &e.m) > 0)
+		if (e.ev != CAN_EVENT_TX_DONE)
+			*backlog_push(c) = e;
+}
+
 /* Paused, so no frame is in flight (pause waited for their answers): the
- * controller's mode and status, and a frame from the bus that waits for
- * a receive buffer. */
+ * controller's mode and status, and what came from the bus for the guest
+ * (frames, and a bus-off among them), oldest first. */
 static void can_save(struct virtio_device *vdev, struct state_writer *w)
 {
 	struct virtio_can *c = (struct virtio_can *)vdev;
+	unsigned int i;
 
+	if (c->watching)
+		rx_backlog_take(c);
 	state_put_bool(w, c->started);
 	state_put_u16(w, status(c));
-	state_put_bool(w, c->rx_pending);
-	if (c->rx_pending) {
-		state_put_u32(w, c->rx_held.id);
-		state_put_u8(w, c->rx_held.flags);
-		state_put_u8(w, c->rx_held.len);
-		state_put_bytes(w, c->rx_held.data, c->rx_held.len);
+	state_put_u16(w, (uint16_t)c->backlog_count);
+	for (i = 0; i < c->backlog_count; i++) {
+		const struct rx_entry *e = &c->backlog[(c->backlog_first + i) % RX_BACKLOG];
+
+		state_put_bool(w, e->ev == CAN_EVENT_BUSOFF);
+		state_put_u32(w, e->m.id);
+		state_put_u8(w, e->m.flags);
+		state_put_u8(w, e->m.len);
+		state_put_bytes(w, e->m.data, e->m.len);
 	}
+}
+
+/* One backlog entry; false when it is not one a save could have written. */
+static bool load_entry(struct state_reader *r, struct rx_entry *e)
+{
+	bool busoff = state_get_bool(r);
+
+	e->ev = busoff ? CAN_EVENT_BUSOFF : CAN_EVENT_FRAME;
+	e->m.id = state_get_u32(r);
+	e->m.flags = state_get_u8(r);
+	e->m.len = state_get_u8(r);
+	if (e->m.len > sizeof(e->m.data))
+		return false;
+	state_get_bytes(r, e->m.data, e->m.len);
+	return busoff || can_msg_valid(&e->m) == 0;
 }
 
 static int can_load(struct virtio_device *vdev, struct state_reader *r, struct error *err)
 {
 	struct virtio_can *c = (struct virtio_can *)vdev;
-	bool started = state_get_bool(r), pending;
-	uint16_t st = state_get_u16(r);
-	struct can_msg m = { 0 };
+	bool started = state_get_bool(r);
+	uint16_t st = state_get_u16(r), n = state_get_u16(r), i;
+	/* Read aside: a refused record leaves the device as it was. */
+	struct rx_entry *backlog = calloc(RX_BACKLOG, sizeof(*backlog));
+	int ret = -1;
 
-	pending = state_get_bool(r);
-	if (pending) {
-		m.id = state_get_u32(r);
-		m.flags = state_get_u8(r);
-		m.len = state_get_u8(r);
-		if (m.len > sizeof(m.data))
-			return error_set(err, "a CAN frame of %u bytes", m.len);
-		state_get_bytes(r, m.data, m.len);
+	if (!backlog)
+		return error_set(err, "out of memory");
+	if (n > RX_BACKLOG) {
+		error_set(err, "%u CAN frames waiting for the guest, more than %u", n, RX_BACKLOG);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!load_entry(r, &backlog[i])) {
+			error_set(err, "a CAN frame waiting for the guest is not a valid CAN frame");
+			goto out;
+		}
 	}
 	if (state_reader_done(r, err) < 0)
-		return -1;
-	if (pending && can_msg_valid(&m) < 0)
-		return error_set(err, "the frame waiting for the guest is not a valid CAN frame");
-	if (st & ~VIRTIO_CAN_S_CTRL_BUSOFF)
-		return error_set(err, "controller status 0x%04x has undefined bits", st);
+		goto out;
+	if (st & ~VIRTIO_CAN_S_CTRL_BUSOFF) {
+		error_set(err, "controller status 0x%04x has undefined bits", st);
+		goto out;
+	}
 	c->started = started;
 	set_status(c, st);
-	c->rx_pending = pending;
-	c->rx_held = m;
+	memcpy(c->backlog, backlog, sizeof(c->backlog));
+	c->backlog_first = 0;
+	c->backlog_count = n;
 	update_watch(c);
-	return 0;
+	ret = 0;
+out:
+	free(backlog);
+	return ret;
 }
 
 static const struct virtio_device_ops can_ops = {

@@ -964,7 +964,7 @@ static void vp_reset(struct device *d)
 
 /* ---- state (snapshots) ------------------------------------------------ */
 
-#define VP_STATE_VERSION 1
+#define VP_STATE_VERSION 2 /* 2: virtio-can carries its backlog of frames */
 
 /* Paused (vCPUs and I/O thread stopped): the PCI function, the transport,
  * the generic VirtIO state and the queues, then the device's own record. */
