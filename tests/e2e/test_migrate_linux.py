@@ -12,12 +12,9 @@ downtime seen from outside (guest time itself stops while the VM is
 moved). Then the VM goes back and forth 10 times, and a guest that
 dirties memory faster than the link carries it is migrated with
 auto-converge (its vCPUs throttled until it fits)."""
-import hashlib
 import os
 import re
-import json
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -26,7 +23,8 @@ import time
 
 from qmp import QMP, fresh_socket_path
 from test_migrate import free_port, wait_listening
-from test_snapshot_linux import BLOCKS, counter, finish_and_verify, shell, start_writer, vm_args
+from test_snapshot_linux import (BLOCKS, CanStream, can_received, counter, finish_and_verify, have_vcan,
+                                 shell, start_writer, vm_args)
 from test_virtio import TOOLS_INITRD
 from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check
 
@@ -176,7 +174,7 @@ def test_back_and_forth(tmp):
     console = Console()
     sh.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
     time.sleep(1)
-    downtimes, gaps = [], []
+    downtimes = []
     for hop in range(10):
         dst, qpath, info, _ = migrate(vm, q, disk, console)
         finish_source(vm, q)
@@ -231,29 +229,6 @@ def test_auto_converge(tmp):
 VCAN = "mvcan0"
 
 
-class CanSender(threading.Thread):
-    """Frames with a 32-bit sequence number on the host's vcan, one every
-    2 ms, until stopped: self.sent of them."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_CAN, socket.SOCK_RAW, socket.CAN_RAW)
-        self.sock.bind((VCAN,))
-        self.sent = 0
-        self.stopped = False
-
-    def run(self):
-        while not self.stopped:
-            self.sock.send(struct.pack("=IB3x8s", 0x123, 4, struct.pack(">I", self.sent)))
-            self.sent += 1
-            time.sleep(0.002)
-
-    def stop(self):
-        self.stopped = True
-        self.join()
-        self.sock.close()
-
-
 def can_args(qmp):
     return ["--kernel", KERNEL, "--initrd", TOOLS_INITRD, "--cmdline", "console=ttyS0 quiet",
             "--memory", "256M", "--can", "socketcan=" + VCAN,
@@ -266,10 +241,7 @@ def test_can_across_migration(tmp):
     (and the source guest's frames) from its start, yet the guest must get
     every number once and in order; what is missing is only what came
     while no VM was running, and the destination counted it as dropped."""
-    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
-    ip("link", "add", "dev", VCAN, "type", "vcan")
-    ip("link", "set", VCAN, "up")
-    sender = CanSender()
+    sender = CanStream(VCAN)
     try:
         path = fresh_socket_path("can%d" % next(SEQ))
         src = VM(can_args(path), linux=False)
@@ -303,27 +275,22 @@ def test_can_across_migration(tmp):
         time.sleep(1)
         sender.stop()
         sh = shell(dst)
-        sh.ok("sleep 1; p=$(pidof candump); kill $p; while [ -e /proc/$p ] && "
-              "! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null; do usleep 10000; done; true")
-        lines = sh.ok("cat /tmp/rx.txt").split("\n")
-        got = [int(m.group(1), 16) for m in (re.search(r" can0 123#([0-9A-F]{8})", l)
-                                              for l in lines) if m]
+        time.sleep(1)
+        got = can_received(sh)
         dq = QMP(qpath)
         dropped = dq.cmd("query-vireo-stats")["devices"]["virtio-can0"]["rx_dropped"]
         dq.close()
         sh.poweroff()
     finally:
-        if not sender.stopped and sender.is_alive():
-            sender.stop()
-        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+        sender.close()
     check(got, "the guest received nothing")
     repeats = [(a, b) for a, b in zip(got, got[1:]) if b <= a]
     check(not repeats, "frames again or out of order: %s" % repeats[:5])
     missing = got[-1] - got[0] + 1 - len(got)
     gaps = [(a, b) for a, b in zip(got, got[1:]) if b != a + 1]
     check(missing <= dropped, "%d frames missing, %d counted dropped" % (missing, dropped))
-    check(got[-1] >= sender.sent - 10, "the last frames (%d of %d) did not arrive" %
-          (got[-1], sender.sent))
+    check(got[-1] >= len(sender.sent_at) - 10, "the last frames (%d of %d) did not arrive" %
+          (got[-1], len(sender.sent_at)))
     return "%d frames received once each, in order; %d missing in %d gap(s) %s, %d counted dropped" % (
         len(got), missing, len(gaps), gaps[:3], dropped)
 
@@ -415,11 +382,7 @@ def main():
               test_back_and_forth, tmp)
         s.run("migrate (Linux): a guest dirtying memory faster than the link converges by "
               "auto-converge", test_auto_converge, tmp)
-        # modprobe fails where vcan is there already (the nested host
-        # loads it at its start).
-        if hasattr(socket, "AF_CAN") and (subprocess.run(
-                ["modprobe", "vcan"], capture_output=True).returncode == 0 or
-                os.path.isdir("/sys/module/vcan")):
+        if have_vcan():
             s.run("migrate (Linux): CAN from the host's vcan across the migration: every frame "
                   "once and in order, what is missing counted as dropped",
                   test_can_across_migration, tmp)
