@@ -42,6 +42,10 @@ static void load(void)
 	*(void **)&lib.pollfds_poll = sym(h, "slirp_pollfds_poll", &missing);
 	*(void **)&lib.handle_timer = sym(h, "slirp_handle_timer", &missing);
 	*(void **)&lib.add_hostfwd = sym(h, "slirp_add_hostfwd", &missing);
+	*(void **)&lib.state_save = sym(h, "slirp_state_save", &missing);
+	*(void **)&lib.state_load = sym(h, "slirp_state_load", &missing);
+	*(void **)&lib.state_version = sym(h, "slirp_state_version", &missing);
+	*(void **)&lib.version_string = sym(h, "slirp_version_string", &missing);
 	if (missing) {
 		dlclose(h);
 		return;

@@ -19,6 +19,11 @@ struct libslirp {
 	void (*handle_timer)(Slirp *slirp, SlirpTimerId id, void *cb_opaque);
 	int (*add_hostfwd)(Slirp *slirp, int is_udp, struct in_addr host_addr, int host_port,
 			   struct in_addr guest_addr, int guest_port);
+	/* Its state for snapshots and migration (src/net/slirp.c). */
+	void (*state_save)(Slirp *slirp, SlirpWriteCb write_cb, void *opaque);
+	int (*state_load)(Slirp *slirp, int version_id, SlirpReadCb read_cb, void *opaque);
+	int (*state_version)(void);
+	const char *(*version_string)(void);
 };
 
 /* The library, loaded on the first call (thread-safe); NULL, with one

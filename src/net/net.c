@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "net/net_backend.h"
 
@@ -56,3 +57,57 @@ ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int io
 	return b->ops->recv(b, iov, iovcnt);
 }
 
+
+void net_backend_save(struct net_backend *b, struct state_writer *w)
+{
+	state_put_str(w, b->ops->kind);
+	if (b->ops->save)
+		b->ops->save(b, w);
+}
+
+/* A kind read from a hostile record goes into a message only when it
+ * looks like one (lower-case letters, a few of them). */
+static bool kind_printable(const char *kind)
+{
+	size_t n = strlen(kind);
+
+	return n > 0 && n <= 16 && strspn(kind, "abcdefghijklmnopqrstuvwxyz") == n;
+}
+
+/* Reads the kind that opens the record and compares it with b's. */
+static int read_kind(const struct net_backend *b, struct state_reader *r, struct error *err)
+{
+	char kind[256];
+
+	state_get_str(r, kind, sizeof(kind));
+	if (r->short_read)
+		return error_set(err, "the network backend's saved state is truncated");
+	if (!strcmp(kind, b->ops->kind))
+		return 0;
+	if (!kind_printable(kind))
+		return error_set(err, "the saved VM's network backend is of an unknown kind, "
+				 "this one's is --net %s", b->ops->kind);
+	return error_set(err, "the saved VM's network is --net %s, this one's --net %s: "
+			 "start it with the same --net options", kind, b->ops->kind);
+}
+
+int net_backend_check(const struct net_backend *b, const void *rec, size_t len,
+		      struct error *err)
+{
+	struct state_reader r;
+
+	state_reader_init(&r, rec, len);
+	return read_kind(b, &r, err);
+}
+
+int net_backend_load(struct net_backend *b, const void *rec, size_t len, struct error *err)
+{
+	struct state_reader r;
+
+	state_reader_init(&r, rec, len);
+	if (read_kind(b, &r, err) < 0)
+		return -1;
+	if (b->ops->load)
+		return b->ops->load(b, &r, err);
+	return state_reader_done(&r, err);
+}

@@ -15,6 +15,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "util/error.h"
+#include "util/state.h"
+
 /* The virtio 1.x net header (VirtIO 1.2, 5.1.6), which tap's
  * IFF_VNET_HDR uses too when the tap is set to little-endian v1 size. */
 struct virtio_net_hdr_v1 {
@@ -66,5 +69,21 @@ int net_rx_fd(const struct net_backend *b);
  * -EAGAIN when none is waiting. A frame larger than iov is dropped
  * (returns -EMSGSIZE) so the queue never stalls on it. */
 ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
+
+/* The backend's own state, for snapshots and migration, appended to w:
+ * its kind, then what that kind keeps (tap: nothing; user: libslirp's
+ * DHCP leases, IP id counter and guestfwd sockets, not the guest's NAT'ed
+ * connections). */
+void net_backend_save(struct net_backend *b, struct state_writer *w);
+/* Whether rec (len bytes, what net_backend_save wrote) is of this
+ * backend's kind: -1 with err saying both kinds when it is not. A
+ * record too short to say is refused as truncated. */
+int net_backend_check(const struct net_backend *b, const void *rec, size_t len,
+		      struct error *err);
+/* Loads rec (exactly what net_backend_save wrote) into b, a backend of
+ * the same kind; -1 (err set, one line), the backend unchanged, when it
+ * is not one (another kind, truncated, trailing bytes, a state the
+ * backend cannot take). */
+int net_backend_load(struct net_backend *b, const void *rec, size_t len, struct error *err);
 
 #endif

@@ -7,10 +7,17 @@
 #include "net/net.h"
 
 struct net_backend_ops {
+	const char *kind; /* what --net calls it: "tap", "user" */
 	void (*close)(struct net_backend *b);
 	void (*set_offloads)(struct net_backend *b, const struct net_offloads *o);
 	ssize_t (*send)(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
 	ssize_t (*recv)(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
+	/* Optional (a tap has no state of its own): the backend's state
+	 * for snapshots and migration, appended to w; and back from r,
+	 * which holds exactly what save wrote (hostile input): checked
+	 * whole first, refused (-1, err set) with the backend unchanged. */
+	void (*save)(struct net_backend *b, struct state_writer *w);
+	int (*load)(struct net_backend *b, struct state_reader *r, struct error *err);
 };
 
 struct net_backend {

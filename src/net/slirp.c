@@ -423,10 +423,139 @@ static void user_close(struct net_backend *b)
 	free(u);
 }
 
+/* ---- state (snapshots, migration) ----
+ *
+ * What libslirp saves: its IP id counter, the DHCP lease table (so the
+ * guest's lease renews to the address it has) and guestfwd sockets. Not
+ * the guest's NAT'ed connections: their host sockets belong to this
+ * process, so after a restore or a migration the guest's TCP connections
+ * through --net user are reset when it next uses them, as in QEMU.
+ *
+ * The record: the state version libslirp wrote it in, the stream's
+ * length, the stream. */
+
+/* slirp_state_load()'s input: a record's bytes. libslirp does not look
+ * at what its reads return (a short read gives it zeros, unnoticed), so
+ * the overrun is remembered here, and stays: nothing is read after it. */
+struct slirp_in {
+	const uint8_t *p;
+	size_t len, off;
+	bool overrun;
+};
+
+static ssize_t cb_state_read(void *buf, size_t len, void *opaque)
+{
+	struct slirp_in *in = opaque;
+
+	if (in->overrun || len > in->len - in->off) {
+		in->overrun = true;
+		return -1;
+	}
+	memcpy(buf, in->p + in->off, len);
+	in->off += len;
+	return (ssize_t)len;
+}
+
+static ssize_t cb_state_write(const void *buf, size_t len, void *opaque)
+{
+	state_put_bytes(opaque, buf, len);
+	return (ssize_t)len;
+}
+
+static void user_save(struct net_backend *b, struct state_writer *w)
+{
+	struct user_net *u = to_user(b);
+	struct state_writer s;
+
+	state_writer_init(&s);
+	pthread_mutex_lock(&u->lock);
+	u->lib->state_save(u->slirp, cb_state_write, &s);
+	pthread_mutex_unlock(&u->lock);
+	state_put_u32(w, (uint32_t)u->lib->state_version());
+	state_put_u32(w, (uint32_t)s.len);
+	state_put_bytes(w, s.buf, s.len);
+	if (s.failed || s.len > UINT32_MAX)
+		w->failed = true;
+	state_writer_free(&s);
+}
+
+/* What can be told before libslirp reads a byte. A stream opens with
+ * libslirp's "a socket follows" marker (every state version so far):
+ * sockets are guestfwd ones, which Vireo never sets up, so a stream it
+ * saved has none, and one from elsewhere is refused here: libslirp would
+ * allocate the buffers such a socket names, and keep the socket when it
+ * then refused it. */
+static int check_stream(struct user_net *u, uint32_t version, const uint8_t *stream,
+			size_t len, struct error *err)
+{
+	int max = u->lib->state_version();
+
+	if (version < 1 || version > (uint32_t)max)
+		return error_set(err, "--net user: the saved state is libslirp's version %u, "
+				 "this libslirp (%s) reads versions 1 to %d", version,
+				 u->lib->version_string(), max);
+	if (len == 0)
+		return error_set(err, "--net user: the saved libslirp state is empty");
+	if (stream[0] != 0)
+		return error_set(err, "--net user: the saved libslirp state has guestfwd "
+				 "sockets, which Vireo never sets up");
+	return 0;
+}
+
+/* Loads a stream into the stack (u->lock held): -1 when libslirp refused
+ * it or did not read exactly all of it. */
+static int load_stream(struct user_net *u, int version, const uint8_t *p, size_t len,
+		       struct error *err)
+{
+	struct slirp_in in = { .p = p, .len = len };
+	int ret = u->lib->state_load(u->slirp, version, cb_state_read, &in);
+
+	if (ret < 0)
+		return error_set(err, "--net user: libslirp refused the saved state: %s",
+				 strerror(-ret));
+	if (in.overrun)
+		return error_set(err, "--net user: the saved libslirp state is truncated");
+	if (in.off != len)
+		return error_set(err, "--net user: the saved libslirp state has %zu bytes "
+				 "libslirp does not read", len - in.off);
+	return 0;
+}
+
+static int user_load(struct net_backend *b, struct state_reader *r, struct error *err)
+{
+	struct user_net *u = to_user(b);
+	uint32_t version = state_get_u32(r), len = state_get_u32(r);
+	const uint8_t *stream = state_get_span(r, len);
+	struct state_writer undo;
+	int ret;
+
+	if (state_reader_done(r, err) < 0 || check_stream(u, version, stream, len, err) < 0)
+		return -1;
+	/* libslirp applies what it reads as it goes: what the stack had is
+	 * kept and put back when the stream is refused, which leaves the
+	 * backend as it was (a stream of its own always loads). */
+	state_writer_init(&undo);
+	pthread_mutex_lock(&u->lock);
+	u->lib->state_save(u->slirp, cb_state_write, &undo);
+	if (undo.failed) {
+		ret = error_set(err, "--net user: out of memory");
+	} else {
+		ret = load_stream(u, (int)version, stream, len, err);
+		if (ret < 0)
+			load_stream(u, u->lib->state_version(), undo.buf, undo.len, NULL);
+	}
+	pthread_mutex_unlock(&u->lock);
+	state_writer_free(&undo);
+	return ret;
+}
+
 static const struct net_backend_ops user_ops = {
+	.kind = "user",
 	.close = user_close,
 	.send = user_send,
 	.recv = user_recv,
+	.save = user_save,
+	.load = user_load,
 };
 
 /* Called before the thread starts, so no lock is needed. */

@@ -152,7 +152,9 @@ static void tap_close(struct net_backend *b)
 	free(t);
 }
 
+/* No save/load: a tap's state is the kernel's, on each host its own. */
 static const struct net_backend_ops tap_ops = {
+	.kind = "tap",
 	.close = tap_close,
 	.set_offloads = tap_set_offloads,
 	.send = tap_send,

@@ -75,6 +75,12 @@ struct virtio_device_ops {
 	 * changes anything. */
 	void (*save)(struct virtio_device *vdev, struct state_writer *w);
 	int (*load)(struct virtio_device *vdev, struct state_reader *r, struct error *err);
+	/* Optional: whether the own record (len bytes save wrote) is of a
+	 * device set up like this one; asked before the transport checks
+	 * its part, whose refusal would hide the reason (virtio-net on
+	 * another kind of backend: the features it offered differ). */
+	int (*check_saved)(struct virtio_device *vdev, const uint8_t *own, size_t len,
+			   struct error *err);
 	/* Optional: after a migration's switch-over, before the guest runs
 	 * again, tells the network where the device is now (virtio-net: a
 	 * RARP broadcast from its MAC, as QEMU's self-announce, so switches
@@ -98,6 +104,10 @@ struct virtio_device {
 	unsigned int num_queues;
 	uint16_t queue_max_size[VIRTIO_MAX_QUEUES];
 	const struct virtio_device_ops *ops;
+	/* The layout of what ops->save writes: 0 for the first, bumped
+	 * whenever it changes (the transport makes it part of the record's
+	 * version). */
+	unsigned int state_revision;
 
 	/* Filled by the transport. */
 	pthread_mutex_t lock;

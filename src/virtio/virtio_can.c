@@ -494,7 +494,9 @@ static void rx_backlog_take(struct virtio_can *c)
 
 /* Paused, so no frame is in flight (pause waited for their answers): the
  * controller's mode and status, and what came from the bus for the guest
- * (frames, and a bus-off among them), oldest first. */
+ * (frames, and a bus-off among them), oldest first. Revision 1: the
+ * whole backlog (revision 0 had room for one frame). */
+#define CAN_STATE_REVISION 1
 static void can_save(struct virtio_device *vdev, struct state_writer *w)
 {
 	struct virtio_can *c = (struct virtio_can *)vdev;
@@ -606,6 +608,7 @@ struct virtio_device *virtio_can_create(struct can_backend *backend, unsigned in
 		c->vdev.queue_max_size[i] = QUEUE_SIZE;
 	c->vdev.config_size = sizeof(c->config);
 	c->vdev.ops = &can_ops;
+	c->vdev.state_revision = CAN_STATE_REVISION;
 	return &c->vdev;
 }
 

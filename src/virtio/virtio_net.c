@@ -477,6 +477,38 @@ static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 
 /* ---- state (snapshots) ---- */
 
+/* The own record's layout, state_revision 1: the frame waiting for the
+ * guest, then the backend's state (net_backend_save: its kind, and for
+ * --net user libslirp's DHCP leases and IP id counter), to the end.
+ * Revision 0 had no backend state: a snapshot or migration stream of an
+ * older Vireo is refused, with devices_load_all's one line ("virtio-net0:
+ * the saved state is version 1, this Vireo reads version 2"), not loaded
+ * with the backend's state missing. */
+#define NET_STATE_REVISION 1
+
+struct net_saved {
+	uint32_t len, held;
+	const uint8_t *frame;	/* VNET_HDR_LEN + len bytes, when len */
+	const uint8_t *backend; /* what net_backend_save wrote */
+	size_t backend_len;
+};
+
+/* Reads the record whole (nothing checked against the device yet). */
+static int parse_saved(struct state_reader *r, struct net_saved *s, struct error *err)
+{
+	s->len = state_get_u32(r);
+	s->held = state_get_u32(r);
+	s->frame = NULL;
+	if (s->len > NET_MAX_FRAME)
+		return error_set(err, "a received frame of %u bytes, more than %d", s->len,
+				 NET_MAX_FRAME);
+	if (s->len)
+		s->frame = state_get_span(r, VNET_HDR_LEN + (size_t)s->len);
+	s->backend_len = state_reader_left(r);
+	s->backend = state_get_span(r, s->backend_len);
+	return state_reader_done(r, err);
+}
+
 /* A frame half delivered into mergeable buffers is saved whole, with the
  * number of chains it holds: loading hands those chains back to the ring
  * and delivers the frame again from its start. */
@@ -488,33 +520,46 @@ static void net_save(struct virtio_device *vdev, struct state_writer *w)
 	state_put_u32(w, n->rx_held);
 	if (n->rx_frame_len)
 		state_put_bytes(w, n->rx_buf, VNET_HDR_LEN + n->rx_frame_len);
+	net_backend_save(n->backend, w);
 }
 
+/* A record of another kind of backend (--net user saved, tap here) is
+ * named as such before virtio-pci compares features, which differ. */
+static int net_check_saved(struct virtio_device *vdev, const uint8_t *own, size_t len,
+			   struct error *err)
+{
+	struct state_reader r;
+	struct net_saved s;
+
+	state_reader_init(&r, own, len);
+	if (parse_saved(&r, &s, err) < 0)
+		return -1;
+	return net_backend_check(to_net(vdev)->backend, s.backend, s.backend_len, err);
+}
+
+/* Everything is checked, the backend's state loaded (or refused, the
+ * backend unchanged) before the device changes. */
 static int net_load(struct virtio_device *vdev, struct state_reader *r, struct error *err)
 {
 	struct virtio_net *n = to_net(vdev);
 	struct virtq *q = &vdev->vq[RXQ];
-	uint32_t len = state_get_u32(r), held = state_get_u32(r);
-	const uint8_t *frame = NULL;
+	struct net_saved s;
 
-	if (len > NET_MAX_FRAME)
-		return error_set(err, "a received frame of %u bytes, more than %d", len,
-				 NET_MAX_FRAME);
-	if (len)
-		frame = state_get_span(r, VNET_HDR_LEN + (size_t)len);
-	if (state_reader_done(r, err) < 0)
+	if (parse_saved(r, &s, err) < 0)
 		return -1;
-	if (held > QUEUE_SIZE || held > q->size || (held && !len))
-		return error_set(err, "%u receive chains held, which cannot be", held);
-	if (len && !(q->ready && virtio_running(vdev)))
+	if (s.held > QUEUE_SIZE || s.held > q->size || (s.held && !s.len))
+		return error_set(err, "%u receive chains held, which cannot be", s.held);
+	if (s.len && !(q->ready && virtio_running(vdev)))
 		return error_set(err, "a received frame, but no receive queue running");
-	n->rx_frame_len = len;
+	if (net_backend_load(n->backend, s.backend, s.backend_len, err) < 0)
+		return -1;
+	n->rx_frame_len = s.len;
 	n->rx_held = 0;
-	if (!len)
+	if (!s.len)
 		return 0;
-	memcpy(n->rx_buf, frame, VNET_HDR_LEN + (size_t)len);
-	vnet_rx_begin(&n->rx, n->rx_buf, n->hdr_len, n->rx_buf + VNET_HDR_LEN, len);
-	virtq_unpop(q, (uint16_t)held);
+	memcpy(n->rx_buf, s.frame, VNET_HDR_LEN + (size_t)s.len);
+	vnet_rx_begin(&n->rx, n->rx_buf, n->hdr_len, n->rx_buf + VNET_HDR_LEN, s.len);
+	virtq_unpop(q, (uint16_t)s.held);
 	return 0;
 }
 
@@ -556,6 +601,7 @@ static const struct virtio_device_ops net_ops = {
 	.write_stats = net_write_stats,
 	.save = net_save,
 	.load = net_load,
+	.check_saved = net_check_saved,
 	.announce = net_announce,
 	.destroy = virtio_net_destroy,
 };
@@ -609,6 +655,7 @@ struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8
 	n->vdev.queue_max_size[RXQ] = QUEUE_SIZE;
 	n->vdev.queue_max_size[TXQ] = QUEUE_SIZE;
 	n->vdev.ops = &net_ops;
+	n->vdev.state_revision = NET_STATE_REVISION;
 	return &n->vdev;
 fail:
 	if (n->more_fd >= 0)

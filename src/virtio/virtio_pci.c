@@ -964,7 +964,10 @@ static void vp_reset(struct device *d)
 
 /* ---- state (snapshots) ------------------------------------------------ */
 
-#define VP_STATE_VERSION 2 /* 2: virtio-can carries its backlog of frames */
+/* The transport's part of the record. A device's record version is this
+ * plus the device's own state_revision: a change of either raises the
+ * sum, so one number never names two layouts of a device's record. */
+#define VP_STATE_VERSION 1
 
 /* Paused (vCPUs and I/O thread stopped): the PCI function, the transport,
  * the generic VirtIO state and the queues, then the device's own record. */
@@ -1095,6 +1098,8 @@ static int read_saved(struct virtio_pci *vp, struct state_reader *r, struct vp_s
 	s->own_len = (size_t)own_len;
 	s->own = state_get_span(r, s->own_len);
 	if (state_reader_done(r, err) < 0)
+		return -1;
+	if (vdev->ops->check_saved && vdev->ops->check_saved(vdev, s->own, s->own_len, err) < 0)
 		return -1;
 
 	if (s->guest_features & ~vdev->host_features)
@@ -1275,7 +1280,7 @@ struct device *virtio_pci_create(struct virtio_device *vdev, const struct virtio
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vdev->vq[i].mem = env->mem;
 	device_init(&vp->dev, vdev->name, "virtio-pci", &vp_device_ops, vp);
-	vp->dev.state_version = VP_STATE_VERSION;
+	vp->dev.state_version = VP_STATE_VERSION + vdev->state_revision;
 	return &vp->dev;
 }
 

@@ -11,15 +11,14 @@ refuses it with one line and never crashes."""
 import os
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 from qmp import QMP, fresh_socket_path
-from test_snapshot import count_to, restore_kernel, start
+from test_snapshot import count_to, start
 from test_tiny import tiny
-from vm import VIREO, Suite, check
+from vm import Suite, check
 
 
 def free_port():
@@ -162,7 +161,6 @@ def test_back_and_forth(tmp):
         downtimes.append(info["downtime"])
         q.cmd("quit")
         check(vm.wait(30) == 0, "hop %d: source exit status" % hop)
-        from qmp import QMP
         vm, q = dst, QMP(qpath)
     count_to(vm, 1, count)
     vm.send("q")
@@ -299,6 +297,38 @@ def test_other_machine(tmp):
     return line
 
 
+def test_net_user(tmp):
+    """--net user: libslirp's state goes with the VM. A destination on a
+    tap (as root) refuses it by name, and the source runs on; one on --net
+    user takes it and goes on."""
+    src, path, q = start("count", "--net", "user")
+    src.expect("tiny count up", 30)
+    count_to(src, 1, 0)
+    count = 1
+    line = "tap destination not tried (needs root and /dev/net/tun)"
+    if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
+        dst, port = destination("--net", "tap=vireomt%d" % (os.getpid() % 100000))
+        q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+        wait_migration(q)
+        info = source_runs_on(src, q, 1, ("failed",))
+        count = 2
+        line = one_line_exit(dst, ["virtio-net0: the saved VM's network is --net user, this "
+                                   "one's --net tap: start it with the same --net options"])
+        check("--net user" in info["error-desc"], "the source does not say why: %r" %
+              info["error-desc"])
+    dst, port = destination("--net", "user")
+    q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+    info = wait_migration(q)
+    check(info["status"] == "completed", "query-migrate %r; destination %r" % (
+        info, dst.stderr[-300:]))
+    count_to(dst, 1, count)
+    q.cmd("quit")
+    check(src.wait(30) == 0, "source exit status")
+    dst.send("q")
+    check(dst.wait(30) == 0, "destination exit status")
+    return line
+
+
 def test_cancel(tmp):
     vm, q = slow_source()
     dst, port = destination()
@@ -307,7 +337,7 @@ def test_cancel(tmp):
     reply = q.execute("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
     check("in progress" in reply.get("error", {}).get("desc", ""), "second migrate: %r" % reply)
     q.cmd("migrate_cancel")
-    info = wait_migration(q)
+    wait_migration(q)
     source_runs_on(vm, q, 1, ("cancelled",))
     statuses = [e["data"]["status"] for e in q.events if e["event"] == "MIGRATION"]
     check(statuses[-2:] == ["cancelling", "cancelled"], "MIGRATION events %s" % statuses)
@@ -363,6 +393,8 @@ def main():
               test_flipped_byte, tmp)
         s.run("migrate: a destination of another shape refuses, the source runs on",
               test_other_machine, tmp)
+        s.run("migrate: --net user carried over; a destination on a tap refuses it by name, the "
+              "source runs on", test_net_user, tmp)
         s.run("migrate: migrate_cancel: the source runs on", test_cancel, tmp)
         s.run("migrate: hostile streams refused with one line, no crash", test_hostile_streams,
               tmp)

@@ -6,12 +6,16 @@ memory dirtier at a fixed rate and a heartbeat on its console; it is
 migrated while they run. The heartbeat must go on at the destination
 with the next number, no gap and no repeat (the console stream is one
 stream across the two processes); the counter goes on; the writer
-finishes and every block verifies on the host; the network and the rng
-work at the destination. The largest pause in the heartbeat is the
+finishes and every block verifies on the host; the network (user mode:
+wget from the host before and after) and the rng work at the
+destination, and libslirp's DHCP lease table came along (the guest's MAC
+renews to its address, another MAC is offered the next one). The
+largest pause in the heartbeat is the
 downtime seen from outside (guest time itself stops while the VM is
 moved). Then the VM goes back and forth 10 times, and a guest that
 dirties memory faster than the link carries it is migrated with
 auto-converge (its vCPUs throttled until it fits)."""
+import hashlib
 import os
 import re
 import socket
@@ -24,7 +28,7 @@ import time
 from qmp import QMP, fresh_socket_path
 from test_migrate import free_port, wait_listening
 from test_snapshot_linux import (BLOCKS, CanStream, can_received, counter, finish_and_verify, have_vcan,
-                                 shell, start_writer, vm_args)
+                                 serve, shell, start_writer, vm_args)
 from test_virtio import TOOLS_INITRD
 from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check
 
@@ -125,6 +129,54 @@ def migrate(src, q, disk, console, params=None, during=None):
     return dst, qpath, info, throttles
 
 
+def wget_check(sh, size, when):
+    """wget fetches size random bytes from a host listener via 10.0.2.2."""
+    data = os.urandom(size)
+    httpd = serve(data)
+    try:
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        got = sh.ok("sha256sum /tmp/blob").split()[0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    check(got == hashlib.sha256(data).hexdigest(), "wget %s: wrong bytes" % when)
+
+
+OTHER_MAC = "52:54:00:ab:cd:ef"
+
+
+def leased(sh):
+    """The address the DHCP server leases to eth0's MAC now; udhcpc's
+    script only prints it (eth0 keeps its address)."""
+    out = sh.ok("udhcpc -i eth0 -n -q -t 4 -T 1 -s /tmp/lease.sh 2>/dev/null", 60)
+    m = re.search(r"LEASE (\S+)", out)
+    check(m, "no DHCP lease: %r" % out[-300:])
+    return m.group(1)
+
+
+def dhcp_after_migration(sh):
+    """libslirp's lease table came with the VM: the guest's MAC renews to
+    10.0.2.15, and another MAC (eth0's changed for a moment) is offered
+    10.0.2.16, where a fresh table would have given it 10.0.2.15 and the
+    guest then 10.0.2.16."""
+    sh.ok(r"""printf '#!/bin/sh\n[ "$1" = bound ] && echo LEASE $ip\nexit 0\n' >/tmp/lease.sh; """
+          "chmod +x /tmp/lease.sh")
+    mac = sh.ok("cat /sys/class/net/eth0/address").strip()
+    sh.ok("ip link set eth0 address " + OTHER_MAC)
+    try:
+        other = leased(sh)
+    finally:
+        # The stack may have learnt the other MAC for 10.0.2.15: the
+        # guest's next ARP request puts its own back.
+        sh.ok("ip link set eth0 address %s && ip neigh flush dev eth0" % mac)
+    own = leased(sh)
+    check(other == "10.0.2.16" and own == "10.0.2.15",
+          "after the migration another MAC was leased %s, the guest %s (want 10.0.2.16, "
+          "10.0.2.15: the lease table was not carried)" % (other, own))
+    addr = sh.ok("ip -4 -o addr show dev eth0")
+    check("inet 10.0.2.15/" in addr, "eth0's address changed: %s" % addr)
+
+
 def finish_source(src, q):
     q.cmd("quit")
     check(src.wait(60) == 0, "source exit status %s" % src.proc.returncode)
@@ -138,6 +190,7 @@ def test_live_migration(tmp):
     path = fresh_socket_path("src")
     src, sh = boot(disk, path)
     q = QMP(path)
+    wget_check(sh, 64 << 10, "before the migration")
     sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
     start_writer(sh)
     # 16 MiB rewritten every 100 ms or so: at most ~160 MB/s of dirty
@@ -156,6 +209,7 @@ def test_live_migration(tmp):
     after = counter(sh)
     check(after > before, "counter went from %d to %d" % (before, after))
     check(counter(sh) > after, "the counter loop does not run after the migration")
+    dhcp_after_migration(sh)
     finish_and_verify(sh, disk, "migration")
     ram = info["ram"]
     return ("downtime %d ms reported, largest heartbeat gap %.0f ms (median %.0f; limit 300); "
@@ -376,7 +430,8 @@ def main():
     s = Suite()
     with tempfile.TemporaryDirectory() as tmp:
         s.run("migrate (Linux, 2 vCPUs, disk, net, rng): live over TCP while a counter, a disk "
-              "writer, a memory dirtier and a console heartbeat run: all go on, blocks verify",
+              "writer, a memory dirtier and a console heartbeat run: all go on, blocks verify, "
+              "wget before and after, DHCP leases carried (libslirp's state)",
               test_live_migration, tmp)
         s.run("migrate (Linux): back and forth 10 times, the console heartbeat continuous",
               test_back_and_forth, tmp)

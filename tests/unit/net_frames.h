@@ -92,13 +92,14 @@ static inline uint16_t ip_checksum(const uint8_t *p, size_t len)
 	return (uint16_t)~sum;
 }
 
-static inline size_t build_dhcp_discover(uint8_t *f, uint32_t xid)
+/* A DHCP DISCOVER from the NIC with MAC mac. */
+static inline size_t build_dhcp_discover_from(uint8_t *f, uint32_t xid, const uint8_t *mac)
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	uint8_t *ip = f + ETH_HDR, *udp = ip + 20, *bp = udp + 8, *opt = bp + 240;
 
 	memset(f, 0, DHCP_FRAME_LEN);
-	eth_header(f, bcast, guest_mac, 0x0800);
+	eth_header(f, bcast, mac, 0x0800);
 	ip[0] = 0x45;
 	put16be(ip + 2, 20 + 8 + BOOTP_LEN);
 	ip[8] = 64;
@@ -113,7 +114,7 @@ static inline size_t build_dhcp_discover(uint8_t *f, uint32_t xid)
 	bp[2] = 6;
 	memcpy(bp + 4, &xid, 4);
 	put16be(bp + 10, 0x8000); /* broadcast reply */
-	memcpy(bp + 28, guest_mac, 6);
+	memcpy(bp + 28, mac, 6);
 	bp[236] = 99; /* the magic cookie opens the options field */
 	bp[237] = 130;
 	bp[238] = 83;
@@ -125,8 +126,13 @@ static inline size_t build_dhcp_discover(uint8_t *f, uint32_t xid)
 	return DHCP_FRAME_LEN;
 }
 
-/* A DHCP OFFER for xid that gives the guest 10.0.2.15. */
-static inline bool is_dhcp_offer(const uint8_t *f, size_t len, uint32_t xid)
+static inline size_t build_dhcp_discover(uint8_t *f, uint32_t xid)
+{
+	return build_dhcp_discover_from(f, xid, guest_mac);
+}
+
+/* A DHCP OFFER for xid that gives the client the address ip_addr. */
+static inline bool is_dhcp_offer_of(const uint8_t *f, size_t len, uint32_t xid, const char *ip_addr)
 {
 	const uint8_t *ip = f + ETH_HDR, *udp, *bp, *opt;
 	size_t ihl, i;
@@ -138,7 +144,7 @@ static inline bool is_dhcp_offer(const uint8_t *f, size_t len, uint32_t xid)
 	bp = udp + 8;
 	if (len < ETH_HDR + ihl + 8 + 240 || get16be(udp) != 67 || get16be(udp + 2) != 68)
 		return false;
-	if (bp[0] != 2 || memcmp(bp + 4, &xid, 4) || !ip_is(bp + 16, "10.0.2.15"))
+	if (bp[0] != 2 || memcmp(bp + 4, &xid, 4) || !ip_is(bp + 16, ip_addr))
 		return false;
 	opt = bp + 240;
 	for (i = 0; opt + i + 2 < f + len && opt[i] != 255;) {
@@ -151,6 +157,12 @@ static inline bool is_dhcp_offer(const uint8_t *f, size_t len, uint32_t xid)
 		i += 2u + opt[i + 1];
 	}
 	return false;
+}
+
+/* A DHCP OFFER for xid that gives the guest 10.0.2.15. */
+static inline bool is_dhcp_offer(const uint8_t *f, size_t len, uint32_t xid)
+{
+	return is_dhcp_offer_of(f, len, xid, "10.0.2.15");
 }
 
 /* A UDP datagram from 10.0.2.15:src_port to dst_ip:dst_port. */

@@ -68,7 +68,10 @@ static void copy_disk(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-static int build(struct machine *m, bool rng, const char *path)
+/* A machine with a disk on path (none when NULL), an rng when rng, and
+ * a NIC as --net net (none when NULL). -1 without a usable /dev/kvm, or
+ * when the NIC's backend cannot be opened (it logged why). */
+static int build_with(struct machine *m, bool rng, const char *path, const char *net)
 {
 	char arg[96];
 
@@ -78,15 +81,27 @@ static int build(struct machine *m, bool rng, const char *path)
 		return -1;
 	assert_int_equal(guest_mem_map(&m->vm.mem, RAM), 0);
 	pci_host_init(&m->vm.pci, NULL, MMIO_START, MMIO_END);
-	snprintf(arg, sizeof(arg), "path=%s", path);
-	assert_int_equal(parse_disk_option(arg, &m->opts.disk[0]), 0);
-	m->opts.ndisks = 1;
+	if (path) {
+		snprintf(arg, sizeof(arg), "path=%s", path);
+		assert_int_equal(parse_disk_option(arg, &m->opts.disk[0]), 0);
+		m->opts.ndisks = 1;
+	}
+	if (net) {
+		assert_int_equal(parse_net_option(net, 0, &m->opts.net[0]), 0);
+		m->opts.nnets = 1;
+	}
 	m->opts.rng = rng;
 	assert_int_equal(vm_create_legacy_devices(&m->vm, NULL), 0);
-	assert_int_equal(vm_create_virtio_devices(&m->vm, &m->opts, NULL), 0);
+	m->up = true; /* unbuild() takes what was made */
+	if (vm_create_virtio_devices(&m->vm, &m->opts, NULL) < 0)
+		return -1;
 	assert_int_equal(devices_realize_all(&m->vm.devices, NULL), 0);
-	m->up = true;
 	return 0;
+}
+
+static int build(struct machine *m, bool rng, const char *path)
+{
+	return build_with(m, rng, path, NULL);
 }
 
 static void unbuild(struct machine *m)
@@ -97,10 +112,12 @@ static void unbuild(struct machine *m)
 		bus_destroy(&m->vm.mmio);
 		guest_mem_unmap(&m->vm.mem);
 	}
+	/* Once only: the numbers may be another machine's fds by the next call. */
 	if (m->vm.kvm.vm_fd >= 0)
 		close(m->vm.kvm.vm_fd);
 	if (m->vm.kvm.sys_fd >= 0)
 		close(m->vm.kvm.sys_fd);
+	m->vm.kvm.vm_fd = m->vm.kvm.sys_fd = -1;
 	m->up = false;
 }
 
@@ -124,7 +141,9 @@ static int teardown(void **state)
 	(void)state;
 	unbuild(&a);
 	unbuild(&b);
-	unlink(disk_path);
+	if (disk_path[0])
+		unlink(disk_path);
+	disk_path[0] = '\0';
 	if (copy_path[0])
 		unlink(copy_path);
 	copy_path[0] = '\0';
@@ -421,6 +440,163 @@ static void test_ring_outside_ram_refused(void **state)
 	state_writer_free(&w);
 }
 
+/* ---- virtio-net: its backend's state in the record ---- */
+
+/* Nothing built: each test builds its own machines. */
+static int setup_bare(void **state)
+{
+	(void)state;
+	disk_path[0] = copy_path[0] = '\0';
+	a.up = b.up = false;
+	a.vm.kvm.vm_fd = a.vm.kvm.sys_fd = b.vm.kvm.vm_fd = b.vm.kvm.sys_fd = -1;
+	return 0;
+}
+
+static struct device *net_dev(struct machine *m)
+{
+	struct device *d;
+
+	for (d = m->vm.devices.head; d; d = d->next)
+		if (virtio_pci_vdev(d) && virtio_pci_vdev(d)->device_id == VIRTIO_ID_NET)
+			return d;
+	fail();
+	return NULL;
+}
+
+static void net_bar_write(struct machine *m, uint64_t off, unsigned int size, uint64_t v)
+{
+	uint64_t base = pci_bar_address(virtio_pci_device(net_dev(m)), 0) - MMIO_START;
+
+	pci_mmio_ops.write(&m->vm.pci, base + off, size, v);
+}
+
+/* A driver accepts features (the low word; VERSION_1 too): FEATURES_OK. */
+static void net_negotiate(struct machine *m, uint32_t features)
+{
+	net_bar_write(m, CC_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	net_bar_write(m, CC_GFSELECT, 4, 0);
+	net_bar_write(m, CC_GF, 4, features);
+	net_bar_write(m, CC_GFSELECT, 4, 1);
+	net_bar_write(m, CC_GF, 4, 1);
+	net_bar_write(m, CC_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					   VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(virtio_pci_vdev(net_dev(m))->guest_features,
+			 (uint64_t)features | 1ULL << VIRTIO_F_VERSION_1);
+}
+
+/* m (built), paused, saved whole. */
+static void save_machine(struct machine *m, struct state_writer *w)
+{
+	assert_int_equal(devices_pause_all(&m->vm.devices, NULL), 0);
+	state_writer_init(w);
+	assert_int_equal(devices_save_all(&m->vm.devices, w, NULL), 0);
+	assert_false(w->failed);
+}
+
+/* Loading w into m (built, paused) is refused with a message that says
+ * want, and nothing about features. */
+static void expect_load_refused(struct machine *m, const struct state_writer *w,
+				const char *want)
+{
+	struct state_reader r;
+	struct error err = { 0 };
+
+	assert_int_equal(devices_pause_all(&m->vm.devices, NULL), 0);
+	state_reader_init(&r, w->buf, w->len);
+	assert_int_equal(devices_load_all(&m->vm.devices, &r, &err), -1);
+	if (!strstr(err.msg, want))
+		fail_msg("refused with '%s', which does not say '%s'", err.msg, want);
+	assert_null(strstr(err.msg, "feature"));
+}
+
+#define NET_F_CSUM (1u << 0)
+#define NET_F_MAC (1u << 5)
+
+/* The saved VM on --net user, this one on a tap, and the other way: a
+ * clear refusal naming both, also where the guest took checksum offload
+ * from the tap (which user networking never offers, so virtio-pci would
+ * otherwise refuse its features first). */
+static void test_net_backend_kind_refused(void **state)
+{
+	struct state_writer w;
+	char tap[32];
+
+	(void)state;
+	snprintf(tap, sizeof(tap), "tap=vireos%u", (unsigned int)getpid() % 1000000);
+	if (build_with(&a, false, NULL, tap) < 0) {
+		print_message("skipping: no usable /dev/kvm, or cannot create a tap here\n");
+		skip();
+	}
+	net_negotiate(&a, NET_F_CSUM | NET_F_MAC);
+	save_machine(&a, &w);
+	unbuild(&a);
+	assert_int_equal(build_with(&b, false, NULL, "user"), 0);
+	expect_load_refused(&b, &w, "virtio-net0: the saved VM's network is --net tap, this one's "
+			    "--net user: start it with the same --net options");
+	unbuild(&b);
+	state_writer_free(&w);
+
+	assert_int_equal(build_with(&a, false, NULL, "user"), 0);
+	net_negotiate(&a, NET_F_MAC);
+	save_machine(&a, &w);
+	assert_int_equal(build_with(&b, false, NULL, tap), 0);
+	expect_load_refused(&b, &w, "virtio-net0: the saved VM's network is --net user, this one's "
+			    "--net tap: start it with the same --net options");
+	state_writer_free(&w);
+}
+
+/* Where device name's record version lies in a devices_save_all record
+ * (a count, then name, type, version, length, record, CRC per device). */
+static size_t version_at(const struct state_writer *w, const char *name)
+{
+	struct state_reader r;
+	uint32_t n, i;
+
+	state_reader_init(&r, w->buf, w->len);
+	n = state_get_u32(&r);
+	for (i = 0; i < n; i++) {
+		char dev[256], type[256];
+		size_t at;
+
+		state_get_str(&r, dev, sizeof(dev));
+		state_get_str(&r, type, sizeof(type));
+		at = r.off;
+		state_get_u32(&r);
+		state_get_span(&r, (size_t)state_get_u64(&r));
+		state_get_u32(&r);
+		assert_false(r.short_read);
+		if (!strcmp(dev, name))
+			return at;
+	}
+	fail_msg("no device %s in the record", name);
+	return 0;
+}
+
+/* virtio-net's record changed (the backend's state came in): its version
+ * is 2, the other VirtIO devices' still 1, and a record of version 1 (a
+ * snapshot an older Vireo took) is refused with one line saying so. */
+static void test_net_old_record_refused(void **state)
+{
+	struct state_writer w;
+	size_t at;
+
+	(void)state;
+	if (build_with(&a, true, NULL, "user") < 0) {
+		print_message("skipping: no usable /dev/kvm with an in-kernel irqchip\n");
+		skip();
+	}
+	assert_int_equal(net_dev(&a)->state_version, 2);
+	assert_int_equal(device_find(&a.vm.devices, "virtio-rng")->state_version, 1);
+	save_machine(&a, &w);
+	at = version_at(&w, "virtio-net0");
+	assert_int_equal(le32_get(w.buf + at), 2);
+	le32_put(w.buf + at, 1);
+	assert_int_equal(build_with(&b, true, NULL, "user"), 0);
+	expect_load_refused(&b, &w, "virtio-net0: the saved state is version 1, this Vireo reads "
+			    "version 2");
+	state_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +604,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_machine_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_outside_ram_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_backend_kind_refused, setup_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_net_old_record_refused, setup_bare, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

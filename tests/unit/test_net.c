@@ -1,6 +1,7 @@
 /* Network backends against the real thing: libslirp answering ARP and
- * DHCP and forwarding host ports, and a kernel tap interface created for
- * the test (skipped when /dev/net/tun or the privilege is missing). */
+ * DHCP and forwarding host ports, and saving and loading its state; and
+ * a kernel tap interface created for the test (skipped when /dev/net/tun
+ * or the privilege is missing). */
 #include "cmocka_prelude.h"
 #include "capture_stderr.h"
 
@@ -22,8 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/libslirp.h"
 #include "net/net.h"
 #include "net_frames.h"
+#include "util/le.h"
 
 #define TEST_ETHERTYPE 0x88b5 /* IEEE local experimental */
 
@@ -344,6 +347,261 @@ static void test_user_restricted(void **state)
 	udp_to_host(true, false);
 }
 
+/* ---- user-mode networking's state (snapshots, migration) ---- */
+
+static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+
+/* A user backend; the test skips, saying why, where libslirp cannot be
+ * loaded. */
+static struct net_backend *open_user_or_skip(void)
+{
+	struct net_backend *b;
+
+	if (!libslirp_get()) {
+		print_message("skipping: libslirp cannot be loaded (Debian: apt-get install libslirp0)\n");
+		skip();
+	}
+	b = open_user(NULL, 0);
+	assert_non_null(b);
+	return b;
+}
+
+struct offer_want {
+	uint32_t xid;
+	const char *ip;
+};
+
+static bool pred_offer_of(const uint8_t *f, size_t len, const void *arg)
+{
+	const struct offer_want *w = arg;
+
+	return is_dhcp_offer_of(f, len, w->xid, w->ip);
+}
+
+/* A DISCOVER from the NIC with MAC mac is offered the address ip. */
+static void expect_offer(struct net_backend *b, const uint8_t *mac, uint32_t xid, const char *ip)
+{
+	struct offer_want want = { xid, ip };
+	uint8_t disc[DHCP_FRAME_LEN], buf[2048];
+	struct iovec iov = { disc, build_dhcp_discover_from(disc, xid, mac) };
+
+	assert_int_equal(net_send(b, &iov, 1), DHCP_FRAME_LEN);
+	if (!wait_frame(b, 0, pred_offer_of, &want, buf, sizeof(buf), 3000))
+		fail_msg("no DHCP offer of %s to %02x:..:%02x", ip, mac[0], mac[5]);
+}
+
+static void save_state(struct net_backend *b, struct state_writer *w)
+{
+	state_writer_init(w);
+	net_backend_save(b, w);
+	assert_false(w->failed);
+}
+
+static void assert_same_bytes(const struct state_writer *a, const struct state_writer *b)
+{
+	assert_int_equal(a->len, b->len);
+	assert_memory_equal(a->buf, b->buf, a->len);
+}
+
+/* A backend with a DHCP lease (so its state is not a fresh stack's),
+ * saved, loaded into a fresh backend, saved again: the same bytes; and
+ * the second backend acts on the lease table it got: the guest's address
+ * is taken for another NIC, the guest gets its own back. */
+static void test_user_state_round_trip(void **state)
+{
+	struct state_writer sa, sb, sf;
+	struct net_backend *a, *b, *fresh;
+	struct error err = { 0 };
+
+	(void)state;
+	a = open_user_or_skip();
+	expect_offer(a, guest_mac, 0x1001, "10.0.2.15");
+	save_state(a, &sa);
+	fresh = open_user(NULL, 0);
+	assert_non_null(fresh);
+	save_state(fresh, &sf);
+	assert_int_equal(sa.len, sf.len);
+	assert_memory_not_equal(sa.buf, sf.buf, sa.len);
+
+	b = open_user(NULL, 0);
+	assert_non_null(b);
+	assert_int_equal(net_backend_load(b, sa.buf, sa.len, &err), 0);
+	assert_false(err.set);
+	save_state(b, &sb);
+	assert_same_bytes(&sa, &sb);
+
+	expect_offer(b, other_mac, 0x1002, "10.0.2.16");
+	expect_offer(b, guest_mac, 0x1003, "10.0.2.15");
+	/* Without the state, the other NIC would have had the guest's. */
+	expect_offer(fresh, other_mac, 0x1004, "10.0.2.15");
+
+	state_writer_free(&sa);
+	state_writer_free(&sb);
+	state_writer_free(&sf);
+	net_close(a);
+	net_close(b);
+	net_close(fresh);
+}
+
+/* Loading rec into b is refused with one line that says want, nothing
+ * is printed (libslirp's GLib warnings neither), and b's state is still
+ * before. */
+static void expect_refused(struct net_backend *b, const void *rec, size_t len, const char *want,
+			   const struct state_writer *before)
+{
+	struct error err = { 0 };
+	struct state_writer now;
+	struct captured c;
+	int saved;
+
+	saved = stderr_begin();
+	assert_int_equal(net_backend_load(b, rec, len, &err), -1);
+	stderr_end(saved, &c);
+	assert_true(err.set);
+	if (!strstr(err.msg, want))
+		fail_msg("refused with '%s', which does not say '%s' (%zu bytes)", err.msg, want, len);
+	assert_null(strchr(err.msg, '\n'));
+	assert_string_equal(c.text, "");
+	save_state(b, &now);
+	assert_same_bytes(&now, before);
+	state_writer_free(&now);
+}
+
+/* The record net_backend_save writes for user networking. */
+#define REC_KIND 0	 /* u8 4, "user" */
+#define REC_VERSION 5	 /* u32: libslirp's state version */
+#define REC_LEN 9	 /* u32: the stream's length */
+#define REC_STREAM 13	 /* libslirp's stream */
+
+/* good with its stream replaced by n bytes of stream. */
+static void with_stream(const struct state_writer *good, const uint8_t *stream, size_t n,
+			uint8_t *out, size_t *out_len)
+{
+	memcpy(out, good->buf, REC_STREAM);
+	out[REC_LEN] = (uint8_t)n;
+	out[REC_LEN + 1] = (uint8_t)(n >> 8);
+	out[REC_LEN + 2] = (uint8_t)(n >> 16);
+	out[REC_LEN + 3] = (uint8_t)(n >> 24);
+	memcpy(out + REC_STREAM, stream, n);
+	*out_len = REC_STREAM + n;
+}
+
+static void test_user_state_hostile(void **state)
+{
+	struct state_writer good, before;
+	struct net_backend *a, *b;
+	uint8_t rec[1024], stream[512];
+	size_t n, slen, len;
+	uint32_t version;
+
+	(void)state;
+	a = open_user_or_skip();
+	expect_offer(a, guest_mac, 0x2001, "10.0.2.15");
+	save_state(a, &good);
+	net_close(a);
+	assert_memory_equal(good.buf, "\4user", 5);
+	slen = good.len - REC_STREAM;
+	assert_true(slen > 1 && slen < sizeof(stream));
+	assert_int_equal(good.buf[REC_LEN], slen);
+	memcpy(stream, good.buf + REC_STREAM, slen);
+	memcpy(&version, good.buf + REC_VERSION, 4);
+	assert_int_equal(version, libslirp_get()->state_version());
+
+	/* b has a state of its own, which every refusal must leave alone. */
+	b = open_user(NULL, 0);
+	assert_non_null(b);
+	expect_offer(b, other_mac, 0x2002, "10.0.2.15");
+	save_state(b, &before);
+	assert_memory_not_equal(before.buf, good.buf, good.len);
+
+	for (n = 0; n < good.len; n++)
+		expect_refused(b, good.buf, n, "truncated", &before);
+	memcpy(rec, good.buf, good.len);
+	rec[good.len] = 0;
+	expect_refused(b, rec, good.len + 1, "1 unexpected trailing bytes", &before);
+
+	/* Versions libslirp cannot load. */
+	memcpy(rec, good.buf, good.len);
+	le32_put(rec + REC_VERSION, 0);
+	expect_refused(b, rec, good.len, "libslirp's version 0, this libslirp", &before);
+	le32_put(rec + REC_VERSION, version + 1);
+	expect_refused(b, rec, good.len, "reads versions 1 to", &before);
+	le32_put(rec + REC_VERSION, 0xffffffff);
+	expect_refused(b, rec, good.len, "libslirp's version 4294967295", &before);
+
+	/* Bad lengths: past the end, short of it, none. */
+	memcpy(rec, good.buf, good.len);
+	le32_put(rec + REC_LEN, (uint32_t)slen + 1);
+	expect_refused(b, rec, good.len, "truncated", &before);
+	le32_put(rec + REC_LEN, 0xffffffff);
+	expect_refused(b, rec, good.len, "truncated", &before);
+	le32_put(rec + REC_LEN, (uint32_t)slen - 1);
+	expect_refused(b, rec, good.len, "1 unexpected trailing bytes", &before);
+	with_stream(&good, stream, 0, rec, &len);
+	expect_refused(b, rec, len, "libslirp state is empty", &before);
+
+	/* A stream that says its length right but is not all libslirp
+	 * reads, or more: libslirp has applied part of it when that shows,
+	 * and the backend must be as it was. */
+	with_stream(&good, stream, slen - 3, rec, &len);
+	expect_refused(b, rec, len, "the saved libslirp state is truncated", &before);
+	with_stream(&good, stream, 3, rec, &len);
+	expect_refused(b, rec, len, "the saved libslirp state is truncated", &before);
+	stream[slen] = 0x5a;
+	with_stream(&good, stream, slen + 1, rec, &len);
+	expect_refused(b, rec, len, "1 bytes libslirp does not read", &before);
+
+	/* A guestfwd socket (Vireo sets up none): never given to libslirp. */
+	stream[0] = 42;
+	with_stream(&good, stream, slen, rec, &len);
+	expect_refused(b, rec, len, "guestfwd sockets", &before);
+	stream[0] = 0;
+
+	/* Another kind of backend, or none. */
+	expect_refused(b, "\3tap", 4, "the saved VM's network is --net tap, this one's --net user",
+		       &before);
+	expect_refused(b, "\3\1\377x", 4,
+		       "the saved VM's network backend is of an unknown kind, this one's is --net user",
+		       &before);
+
+	/* Garbage: the stream's bytes random, its length random (around the
+	 * right one), the socket marker right half the time. Refused with the
+	 * backend unchanged, or loaded, and then saved back the same. */
+	srand(7);
+	for (n = 0; n < 2000; n++) {
+		size_t k, sl = (size_t)rand() % (2 * slen + 1);
+		struct state_writer now;
+		struct error err = { 0 };
+		int ret;
+
+		for (k = 0; k < sl; k++)
+			stream[k] = (uint8_t)rand();
+		if (sl && n % 2)
+			stream[0] = 0;
+		if (n % 8 == 0) {
+			sl = slen; /* the right shape: these load */
+			stream[0] = 0;
+		}
+		with_stream(&good, stream, sl, rec, &len);
+		ret = net_backend_load(b, rec, len, &err);
+		save_state(b, &now);
+		if (ret == 0) {
+			assert_int_equal(now.len, len);
+			assert_memory_equal(now.buf, rec, len);
+			state_writer_free(&before);
+			before = now;
+			continue;
+		}
+		assert_true(err.set);
+		assert_same_bytes(&now, &before);
+		state_writer_free(&now);
+	}
+
+	state_writer_free(&good);
+	state_writer_free(&before);
+	net_close(b);
+}
+
 /* ---- tap ---- */
 
 static void ifname_for_test(char *name, size_t size)
@@ -522,6 +780,37 @@ static void test_tap_recv_too_small(void **state)
 	net_close(b);
 }
 
+/* A tap keeps no state of its own: its record is its kind, and a
+ * record of user networking is refused by name. */
+static void test_tap_state(void **state)
+{
+	struct state_writer w;
+	struct net_backend *b;
+	struct error err = { 0 };
+	char name[IFNAMSIZ];
+
+	(void)state;
+	ifname_for_test(name, sizeof(name));
+	b = open_test_tap(name);
+	save_state(b, &w);
+	assert_int_equal(w.len, 4);
+	assert_memory_equal(w.buf, "\3tap", 4);
+	assert_int_equal(net_backend_check(b, w.buf, w.len, &err), 0);
+	assert_int_equal(net_backend_load(b, w.buf, w.len, &err), 0);
+	assert_false(err.set);
+	assert_int_equal(net_backend_load(b, "\3tap\0", 5, &err), -1);
+	assert_string_equal(err.msg, "state record has 1 unexpected trailing bytes");
+	err = (struct error){ 0 };
+	assert_int_equal(net_backend_check(b, "\4user\4\0\0\0", 9, &err), -1);
+	assert_string_equal(err.msg, "the saved VM's network is --net user, this one's --net tap: "
+				     "start it with the same --net options");
+	err = (struct error){ 0 };
+	assert_int_equal(net_backend_load(b, "\4user\4\0\0\0", 9, &err), -1);
+	assert_non_null(strstr(err.msg, "--net user, this one's --net tap"));
+	state_writer_free(&w);
+	net_close(b);
+}
+
 static void test_tap_bad_names(void **state)
 {
 	static const char *const bad[] = { "bad/name", "sp ace", "pat%d", ".", "a:b",
@@ -605,8 +894,11 @@ int main(void)
 		cmocka_unit_test(test_user_hostfwd_connect),
 		cmocka_unit_test(test_user_udp_to_host),
 		cmocka_unit_test(test_user_restricted),
+		cmocka_unit_test(test_user_state_round_trip),
+		cmocka_unit_test(test_user_state_hostile),
 		cmocka_unit_test(test_tap_both_directions),
 		cmocka_unit_test(test_tap_recv_too_small),
+		cmocka_unit_test(test_tap_state),
 		cmocka_unit_test(test_tap_bad_names),
 		cmocka_unit_test(test_tap_not_permitted),
 	};

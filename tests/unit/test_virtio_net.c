@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/libslirp.h"
 #include "net/vnet_hdr.h"
 #include "net_frames.h"
 #include "util/le.h"
@@ -579,6 +580,86 @@ static void test_device_state_half_frame(void **state)
 	rig_stop(r);
 }
 
+/* The next DHCP OFFER for xid in the receive queue: the address it gives
+ * is ip. */
+static void take_offer(struct rig *r, uint32_t xid, const char *ip)
+{
+	uint8_t buf[8192];
+	uint16_t nb;
+	size_t n;
+
+	for (;;) {
+		n = take_rx(r, buf, sizeof(buf), &nb);
+		if (is_dhcp_offer_of(buf + 12, n - 12, xid, ip))
+			return;
+		assert_false(is_dhcp_offer_of(buf + 12, n - 12, xid, "10.0.2.15"));
+	}
+}
+
+/* The device's record carries its backend's state: libslirp's DHCP
+ * leases go with a snapshot into a second device on a fresh backend,
+ * which saves the same record again and leases as the first would. */
+static void test_device_state_backend(void **state)
+{
+	static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+	uint8_t disc[DHCP_FRAME_LEN];
+	struct state_writer w, again;
+	struct state_reader rd;
+	struct error err = { 0 };
+	struct virtio_device *vdev;
+	struct rig *r;
+
+	(void)state;
+	if (!libslirp_get()) {
+		print_message("skipping: libslirp cannot be loaded (Debian: apt-get install libslirp0)\n");
+		skip();
+	}
+	r = user_rig(linux_features);
+	assert_int_equal(r->vdev->state_revision, 1);
+	post_rx(r, 16, 1536 + 12, true);
+	build_dhcp_discover(disc, 0x7001);
+	guest_send(r, disc, sizeof(disc));
+	take_offer(r, 0x7001, "10.0.2.15");
+	ioloop_stop(&r->vdev->loop);
+	pthread_mutex_lock(&r->vdev->lock);
+	state_writer_init(&w);
+	r->vdev->ops->save(r->vdev, &w);
+	pthread_mutex_unlock(&r->vdev->lock);
+	assert_false(w.failed);
+	rig_stop(r);
+
+	r = user_rig(linux_features);
+	vdev = r->vdev;
+	ioloop_stop(&vdev->loop);
+	pthread_mutex_lock(&vdev->lock);
+	state_writer_init(&again);
+	vdev->ops->save(vdev, &again);
+	/* A fresh backend's state is not the one saved... */
+	assert_int_equal(again.len, w.len);
+	assert_memory_not_equal(again.buf, w.buf, w.len);
+	state_writer_free(&again);
+	state_reader_init(&rd, w.buf, w.len);
+	assert_int_equal(vdev->ops->check_saved(vdev, w.buf, w.len, &err), 0);
+	if (vdev->ops->load(vdev, &rd, &err) < 0)
+		fail_msg("load: %s", err.msg);
+	/* ...and after the load it is. */
+	state_writer_init(&again);
+	vdev->ops->save(vdev, &again);
+	assert_int_equal(again.len, w.len);
+	assert_memory_equal(again.buf, w.buf, w.len);
+	pthread_mutex_unlock(&vdev->lock);
+	assert_int_equal(ioloop_start(&vdev->loop), 0);
+
+	/* 10.0.2.15 is leased to the guest: another NIC gets the next. */
+	post_rx(r, 16, 1536 + 12, true);
+	build_dhcp_discover_from(disc, 0x7002, other_mac);
+	guest_send(r, disc, sizeof(disc));
+	take_offer(r, 0x7002, "10.0.2.16");
+	state_writer_free(&w);
+	state_writer_free(&again);
+	rig_stop(r);
+}
+
 /* Buffers added without a kick while the device has notifications off
  * are found on the next frame. */
 static void test_device_buffers_without_kick(void **state)
@@ -846,6 +927,7 @@ int main(void)
 		cmocka_unit_test(test_device_waits_for_buffers),
 		cmocka_unit_test(test_device_mergeable_resume),
 		cmocka_unit_test(test_device_state_half_frame),
+		cmocka_unit_test(test_device_state_backend),
 		cmocka_unit_test(test_device_buffers_without_kick),
 		cmocka_unit_test(test_device_no_mergeable),
 		cmocka_unit_test(test_device_bad_tx_chains),
