@@ -1,18 +1,28 @@
-/* Requests through a backend, whatever the engine: checks at submission,
- * bounce buffers for O_DIRECT, short transfers, the fallbacks of DISCARD
- * and WRITE_ZEROES, and the done() callbacks in the caller's thread. */
+/* The block layer's entry points: opening a disk as a chain of nodes (a
+ * format over a protocol), the checks every request gets whatever the
+ * node, and the dispatch to the node's driver. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "block/block_priv.h"
+#include "block/block_driver.h"
+#include "block/file.h"
 #include "util/iov.h"
+#include "util/log.h"
 
-#define MAX_RETRIES 1000 /* -EAGAIN/-EINTR in a row before giving up */
+struct block_backend *block_open(const struct block_options *o)
+{
+	return block_file_open(o);
+}
+
+void block_close(struct block_backend *b)
+{
+	if (!b)
+		return;
+	b->drv->drain(b);
+	b->drv->close(b);
+}
 
 uint64_t block_size(const struct block_backend *b)
 {
@@ -24,200 +34,76 @@ bool block_read_only(const struct block_backend *b)
 	return b->read_only;
 }
 
-const char *block_engine_name(const struct block_backend *b)
-{
-	return b->engine->name;
-}
-
 const char *block_path(const struct block_backend *b)
 {
 	return b->path;
 }
 
-int block_completion_fd(const struct block_backend *b)
+const char *block_format(const struct block_backend *b)
 {
-	return b->event_fd;
+	return b->drv == &block_file_driver ? "raw" : b->drv->name;
 }
 
-unsigned int block_in_flight(const struct block_backend *b)
+const char *block_engine_name(const struct block_backend *b)
 {
-	return __atomic_load_n(&b->in_flight, __ATOMIC_ACQUIRE);
+	return b->drv->engine_name(b);
 }
 
 bool block_direct(const struct block_backend *b)
 {
-	return b->direct;
+	return b->drv->direct(b);
 }
 
 uint64_t block_fdatasyncs(const struct block_backend *b)
 {
-	return __atomic_load_n(&b->fdatasyncs, __ATOMIC_RELAXED);
+	return b->drv->fdatasyncs(b);
 }
 
-int block_sync(const struct block_backend *b)
+int block_lock(const struct block_backend *b)
 {
-	return b->read_only ? 0 : fdatasync(b->fd);
+	return b->drv->lock(b);
 }
 
-void block_count_fdatasync(struct block_backend *b, int64_t res)
+void block_unlock(const struct block_backend *b)
 {
-	if (res >= 0)
-		__atomic_add_fetch(&b->fdatasyncs, 1, __ATOMIC_RELAXED);
+	b->drv->unlock(b);
 }
 
-void block_signal(struct block_backend *b)
+int block_sync(struct block_backend *b)
 {
-	uint64_t one = 1;
-
-	if (write(b->event_fd, &one, sizeof(one)) < 0) {
-		/* Only when the counter would overflow: readable anyway. */
-	}
+	return b->read_only ? 0 : b->drv->sync(b);
 }
 
-static bool finish(struct block_io *io, int64_t result)
+int block_completion_fd(const struct block_backend *b)
 {
-	io->result = result;
-	return true;
+	return b->drv->completion_fd(b);
 }
 
-/* Whether fallocate's answer means "this mode is not implemented here"
- * rather than a real I/O error: the range itself was checked already. */
-static bool unsupported(int64_t res)
+void block_process_completions(struct block_backend *b)
 {
-	return res == -EOPNOTSUPP || res == -EINVAL || res == -ENOSYS || res == -ENODEV;
+	b->drv->process_completions(b);
 }
 
-/* The next zero-filling write: up to BLOCK_ZERO_IOVS chunks, all pointing
- * at the one zero buffer. */
-static bool zero_fill_prepare(struct block_backend *b, struct block_io *io)
+unsigned int block_in_flight(const struct block_backend *b)
 {
-	uint64_t left = io->remaining;
-	unsigned int n = 0;
-
-	if (!io->iov_copy) {
-		io->iov_copy = malloc(BLOCK_ZERO_IOVS * sizeof(*io->iov_copy));
-		if (!io->iov_copy)
-			return false;
-	}
-	while (left && n < BLOCK_ZERO_IOVS) {
-		size_t k = left < BLOCK_ZERO_CHUNK ? left : BLOCK_ZERO_CHUNK;
-
-		io->iov_copy[n].iov_base = b->zero_buf;
-		io->iov_copy[n].iov_len = k;
-		left -= k;
-		n++;
-	}
-	io->iov = io->iov_copy;
-	io->iovcnt = n;
-	io->iov_owned = true;
-	return true;
+	return b->drv->in_flight(b);
 }
 
-/* Drops the first n bytes from io's iovecs, copying the caller's array the
- * first time (it is const, and shared with the caller). */
-static bool advance_iov(struct block_io *io, uint64_t n)
+void block_drain(struct block_backend *b)
 {
-	if (!io->iov_owned) {
-		io->iov_copy = malloc(io->iovcnt * sizeof(*io->iov_copy));
-		if (!io->iov_copy)
-			return false;
-		memcpy(io->iov_copy, io->iov, io->iovcnt * sizeof(*io->iov_copy));
-		io->iov = io->iov_copy;
-		io->iov_owned = true;
-	}
-	iov_drop_front(&io->iov, &io->iovcnt, (size_t)n);
-	/* Skip empty iovecs so the next step never transfers nothing. */
-	while (io->iovcnt && !io->iov[0].iov_len) {
-		io->iov++;
-		io->iovcnt--;
-	}
-	return true;
+	b->drv->drain(b);
 }
 
-bool block_io_step_done(struct block_backend *b, struct block_io *io, int64_t res)
+void block_plug(struct block_backend *b)
 {
-	if (res == -EINTR || res == -EAGAIN) {
-		if (++io->retries < MAX_RETRIES)
-			return false;
-		res = -EIO;
-	}
-	io->retries = 0;
-	switch (io->op) {
-	case BLOCK_READ:
-	case BLOCK_WRITE:
-		if (res < 0)
-			return finish(io, res);
-		/* Nothing read: the image shrank under us. Nothing written:
-		 * retrying would spin. */
-		if (res == 0 || (uint64_t)res > io->remaining)
-			return finish(io, -EIO);
-		io->offset += (uint64_t)res;
-		io->remaining -= (uint64_t)res;
-		io->transferred += (uint64_t)res;
-		if (!io->remaining)
-			return finish(io, io->zero_fill ? 0 : (int64_t)io->transferred);
-		if (io->zero_fill ? !zero_fill_prepare(b, io) : !advance_iov(io, (uint64_t)res))
-			return finish(io, -ENOMEM);
-		return false;
-	case BLOCK_FLUSH:
-		return finish(io, res < 0 ? res : 0);
-	case BLOCK_DISCARD:
-		/* No holes here: zeroes keep the promise that a discarded
-		 * range reads back as zeroes. */
-		if (unsupported(res)) {
-			io->op = BLOCK_WRITE_ZEROES;
-			return false;
-		}
-		return finish(io, res < 0 ? res : 0);
-	case BLOCK_WRITE_ZEROES:
-		if (unsupported(res)) {
-			io->op = BLOCK_WRITE;
-			io->zero_fill = true;
-			if (!zero_fill_prepare(b, io))
-				return finish(io, -ENOMEM);
-			return false;
-		}
-		return finish(io, res < 0 ? res : 0);
-	}
-	return finish(io, -EINVAL);
+	if (b->drv->plug)
+		b->drv->plug(b);
 }
 
-int64_t block_io_step_sync(struct block_backend *b, struct block_io *io)
+void block_unplug(struct block_backend *b)
 {
-	ssize_t n = -1;
-
-	switch (io->op) {
-	case BLOCK_READ:
-		n = preadv(b->fd, io->iov, (int)io->iovcnt, (off_t)io->offset);
-		break;
-	case BLOCK_WRITE:
-		n = pwritev(b->fd, io->iov, (int)io->iovcnt, (off_t)io->offset);
-		break;
-	case BLOCK_FLUSH:
-		n = fdatasync(b->fd);
-		block_count_fdatasync(b, n < 0 ? -errno : 0);
-		break;
-	case BLOCK_DISCARD:
-		n = fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)io->offset,
-			      (off_t)io->remaining);
-		break;
-	case BLOCK_WRITE_ZEROES:
-		n = fallocate(b->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)io->offset,
-			      (off_t)io->remaining);
-		break;
-	default:
-		errno = EINVAL;
-		break;
-	}
-	return n < 0 ? -(int64_t)errno : (int64_t)n;
-}
-
-/* Total bytes of r's buffers; false if they overflow (iov_size saturates,
- * and no real list adds up to SIZE_MAX). */
-static bool iov_total(const struct block_req *r, uint64_t *total)
-{
-	*total = iov_size(r->iov, r->iovcnt);
-	return *total != SIZE_MAX;
+	if (b->drv->unplug)
+		b->drv->unplug(b);
 }
 
 static bool in_image(const struct block_backend *b, uint64_t offset, uint64_t len)
@@ -226,61 +112,11 @@ static bool in_image(const struct block_backend *b, uint64_t offset, uint64_t le
 	       offset <= b->size - len;
 }
 
-/* O_DIRECT wants every buffer aligned; guest buffers usually are, and the
- * rare one that is not goes through an aligned copy. */
-static bool needs_bounce(const struct block_backend *b, const struct block_req *r)
+/* What every node may assume of a request (block.h). */
+static int check_request(const struct block_backend *b, const struct block_req *r)
 {
-	unsigned int i;
+	uint64_t bytes;
 
-	if (!b->direct || b->mem_align <= 1)
-		return false;
-	for (i = 0; i < r->iovcnt; i++)
-		if ((uintptr_t)r->iov[i].iov_base % b->mem_align ||
-		    r->iov[i].iov_len % b->mem_align)
-			return true;
-	return false;
-}
-
-static int setup_bounce(struct block_backend *b, struct block_io *io, uint64_t total)
-{
-	if (posix_memalign(&io->bounce, b->mem_align < sizeof(void *) ? sizeof(void *) : b->mem_align,
-			   total)) {
-		io->bounce = NULL;
-		return -ENOMEM;
-	}
-	if (io->op == BLOCK_WRITE)
-		iov_to_buf(io->req->iov, io->req->iovcnt, 0, io->bounce, total);
-	io->bounce_iov.iov_base = io->bounce;
-	io->bounce_iov.iov_len = total;
-	io->iov = &io->bounce_iov;
-	io->iovcnt = 1;
-	io->iov_owned = true;
-	return 0;
-}
-
-static void free_io(struct block_io *io)
-{
-	free(io->iov_copy);
-	free(io->bounce);
-	free(io);
-}
-
-/* A request with nothing to do still completes through the fd, so done()
- * never runs inside block_submit(). */
-static void complete_now(struct block_backend *b, struct block_io *io, int64_t result)
-{
-	io->result = result;
-	pthread_mutex_lock(&b->lock);
-	io->next = b->ready;
-	b->ready = io;
-	pthread_mutex_unlock(&b->lock);
-	block_signal(b);
-}
-
-static int check_request(const struct block_backend *b, const struct block_req *r,
-			 uint64_t *bytes)
-{
-	*bytes = 0;
 	if (!r->done)
 		return -EINVAL;
 	switch (r->op) {
@@ -288,16 +124,17 @@ static int check_request(const struct block_backend *b, const struct block_req *
 	case BLOCK_WRITE:
 		if (r->op == BLOCK_WRITE && b->read_only)
 			return -EROFS;
-		if (r->iovcnt > IOV_MAX || (r->iovcnt && !r->iov) || !iov_total(r, bytes))
+		if (r->iovcnt > IOV_MAX || (r->iovcnt && !r->iov))
 			return -EINVAL;
-		return in_image(b, r->offset, *bytes) ? 0 : -EINVAL;
+		/* iov_size saturates, and no real list adds up to SIZE_MAX. */
+		bytes = iov_size(r->iov, r->iovcnt);
+		return bytes != SIZE_MAX && in_image(b, r->offset, bytes) ? 0 : -EINVAL;
 	case BLOCK_FLUSH:
 		return 0;
 	case BLOCK_DISCARD:
 	case BLOCK_WRITE_ZEROES:
 		if (b->read_only)
 			return -EROFS;
-		*bytes = r->len;
 		return in_image(b, r->offset, r->len) ? 0 : -EINVAL;
 	}
 	return -EINVAL;
@@ -305,127 +142,7 @@ static int check_request(const struct block_backend *b, const struct block_req *
 
 int block_submit(struct block_backend *b, struct block_req *r)
 {
-	struct block_io *io;
-	uint64_t bytes;
-	int err;
+	int err = check_request(b, r);
 
-	err = check_request(b, r, &bytes);
-	if (err)
-		return err;
-	io = calloc(1, sizeof(*io));
-	if (!io)
-		return -ENOMEM;
-	io->req = r;
-	io->op = r->op;
-	io->offset = r->offset;
-	io->remaining = bytes;
-	io->iov = (struct iovec *)r->iov; /* not written until copied */
-	io->iovcnt = r->iovcnt;
-	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) && bytes && needs_bounce(b, r)) {
-		err = setup_bounce(b, io, bytes);
-		if (err) {
-			free_io(io);
-			return err;
-		}
-	}
-	__atomic_add_fetch(&b->in_flight, 1, __ATOMIC_ACQ_REL);
-	if (r->op != BLOCK_FLUSH && !bytes) {
-		complete_now(b, io, 0);
-		return 0;
-	}
-	/* Empty iovecs in the middle are harmless, but leading ones would
-	 * make a short transfer look like no progress at all. */
-	if (io->iovcnt && !io->iov[0].iov_len && !advance_iov(io, 0)) {
-		__atomic_sub_fetch(&b->in_flight, 1, __ATOMIC_ACQ_REL);
-		free_io(io);
-		return -ENOMEM;
-	}
-	err = b->engine->submit(b, io);
-	if (err) {
-		__atomic_sub_fetch(&b->in_flight, 1, __ATOMIC_ACQ_REL);
-		free_io(io);
-	}
-	return err;
-}
-
-void block_plug(struct block_backend *b)
-{
-	b->plugged++;
-}
-
-void block_unplug(struct block_backend *b)
-{
-	if (b->plugged && --b->plugged == 0 && b->engine->unplug)
-		b->engine->unplug(b);
-}
-
-static void run_done(struct block_backend *b, struct block_io *io)
-{
-	struct block_req *r = io->req;
-	int64_t result = io->result;
-
-	if (io->bounce && r->op == BLOCK_READ && result > 0)
-		iov_from_buf(r->iov, r->iovcnt, 0, io->bounce, (size_t)result);
-	free_io(io);
-	__atomic_sub_fetch(&b->in_flight, 1, __ATOMIC_ACQ_REL);
-	r->done(r, result);
-}
-
-/* Lists come newest first; done() runs oldest first. */
-static struct block_io *reverse(struct block_io *l)
-{
-	struct block_io *out = NULL;
-
-	while (l) {
-		struct block_io *next = l->next;
-
-		l->next = out;
-		out = l;
-		l = next;
-	}
-	return out;
-}
-
-void block_process_completions(struct block_backend *b)
-{
-	struct block_io *list, *ready;
-	uint64_t count;
-
-	/* Clear the fd before looking, so a completion after the look
-	 * makes it readable again. */
-	if (read(b->event_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: nothing signalled, but look anyway (block_drain). */
-	}
-	list = b->engine->reap(b);
-	pthread_mutex_lock(&b->lock);
-	ready = b->ready;
-	b->ready = NULL;
-	pthread_mutex_unlock(&b->lock);
-	ready = reverse(ready);
-	while (ready) {
-		struct block_io *next = ready->next;
-
-		run_done(b, ready);
-		ready = next;
-	}
-	while (list) {
-		struct block_io *next = list->next;
-
-		run_done(b, list);
-		list = next;
-	}
-}
-
-void block_drain(struct block_backend *b)
-{
-	struct pollfd p = { .fd = b->event_fd, .events = POLLIN };
-
-	if (b->engine->unplug)
-		b->engine->unplug(b);
-	while (block_in_flight(b)) {
-		/* The timeout only matters if a submission was held back
-		 * by a busy kernel; process_completions retries those. */
-		poll(&p, 1, 100);
-		block_process_completions(b);
-	}
+	return err ? err : b->drv->submit(b, r);
 }

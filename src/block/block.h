@@ -72,6 +72,8 @@ bool block_read_only(const struct block_backend *b);
 const char *block_engine_name(const struct block_backend *b);
 /* What the backend was opened on (the file's path), for messages. */
 const char *block_path(const struct block_backend *b);
+/* The image format: "raw" or "qcow2". */
+const char *block_format(const struct block_backend *b);
 /* 0: queued, done() will be called; -errno: refused now, done() never:
  * -EINVAL (out of the image, not whole sectors, bad op), -EROFS (a write
  * to a read-only image), -ENOMEM. r must stay valid until done(). */
@@ -103,6 +105,6 @@ uint64_t block_fdatasyncs(const struct block_backend *b);
 /* Makes every write done so far durable, now, in the caller's thread
  * (nothing may be in flight: a paused VM's disk; not counted among the
  * guest's fdatasyncs). 0, or -1 (errno). */
-int block_sync(const struct block_backend *b);
+int block_sync(struct block_backend *b);
 
 #endif

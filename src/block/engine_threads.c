@@ -5,7 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "block/block_priv.h"
+#include "block/file.h"
 #include "util/thread.h"
 
 #define WORKERS 4
@@ -18,13 +18,13 @@ struct threads {
 	bool stop;
 	unsigned int nthreads;
 	pthread_t thread[WORKERS];
-	struct block_backend *b;
+	struct block_file *b;
 };
 
 static void *worker(void *arg)
 {
 	struct threads *t = arg;
-	struct block_backend *b = t->b;
+	struct block_file *b = t->b;
 
 	for (;;) {
 		struct block_io *io;
@@ -42,14 +42,14 @@ static void *worker(void *arg)
 			t->tail = NULL;
 		pthread_mutex_unlock(&t->lock);
 
-		while (!block_io_step_done(b, io, block_io_step_sync(b, io)))
+		while (!file_io_step_done(b, io, file_io_step_sync(b, io)))
 			;
 
 		pthread_mutex_lock(&t->lock);
 		io->next = t->done;
 		t->done = io;
 		pthread_mutex_unlock(&t->lock);
-		block_signal(b);
+		file_signal(b);
 	}
 }
 
@@ -65,7 +65,7 @@ static void stop_workers(struct threads *t)
 		pthread_join(t->thread[i], NULL);
 }
 
-static int threads_init(struct block_backend *b)
+static int threads_init(struct block_file *b)
 {
 	struct threads *t = calloc(1, sizeof(*t));
 	sigset_t all, old;
@@ -99,7 +99,7 @@ static int threads_init(struct block_backend *b)
 	return 0;
 }
 
-static void threads_fini(struct block_backend *b)
+static void threads_fini(struct block_file *b)
 {
 	struct threads *t = b->engine_priv;
 
@@ -110,7 +110,7 @@ static void threads_fini(struct block_backend *b)
 	b->engine_priv = NULL;
 }
 
-static int threads_submit(struct block_backend *b, struct block_io *io)
+static int threads_submit(struct block_file *b, struct block_io *io)
 {
 	struct threads *t = b->engine_priv;
 
@@ -126,7 +126,7 @@ static int threads_submit(struct block_backend *b, struct block_io *io)
 	return 0;
 }
 
-static struct block_io *threads_reap(struct block_backend *b)
+static struct block_io *threads_reap(struct block_file *b)
 {
 	struct threads *t = b->engine_priv;
 	struct block_io *l, *out = NULL;

@@ -6,7 +6,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 
-#include "block/block_priv.h"
+#include "block/file.h"
 #include "util/log.h"
 
 /* One virtqueue's worth of requests in flight; more only costs a submit
@@ -34,7 +34,7 @@ static bool has_ops(struct io_uring *ring)
 	return ok;
 }
 
-static int uring_init(struct block_backend *b)
+static int uring_init(struct block_file *b)
 {
 	struct io_uring_params params = { 0 };
 	struct uring *u = calloc(1, sizeof(*u));
@@ -67,7 +67,7 @@ fail:
 	return err;
 }
 
-static void uring_fini(struct block_backend *b)
+static void uring_fini(struct block_file *b)
 {
 	struct uring *u = b->engine_priv;
 
@@ -81,7 +81,7 @@ static void uring_fini(struct block_backend *b)
  * under memory pressure or with a completion backlog) leaves them in the
  * ring; the completion fd is then made readable so that the device comes
  * back, reaps, and flushes again. */
-static void flush(struct block_backend *b, struct uring *u)
+static void flush(struct block_file *b, struct uring *u)
 {
 	int ret;
 
@@ -91,12 +91,12 @@ static void flush(struct block_backend *b, struct uring *u)
 		ret = io_uring_submit(&u->ring);
 	while (ret == -EINTR);
 	if (ret < 0) {
-		log_debug("disk '%s': io_uring_submit: %d", b->path, ret);
-		block_signal(b);
+		log_debug("disk '%s': io_uring_submit: %d", b->base.path, ret);
+		file_signal(b);
 	}
 }
 
-static int queue_step(struct block_backend *b, struct uring *u, struct block_io *io)
+static int queue_step(struct block_file *b, struct uring *u, struct block_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
@@ -130,7 +130,7 @@ static int queue_step(struct block_backend *b, struct uring *u, struct block_io 
 	return 0;
 }
 
-static int uring_submit(struct block_backend *b, struct block_io *io)
+static int uring_submit(struct block_file *b, struct block_io *io)
 {
 	struct uring *u = b->engine_priv;
 	int err;
@@ -143,7 +143,7 @@ static int uring_submit(struct block_backend *b, struct block_io *io)
 	return err;
 }
 
-static void uring_unplug(struct block_backend *b)
+static void uring_unplug(struct block_file *b)
 {
 	struct uring *u = b->engine_priv;
 
@@ -152,7 +152,7 @@ static void uring_unplug(struct block_backend *b)
 	pthread_mutex_unlock(&u->lock);
 }
 
-static struct block_io *uring_reap(struct block_backend *b)
+static struct block_io *uring_reap(struct block_file *b)
 {
 	struct uring *u = b->engine_priv;
 	struct block_io *head = NULL, **tail = &head;
@@ -166,9 +166,9 @@ static struct block_io *uring_reap(struct block_backend *b)
 		io_uring_cqe_seen(&u->ring, cqe);
 		if (io->datasync_queued) {
 			io->datasync_queued = false;
-			block_count_fdatasync(b, res);
+			file_count_fdatasync(b, res);
 		}
-		if (!block_io_step_done(b, io, res)) {
+		if (!file_io_step_done(b, io, res)) {
 			/* Short transfer or fallback: the next step. */
 			if (queue_step(b, u, io) == 0)
 				continue;

@@ -425,7 +425,7 @@ struct virtio_device *virtio_blk_create(struct block_backend *backend, const cha
 	return &blk->vdev;
 }
 
-const struct block_backend *virtio_blk_backend(const struct virtio_device *vdev)
+struct block_backend *virtio_blk_backend(const struct virtio_device *vdev)
 {
 	return vdev->ops == &blk_ops ? ((const struct virtio_blk *)vdev)->backend : NULL;
 }

@@ -11,7 +11,7 @@
 struct virtio_device *virtio_blk_create(struct block_backend *backend, const char *serial,
 					unsigned int index);
 /* The disk's backend, for queries (NULL when vdev is not a virtio-blk). */
-const struct block_backend *virtio_blk_backend(const struct virtio_device *vdev);
+struct block_backend *virtio_blk_backend(const struct virtio_device *vdev);
 /* After the transport is gone: closes the backend, frees the device. */
 void virtio_blk_destroy(struct virtio_device *vdev);
 

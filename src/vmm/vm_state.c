@@ -249,11 +249,11 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 }
 
 /* Every disk's backend, in device order. */
-static const struct block_backend *next_disk(struct vm *vm, struct device **d)
+static struct block_backend *next_disk(struct vm *vm, struct device **d)
 {
 	for (*d = *d ? (*d)->next : vm->devices.head; *d; *d = (*d)->next) {
 		const struct virtio_device *vdev = virtio_pci_vdev(*d);
-		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
+		struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
 
 		if (b)
 			return b;
@@ -265,7 +265,7 @@ static const struct block_backend *next_disk(struct vm *vm, struct device **d)
 int vm_sync_disks(struct vm *vm, struct error *err)
 {
 	struct device *d = NULL;
-	const struct block_backend *b;
+	struct block_backend *b;
 
 	while ((b = next_disk(vm, &d)))
 		if (block_sync(b) < 0)
@@ -277,7 +277,7 @@ int vm_sync_disks(struct vm *vm, struct error *err)
 int vm_lock_disks(struct vm *vm, struct error *err)
 {
 	struct device *d = NULL;
-	const struct block_backend *b;
+	struct block_backend *b;
 
 	while ((b = next_disk(vm, &d)))
 		if (block_lock(b) < 0)
@@ -290,7 +290,7 @@ int vm_lock_disks(struct vm *vm, struct error *err)
 void vm_unlock_disks(struct vm *vm)
 {
 	struct device *d = NULL;
-	const struct block_backend *b;
+	struct block_backend *b;
 
 	while ((b = next_disk(vm, &d)))
 		block_unlock(b);

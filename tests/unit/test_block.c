@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "block/block_priv.h"
+#include "block/file.h"
 
 #define IMAGE_SIZE (1u << 20)
 
@@ -441,7 +441,7 @@ static void test_direct_unaligned(void **state)
 	/* What this test is about needs a file system with O_DIRECT: without
 	 * it (tmpfs before Linux 6.6, overlayfs) cache=none is the page
 	 * cache, and nothing here would reach the bounce buffers. */
-	if (!block_direct(b) || b->mem_align <= 1) {
+	if (!block_direct(b) || ((struct block_file *)b)->mem_align <= 1) {
 		print_message("skip - test_direct_unaligned/%s: %s on %s (set TMPDIR to a "
 			      "directory on ext4 or xfs)\n", engine,
 			      block_direct(b) ? "O_DIRECT takes any buffer, no bounce needed"
@@ -627,7 +627,7 @@ static void test_short_transfers(void **state)
 	struct block_backend *b = NULL;
 
 	(void)state;
-	assert_false(block_io_step_done(b, &io, 700));
+	assert_false(file_io_step_done((struct block_file *)b, &io, 700));
 	assert_int_equal(io.offset, 1212);
 	assert_int_equal(io.remaining, 4096 - 700);
 	assert_int_equal(io.iovcnt, 3);
@@ -635,26 +635,26 @@ static void test_short_transfers(void **state)
 	assert_int_equal(io.iov[0].iov_len, 324);
 	assert_ptr_equal(iov[0].iov_base, buf); /* the caller's array is intact */
 	assert_int_equal(iov[0].iov_len, 1024);
-	assert_false(block_io_step_done(b, &io, -EINTR)); /* retried as it is */
+	assert_false(file_io_step_done((struct block_file *)b, &io, -EINTR)); /* retried as it is */
 	assert_int_equal(io.remaining, 4096 - 700);
-	assert_false(block_io_step_done(b, &io, 324 + 1024 + 48));
+	assert_false(file_io_step_done((struct block_file *)b, &io, 324 + 1024 + 48));
 	assert_int_equal(io.iovcnt, 1);
 	assert_ptr_equal(io.iov[0].iov_base, buf + 2096);
 	assert_int_equal(io.iov[0].iov_len, 2000);
-	assert_true(block_io_step_done(b, &io, 2000));
+	assert_true(file_io_step_done((struct block_file *)b, &io, 2000));
 	assert_int_equal(io.result, 4096);
 	free(io.iov_copy);
 
 	/* No progress is an error, and so is a real one. */
 	io = (struct block_io){ .req = &r, .op = BLOCK_READ, .remaining = 4096,
 				.iov = (struct iovec *)iov, .iovcnt = 3 };
-	assert_false(block_io_step_done(b, &io, 512));
-	assert_true(block_io_step_done(b, &io, 0));
+	assert_false(file_io_step_done((struct block_file *)b, &io, 512));
+	assert_true(file_io_step_done((struct block_file *)b, &io, 0));
 	assert_int_equal(io.result, -EIO);
 	free(io.iov_copy);
 	io = (struct block_io){ .req = &r, .op = BLOCK_WRITE, .remaining = 4096,
 				.iov = (struct iovec *)iov, .iovcnt = 3 };
-	assert_true(block_io_step_done(b, &io, -ENOSPC));
+	assert_true(file_io_step_done((struct block_file *)b, &io, -ENOSPC));
 	assert_int_equal(io.result, -ENOSPC);
 }
 
@@ -678,15 +678,15 @@ static void test_zero_fallback(void **state)
 	fill(pat, sizeof(pat), 11);
 	assert_int_equal(rw(b, BLOCK_WRITE, 0, pat, sizeof(pat)), sizeof(pat));
 	/* Punching unsupported -> zero range unsupported -> writes. */
-	assert_false(block_io_step_done(b, &io, -EOPNOTSUPP));
+	assert_false(file_io_step_done((struct block_file *)b, &io, -EOPNOTSUPP));
 	assert_int_equal(io.op, BLOCK_WRITE_ZEROES);
-	assert_false(block_io_step_done(b, &io, -EOPNOTSUPP));
+	assert_false(file_io_step_done((struct block_file *)b, &io, -EOPNOTSUPP));
 	assert_int_equal(io.op, BLOCK_WRITE);
 	assert_true(io.zero_fill);
 	do {
-		res = block_io_step_sync(b, &io);
+		res = file_io_step_sync((struct block_file *)b, &io);
 		steps++;
-	} while (!block_io_step_done(b, &io, res));
+	} while (!file_io_step_done((struct block_file *)b, &io, res));
 	assert_int_equal(io.result, 0);
 	assert_true(steps >= 1);
 	free(io.iov_copy);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "block/block_priv.h"
+#include "block/file.h"
 #include "util/log.h"
 
 static void report_open_error(const char *path, int err)
@@ -48,65 +48,67 @@ static int open_image(const char *path, bool read_only)
 	return open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 }
 
-static int image_size(struct block_backend *b, const struct stat *st)
+static int image_size(struct block_file *b, const struct stat *st)
 {
 	uint64_t size;
 
 	if (S_ISDIR(st->st_mode)) {
-		log_error("disk '%s' is a directory", b->path);
+		log_error("disk '%s' is a directory", b->base.path);
 		return -1;
 	}
 	if (S_ISREG(st->st_mode)) {
 		size = (uint64_t)st->st_size;
 	} else if (S_ISBLK(st->st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
-			log_error("disk '%s': cannot get the block device's size: %s", b->path,
+			log_error("disk '%s': cannot get the block device's size: %s", b->base.path,
 				  strerror(errno));
 			return -1;
 		}
 	} else {
-		log_error("disk '%s' is not a regular file or block device", b->path);
+		log_error("disk '%s' is not a regular file or block device", b->base.path);
 		return -1;
 	}
 	if (size == 0) {
-		log_error("disk '%s' is empty (0 bytes)", b->path);
+		log_error("disk '%s' is empty (0 bytes)", b->base.path);
 		return -1;
 	}
 	if (size % BLOCK_SECTOR_SIZE) {
-		log_error("disk '%s': size %llu bytes is not a multiple of %d", b->path,
+		log_error("disk '%s': size %llu bytes is not a multiple of %d", b->base.path,
 			  (unsigned long long)size, BLOCK_SECTOR_SIZE);
 		return -1;
 	}
-	b->size = size;
+	b->base.size = size;
 	return 0;
 }
 
 /* flock, not fcntl locks: they belong to this open file, so a second open
  * in the same process conflicts too, and they vanish with the fd. */
-static int lock_image(struct block_backend *b)
+static int lock_image(struct block_file *b)
 {
-	if (flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+	if (flock(b->fd, (b->base.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
-		log_error("disk '%s' is in use by another process", b->path);
+		log_error("disk '%s' is in use by another process", b->base.path);
 	else
-		log_error("disk '%s': cannot lock: %s", b->path, strerror(errno));
+		log_error("disk '%s': cannot lock: %s", b->base.path, strerror(errno));
 	return -1;
 }
 
-int block_lock(const struct block_backend *b)
+int file_lock(const struct block_backend *bb)
 {
-	return flock(b->fd, (b->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB);
+	const struct block_file *b = (const struct block_file *)bb;
+
+	return flock(b->fd, (b->base.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB);
 }
 
-void block_unlock(const struct block_backend *b)
+void file_unlock(const struct block_backend *bb)
 {
-	flock(b->fd, LOCK_UN);
+	flock(((const struct block_file *)bb)->fd, LOCK_UN);
 }
 
-static void direct_off(struct block_backend *b, const char *why)
+static void direct_off(struct block_file *b, const char *why)
 {
-	log_warn("disk '%s': %s; cache=none falls back to the page cache", b->path, why);
+	log_warn("disk '%s': %s; cache=none falls back to the page cache", b->base.path, why);
 	b->direct = false;
 }
 
@@ -127,7 +129,7 @@ static bool direct_read_works(int fd, uint32_t mem_align)
  * 512-byte sectors, so a file system or device that needs larger offsets
  * cannot serve them directly; memory alignment is handled with bounce
  * buffers in block.c. */
-static void direct_alignment(struct block_backend *b, const struct stat *st, int fl)
+static void direct_alignment(struct block_file *b, const struct stat *st, int fl)
 {
 	uint32_t mem = BLOCK_SECTOR_SIZE, off = BLOCK_SECTOR_SIZE;
 	struct statx sx;
@@ -166,12 +168,12 @@ static void direct_alignment(struct block_backend *b, const struct stat *st, int
 	b->mem_align = mem;
 }
 
-static int start_engine(struct block_backend *b, const char *want)
+static int start_engine(struct block_file *b, const char *want)
 {
 	int err;
 
 	if (want && strcmp(want, "uring") && strcmp(want, "threads")) {
-		log_error("disk '%s': unknown engine '%s' (uring or threads)", b->path, want);
+		log_error("disk '%s': unknown engine '%s' (uring or threads)", b->base.path, want);
 		return -1;
 	}
 	if (!want || !strcmp(want, "uring")) {
@@ -183,36 +185,36 @@ static int start_engine(struct block_backend *b, const char *want)
 		/* Asked for by name it deserves a warning; as the default, the
 		 * thread pool is simply what this host gets. */
 		if (want)
-			log_warn("disk '%s': io_uring unavailable (%s); using threads", b->path,
+			log_warn("disk '%s': io_uring unavailable (%s); using threads", b->base.path,
 				 strerror(-err));
 		else
-			log_debug("disk '%s': io_uring unavailable (%s); using threads", b->path,
+			log_debug("disk '%s': io_uring unavailable (%s); using threads", b->base.path,
 				  strerror(-err));
 	}
 	err = block_engine_threads.init(b);
 	if (err) {
-		log_error("disk '%s': cannot start I/O threads: %s", b->path, strerror(-err));
+		log_error("disk '%s': cannot start I/O threads: %s", b->base.path, strerror(-err));
 		return -1;
 	}
 	b->engine = &block_engine_threads;
 	return 0;
 }
 
-static void free_backend(struct block_backend *b)
+static void free_backend(struct block_file *b)
 {
 	if (b->event_fd >= 0)
 		close(b->event_fd);
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->zero_buf);
-	free(b->path);
+	free(b->base.path);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
 
-struct block_backend *block_open(const struct block_options *o)
+struct block_backend *block_file_open(const struct block_options *o)
 {
-	struct block_backend *b;
+	struct block_file *b;
 	struct stat st;
 	int fl;
 
@@ -225,30 +227,31 @@ struct block_backend *block_open(const struct block_options *o)
 		log_error("disk '%s': out of memory", o->path);
 		return NULL;
 	}
+	b->base.drv = &block_file_driver;
 	b->fd = b->event_fd = -1;
 	pthread_mutex_init(&b->lock, NULL);
-	b->read_only = o->read_only;
+	b->base.read_only = o->read_only;
 	b->direct = o->cache == BLOCK_CACHE_NONE;
 	b->mem_align = 1;
-	b->path = strdup(o->path);
-	if (!b->path) {
+	b->base.path = strdup(o->path);
+	if (!b->base.path) {
 		log_error("disk '%s': out of memory", o->path);
 		goto fail;
 	}
-	b->fd = open_image(b->path, b->read_only);
+	b->fd = open_image(b->base.path, b->base.read_only);
 	if (b->fd < 0) {
-		report_open_error(b->path, errno);
+		report_open_error(b->base.path, errno);
 		goto fail;
 	}
 	if (fstat(b->fd, &st) < 0) {
-		log_error("disk '%s': cannot stat: %s", b->path, strerror(errno));
+		log_error("disk '%s': cannot stat: %s", b->base.path, strerror(errno));
 		goto fail;
 	}
 	if (image_size(b, &st) < 0)
 		goto fail;
 	fl = fcntl(b->fd, F_GETFL);
 	if (fl < 0 || fcntl(b->fd, F_SETFL, fl &= ~O_NONBLOCK) < 0) {
-		log_error("disk '%s': fcntl: %s", b->path, strerror(errno));
+		log_error("disk '%s': fcntl: %s", b->base.path, strerror(errno));
 		goto fail;
 	}
 	if (!o->defer_lock && lock_image(b) < 0)
@@ -258,7 +261,7 @@ struct block_backend *block_open(const struct block_options *o)
 
 	b->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->event_fd < 0) {
-		log_error("disk '%s': eventfd: %s", b->path, strerror(errno));
+		log_error("disk '%s': eventfd: %s", b->base.path, strerror(errno));
 		goto fail;
 	}
 	/* Zeroes for WRITE_ZEROES where fallocate cannot help; page aligned
@@ -266,27 +269,26 @@ struct block_backend *block_open(const struct block_options *o)
 	if (posix_memalign(&b->zero_buf, b->mem_align > 4096 ? b->mem_align : 4096,
 			   BLOCK_ZERO_CHUNK)) {
 		b->zero_buf = NULL;
-		log_error("disk '%s': out of memory", b->path);
+		log_error("disk '%s': out of memory", b->base.path);
 		goto fail;
 	}
 	memset(b->zero_buf, 0, BLOCK_ZERO_CHUNK);
 	if (start_engine(b, o->engine) < 0)
 		goto fail;
-	log_debug("disk '%s': %llu bytes, %s, engine %s%s", b->path, (unsigned long long)b->size,
-		  b->read_only ? "read-only" : "read-write", b->engine->name,
+	log_debug("disk '%s': %llu bytes, %s, engine %s%s", b->base.path, (unsigned long long)b->base.size,
+		  b->base.read_only ? "read-only" : "read-write", b->engine->name,
 		  b->direct ? ", O_DIRECT" : "");
-	return b;
+	return &b->base;
 
 fail:
 	free_backend(b);
 	return NULL;
 }
 
-void block_close(struct block_backend *b)
+void file_close(struct block_backend *bb)
 {
-	if (!b)
-		return;
-	block_drain(b);
+	struct block_file *b = (struct block_file *)bb;
+
 	b->engine->fini(b);
 	free_backend(b);
 }

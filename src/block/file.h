@@ -1,10 +1,10 @@
-/* Inside the block layer: the backend struct, the per-request state the
- * engines share, and the engine interface. block.c owns opening, checks,
- * bounce buffers, short transfers and the completion callbacks; an engine
- * (io_uring or a thread pool) only issues one system call's worth of work
- * at a time and hands back the raw result. */
-#ifndef VIREO_BLOCK_BLOCK_PRIV_H
-#define VIREO_BLOCK_BLOCK_PRIV_H
+/* The file protocol: a raw image file or block device, read and written
+ * through an I/O engine. file.c owns the requests (bounce buffers, short
+ * transfers, fallbacks, completion callbacks), file_open.c opening and
+ * locking; an engine (io_uring or a thread pool) only issues one system
+ * call's worth of work at a time and hands back the raw result. */
+#ifndef VIREO_BLOCK_FILE_H
+#define VIREO_BLOCK_FILE_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "block/block.h"
+#include "block/block_driver.h"
 
 /* One request on its way through an engine. */
 struct block_io {
@@ -35,11 +36,9 @@ struct block_io {
 
 struct block_engine;
 
-struct block_backend {
-	char *path;
+struct block_file {
+	struct block_backend base; /* first: what block.h hands out */
 	int fd;
-	uint64_t size;
-	bool read_only;
 	bool direct;		/* O_DIRECT in effect */
 	uint32_t mem_align;	/* O_DIRECT buffer alignment, bytes */
 	int event_fd;		/* completion_fd: an eventfd */
@@ -58,18 +57,28 @@ struct block_backend {
 struct block_engine {
 	const char *name;
 	/* Returns 0 or -errno (the backend then tries another engine). */
-	int (*init)(struct block_backend *b);
+	int (*init)(struct block_file *b);
 	/* Nothing is in flight any more. */
-	void (*fini)(struct block_backend *b);
-	/* Issues the next step of io (see block_io_step_done()). 0 or -errno
+	void (*fini)(struct block_file *b);
+	/* Issues the next step of io (see file_io_step_done()). 0 or -errno
 	 * when it cannot be queued at all. */
-	int (*submit)(struct block_backend *b, struct block_io *io);
+	int (*submit)(struct block_file *b, struct block_io *io);
 	/* Pushes out steps batched while the backend was plugged. */
-	void (*unplug)(struct block_backend *b);
+	void (*unplug)(struct block_file *b);
 	/* Takes the requests that finished, as a list through ->next; steps
 	 * that need to go on are resubmitted by the engine itself. */
-	struct block_io *(*reap)(struct block_backend *b);
+	struct block_io *(*reap)(struct block_file *b);
 };
+
+/* Opens the file of o->path as a node of its own (the raw format is the
+ * file itself). NULL, with one line logged, on failure. */
+struct block_backend *block_file_open(const struct block_options *o);
+
+/* The driver (file.c), and the ops of it file_open.c implements. */
+extern const struct block_driver block_file_driver;
+int file_lock(const struct block_backend *b);
+void file_unlock(const struct block_backend *b);
+void file_close(struct block_backend *b);
 
 extern const struct block_engine block_engine_uring;
 extern const struct block_engine block_engine_threads;
@@ -81,18 +90,18 @@ extern const struct block_engine block_engine_threads;
  * Returns true when io is finished (io->result is final), false when the
  * engine must issue the next step. Safe in any thread: it touches io and
  * the backend's immutable fields only. */
-bool block_io_step_done(struct block_backend *b, struct block_io *io, int64_t res);
+bool file_io_step_done(struct block_file *b, struct block_io *io, int64_t res);
 
 /* The system call for io's next step, for engines that block: bytes or
  * -errno. */
-int64_t block_io_step_sync(struct block_backend *b, struct block_io *io);
+int64_t file_io_step_sync(struct block_file *b, struct block_io *io);
 
 /* An engine's fdatasync of the image returned res (0 or more: success;
  * -errno: failure, not counted). Called where the sync is really issued,
  * so a FLUSH that never reaches the host file counts nothing. */
-void block_count_fdatasync(struct block_backend *b, int64_t res);
+void file_count_fdatasync(struct block_file *b, int64_t res);
 
 /* Wakes whoever waits on the completion fd. */
-void block_signal(struct block_backend *b);
+void file_signal(struct block_file *b);
 
 #endif
