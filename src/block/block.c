@@ -8,12 +8,66 @@
 
 #include "block/block_driver.h"
 #include "block/file.h"
+#include "block/qcow2.h"
 #include "util/iov.h"
 #include "util/log.h"
 
+static struct block_backend *open_node(const struct block_options *o, unsigned int depth)
+{
+	struct block_backend *file;
+	uint8_t first[512];
+	bool probed = !o->format;
+
+	if (o->format && strcmp(o->format, "raw") && strcmp(o->format, "qcow2")) {
+		log_error("disk '%s': unknown format '%s' (raw or qcow2)", o->path, o->format);
+		return NULL;
+	}
+	if (o->format && !strcmp(o->format, "raw"))
+		return block_file_open(o, false);
+	/* Growable until it is known to be raw: a qcow2 file need not be
+	 * a whole number of sectors. */
+	file = block_file_open(o, true);
+	if (!file)
+		return NULL;
+	if (block_pread(file, first, sizeof(first), 0) < 0) {
+		log_error("disk '%s': cannot read its first sector", o->path);
+		block_close(file);
+		return NULL;
+	}
+	if (!qcow2_probe(first, sizeof(first))) {
+		if (!probed) {
+			log_error("disk '%s' is not a qcow2 image (format=qcow2 was given)", o->path);
+			block_close(file);
+			return NULL;
+		}
+		if (block_file_check_raw(file) < 0) {
+			block_close(file);
+			return NULL;
+		}
+		return file;
+	}
+	return qcow2_open(file, o, probed, depth);
+}
+
 struct block_backend *block_open(const struct block_options *o)
 {
-	return block_file_open(o);
+	if (!o->path || !*o->path) {
+		log_error("disk: no path given");
+		return NULL;
+	}
+	return open_node(o, 0);
+}
+
+struct block_backend *block_open_backing(const struct block_options *parent, const char *path,
+					 const char *format, unsigned int depth)
+{
+	struct block_options o = *parent;
+
+	o.path = path;
+	o.format = format;
+	o.read_only = true;
+	o.defer_lock = false; /* shared: the source of a migration holds it shared too */
+	return open_node(&o, depth);
 }
 
 void block_close(struct block_backend *b)
@@ -108,8 +162,8 @@ void block_unplug(struct block_backend *b)
 
 static bool in_image(const struct block_backend *b, uint64_t offset, uint64_t len)
 {
-	return offset % BLOCK_SECTOR_SIZE == 0 && len % BLOCK_SECTOR_SIZE == 0 && len <= b->size &&
-	       offset <= b->size - len;
+	return offset % BLOCK_SECTOR_SIZE == 0 && len % BLOCK_SECTOR_SIZE == 0 &&
+	       (b->growable || (len <= b->size && offset <= b->size - len));
 }
 
 /* What every node may assume of a request (block.h). */
@@ -117,8 +171,6 @@ static int check_request(const struct block_backend *b, const struct block_req *
 {
 	uint64_t bytes;
 
-	if (!r->done)
-		return -EINVAL;
 	switch (r->op) {
 	case BLOCK_READ:
 	case BLOCK_WRITE:
@@ -142,7 +194,36 @@ static int check_request(const struct block_backend *b, const struct block_req *
 
 int block_submit(struct block_backend *b, struct block_req *r)
 {
-	int err = check_request(b, r);
+	int err = r->done ? check_request(b, r) : -EINVAL;
 
 	return err ? err : b->drv->submit(b, r);
+}
+
+int64_t block_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
+		      const struct iovec *iov, unsigned int iovcnt, uint64_t len)
+{
+	struct block_req r = { .op = op, .offset = offset, .iov = iov, .iovcnt = iovcnt,
+			       .len = len };
+	int err = check_request(b, &r);
+
+	return err ? err : b->drv->io_sync(b, op, offset, iov, iovcnt, len);
+}
+
+static int whole(int64_t res, uint64_t len)
+{
+	return res < 0 ? (int)res : (uint64_t)res == len ? 0 : -EIO;
+}
+
+int block_pread(struct block_backend *b, void *buf, uint64_t len, uint64_t offset)
+{
+	struct iovec iov = { buf, (size_t)len };
+
+	return whole(block_io_sync(b, BLOCK_READ, offset, &iov, 1, 0), len);
+}
+
+int block_pwrite(struct block_backend *b, const void *buf, uint64_t len, uint64_t offset)
+{
+	struct iovec iov = { (void *)buf, (size_t)len };
+
+	return whole(block_io_sync(b, BLOCK_WRITE, offset, &iov, 1, 0), len);
 }

@@ -45,6 +45,13 @@ struct block_options {
 	/* The image belongs to another VMM until a migration hands it over
 	 * (--incoming tcp:): opened, but not locked until block_lock(). */
 	bool defer_lock;
+	/* The image format: "raw", "qcow2", or NULL to probe (a qcow2 image
+	 * found by probing is never allowed to name another file: see
+	 * block_open). */
+	const char *format;
+	/* qcow2: bytes of L2 tables kept in memory (0: enough for the whole
+	 * disk, up to 32 MiB). */
+	uint64_t l2_cache_size;
 };
 
 struct block_backend;
@@ -53,8 +60,16 @@ struct block_backend;
  * this, and a READ/WRITE has at most 1024 (IOV_MAX) iovecs. */
 #define BLOCK_SECTOR_SIZE 512
 
-/* Opens an image. On failure logs one line naming the file and the
- * problem, and returns NULL. Nothing is ever written by opening.
+/* Opens an image: its file, and the format over it (and a qcow2 image's
+ * backing chain, read-only). Without a format the image is probed: a
+ * file that starts like qcow2 is opened as qcow2 but may not have a
+ * backing file (a guest that writes a qcow2 header into its raw disk
+ * must never make Vireo open a host file: format=qcow2 says the image is
+ * trusted to name one), anything else is raw. On failure logs one line
+ * naming the file and the problem, and returns NULL. Opening writes
+ * nothing, except that a qcow2 image opened for writing has the
+ * auto-clear feature bits Vireo does not maintain cleared, as the format
+ * requires.
  * Calls on one backend must not run concurrently (a device serialises
  * them with its own lock); the backend's threads are its own business. */
 struct block_backend *block_open(const struct block_options *o);

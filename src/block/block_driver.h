@@ -24,6 +24,12 @@ struct block_driver {
 	int (*sync)(struct block_backend *b);
 	int (*lock)(const struct block_backend *b);
 	void (*unlock)(const struct block_backend *b);
+	/* One whole request, synchronously, from any thread (a format's
+	 * workers reading its tables, probing): bytes for READ/WRITE, 0 for
+	 * the others, or -errno. Offsets and lengths in whole sectors, as
+	 * block_submit's. */
+	int64_t (*io_sync)(struct block_backend *b, enum block_op op, uint64_t offset,
+			   const struct iovec *iov, unsigned int iovcnt, uint64_t len);
 	/* Drained already. Frees b. */
 	void (*close)(struct block_backend *b);
 	/* For --stats-json. */
@@ -39,6 +45,24 @@ struct block_backend {
 	char *path;	/* what the user named, for messages */
 	uint64_t size;	/* bytes the guest sees */
 	bool read_only;
+	/* The file under a format: of any size, read past its end as zeroes,
+	 * written past it by the format as it allocates (block_submit's
+	 * bounds do not apply; the format checks its own offsets). */
+	bool growable;
 };
+
+/* A backing file of the image opened with parent's options: read-only,
+ * format given (or NULL: probed, and then without a backing file of its
+ * own), depth in the chain. */
+struct block_backend *block_open_backing(const struct block_options *parent, const char *path,
+					 const char *format, unsigned int depth);
+
+/* The node's io_sync, with block_submit's checks. */
+int64_t block_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
+		      const struct iovec *iov, unsigned int iovcnt, uint64_t len);
+/* One buffer read or written whole: 0, or -errno (a short transfer is
+ * -EIO). */
+int block_pread(struct block_backend *b, void *buf, uint64_t len, uint64_t offset);
+int block_pwrite(struct block_backend *b, const void *buf, uint64_t len, uint64_t offset);
 
 #endif

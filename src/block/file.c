@@ -125,6 +125,20 @@ static bool advance_iov(struct block_io *io, uint64_t n)
 	return true;
 }
 
+static int64_t zero_rest(struct block_io *io)
+{
+	uint64_t left = io->remaining;
+	unsigned int i;
+
+	for (i = 0; i < io->iovcnt && left; i++) {
+		size_t n = io->iov[i].iov_len < left ? io->iov[i].iov_len : (size_t)left;
+
+		memset(io->iov[i].iov_base, 0, n);
+		left -= n;
+	}
+	return (int64_t)(io->transferred + io->remaining);
+}
+
 bool file_io_step_done(struct block_file *b, struct block_io *io, int64_t res)
 {
 	if (res == -EINTR || res == -EAGAIN) {
@@ -138,6 +152,10 @@ bool file_io_step_done(struct block_file *b, struct block_io *io, int64_t res)
 	case BLOCK_WRITE:
 		if (res < 0)
 			return finish(io, res);
+		/* Past the end of a format's file: zeroes (qcow2 files end
+		 * where their last table does, not on a sector). */
+		if (res == 0 && io->op == BLOCK_READ && b->base.growable)
+			return finish(io, zero_rest(io));
 		/* Nothing read: the image shrank under us. Nothing written:
 		 * retrying would spin. */
 		if (res == 0 || (uint64_t)res > io->remaining)
@@ -387,7 +405,39 @@ static void file_drain(struct block_backend *bb)
 	}
 }
 
+static int64_t file_io_sync(struct block_backend *bb, enum block_op op, uint64_t offset,
+			    const struct iovec *iov, unsigned int iovcnt, uint64_t len)
+{
+	struct block_file *b = (struct block_file *)bb;
+	struct block_req r = { .op = op, .offset = offset, .iov = iov, .iovcnt = iovcnt };
+	struct block_io io = { .req = &r, .op = op, .offset = offset,
+			       .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+	int64_t result;
+
+	io.remaining = op == BLOCK_READ || op == BLOCK_WRITE ? iov_size(iov, iovcnt)
+		     : op == BLOCK_FLUSH			   ? 0
+								   : len;
+	if (op != BLOCK_FLUSH && !io.remaining)
+		return 0;
+	if ((op == BLOCK_READ || op == BLOCK_WRITE) && needs_bounce(b, &r) &&
+	    setup_bounce(b, &io, io.remaining) < 0)
+		return -ENOMEM;
+	if (io.iovcnt && !io.iov[0].iov_len && !advance_iov(&io, 0)) {
+		result = -ENOMEM;
+	} else {
+		while (!file_io_step_done(b, &io, file_io_step_sync(b, &io)))
+			;
+		result = io.result;
+	}
+	if (io.bounce && op == BLOCK_READ && result > 0)
+		iov_from_buf(iov, iovcnt, 0, io.bounce, (size_t)result);
+	free(io.iov_copy);
+	free(io.bounce);
+	return result;
+}
+
 const struct block_driver block_file_driver = {
+	.io_sync = file_io_sync,
 	.name = "file",
 	.submit = file_submit,
 	.plug = file_plug,

@@ -71,8 +71,13 @@ struct block_engine {
 };
 
 /* Opens the file of o->path as a node of its own (the raw format is the
- * file itself). NULL, with one line logged, on failure. */
-struct block_backend *block_file_open(const struct block_options *o);
+ * file itself). growable: for a format to use (block_driver.h), of any
+ * size; else a raw image, checked as one. NULL, with one line logged, on
+ * failure. */
+struct block_backend *block_file_open(const struct block_options *o, bool growable);
+/* A growable file found to be a raw image after all: checked as one
+ * (non-empty, whole sectors) and no longer growable. 0, or -1 logged. */
+int block_file_check_raw(struct block_backend *b);
 
 /* The driver (file.c), and the ops of it file_open.c implements. */
 extern const struct block_driver block_file_driver;

@@ -68,16 +68,30 @@ static int image_size(struct block_file *b, const struct stat *st)
 		log_error("disk '%s' is not a regular file or block device", b->base.path);
 		return -1;
 	}
-	if (size == 0) {
+	b->base.size = size;
+	return 0;
+}
+
+/* What a raw image must be; a format's file need not. */
+static int check_raw_size(const struct block_file *b)
+{
+	if (b->base.size == 0) {
 		log_error("disk '%s' is empty (0 bytes)", b->base.path);
 		return -1;
 	}
-	if (size % BLOCK_SECTOR_SIZE) {
+	if (b->base.size % BLOCK_SECTOR_SIZE) {
 		log_error("disk '%s': size %llu bytes is not a multiple of %d", b->base.path,
-			  (unsigned long long)size, BLOCK_SECTOR_SIZE);
+			  (unsigned long long)b->base.size, BLOCK_SECTOR_SIZE);
 		return -1;
 	}
-	b->base.size = size;
+	return 0;
+}
+
+int block_file_check_raw(struct block_backend *bb)
+{
+	if (check_raw_size((struct block_file *)bb) < 0)
+		return -1;
+	bb->growable = false;
 	return 0;
 }
 
@@ -212,7 +226,7 @@ static void free_backend(struct block_file *b)
 	free(b);
 }
 
-struct block_backend *block_file_open(const struct block_options *o)
+struct block_backend *block_file_open(const struct block_options *o, bool growable)
 {
 	struct block_file *b;
 	struct stat st;
@@ -247,8 +261,9 @@ struct block_backend *block_file_open(const struct block_options *o)
 		log_error("disk '%s': cannot stat: %s", b->base.path, strerror(errno));
 		goto fail;
 	}
-	if (image_size(b, &st) < 0)
+	if (image_size(b, &st) < 0 || (!growable && check_raw_size(b) < 0))
 		goto fail;
+	b->base.growable = growable;
 	fl = fcntl(b->fd, F_GETFL);
 	if (fl < 0 || fcntl(b->fd, F_SETFL, fl &= ~O_NONBLOCK) < 0) {
 		log_error("disk '%s': fcntl: %s", b->base.path, strerror(errno));

@@ -1,6 +1,6 @@
 /* Little-endian loads and stores on unaligned byte buffers: guest memory
- * and file formats are little-endian and rarely aligned. And the one
- * big-endian store the frames Vireo builds itself need (network order). */
+ * and most file formats are little-endian and rarely aligned. And the
+ * big-endian ones: network order, and qcow2's on-disk structures. */
 #ifndef VIREO_UTIL_LE_H
 #define VIREO_UTIL_LE_H
 
@@ -54,6 +54,31 @@ static inline void be16_put(void *p, uint16_t v)
 
 	b[0] = (uint8_t)(v >> 8);
 	b[1] = (uint8_t)v;
+}
+
+static inline uint16_t be16_get(const void *p)
+{
+	return __builtin_bswap16(le16_get(p));
+}
+
+static inline uint32_t be32_get(const void *p)
+{
+	return __builtin_bswap32(le32_get(p));
+}
+
+static inline uint64_t be64_get(const void *p)
+{
+	return __builtin_bswap64(le64_get(p));
+}
+
+static inline void be32_put(void *p, uint32_t v)
+{
+	le32_put(p, __builtin_bswap32(v));
+}
+
+static inline void be64_put(void *p, uint64_t v)
+{
+	le64_put(p, __builtin_bswap64(v));
 }
 
 #endif

@@ -7,6 +7,7 @@
 #include "net/hostfwd.h"
 #include "util/keyval.h"
 #include "util/log.h"
+#include "util/size.h"
 #include "vmm/options.h"
 
 static int copy_arg(const char *flag, const char *arg, char *buf)
@@ -82,9 +83,20 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 			d->block.engine = v;
+		} else if (!strcmp(k, "format")) {
+			if (strcmp(v, "raw") && strcmp(v, "qcow2")) {
+				log_error("--disk '%s': format must be raw or qcow2", arg);
+				return -1;
+			}
+			d->block.format = v;
+		} else if (!strcmp(k, "l2-cache-size")) {
+			if (parse_size(v, &d->block.l2_cache_size) < 0 || !d->block.l2_cache_size) {
+				log_error("--disk '%s': l2-cache-size must be a size such as 1M", arg);
+				return -1;
+			}
 		} else {
-			log_error("--disk '%s': unknown key '%s' (path, readonly, serial, cache, engine)",
-				  arg, k);
+			log_error("--disk '%s': unknown key '%s' (path, format, readonly, serial, cache, "
+				  "engine, l2-cache-size)", arg, k);
 			return -1;
 		}
 	}

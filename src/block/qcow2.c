@@ -1,0 +1,263 @@
+/* The qcow2 driver's node: opening (header, checks, backing chain,
+ * tables), the dispatch of requests to the worker threads, and closing
+ * with a last flush. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/qcow2.h"
+#include "util/le.h"
+#include "util/log.h"
+
+#define QCOW2_WORKERS 8
+#define QCOW2_MAX_DEPTH 64 /* backing files: deeper is surely a loop */
+
+static struct qcow2 *Q(const struct block_backend *b)
+{
+	return (struct qcow2 *)b;
+}
+
+static int q_submit(struct block_backend *b, struct block_req *r)
+{
+	return block_workers_submit(Q(b)->workers, r);
+}
+
+static int q_completion_fd(const struct block_backend *b)
+{
+	return block_workers_fd(Q(b)->workers);
+}
+
+static void q_process_completions(struct block_backend *b)
+{
+	block_workers_process(Q(b)->workers);
+}
+
+static unsigned int q_in_flight(const struct block_backend *b)
+{
+	return block_workers_in_flight(Q(b)->workers);
+}
+
+static void q_drain(struct block_backend *b)
+{
+	block_workers_drain(Q(b)->workers);
+}
+
+static int q_sync(struct block_backend *b)
+{
+	struct qcow2 *q = Q(b);
+	int r;
+
+	pthread_mutex_lock(&q->lock);
+	r = qcow2_flush_locked(q);
+	pthread_mutex_unlock(&q->lock);
+	if (r < 0)
+		errno = -r;
+	return r < 0 ? -1 : 0;
+}
+
+static int q_lock(const struct block_backend *b)
+{
+	return block_lock(Q(b)->file);
+}
+
+static void q_unlock(const struct block_backend *b)
+{
+	block_unlock(Q(b)->file);
+}
+
+static const char *q_engine_name(const struct block_backend *b)
+{
+	(void)b;
+	return "threads";
+}
+
+static bool q_direct(const struct block_backend *b)
+{
+	return block_direct(Q(b)->file);
+}
+
+static uint64_t q_fdatasyncs(const struct block_backend *b)
+{
+	return block_fdatasyncs(Q(b)->file);
+}
+
+static void q_free(struct qcow2 *q)
+{
+	block_workers_stop(q->workers);
+	qcow2_meta_free(q);
+	block_close(q->backing);
+	block_close(q->file);
+	pthread_cond_destroy(&q->alloc_done);
+	pthread_mutex_destroy(&q->lock);
+	free(q->base.path);
+	free(q);
+}
+
+static void q_close(struct block_backend *b)
+{
+	struct qcow2 *q = Q(b);
+
+	if (!q->base.read_only) {
+		pthread_mutex_lock(&q->lock);
+		if (qcow2_flush_locked(q) < 0)
+			log_error("disk '%s': its last tables could not be written", q->base.path);
+		pthread_mutex_unlock(&q->lock);
+	}
+	q_free(q);
+}
+
+static const struct block_driver qcow2_driver = {
+	.name = "qcow2",
+	.submit = q_submit,
+	.completion_fd = q_completion_fd,
+	.process_completions = q_process_completions,
+	.in_flight = q_in_flight,
+	.drain = q_drain,
+	.sync = q_sync,
+	.lock = q_lock,
+	.unlock = q_unlock,
+	.io_sync = qcow2_io_sync,
+	.close = q_close,
+	.engine_name = q_engine_name,
+	.direct = q_direct,
+	.fdatasyncs = q_fdatasyncs,
+};
+
+/* A relative backing file name is relative to the image's directory. */
+static int backing_path(const struct qcow2 *q, char *out, size_t size)
+{
+	char *dir;
+	int n;
+
+	if (q->h.backing_file[0] == '/')
+		return snprintf(out, size, "%s", q->h.backing_file) < (int)size ? 0 : -1;
+	dir = strdup(q->base.path);
+	if (!dir)
+		return -1;
+	n = snprintf(out, size, "%s/%s", dirname(dir), q->h.backing_file);
+	free(dir);
+	return n < (int)size ? 0 : -1;
+}
+
+static int open_backing(struct qcow2 *q, const struct block_options *o, unsigned int depth)
+{
+	char path[PATH_MAX + 1];
+	const char *fmt = q->h.backing_format[0] ? q->h.backing_format : NULL;
+
+	if (!q->h.backing_file[0])
+		return 0;
+	if (depth >= QCOW2_MAX_DEPTH) {
+		log_error("disk '%s': its backing chain is more than %d images deep (a loop?)",
+			  o->path, QCOW2_MAX_DEPTH);
+		return -1;
+	}
+	if (fmt && strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
+		log_error("disk '%s': its backing file is in format '%s' (raw or qcow2 are supported)",
+			  o->path, fmt);
+		return -1;
+	}
+	if (backing_path(q, path, sizeof(path)) < 0) {
+		log_error("disk '%s': its backing file name is too long", o->path);
+		return -1;
+	}
+	q->backing = block_open_backing(o, path, fmt, depth + 1);
+	return q->backing ? 0 : -1;
+}
+
+/* What writing needs that reading does not. */
+static int check_writable(struct qcow2 *q)
+{
+	uint8_t sec[512];
+	int r;
+
+	if (q->h.incompatible & QCOW2_INCOMPAT_DIRTY) {
+		log_error("disk '%s': was not closed cleanly (lazy refcounts): run qemu-img check -r "
+			  "all on it, or open it readonly=on", q->base.path);
+		return -1;
+	}
+	if (q->h.nb_snapshots) {
+		log_error("disk '%s': has internal snapshots, which Vireo does not write to: open it "
+			  "readonly=on, or remove them (qemu-img snapshot -d)", q->base.path);
+		return -1;
+	}
+	if (!q->h.autoclear)
+		return 0;
+	/* Unknown to us, so no longer true once we write: cleared first. */
+	if ((r = block_pread(q->file, sec, sizeof(sec), 0)) < 0 ||
+	    (be64_put(sec + 88, 0), (r = block_pwrite(q->file, sec, sizeof(sec), 0)) < 0)) {
+		log_error("disk '%s': cannot update its header: %s", q->base.path, strerror(-r));
+		return -1;
+	}
+	q->h.autoclear = 0;
+	return 0;
+}
+
+struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
+				 bool probed, unsigned int depth)
+{
+	struct qcow2 *q = calloc(1, sizeof(*q));
+	struct error err = { 0 };
+	/* Whole sectors (a short file reads as zeroes past its end). */
+	uint64_t len = file->size < QCOW2_HEADER_READ ? (file->size + 511) & ~511ull
+						       : QCOW2_HEADER_READ;
+	uint8_t *hdr = NULL;
+	int r;
+
+	if (!q) {
+		block_close(file);
+		return NULL;
+	}
+	q->base.drv = &qcow2_driver;
+	q->base.read_only = o->read_only;
+	q->file = file;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->alloc_done, NULL);
+	q->base.path = strdup(o->path);
+	hdr = malloc(len);
+	if (!q->base.path || !hdr)
+		goto fail;
+	if ((r = block_pread(file, hdr, len, 0)) < 0) {
+		log_error("disk '%s': cannot read its header: %s", o->path, strerror(-r));
+		goto fail;
+	}
+	if (qcow2_header_parse(hdr, len < file->size ? len : file->size, file->size, &q->h, &err) < 0) {
+		log_error("disk '%s' %s", o->path, err.msg);
+		goto fail;
+	}
+	if (q->h.size % BLOCK_SECTOR_SIZE || !q->h.size) {
+		log_error("disk '%s': its virtual size (%llu bytes) is not a positive multiple of %d",
+			  o->path, (unsigned long long)q->h.size, BLOCK_SECTOR_SIZE);
+		goto fail;
+	}
+	if (probed && q->h.backing_file[0]) {
+		log_error("disk '%s' is a qcow2 image with a backing file ('%s'): give format=qcow2 "
+			  "to use it (a probed image may not open other files)",
+			  o->path, q->h.backing_file);
+		goto fail;
+	}
+	q->base.size = q->h.size;
+	q->cluster_size = q->h.cluster_size;
+	q->l2_entries = q->cluster_size / 8;
+	if ((!o->read_only && check_writable(q) < 0) || open_backing(q, o, depth) < 0)
+		goto fail;
+	if (qcow2_meta_init(q, o->l2_cache_size) < 0) {
+		log_error("disk '%s': cannot load its tables", o->path);
+		goto fail;
+	}
+	q->workers = block_workers_start(&q->base, QCOW2_WORKERS);
+	if (!q->workers)
+		goto fail;
+	free(hdr);
+	log_debug("disk '%s': qcow2 v%u, %llu bytes, clusters of %llu, %u L2 tables cached%s%s",
+		  o->path, q->h.version, (unsigned long long)q->h.size,
+		  (unsigned long long)q->cluster_size, q->nl2, q->backing ? ", backing " : "",
+		  q->backing ? block_path(q->backing) : "");
+	return &q->base;
+fail:
+	free(hdr);
+	q_free(q);
+	return NULL;
+}

@@ -1,0 +1,400 @@
+/* qcow2 guest requests, one at a time per worker thread: each is cut at
+ * cluster boundaries, and each piece mapped (under the lock), then read
+ * or written (without it, except while a new cluster is being filled for
+ * a guest cluster, which other writers of that cluster wait for). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "block/qcow2.h"
+#include "util/iov.h"
+#include "util/log.h"
+
+struct piece {
+	uint64_t guest; /* guest offset of the piece */
+	uint64_t in;	/* offset inside its cluster */
+	uint64_t len;
+	struct iovec *iov; /* its part of the request's buffers */
+	unsigned int iovcnt;
+};
+
+static void iov_zero(const struct iovec *iov, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		memset(iov[i].iov_base, 0, iov[i].iov_len);
+}
+
+static int mapping_of(struct qcow2 *q, uint64_t guest, struct qcow2_mapping *m)
+{
+	struct qcow2_l2 *t;
+	int r = qcow2_l2_get(q, guest, false, &t);
+
+	if (r < 0)
+		return r;
+	if (!t) {
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
+	if (qcow2_l2_decode(qcow2_l2_entry(q, t, guest), q->h.cluster_bits, q->h.version, m) < 0 ||
+	    (m->kind == QCOW2_NORMAL && (m->host_offset > q->alloc_end ||
+					 q->alloc_end - m->host_offset < q->cluster_size)) ||
+	    (m->kind == QCOW2_COMPRESSED && m->host_offset + m->compressed_size > q->alloc_end)) {
+		log_error("disk '%s': invalid L2 entry for guest offset 0x%llx: the image is corrupt",
+			  q->base.path, (unsigned long long)guest);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A compressed cluster, whole, into out (cluster_size bytes). */
+static int decompress(struct qcow2 *q, const struct qcow2_mapping *m, uint8_t *out)
+{
+	uint64_t start = m->host_offset & ~511ull;
+	uint64_t end = (m->host_offset + m->compressed_size + 511) & ~511ull;
+	uint8_t *in;
+	int r;
+
+	in = malloc(end - start);
+	if (!in)
+		return -ENOMEM;
+	r = block_pread(q->file, in, end - start, start);
+	if (r == 0) {
+		const uint8_t *src = in + (m->host_offset - start);
+		size_t n = end - m->host_offset;
+
+		r = -EIO;
+		if (q->h.compression == QCOW2_ZLIB) {
+			z_stream z = { .next_in = (uint8_t *)src, .avail_in = (uInt)n, .next_out = out,
+				       .avail_out = (uInt)q->cluster_size };
+			int zr;
+
+			/* Raw deflate with a 4 KiB window, as QEMU writes it. */
+			if (inflateInit2(&z, -12) == Z_OK) {
+				zr = inflate(&z, Z_FINISH);
+				if ((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) &&
+				    z.avail_out == 0)
+					r = 0;
+				inflateEnd(&z);
+			}
+		} else {
+			ZSTD_DCtx *d = ZSTD_createDCtx();
+			ZSTD_inBuffer zin = { src, n, 0 };
+			ZSTD_outBuffer zout = { out, q->cluster_size, 0 };
+
+			/* Frames until the cluster is full; what follows it in
+			 * the last sector is another cluster's. */
+			while (d && zout.pos < zout.size && zin.pos < zin.size) {
+				size_t zr = ZSTD_decompressStream(d, &zout, &zin);
+
+				if (ZSTD_isError(zr) || (zr == 0 && zout.pos < zout.size &&
+							 zin.pos == zin.size))
+					break;
+			}
+			if (zout.pos == zout.size)
+				r = 0;
+			ZSTD_freeDCtx(d);
+		}
+		if (r < 0)
+			log_error("disk '%s': a compressed cluster does not decompress", q->base.path);
+	}
+	free(in);
+	return r;
+}
+
+/* Reads what a guest range would read before this write: the backing
+ * file's (zeroes past its end), or zeroes. */
+static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov,
+			unsigned int n, uint64_t len)
+{
+	uint64_t have;
+	struct iovec part[IOV_MAX];
+	unsigned int k;
+	int64_t r;
+
+	if (!q->backing || guest >= q->backing->size) {
+		iov_zero(iov, n);
+		return 0;
+	}
+	have = q->backing->size - guest < len ? q->backing->size - guest : len;
+	if (have < len) {
+		k = iov_slice(part, IOV_MAX, iov, n, (size_t)have, (size_t)(len - have));
+		iov_zero(part, k);
+	}
+	k = iov_slice(part, IOV_MAX, iov, n, 0, (size_t)have);
+	r = block_io_sync(q->backing, BLOCK_READ, guest, part, k, 0);
+	return r < 0 ? (int)r : (uint64_t)r == have ? 0 : -EIO;
+}
+
+static int read_piece(struct qcow2 *q, const struct piece *p)
+{
+	struct qcow2_mapping m;
+	uint8_t *c;
+	int64_t r;
+
+	pthread_mutex_lock(&q->lock);
+	r = mapping_of(q, p->guest, &m);
+	pthread_mutex_unlock(&q->lock);
+	if (r < 0)
+		return (int)r;
+	switch (m.kind) {
+	case QCOW2_UNALLOCATED:
+		return read_backing(q, p->guest, p->iov, p->iovcnt, p->len);
+	case QCOW2_ZERO:
+		iov_zero(p->iov, p->iovcnt);
+		return 0;
+	case QCOW2_NORMAL:
+		r = block_io_sync(q->file, BLOCK_READ, m.host_offset + p->in, p->iov, p->iovcnt, 0);
+		return r < 0 ? (int)r : (uint64_t)r == p->len ? 0 : -EIO;
+	case QCOW2_COMPRESSED:
+		c = malloc(q->cluster_size);
+		if (!c)
+			return -ENOMEM;
+		r = decompress(q, &m, c);
+		if (!r)
+			iov_from_buf(p->iov, p->iovcnt, 0, c + p->in, (size_t)p->len);
+		free(c);
+		return (int)r;
+	}
+	return -EIO;
+}
+
+/* The whole cluster as it reads now, into buf. */
+static int old_contents(struct qcow2 *q, const struct qcow2_mapping *m, uint64_t guest,
+			uint8_t *buf)
+{
+	struct iovec iov = { buf, (size_t)q->cluster_size };
+
+	switch (m->kind) {
+	case QCOW2_UNALLOCATED:
+		return read_backing(q, guest, &iov, 1, q->cluster_size);
+	case QCOW2_ZERO:
+		memset(buf, 0, q->cluster_size);
+		return 0;
+	case QCOW2_NORMAL:
+		return block_pread(q->file, buf, q->cluster_size, m->host_offset);
+	case QCOW2_COMPRESSED:
+		return decompress(q, m, buf);
+	}
+	return -EIO;
+}
+
+static bool allocating(const struct qcow2 *q, uint64_t cluster)
+{
+	unsigned int i;
+
+	for (i = 0; i < q->nallocating; i++)
+		if (q->allocating[i] == cluster)
+			return true;
+	return false;
+}
+
+static void allocation_done(struct qcow2 *q, uint64_t cluster)
+{
+	unsigned int i;
+
+	for (i = 0; i < q->nallocating; i++) {
+		if (q->allocating[i] == cluster) {
+			q->allocating[i] = q->allocating[--q->nallocating];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&q->alloc_done);
+}
+
+/* A write to a cluster that cannot be written in place (unallocated,
+ * zero, compressed): a new cluster, filled with the old contents and the
+ * piece, then mapped. Lock held on entry and on return; dropped while
+ * the data moves. */
+static int write_new_cluster(struct qcow2 *q, const struct piece *p,
+			     const struct qcow2_mapping *old)
+{
+	uint64_t cluster = p->guest - p->in, host;
+	bool whole = p->len == q->cluster_size;
+	bool reuse = old->kind == QCOW2_ZERO && old->host_offset && old->copied;
+	struct qcow2_l2 *t;
+	uint8_t *buf = NULL;
+	int r;
+
+	if (reuse) {
+		host = old->host_offset; /* preallocated: refcount one already */
+	} else if ((r = qcow2_alloc_cluster(q, &host)) < 0) {
+		return r;
+	}
+	q->allocating[q->nallocating++] = cluster;
+	pthread_mutex_unlock(&q->lock);
+	if (whole) {
+		int64_t n = block_io_sync(q->file, BLOCK_WRITE, host, p->iov, p->iovcnt, 0);
+
+		r = n < 0 ? (int)n : (uint64_t)n == p->len ? 0 : -EIO;
+	} else if (!(buf = qcow2_alloc_buf(q->cluster_size))) {
+		r = -ENOMEM;
+	} else if ((r = old_contents(q, old, cluster, buf)) == 0) {
+		iov_to_buf(p->iov, p->iovcnt, 0, buf + p->in, (size_t)p->len);
+		r = block_pwrite(q->file, buf, q->cluster_size, host);
+	}
+	free(buf);
+	pthread_mutex_lock(&q->lock);
+	if (r == 0)
+		r = qcow2_l2_get(q, cluster, true, &t);
+	if (r == 0) {
+		qcow2_l2_set(q, t, cluster, host | QCOW2_OFLAG_COPIED);
+		if (!reuse)
+			r = qcow2_free_later(q, old);
+	}
+	/* A failed write leaves the new cluster counted and unused: leaked,
+	 * which is allowed, never corrupt. */
+	allocation_done(q, cluster);
+	return r;
+}
+
+static int write_piece(struct qcow2 *q, const struct piece *p)
+{
+	uint64_t cluster = p->guest - p->in;
+	struct qcow2_mapping m;
+	struct qcow2_l2 *t;
+	int64_t n;
+	int r;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (allocating(q, cluster) || q->nallocating == QCOW2_MAX_ALLOCS)
+			pthread_cond_wait(&q->alloc_done, &q->lock);
+		if ((r = qcow2_l2_get(q, cluster, true, &t)) < 0 ||
+		    (r = mapping_of(q, cluster, &m)) < 0)
+			break;
+		if (m.kind == QCOW2_NORMAL && m.copied) {
+			pthread_mutex_unlock(&q->lock);
+			n = block_io_sync(q->file, BLOCK_WRITE, m.host_offset + p->in, p->iov,
+					  p->iovcnt, 0);
+			return n < 0 ? (int)n : (uint64_t)n == p->len ? 0 : -EIO;
+		}
+		if (m.kind == QCOW2_NORMAL) {
+			log_error("disk '%s': a cluster is shared (internal snapshots): not written",
+				  q->base.path);
+			r = -EIO;
+			break;
+		}
+		r = write_new_cluster(q, p, &m);
+		break;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+/* Whole clusters of a DISCARD or WRITE_ZEROES: the L2 entry says zero
+ * (or, for a discard without a backing file, unallocated), and what the
+ * cluster held is freed at the next flush. False when this cluster
+ * cannot be done that way (version 2 with a backing file, or a zeroed
+ * cluster that keeps its allocation), and is written with zeroes. */
+static int zero_cluster(struct qcow2 *q, uint64_t guest, enum block_op op, bool *done)
+{
+	struct qcow2_mapping m;
+	struct qcow2_l2 *t;
+	uint64_t entry;
+	int r;
+
+	*done = false;
+	pthread_mutex_lock(&q->lock);
+	while (allocating(q, guest))
+		pthread_cond_wait(&q->alloc_done, &q->lock);
+	if ((r = mapping_of(q, guest, &m)) < 0)
+		goto out;
+	if (q->h.version < 3 && (q->backing || op == BLOCK_WRITE_ZEROES)) {
+		if (op == BLOCK_DISCARD && m.kind == QCOW2_UNALLOCATED && !q->backing)
+			*done = true;
+		goto out;
+	}
+	if (op == BLOCK_DISCARD && !q->backing)
+		entry = 0;
+	else if (op == BLOCK_WRITE_ZEROES && m.kind == QCOW2_NORMAL && m.copied)
+		entry = m.host_offset | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO; /* keeps its space */
+	else
+		entry = QCOW2_OFLAG_ZERO;
+	if ((r = qcow2_l2_get(q, guest, true, &t)) < 0)
+		goto out;
+	qcow2_l2_set(q, t, guest, entry);
+	if (!(entry & QCOW2_OFFSET_MASK))
+		r = qcow2_free_later(q, &m);
+	*done = r == 0;
+out:
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+static int zero_range(struct qcow2 *q, enum block_op op, uint64_t offset, uint64_t len)
+{
+	static const uint8_t zeros[64 << 10];
+	uint64_t end = offset + len;
+
+	while (offset < end) {
+		uint64_t in = offset & (q->cluster_size - 1);
+		uint64_t n = q->cluster_size - in < end - offset ? q->cluster_size - in : end - offset;
+		bool done = false;
+		int r;
+
+		if (!in && n == q->cluster_size && (r = zero_cluster(q, offset, op, &done)) < 0)
+			return r;
+		while (!done && n) { /* written as zeroes, in pieces */
+			uint64_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+			struct iovec iov = { (void *)zeros, (size_t)k };
+			struct piece p = { offset, offset & (q->cluster_size - 1), k, &iov, 1 };
+
+			if ((r = write_piece(q, &p)) < 0)
+				return r;
+			offset += k;
+			n -= k;
+		}
+		offset += n;
+	}
+	return 0;
+}
+
+int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
+		      const struct iovec *iov, unsigned int iovcnt, uint64_t len)
+{
+	struct qcow2 *q = (struct qcow2 *)b;
+	uint64_t total, done = 0;
+	struct iovec *part;
+	int r = 0;
+
+	switch (op) {
+	case BLOCK_FLUSH:
+		pthread_mutex_lock(&q->lock);
+		r = qcow2_flush_locked(q);
+		pthread_mutex_unlock(&q->lock);
+		return r;
+	case BLOCK_DISCARD:
+	case BLOCK_WRITE_ZEROES:
+		if (q->failed)
+			return -EIO;
+		return zero_range(q, op, offset, len);
+	case BLOCK_READ:
+	case BLOCK_WRITE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (op == BLOCK_WRITE && q->failed)
+		return -EIO;
+	total = iov_size(iov, iovcnt);
+	part = malloc((iovcnt ? iovcnt : 1) * sizeof(*part));
+	if (!part)
+		return -ENOMEM;
+	while (done < total && r == 0) {
+		struct piece p;
+
+		p.guest = offset + done;
+		p.in = p.guest & (q->cluster_size - 1);
+		p.len = q->cluster_size - p.in < total - done ? q->cluster_size - p.in : total - done;
+		p.iov = part;
+		p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)p.len);
+		r = op == BLOCK_READ ? read_piece(q, &p) : write_piece(q, &p);
+		done += p.len;
+	}
+	free(part);
+	return r < 0 ? r : (int64_t)total;
+}

@@ -1,0 +1,314 @@
+/* qcow2 against the reference tool: images qemu-img makes read back as
+ * `qemu-img convert -O raw` says (cluster sizes, compression, backing
+ * chains, zero clusters); what Vireo writes passes `qemu-img check` and
+ * `qemu-img compare` against a raw file given the same writes. Through
+ * the block layer's own API, as virtio-blk uses it. */
+#include "cmocka_prelude.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/block.h"
+
+static char dir[256];
+
+struct waiter {
+	unsigned int calls;
+	int64_t result;
+};
+
+static void count_done(struct block_req *r, int64_t result)
+{
+	struct waiter *w = r->opaque;
+
+	w->calls++;
+	w->result = result;
+}
+
+static int64_t do_io(struct block_backend *b, enum block_op op, uint64_t off, void *buf,
+		     uint64_t len)
+{
+	struct iovec iov = { buf, (size_t)len };
+	struct waiter w = { 0 };
+	struct block_req r = { .op = op, .offset = off, .iov = &iov, .iovcnt = buf ? 1 : 0,
+			       .len = buf ? 0 : len, .done = count_done, .opaque = &w };
+	struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
+	int rounds = 0;
+
+	assert_int_equal(block_submit(b, &r), 0);
+	while (!w.calls) {
+		if (poll(&p, 1, 100) == 0 && ++rounds > 300)
+			fail_msg("request never completed");
+		block_process_completions(b);
+	}
+	return w.result;
+}
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("failed: %s", cmd);
+}
+
+static void path(char *out, const char *name)
+{
+	snprintf(out, 512, "%s/%s", dir, name);
+}
+
+static uint8_t *slurp(const char *p, size_t *len)
+{
+	FILE *f = fopen(p, "rb");
+	uint8_t *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static struct block_backend *open_fmt(const char *p, const char *format, bool ro)
+{
+	struct block_options o = { .path = p, .read_only = ro, .format = format };
+
+	return block_open(&o);
+}
+
+/* Everything through Vireo equals qemu-img's raw conversion. */
+static void assert_reads_as_raw(const char *img, const char *format)
+{
+	char raw[512];
+	size_t len, off;
+	uint8_t *want, *got;
+	struct block_backend *b;
+
+	path(raw, "expect.raw");
+	sh("qemu-img convert -O raw '%s' '%s'", img, raw);
+	want = slurp(raw, &len);
+	b = open_fmt(img, format, true);
+	assert_non_null(b);
+	assert_int_equal(block_size(b), len);
+	got = malloc(len);
+	/* In odd pieces, so requests straddle clusters. */
+	for (off = 0; off < len;) {
+		size_t n = len - off < 3 * 4096 + 512 ? len - off : 3 * 4096 + 512;
+
+		assert_int_equal(do_io(b, BLOCK_READ, off, got + off, n), (int64_t)n);
+		off += n;
+	}
+	if (memcmp(got, want, len)) {
+		for (off = 0; off < len && got[off] == want[off]; off++)
+			;
+		fail_msg("%s reads differently from qemu-img at byte %zu", img, off);
+	}
+	block_close(b);
+	free(got);
+	free(want);
+	unlink(raw);
+}
+
+/* A raw file with a pattern written by qemu-io-free means: dd. */
+static void make_source(const char *raw, unsigned int mib)
+{
+	sh("dd if=/dev/urandom of='%s' bs=1M count=%u status=none && "
+	   "dd if=/dev/zero of='%s' bs=1M seek=1 count=1 conv=notrunc status=none && "
+	   "truncate -s %uM '%s'", raw, mib, raw, mib + 3, raw);
+}
+
+static void test_reads_qemu_img_images(void **state)
+{
+	static const char *const opts[] = {
+		"cluster_size=512", "cluster_size=4096", "cluster_size=65536",
+		"cluster_size=2097152", "compat=0.10", "refcount_bits=1", "refcount_bits=64",
+		"preallocation=metadata", "preallocation=full",
+	};
+	char raw[512], img[512];
+	unsigned int i;
+
+	(void)state;
+	path(raw, "src.raw");
+	path(img, "img.qcow2");
+	make_source(raw, 5);
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		sh("qemu-img convert -O qcow2 -o %s '%s' '%s'", opts[i], raw, img);
+		assert_reads_as_raw(img, "qcow2");
+		assert_reads_as_raw(img, NULL); /* probed */
+	}
+	sh("qemu-img convert -c -O qcow2 '%s' '%s'", raw, img);
+	assert_reads_as_raw(img, "qcow2");
+	sh("qemu-img convert -c -O qcow2 -o compression_type=zstd,cluster_size=4096 '%s' '%s'",
+	   raw, img);
+	assert_reads_as_raw(img, "qcow2");
+	unlink(img);
+	unlink(raw);
+}
+
+static void test_backing_chain(void **state)
+{
+	char raw[512], base[512], mid[512], top[512];
+
+	(void)state;
+	path(raw, "base.raw");
+	path(base, "base.qcow2");
+	path(mid, "mid.qcow2");
+	path(top, "top.qcow2");
+	make_source(raw, 4);
+	sh("qemu-img convert -O qcow2 '%s' '%s'", raw, base);
+	/* Relative names, resolved from the image's own directory. */
+	sh("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 8M && "
+	   "qemu-io -c 'write -P 0x55 1M 64k' mid.qcow2 >/dev/null 2>&1 || "
+	   "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 8M", dir);
+	sh("qemu-img create -q -f qcow2 -b '%s' -F qcow2 '%s'", mid, top);
+	assert_reads_as_raw(top, "qcow2");
+	/* A raw backing file, and one past which the image is longer. */
+	sh("qemu-img create -q -f qcow2 -b '%s' -F raw '%s' 12M", raw, top);
+	assert_reads_as_raw(top, "qcow2");
+	unlink(top);
+	unlink(mid);
+	unlink(base);
+	unlink(raw);
+}
+
+static void test_probed_backing_refused(void **state)
+{
+	char raw[512], top[512];
+	struct block_backend *b;
+
+	(void)state;
+	path(raw, "pb.raw");
+	path(top, "pb.qcow2");
+	sh("truncate -s 1M '%s'", raw);
+	sh("qemu-img create -q -f qcow2 -b '%s' -F raw '%s'", raw, top);
+	assert_null(open_fmt(top, NULL, true));
+	b = open_fmt(top, "qcow2", true); /* said: trusted */
+	assert_non_null(b);
+	block_close(b);
+	unlink(top);
+	unlink(raw);
+}
+
+/* Writes through Vireo, the same writes into a raw file: qemu-img check
+ * finds nothing wrong, and qemu-img compare finds them equal. */
+static void test_writes_pass_qemu_img(void **state)
+{
+	static const char *const opts[] = { "cluster_size=65536", "cluster_size=4096",
+					    "cluster_size=512", "compat=0.10",
+					    "refcount_bits=1", "cluster_size=2097152" };
+	char raw[512], img[512], base[512];
+	uint8_t *buf = malloc(1 << 20);
+	unsigned int i, k;
+
+	(void)state;
+	path(raw, "w.raw");
+	path(img, "w.qcow2");
+	path(base, "wbase.qcow2");
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]) * 2; i++) {
+		bool backed = i >= sizeof(opts) / sizeof(opts[0]);
+		struct block_backend *b, *r;
+		int fd;
+
+		if (backed) {
+			char src[512];
+
+			path(src, "wsrc.raw");
+			make_source(src, 4);
+			sh("qemu-img convert -c -O qcow2 '%s' '%s'", src, base);
+			sh("qemu-img create -q -f qcow2 -o %s -b '%s' -F qcow2 '%s' 16M",
+			   opts[i % 6], base, img);
+			sh("qemu-img convert -O raw '%s' '%s'", base, raw);
+			sh("truncate -s 16M '%s'", raw);
+			unlink(src);
+		} else {
+			sh("qemu-img create -q -f qcow2 -o %s '%s' 16M", opts[i], img);
+			sh("truncate -s 0 '%s' && truncate -s 16M '%s'", raw, raw);
+		}
+		b = open_fmt(img, "qcow2", false);
+		assert_non_null(b);
+		fd = open(raw, O_RDWR);
+		srand(i);
+		for (k = 0; k < 300; k++) {
+			uint64_t off = (uint64_t)(rand() % (16 * 2048 - 256)) * 512;
+			uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
+			int what = rand() % 10;
+			size_t j;
+
+			if (what < 7) {
+				for (j = 0; j < len; j++)
+					buf[j] = (uint8_t)(rand() >> 7);
+				assert_int_equal(do_io(b, BLOCK_WRITE, off, buf, len), (int64_t)len);
+				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+			} else {
+				enum block_op op = what < 9 ? BLOCK_WRITE_ZEROES : BLOCK_DISCARD;
+
+				assert_int_equal(do_io(b, op, off, NULL, len), 0);
+				memset(buf, 0, len);
+				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+			}
+			if (k % 50 == 49)
+				assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+		}
+		close(fd);
+		block_close(b);
+		sh("qemu-img check -q '%s'", img);
+		sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, raw);
+		/* And Vireo reads back what it wrote. */
+		r = open_fmt(img, "qcow2", true);
+		assert_non_null(r);
+		block_close(r);
+		assert_reads_as_raw(img, "qcow2");
+	}
+	unlink(img);
+	unlink(raw);
+	unlink(base);
+	free(buf);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vireo-qcow2-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reads_qemu_img_images),
+		cmocka_unit_test(test_backing_chain),
+		cmocka_unit_test(test_probed_backing_refused),
+		cmocka_unit_test(test_writes_pass_qemu_img),
+	};
+
+	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
+		printf("skip - test_qcow2: qemu-img is not installed (apt-get install qemu-utils)\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
