@@ -470,6 +470,40 @@ static int read_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64
 	return 0;
 }
 
+/* New clusters go past every cluster counted in use, not just past the
+ * end of the file: a process killed after counting a cluster and before
+ * writing it leaves the cluster counted (leaked) beyond the file's end,
+ * and handing it out again would count it twice. The last refcount
+ * block with a cluster in use says where that is. */
+static int find_alloc_end(struct qcow2 *q)
+{
+	uint64_t epb = block_entries(q), ti = q->reftable_entries, i;
+	struct qcow2_rblock *rb;
+	int r;
+
+	while (ti--) {
+		if (!q->reftable[ti])
+			continue;
+		if (q->reftable[ti] + q->cluster_size > q->alloc_end)
+			q->alloc_end = q->reftable[ti] + q->cluster_size;
+		if ((r = rblock_get(q, q->reftable[ti], &rb)) < 0) {
+			log_error("disk '%s': cannot read a refcount block: %s", q->base.path,
+				  strerror(-r));
+			return -1;
+		}
+		for (i = epb; i--;) {
+			if (qcow2_refcount_get(rb->b, q->h.refcount_order, i)) {
+				uint64_t end = (ti * epb + i + 1) * q->cluster_size;
+
+				if (end > q->alloc_end)
+					q->alloc_end = end;
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
 int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes)
 {
 	uint64_t tables, i;
@@ -499,7 +533,7 @@ int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes)
 		if (!(q->rb[i].b = qcow2_alloc_buf(q->cluster_size)))
 			return -1;
 	q->alloc_end = (q->file->size + q->cluster_size - 1) & ~(q->cluster_size - 1);
-	return 0;
+	return find_alloc_end(q);
 }
 
 void qcow2_meta_free(struct qcow2 *q)
