@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,29 +94,15 @@ int block_file_check_raw(struct block_backend *bb)
 	return 0;
 }
 
-/* flock, not fcntl locks: they belong to this open file, so a second open
- * in the same process conflicts too, and they vanish with the fd. */
 static int lock_image(struct block_file *b)
 {
-	if (flock(b->fd, (b->base.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+	if (file_lock(&b->base) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK)
 		log_error("disk '%s' is in use by another process", b->base.path);
 	else
 		log_error("disk '%s': cannot lock: %s", b->base.path, strerror(errno));
 	return -1;
-}
-
-int file_lock(const struct block_backend *bb)
-{
-	const struct block_file *b = (const struct block_file *)bb;
-
-	return flock(b->fd, (b->base.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB);
-}
-
-void file_unlock(const struct block_backend *bb)
-{
-	flock(((const struct block_file *)bb)->fd, LOCK_UN);
 }
 
 static void direct_off(struct block_file *b, const char *why)

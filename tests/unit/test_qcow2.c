@@ -463,6 +463,59 @@ static void test_leak_past_eof_not_reused(void **state)
 	unlink(img);
 }
 
+/* Locks as QEMU takes them: while Vireo writes an image, qemu-io is
+ * refused it (qemu-img may still look with -U, force-share); while
+ * qemu-io writes it, Vireo is refused, writing or reading; two readers
+ * share. For raw and qcow2 alike (the lock is the file's). */
+static void test_locks_shared_with_qemu(void **state)
+{
+	static const char *const fmts[] = { "raw", "qcow2" };
+	char img[512], cmd[1200];
+	unsigned int i;
+
+	(void)state;
+	path(img, "locked.img");
+	for (i = 0; i < 2; i++) {
+		struct block_backend *b, *r;
+		pid_t pid;
+		int status;
+
+		sh("qemu-img create -q -f %s '%s' 1M", fmts[i], img);
+		b = open_fmt(img, fmts[i], false);
+		assert_non_null(b);
+		snprintf(cmd, sizeof(cmd), "qemu-io -f %s -c 'write 0 512' '%s' >/dev/null 2>&1",
+			 fmts[i], img);
+		assert_int_not_equal(system(cmd), 0);
+		sh("qemu-img info -U '%s' >/dev/null", img);
+		assert_null(open_fmt(img, fmts[i], true)); /* a second Vireo, even reading */
+		block_close(b);
+		/* Two readers. */
+		b = open_fmt(img, fmts[i], true);
+		r = open_fmt(img, fmts[i], true);
+		assert_non_null(b);
+		assert_non_null(r);
+		block_close(r);
+		block_close(b);
+		/* QEMU writing (qemu-io holds the image while it sleeps). */
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			execlp("qemu-io", "qemu-io", "-f", fmts[i], "-c", "write 0 512", "-c",
+			       "sleep 3000", img, (char *)NULL);
+			_exit(127);
+		}
+		usleep(1000000);
+		assert_null(open_fmt(img, fmts[i], false));
+		assert_null(open_fmt(img, fmts[i], true));
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		b = open_fmt(img, fmts[i], false); /* QEMU is gone */
+		assert_non_null(b);
+		block_close(b);
+		unlink(img);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -488,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_writes_pass_qemu_img),
 		cmocka_unit_test(test_kill_during_writes),
 		cmocka_unit_test(test_leak_past_eof_not_reused),
+		cmocka_unit_test(test_locks_shared_with_qemu),
 	};
 
 	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
