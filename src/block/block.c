@@ -8,6 +8,7 @@
 
 #include "block/block_driver.h"
 #include "block/file.h"
+#include "block/nbd.h"
 #include "block/qcow2.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -22,13 +23,15 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 		log_error("disk '%s': unknown format '%s' (raw or qcow2)", o->path, o->format);
 		return NULL;
 	}
-	if (o->format && !strcmp(o->format, "raw"))
+	if (o->protocol == BLOCK_PROTO_NBD)
+		file = block_nbd_open(o);
+	else if (o->format && !strcmp(o->format, "raw"))
 		return block_file_open(o, false);
-	/* Growable until it is known to be raw: a qcow2 file need not be
-	 * a whole number of sectors. */
-	file = block_file_open(o, true);
-	if (!file)
-		return NULL;
+	else /* growable until it is known to be raw: a qcow2 file need not
+	      * be a whole number of sectors */
+		file = block_file_open(o, true);
+	if (!file || (o->format && !strcmp(o->format, "raw")))
+		return file;
 	if (block_pread(file, first, sizeof(first), 0) < 0) {
 		log_error("disk '%s': cannot read its first sector", o->path);
 		block_close(file);
@@ -40,7 +43,7 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 			block_close(file);
 			return NULL;
 		}
-		if (block_file_check_raw(file) < 0) {
+		if (o->protocol == BLOCK_PROTO_FILE && block_file_check_raw(file) < 0) {
 			block_close(file);
 			return NULL;
 		}
@@ -63,6 +66,7 @@ struct block_backend *block_open_backing(const struct block_options *parent, con
 {
 	struct block_options o = *parent;
 
+	o.protocol = BLOCK_PROTO_FILE; /* a backing file is a file */
 	o.path = path;
 	o.format = format;
 	o.read_only = true;

@@ -36,7 +36,13 @@ struct block_req {
 	void *opaque;
 };
 
+enum block_protocol {
+	BLOCK_PROTO_FILE, /* path: an image file or a block device */
+	BLOCK_PROTO_NBD,  /* path: an NBD URI (nbd://, nbd+unix://) */
+};
+
 struct block_options {
+	enum block_protocol protocol;
 	const char *path;
 	bool read_only;
 	enum block_cache cache;

@@ -55,7 +55,24 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				log_error("--disk '%s': empty path", arg);
 				return -1;
 			}
+			if (d->block.path) {
+				log_error("--disk '%s': path= and nbd= name two disks: give one", arg);
+				return -1;
+			}
 			d->block.path = v;
+		} else if (!strcmp(k, "nbd")) {
+			if (d->block.path) {
+				log_error("--disk '%s': path= and nbd= name two disks: give one", arg);
+				return -1;
+			}
+			if (strncmp(v, "nbd://", 6) && strncmp(v, "nbd+unix://", 11) &&
+			    strncmp(v, "nbds://", 7) && strncmp(v, "nbds+unix://", 12)) {
+				log_error("--disk '%s': nbd= takes a URI: nbd://HOST[:PORT]/EXPORT or "
+					  "nbd+unix:///EXPORT?socket=PATH", arg);
+				return -1;
+			}
+			d->block.path = v;
+			d->block.protocol = BLOCK_PROTO_NBD;
 		} else if (!strcmp(k, "readonly")) {
 			if (keyval_bool(v, &d->block.read_only) < 0) {
 				log_error("--disk '%s': readonly must be on or off", arg);
@@ -95,13 +112,13 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 		} else {
-			log_error("--disk '%s': unknown key '%s' (path, format, readonly, serial, cache, "
-				  "engine, l2-cache-size)", arg, k);
+			log_error("--disk '%s': unknown key '%s' (path, nbd, format, readonly, serial, "
+				  "cache, engine, l2-cache-size)", arg, k);
 			return -1;
 		}
 	}
 	if (!d->block.path) {
-		log_error("--disk '%s': no path=FILE given", arg);
+		log_error("--disk '%s': no path=FILE or nbd=URI given", arg);
 		return -1;
 	}
 	return 0;

@@ -21,7 +21,7 @@
 #define OPTION_ARG_MAX 1024 /* longest device option string */
 #define VIRTIO_BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 
-/* --disk path=FILE[,format=raw|qcow2][,readonly=on][,serial=STR][,cache=none|writeback]
+/* --disk path=FILE|nbd=URI[,format=raw|qcow2][,readonly=on][,serial=STR][,cache=none|writeback]
  *        [,engine=uring|threads][,l2-cache-size=SIZE] */
 struct disk_config {
 	char arg[OPTION_ARG_MAX]; /* private copy the fields point into */

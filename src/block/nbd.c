@@ -1,0 +1,589 @@
+/* The NBD protocol, through libnbd (loaded when a disk first needs it,
+ * as libslirp is: a Vireo without NBD disks does not need the library).
+ * libnbd's synchronous calls hold the handle for their whole duration,
+ * so commands go through its asynchronous API instead, many in flight on
+ * one connection: any thread issues them, one thread of ours drives the
+ * socket and runs libnbd's completion callbacks.
+ *
+ * A server that dies fails the commands in flight and every later one
+ * with EIO: there is no reconnection (a guest sees I/O errors and its
+ * data flushed before is the server's to keep). A server that stops
+ * answering is cut off after VIREO_NBD_TIMEOUT_S seconds (30) of a
+ * command going unanswered, so Vireo never hangs on it. */
+#include "block/nbd.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <libnbd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "block/block_driver.h"
+#include "util/clock.h"
+#include "util/iov.h"
+#include "util/log.h"
+#include "util/thread.h"
+
+#define CONNECT_TIMEOUT_MS 15000
+
+/* ---- the library ---- */
+
+static struct libnbd {
+	struct nbd_handle *(*create)(void);
+	void (*close)(struct nbd_handle *);
+	const char *(*get_error)(void);
+	int (*set_uri_allow_local_file)(struct nbd_handle *, bool);
+	int (*aio_connect_uri)(struct nbd_handle *, const char *);
+	int (*aio_is_ready)(struct nbd_handle *);
+	int (*aio_is_dead)(struct nbd_handle *);
+	int (*aio_is_connecting)(struct nbd_handle *);
+	int (*aio_get_fd)(struct nbd_handle *);
+	unsigned (*aio_get_direction)(struct nbd_handle *);
+	int (*aio_notify_read)(struct nbd_handle *);
+	int (*aio_notify_write)(struct nbd_handle *);
+	int64_t (*get_size)(struct nbd_handle *);
+	int (*is_read_only)(struct nbd_handle *);
+	int (*can_flush)(struct nbd_handle *);
+	int (*can_zero)(struct nbd_handle *);
+	int64_t (*aio_pread)(struct nbd_handle *, void *, size_t, uint64_t, nbd_completion_callback,
+			     uint32_t);
+	int64_t (*aio_pwrite)(struct nbd_handle *, const void *, size_t, uint64_t,
+			      nbd_completion_callback, uint32_t);
+	int64_t (*aio_flush)(struct nbd_handle *, nbd_completion_callback, uint32_t);
+	int64_t (*aio_zero)(struct nbd_handle *, uint64_t, uint64_t, nbd_completion_callback,
+			    uint32_t);
+} L;
+static bool loaded;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
+static void load(void)
+{
+	static const char *const names[] = {
+		"nbd_create", "nbd_close", "nbd_get_error", "nbd_set_uri_allow_local_file",
+		"nbd_aio_connect_uri", "nbd_aio_is_ready", "nbd_aio_is_dead", "nbd_aio_is_connecting",
+		"nbd_aio_get_fd", "nbd_aio_get_direction", "nbd_aio_notify_read",
+		"nbd_aio_notify_write", "nbd_get_size", "nbd_is_read_only", "nbd_can_flush",
+		"nbd_can_zero", "nbd_aio_pread", "nbd_aio_pwrite", "nbd_aio_flush", "nbd_aio_zero",
+	};
+	void *h = dlopen("libnbd.so.0", RTLD_NOW | RTLD_LOCAL), **slot = (void **)&L;
+	unsigned int i;
+
+	if (!h) {
+		log_error("--disk nbd= needs libnbd (Debian: apt-get install libnbd0): %s", dlerror());
+		return;
+	}
+	/* The struct's members are in the order of names: one pointer each. */
+	_Static_assert(sizeof(L) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one name per member of struct libnbd");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(slot[i] = dlsym(h, names[i]))) {
+			log_error("--disk nbd=: libnbd.so.0 has no %s", names[i]);
+			dlclose(h);
+			return;
+		}
+	}
+	loaded = true;
+}
+
+/* ---- commands ---- */
+
+struct nbd_node;
+
+struct nbd_cmd {
+	struct nbd_node *n;
+	struct block_req *req; /* NULL: a synchronous caller waits on done */
+	enum block_op op;
+	uint64_t offset;
+	const struct iovec *iov;
+	unsigned int iovcnt;
+	uint64_t len;
+	void *buf; /* READ/WRITE: the data, contiguous, as libnbd wants it */
+	int64_t result;
+	bool finished;
+	uint64_t started_ms;
+	struct nbd_cmd *next, *prev; /* the node's list: in flight, then done */
+};
+
+struct nbd_node {
+	struct block_backend base;
+	struct nbd_handle *h;
+	pthread_t thread;
+	bool thread_started;
+	int wake_fd, event_fd;
+	bool can_flush, can_zero;
+	uint64_t timeout_ms;
+	pthread_mutex_t lock; /* what follows */
+	pthread_cond_t finished;
+	struct nbd_cmd *active; /* in flight, newest first */
+	struct nbd_cmd *done;	/* finished asynchronous ones, newest first */
+	unsigned int in_flight; /* asynchronous ones: accepted, done() not run */
+	bool stop, cut_off;
+};
+
+static struct nbd_node *N(const struct block_backend *b)
+{
+	return (struct nbd_node *)b;
+}
+
+static void kick(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* Only when the counter would overflow: readable anyway. */
+	}
+}
+
+static void unlink_active(struct nbd_node *n, struct nbd_cmd *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		n->active = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+/* libnbd's completion callback, in our thread (or in the issuing call,
+ * when the connection is already gone). 1: the command is retired. */
+static int completed(void *user_data, int *error)
+{
+	struct nbd_cmd *c = user_data;
+	struct nbd_node *n = c->n;
+
+	if (*error)
+		c->result = -*error;
+	else if (c->op == BLOCK_READ || c->op == BLOCK_WRITE)
+		c->result = (int64_t)c->len;
+	else
+		c->result = 0;
+	if (c->op == BLOCK_READ && !*error)
+		iov_from_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
+	pthread_mutex_lock(&n->lock);
+	unlink_active(n, c);
+	c->finished = true;
+	if (c->req) {
+		c->next = n->done;
+		n->done = c;
+		kick(n->event_fd);
+	} else {
+		pthread_cond_broadcast(&n->finished);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return 1;
+}
+
+/* Issues c; 0, or -errno when it cannot be (then c never completes). */
+static int issue(struct nbd_node *n, struct nbd_cmd *c)
+{
+	nbd_completion_callback cb = { .callback = completed, .user_data = c };
+	int64_t cookie;
+
+	c->n = n;
+	if (c->op == BLOCK_READ || c->op == BLOCK_WRITE) {
+		c->buf = malloc(c->len ? (size_t)c->len : 1);
+		if (!c->buf)
+			return -ENOMEM;
+		if (c->op == BLOCK_WRITE)
+			iov_to_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
+	} else if ((c->op == BLOCK_DISCARD || c->op == BLOCK_WRITE_ZEROES) && !n->can_zero) {
+		/* Zeroes written out: what a discard must read back as. */
+		c->buf = calloc(1, c->len ? (size_t)c->len : 1);
+		if (!c->buf)
+			return -ENOMEM;
+		c->op = BLOCK_WRITE;
+		c->iov = NULL;
+		c->iovcnt = 0;
+	}
+	c->started_ms = monotonic_ms();
+	pthread_mutex_lock(&n->lock);
+	if (n->cut_off) {
+		pthread_mutex_unlock(&n->lock);
+		return -EIO;
+	}
+	c->prev = NULL;
+	c->next = n->active;
+	if (n->active)
+		n->active->prev = c;
+	n->active = c;
+	pthread_mutex_unlock(&n->lock);
+	switch (c->op) {
+	case BLOCK_READ:
+		cookie = L.aio_pread(n->h, c->buf, (size_t)c->len, c->offset, cb, 0);
+		break;
+	case BLOCK_WRITE:
+		cookie = L.aio_pwrite(n->h, c->buf, (size_t)c->len, c->offset, cb, 0);
+		break;
+	case BLOCK_FLUSH:
+		cookie = L.aio_flush(n->h, cb, 0);
+		break;
+	case BLOCK_DISCARD: /* may leave a hole: reads as zeroes either way */
+		cookie = L.aio_zero(n->h, c->len, c->offset, cb, 0);
+		break;
+	default: /* WRITE_ZEROES: the blocks stay allocated */
+		cookie = L.aio_zero(n->h, c->len, c->offset, cb,
+				    LIBNBD_CMD_FLAG_NO_HOLE);
+		break;
+	}
+	if (cookie < 0) {
+		/* Refused at once (a dead connection): libnbd does not call
+		 * back for a command it never queued. */
+		pthread_mutex_lock(&n->lock);
+		unlink_active(n, c);
+		pthread_mutex_unlock(&n->lock);
+		log_debug("disk '%s': %s", n->base.path, L.get_error());
+		return -EIO;
+	}
+	kick(n->wake_fd); /* the socket has something to send */
+	return 0;
+}
+
+/* The thread that drives the connection. */
+static void *io_thread(void *arg)
+{
+	struct nbd_node *n = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = L.aio_get_fd(n->h) }, { .fd = n->wake_fd,
+								     .events = POLLIN } };
+		unsigned dir = L.aio_get_direction(n->h);
+		uint64_t count, oldest = 0;
+		struct nbd_cmd *c;
+		bool stop;
+
+		if (dir & LIBNBD_AIO_DIRECTION_READ)
+			p[0].events |= POLLIN;
+		if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+			p[0].events |= POLLOUT;
+		if (poll(p, p[0].fd >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents && read(n->wake_fd, &count, sizeof(count)) < 0) {
+			/* EAGAIN: raced with another read */
+		}
+		if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			L.aio_notify_read(n->h);
+		else if (p[0].fd >= 0 && (p[0].revents & POLLOUT))
+			L.aio_notify_write(n->h);
+		pthread_mutex_lock(&n->lock);
+		stop = n->stop;
+		for (c = n->active; c; c = c->next)
+			if (!oldest || c->started_ms < oldest)
+				oldest = c->started_ms;
+		if (oldest && monotonic_ms() - oldest > n->timeout_ms && !n->cut_off) {
+			n->cut_off = true;
+			log_error("disk '%s': the NBD server has not answered for %llu s: cut off, "
+				  "its requests fail", n->base.path,
+				  (unsigned long long)(n->timeout_ms / 1000));
+			/* libnbd sees the end of the stream, and fails what is
+			 * in flight. */
+			shutdown(L.aio_get_fd(n->h), SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- the driver ---- */
+
+static int nbd_submit(struct block_backend *b, struct block_req *r)
+{
+	struct nbd_node *n = N(b);
+	struct nbd_cmd *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	*c = (struct nbd_cmd){ .req = r, .op = r->op, .offset = r->offset, .iov = r->iov,
+			       .iovcnt = r->iovcnt,
+			       .len = r->op == BLOCK_READ || r->op == BLOCK_WRITE
+					      ? iov_size(r->iov, r->iovcnt)
+					      : r->len };
+	if (r->op == BLOCK_FLUSH && !n->can_flush) {
+		/* A server without a write cache: every write is already
+		 * durable. Completed through the fd all the same. */
+		c->finished = true;
+		pthread_mutex_lock(&n->lock);
+		c->next = n->done;
+		n->done = c;
+		n->in_flight++;
+		pthread_mutex_unlock(&n->lock);
+		kick(n->event_fd);
+		return 0;
+	}
+	pthread_mutex_lock(&n->lock);
+	n->in_flight++;
+	pthread_mutex_unlock(&n->lock);
+	err = issue(n, c);
+	if (err) {
+		pthread_mutex_lock(&n->lock);
+		n->in_flight--;
+		pthread_mutex_unlock(&n->lock);
+		free(c->buf);
+		free(c);
+	}
+	return err;
+}
+
+static int nbd_completion_fd(const struct block_backend *b)
+{
+	return N(b)->event_fd;
+}
+
+static void nbd_process_completions(struct block_backend *b)
+{
+	struct nbd_node *n = N(b);
+	struct nbd_cmd *list, *out = NULL;
+	uint64_t count;
+
+	if (read(n->event_fd, &count, sizeof(count)) < 0) {
+		/* EAGAIN: look anyway */
+	}
+	pthread_mutex_lock(&n->lock);
+	list = n->done;
+	n->done = NULL;
+	pthread_mutex_unlock(&n->lock);
+	while (list) { /* oldest first */
+		struct nbd_cmd *next = list->next;
+
+		list->next = out;
+		out = list;
+		list = next;
+	}
+	while (out) {
+		struct nbd_cmd *next = out->next;
+		struct block_req *r = out->req;
+		int64_t result = out->result;
+
+		free(out->buf);
+		free(out);
+		pthread_mutex_lock(&n->lock);
+		n->in_flight--;
+		pthread_mutex_unlock(&n->lock);
+		r->done(r, result);
+		out = next;
+	}
+}
+
+static unsigned int nbd_in_flight(const struct block_backend *b)
+{
+	struct nbd_node *n = N(b);
+	unsigned int k;
+
+	pthread_mutex_lock(&n->lock);
+	k = n->in_flight;
+	pthread_mutex_unlock(&n->lock);
+	return k;
+}
+
+static void nbd_drain(struct block_backend *b)
+{
+	struct pollfd p = { .fd = N(b)->event_fd, .events = POLLIN };
+
+	while (nbd_in_flight(b)) {
+		poll(&p, 1, 100);
+		nbd_process_completions(b);
+	}
+}
+
+static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
+			   const struct iovec *iov, unsigned int iovcnt, uint64_t len)
+{
+	struct nbd_node *n = N(b);
+	struct nbd_cmd c = { .op = op, .offset = offset, .iov = iov, .iovcnt = iovcnt,
+			     .len = op == BLOCK_READ || op == BLOCK_WRITE ? iov_size(iov, iovcnt)
+									 : len };
+	int err;
+
+	if (op == BLOCK_FLUSH && !n->can_flush)
+		return 0;
+	err = issue(n, &c);
+	if (!err) {
+		pthread_mutex_lock(&n->lock);
+		while (!c.finished)
+			pthread_cond_wait(&n->finished, &n->lock);
+		pthread_mutex_unlock(&n->lock);
+	}
+	free(c.buf);
+	return err ? err : c.result;
+}
+
+static int nbd_sync(struct block_backend *b)
+{
+	int64_t r = nbd_io_sync(b, BLOCK_FLUSH, 0, NULL, 0, 0);
+
+	if (r < 0)
+		errno = (int)-r;
+	return r < 0 ? -1 : 0;
+}
+
+/* No locks: the server arbitrates its clients (or does not). */
+static int nbd_lock(const struct block_backend *b)
+{
+	(void)b;
+	return 0;
+}
+
+static void nbd_unlock(const struct block_backend *b)
+{
+	(void)b;
+}
+
+static const char *nbd_engine_name(const struct block_backend *b)
+{
+	(void)b;
+	return "libnbd";
+}
+
+static bool nbd_direct(const struct block_backend *b)
+{
+	(void)b;
+	return false;
+}
+
+static uint64_t nbd_fdatasyncs(const struct block_backend *b)
+{
+	(void)b;
+	return 0;
+}
+
+static void nbd_free(struct nbd_node *n)
+{
+	if (n->thread_started) {
+		pthread_mutex_lock(&n->lock);
+		n->stop = true;
+		pthread_mutex_unlock(&n->lock);
+		kick(n->wake_fd);
+		pthread_join(n->thread, NULL);
+	}
+	if (n->h)
+		L.close(n->h); /* fails what is left in flight: nothing, drained */
+	if (n->wake_fd >= 0)
+		close(n->wake_fd);
+	if (n->event_fd >= 0)
+		close(n->event_fd);
+	pthread_cond_destroy(&n->finished);
+	pthread_mutex_destroy(&n->lock);
+	free(n->base.path);
+	free(n);
+}
+
+static void nbd_close_node(struct block_backend *b)
+{
+	nbd_free(N(b));
+}
+
+static const struct block_driver nbd_driver = {
+	.name = "nbd",
+	.submit = nbd_submit,
+	.completion_fd = nbd_completion_fd,
+	.process_completions = nbd_process_completions,
+	.in_flight = nbd_in_flight,
+	.drain = nbd_drain,
+	.sync = nbd_sync,
+	.lock = nbd_lock,
+	.unlock = nbd_unlock,
+	.io_sync = nbd_io_sync,
+	.close = nbd_close_node,
+	.engine_name = nbd_engine_name,
+	.direct = nbd_direct,
+	.fdatasyncs = nbd_fdatasyncs,
+};
+
+/* Connects, with a deadline (a host that drops packets would otherwise
+ * hold the start for minutes). */
+static int connect_uri(struct nbd_node *n, const char *uri)
+{
+	uint64_t deadline = monotonic_ms() + CONNECT_TIMEOUT_MS;
+
+	if (L.set_uri_allow_local_file(n->h, false) < 0 || L.aio_connect_uri(n->h, uri) < 0)
+		return -1;
+	while (L.aio_is_connecting(n->h)) {
+		struct pollfd p = { .fd = L.aio_get_fd(n->h) };
+		unsigned dir = L.aio_get_direction(n->h);
+		int64_t left = (int64_t)(deadline - monotonic_ms());
+
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -2;
+		}
+		p.events = (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+				   (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0));
+		if (p.fd >= 0 && poll(&p, 1, (int)(left < 100 ? left : 100)) > 0) {
+			if (p.revents & (POLLIN | POLLHUP | POLLERR))
+				L.aio_notify_read(n->h);
+			else if (p.revents & POLLOUT)
+				L.aio_notify_write(n->h);
+		} else if (p.fd < 0) {
+			usleep(10000);
+		}
+	}
+	return L.aio_is_ready(n->h) ? 0 : -1;
+}
+
+struct block_backend *block_nbd_open(const struct block_options *o)
+{
+	struct nbd_node *n;
+	const char *t = getenv("VIREO_NBD_TIMEOUT_S");
+	int64_t size;
+	int r;
+
+	pthread_once(&load_once, load);
+	if (!loaded)
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->base.drv = &nbd_driver;
+	n->base.read_only = o->read_only;
+	n->wake_fd = n->event_fd = -1;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->finished, NULL);
+	n->timeout_ms = (t && atoi(t) > 0 ? (uint64_t)atoi(t) : 30) * 1000;
+	n->base.path = strdup(o->path);
+	n->h = L.create();
+	if (!n->base.path || !n->h) {
+		log_error("disk '%s': cannot create an NBD handle", o->path);
+		goto fail;
+	}
+	r = connect_uri(n, o->path);
+	if (r < 0) {
+		log_error("disk '%s': cannot connect: %s", o->path,
+			  r == -2 ? "no answer within 15 s" : L.get_error());
+		goto fail;
+	}
+	size = L.get_size(n->h);
+	if (size <= 0 || size % BLOCK_SECTOR_SIZE) {
+		log_error("disk '%s': the export's size (%lld bytes) is not a positive multiple of %d",
+			  o->path, (long long)size, BLOCK_SECTOR_SIZE);
+		goto fail;
+	}
+	n->base.size = (uint64_t)size;
+	if (L.is_read_only(n->h) == 1 && !o->read_only) {
+		log_error("disk '%s': the export is read-only: give readonly=on", o->path);
+		goto fail;
+	}
+	n->can_flush = L.can_flush(n->h) == 1;
+	n->can_zero = L.can_zero(n->h) == 1;
+	n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	n->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->wake_fd < 0 || n->event_fd < 0 || thread_create(&n->thread, io_thread, n) != 0) {
+		log_error("disk '%s': cannot start its I/O thread", o->path);
+		goto fail;
+	}
+	n->thread_started = true;
+	log_debug("disk '%s': NBD export of %lld bytes%s%s%s", o->path, (long long)size,
+		  n->can_flush ? ", flush" : "", n->can_zero ? ", write zeroes" : "",
+		  L.is_read_only(n->h) == 1 ? ", read-only" : "");
+	return &n->base;
+fail:
+	nbd_free(n);
+	return NULL;
+}

@@ -1,0 +1,350 @@
+/* NBD disks against servers Vireo did not write: nbdkit (memory and file
+ * plugins, a read-only export, a server that stalls) and qemu-nbd (a
+ * qcow2 image exported raw), through the block layer's own API. Also a
+ * server killed with requests in flight: they fail, later ones fail at
+ * once, and closing never hangs. */
+#include "cmocka_prelude.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "block/block.h"
+
+static char dir[256], sock[300], uri[400];
+
+struct waiter {
+	unsigned int calls;
+	int64_t result;
+	int64_t worst;
+};
+
+static void count_done(struct block_req *r, int64_t result)
+{
+	struct waiter *w = r->opaque;
+
+	w->calls++;
+	w->result = result;
+	if (result < w->worst)
+		w->worst = result;
+}
+
+static void wait_for(struct block_backend *b, struct waiter *w, unsigned int n, int max_s)
+{
+	struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
+	int rounds = 0;
+
+	while (w->calls < n) {
+		if (poll(&p, 1, 100) == 0 && ++rounds > max_s * 10)
+			fail_msg("%u of %u requests never completed", n - w->calls, n);
+		block_process_completions(b);
+	}
+}
+
+static int64_t do_io(struct block_backend *b, enum block_op op, uint64_t off, void *buf,
+		     uint64_t len)
+{
+	struct iovec iov = { buf, (size_t)len };
+	struct waiter w = { 0 };
+	struct block_req r = { .op = op, .offset = off, .iov = &iov, .iovcnt = buf ? 1 : 0,
+			       .len = buf ? 0 : len, .done = count_done, .opaque = &w };
+	int err = block_submit(b, &r);
+
+	if (err)
+		return err;
+	wait_for(b, &w, 1, 60);
+	return w.result;
+}
+
+/* Starts a server in the background and waits for its socket. */
+static pid_t server(const char *const argv[])
+{
+	pid_t pid = fork();
+	int i;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && access(sock, F_OK); i++)
+		usleep(25000);
+	assert_int_equal(access(sock, F_OK), 0);
+	return pid;
+}
+
+static void stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	unlink(sock);
+}
+
+static struct block_backend *open_nbd(bool ro, const char *format)
+{
+	struct block_options o = { .protocol = BLOCK_PROTO_NBD, .path = uri, .read_only = ro,
+				   .format = format };
+
+	return block_open(&o);
+}
+
+/* Random writes and reads with many in flight, flush, write-zeroes and a
+ * discard that reads back as zeroes: against a reference in memory. */
+static void exercise(struct block_backend *b, uint64_t size)
+{
+	uint8_t *ref = calloc(1, size), *got = malloc(size), *bufs = malloc(32 * 65536);
+	struct block_req r[32];
+	struct iovec iov[32];
+	struct waiter w = { 0 };
+	unsigned int i, round;
+
+	assert_non_null(ref);
+	do_io(b, BLOCK_READ, 0, ref, size); /* start from what is there */
+	srand(7);
+	for (round = 0; round < 20; round++) {
+		w.calls = 0;
+		for (i = 0; i < 32; i++) {
+			uint64_t len = (uint64_t)(1 + rand() % 128) * 512;
+			uint64_t off = (uint64_t)(rand() % (int)((size - len) / 512)) * 512;
+			size_t j;
+
+			/* Disjoint in a round: each request its own slice. */
+			off = (size / 32) * i + off % (size / 32 - len);
+			off &= ~511ull;
+			for (j = 0; j < len; j++)
+				bufs[i * 65536 + j] = (uint8_t)rand();
+			memcpy(ref + off, bufs + i * 65536, len);
+			iov[i] = (struct iovec){ bufs + i * 65536, (size_t)len };
+			r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = off, .iov = &iov[i],
+						   .iovcnt = 1, .done = count_done, .opaque = &w };
+			assert_int_equal(block_submit(b, &r[i]), 0);
+		}
+		wait_for(b, &w, 32, 60);
+		assert_true(w.worst >= 0);
+	}
+	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+	assert_int_equal(do_io(b, BLOCK_WRITE_ZEROES, 65536, NULL, 131072), 0);
+	memset(ref + 65536, 0, 131072);
+	assert_int_equal(do_io(b, BLOCK_DISCARD, size / 2, NULL, 1 << 20), 0);
+	memset(ref + size / 2, 0, 1 << 20);
+	assert_int_equal(do_io(b, BLOCK_READ, 0, got, size), (int64_t)size);
+	assert_memory_equal(got, ref, size);
+	free(ref);
+	free(got);
+	free(bufs);
+}
+
+static void test_nbdkit_memory(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "memory", "16M", NULL };
+	struct block_backend *b;
+	pid_t pid;
+
+	(void)state;
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	assert_int_equal(block_size(b), 16 << 20);
+	exercise(b, 16 << 20);
+	block_close(b);
+	stop(pid);
+}
+
+/* The file plugin: what was flushed is in the file. */
+static void test_nbdkit_file(void **state)
+{
+	char file[400];
+	const char *argv[] = { "nbdkit", "-f", "-U", sock, "file", file, NULL };
+	struct block_backend *b;
+	uint8_t buf[4096], back[4096];
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	snprintf(file, sizeof(file), "%s/export.img", dir);
+	fd = open(file, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	assert_int_equal(ftruncate(fd, 8 << 20), 0);
+	pid = server(argv);
+	b = open_nbd(false, NULL); /* probed: raw */
+	assert_non_null(b);
+	exercise(b, 8 << 20);
+	memset(buf, 0xa5, sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_WRITE, 4 << 20, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+	assert_int_equal(pread(fd, back, sizeof(back), 4 << 20), (ssize_t)sizeof(back));
+	assert_memory_equal(back, buf, sizeof(buf));
+	block_close(b);
+	stop(pid);
+	close(fd);
+}
+
+static void test_read_only_export(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-r", "-U", sock, "pattern", "1M", NULL };
+	struct block_backend *b;
+	uint8_t buf[512];
+	pid_t pid;
+
+	(void)state;
+	pid = server(argv);
+	assert_null(open_nbd(false, "raw")); /* read-write asked of a read-only export */
+	b = open_nbd(true, "raw");
+	assert_non_null(b);
+	/* The pattern plugin: each 8-byte word is its own offset, big-endian. */
+	assert_int_equal(do_io(b, BLOCK_READ, 4096, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(buf[7], 0x00);
+	assert_int_equal(buf[6], 0x10);
+	block_close(b);
+	stop(pid);
+}
+
+/* qemu-nbd serving a qcow2 image as a raw export: Vireo writes through
+ * it, and qemu-img finds the image sound and the data there. */
+static void test_qemu_nbd_qcow2(void **state)
+{
+	char img[400], cmd[1200];
+	const char *argv[] = { "qemu-nbd", "-k", sock, "-f", "qcow2", "--cache=writeback", img,
+			       NULL };
+	struct block_backend *b;
+	uint8_t buf[65536];
+	pid_t pid;
+
+	(void)state;
+	snprintf(img, sizeof(img), "%s/served.qcow2", dir);
+	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 '%s' 16M", img);
+	assert_int_equal(system(cmd), 0);
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	exercise(b, 16 << 20);
+	memset(buf, 0x3c, sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_WRITE, 8 << 20, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+	block_close(b);
+	stop(pid);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "qemu-img convert -O raw '%s' '%s/served.raw' && cmp -s -i 8388608:0 -n 65536 "
+		 "'%s/served.raw' <(head -c 65536 /dev/zero | tr '\\000' '\\074')",
+		 img, dir, dir);
+	/* bash for the process substitution */
+	{
+		char full[1400];
+
+		snprintf(full, sizeof(full), "bash -c \"%s\"", cmd);
+		assert_int_equal(system(full), 0);
+	}
+}
+
+/* Server killed with 64 requests in flight: each completes, with an
+ * error where the server did not answer; the next request fails at once;
+ * closing returns. */
+static void test_server_dies(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "--filter=delay", "memory",
+				     "64M", "wdelay=200ms", NULL };
+	static uint8_t buf[64][4096];
+	struct block_req r[64];
+	struct iovec iov[64];
+	struct waiter w = { 0 };
+	struct block_backend *b;
+	unsigned int i;
+	pid_t pid;
+	time_t t0;
+
+	(void)state;
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	for (i = 0; i < 64; i++) {
+		iov[i] = (struct iovec){ buf[i], sizeof(buf[i]) };
+		r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = i * 4096ull, .iov = &iov[i],
+					   .iovcnt = 1, .done = count_done, .opaque = &w };
+		assert_int_equal(block_submit(b, &r[i]), 0);
+	}
+	usleep(300000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(sock);
+	t0 = time(NULL);
+	wait_for(b, &w, 64, 30);
+	assert_true(w.worst < 0); /* some were not answered */
+	assert_true(do_io(b, BLOCK_READ, 0, buf[0], 4096) < 0 ||
+		    block_submit(b, &r[0]) < 0);
+	block_close(b);
+	assert_true(time(NULL) - t0 < 30);
+}
+
+/* A server that stops answering is cut off after the timeout. */
+static void test_server_stalls(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "--filter=delay", "memory",
+				     "1M", "rdelay=3600", NULL };
+	struct block_backend *b;
+	uint8_t buf[512];
+	pid_t pid;
+	time_t t0;
+
+	(void)state;
+	setenv("VIREO_NBD_TIMEOUT_S", "2", 1);
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	t0 = time(NULL);
+	assert_true(do_io(b, BLOCK_READ, 0, buf, sizeof(buf)) < 0);
+	assert_true(time(NULL) - t0 <= 10);
+	block_close(b);
+	stop(pid);
+	unsetenv("VIREO_NBD_TIMEOUT_S");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/vireo-nbd-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
+	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nbdkit_memory),
+		cmocka_unit_test(test_nbdkit_file),
+		cmocka_unit_test(test_read_only_export),
+		cmocka_unit_test(test_qemu_nbd_qcow2),
+		cmocka_unit_test(test_server_dies),
+		cmocka_unit_test(test_server_stalls),
+	};
+
+	if (system("nbdkit --version >/dev/null 2>&1 && qemu-nbd --version >/dev/null 2>&1") != 0) {
+		printf("skip - test_nbd: nbdkit or qemu-nbd is not installed (apt-get install nbdkit "
+		       "qemu-utils)\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
