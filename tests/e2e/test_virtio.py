@@ -130,7 +130,9 @@ class Guest(GuestShell):
         for d in disks:
             kv = dict(p.split("=", 1) for p in d.split(","))
             cache = kv.get("cache", "writeback")
-            if cache == "none" and not odirect_ok(kv["path"]):
+            if "nbd" in kv:
+                kv["path"] = kv["nbd"]  # QEMU takes the URI as the file
+            elif cache == "none" and not odirect_ok(kv["path"]):
                 cache = "writeback"  # QEMU refuses what vireo falls back from (tmpfs)
             # discard=unmap: vireo passes discards on (QEMU ignores them by default).
             drive = "file=%s,if=virtio,format=%s,cache=%s,discard=unmap" % (
@@ -492,6 +494,52 @@ def test_disk_qcow2(d):
     return "overlay over a compressed base: base read through, 4 MiB fsync'd + 1 MiB discarded, " \
            "kill -9: qemu-img check %s, data there, qemu-img commit clean" % (
                "clean" if r.returncode == 0 else "leaks only")
+
+
+def test_disk_nbd(d):
+    """A disk on qemu-nbd (a raw file exported over a unix socket): the
+    guest writes 4 MiB with conv=fsync and reads them back; then the
+    server is killed: the guest's next reads fail with I/O errors, vireo
+    goes on (its console answers) and powers off cleanly, and the file
+    holds what the guest flushed."""
+    img, sock = os.path.join(d, "export.img"), os.path.join(d, "nbd.sock")
+    with open(img, "wb") as f:
+        f.truncate(64 * MIB)
+    srv = subprocess.Popen(["qemu-nbd", "-k", sock, "-f", "raw", "--cache=writeback", img],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock):
+            check(time.monotonic() < deadline and srv.poll() is None, "qemu-nbd did not start")
+            time.sleep(0.05)
+        g = Guest(disks=["nbd=nbd+unix:///?socket=%s" % sock])
+        try:
+            size = int(g.value("echo size=$(cat /sys/block/vda/size)", "size"))
+            check(size * 512 == 64 * MIB, "guest sees vda of %d sectors, the export is 64 MiB" % size)
+            g.ok("head -c 4194304 /dev/urandom > /tmp/blob")
+            sha = guest_sha(g, "/tmp/blob")
+            g.ok("dd if=/tmp/blob of=/dev/vda bs=1M seek=8 conv=fsync 2>&1", 180)
+            back = g.value("echo sha=$(dd if=/dev/vda bs=1M skip=8 count=4 iflag=direct 2>/dev/null "
+                           "| sha256sum | cut -d' ' -f1)", "sha")
+            check(back == sha, "read back %s, wrote %s" % (back, sha))
+            srv.kill()
+            srv.wait(30)
+            r = g.value("dd if=/dev/vda of=/dev/null bs=1M skip=32 count=4 iflag=direct 2>/dev/null; "
+                        "echo st=$?", "st", 180)
+            check(r != "0", "a read after the server died succeeded")
+            g.ok("echo still here", 60)
+            g.poweroff()
+        finally:
+            g.kill()
+        check(QEMU or g.vm.proc.returncode == 0, "vireo exit status %s after the server died" %
+              g.vm.proc.returncode)
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait(30)
+    check(sha256_file(img, 8 * MIB, 4 * MIB) == sha, "the file lacks what the guest flushed")
+    return "4 MiB fsync'd and read back over NBD; server killed: the guest's reads fail, " \
+           "vireo answers and powers off; the data is in the file"
 
 
 def test_disk_cache_none(d, where):
@@ -867,7 +915,7 @@ def main():
                 finally:
                     where.close()
         elif fn in (test_disk_ext4_roundtrip, test_disk_readonly, test_disk_survives_kill9,
-                    test_disk_no_ioeventfd, test_disk_intx, test_disk_qcow2):
+                    test_disk_no_ioeventfd, test_disk_intx, test_disk_qcow2, test_disk_nbd):
             with tempfile.TemporaryDirectory() as d:
                 s.run(name, fn, d)
         else:
@@ -880,6 +928,8 @@ def main():
     run("virtio-blk: cache=none uses O_DIRECT, fsync'd data survives kill -9", test_disk_cache_none)
     run("virtio-blk: qcow2 overlay on a compressed base: reads through, fsync'd writes and a "
         "discard survive kill -9, qemu-img check and commit", test_disk_qcow2)
+    run("virtio-blk: a disk on qemu-nbd: fsync'd data in the file; the server killed, reads fail "
+        "and vireo goes on", test_disk_nbd)
     run("virtio-blk: --no-ioeventfd notifies by MMIO exits, ioeventfd by none",
         test_disk_no_ioeventfd)
     # Earlier, in 2 of 5 full runs the nested host itself soft-locked as
