@@ -2,9 +2,11 @@
  * format over a protocol), the checks every request gets whatever the
  * node, and the dispatch to the node's driver. */
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/block_driver.h"
 #include "block/file.h"
@@ -52,13 +54,47 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 	return qcow2_open(file, o, probed, depth);
 }
 
+/* snapshot=on: the image read-only under a temporary overlay. */
+static struct block_backend *open_snapshot(const struct block_options *o)
+{
+	struct block_options ro = *o, tmp = *o;
+	struct block_backend *base, *file;
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+	char path[4096];
+	int fd;
+
+	ro.read_only = true;
+	base = open_node(&ro, 0);
+	if (!base)
+		return NULL;
+	if (snprintf(path, sizeof(path), "%s/vireo-snapshot-XXXXXX", dir) >= (int)sizeof(path) ||
+	    (fd = mkstemp(path)) < 0) {
+		log_error("disk '%s': cannot create its temporary overlay in %s: %s", o->path, dir,
+			  strerror(errno));
+		block_close(base);
+		return NULL;
+	}
+	close(fd);
+	tmp.protocol = BLOCK_PROTO_FILE;
+	tmp.path = path;
+	tmp.read_only = false;
+	tmp.defer_lock = false;
+	file = block_file_open(&tmp, true);
+	unlink(path); /* the open file lives on until Vireo closes it */
+	if (!file) {
+		block_close(base);
+		return NULL;
+	}
+	return qcow2_open_overlay(file, o, base);
+}
+
 struct block_backend *block_open(const struct block_options *o)
 {
 	if (!o->path || !*o->path) {
 		log_error("disk: no path given");
 		return NULL;
 	}
-	return open_node(o, 0);
+	return o->snapshot ? open_snapshot(o) : open_node(o, 0);
 }
 
 struct block_backend *block_open_backing(const struct block_options *parent, const char *path,

@@ -58,6 +58,11 @@ struct block_options {
 	/* qcow2: bytes of L2 tables kept in memory (0: enough for the whole
 	 * disk, up to 32 MiB). */
 	uint64_t l2_cache_size;
+	/* As QEMU's -snapshot: the image is opened read-only, and the guest's
+	 * writes go to a temporary qcow2 overlay in $TMPDIR (default
+	 * /var/tmp), deleted as it is created: gone at exit, however Vireo
+	 * ends. */
+	bool snapshot;
 };
 
 struct block_backend;

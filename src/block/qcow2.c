@@ -195,8 +195,9 @@ static int check_writable(struct qcow2 *q)
 	return 0;
 }
 
-struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
-				 bool probed, unsigned int depth)
+static struct block_backend *open_image(struct block_backend *file,
+				       const struct block_options *o, bool probed,
+				       unsigned int depth, struct block_backend *backing)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	struct error err = { 0 };
@@ -208,8 +209,10 @@ struct block_backend *qcow2_open(struct block_backend *file, const struct block_
 
 	if (!q) {
 		block_close(file);
+		block_close(backing);
 		return NULL;
 	}
+	q->backing = backing;
 	q->base.drv = &qcow2_driver;
 	q->base.read_only = o->read_only;
 	q->file = file;
@@ -241,7 +244,7 @@ struct block_backend *qcow2_open(struct block_backend *file, const struct block_
 	q->base.size = q->h.size;
 	q->cluster_size = q->h.cluster_size;
 	q->l2_entries = q->cluster_size / 8;
-	if ((!o->read_only && check_writable(q) < 0) || open_backing(q, o, depth) < 0)
+	if ((!o->read_only && check_writable(q) < 0) || (!backing && open_backing(q, o, depth) < 0))
 		goto fail;
 	if (qcow2_meta_init(q, o->l2_cache_size) < 0) {
 		log_error("disk '%s': cannot load its tables", o->path);
@@ -260,4 +263,25 @@ fail:
 	free(hdr);
 	q_free(q);
 	return NULL;
+}
+
+struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
+				 bool probed, unsigned int depth)
+{
+	return open_image(file, o, probed, depth, NULL);
+}
+
+struct block_backend *qcow2_open_overlay(struct block_backend *file,
+					 const struct block_options *o,
+					 struct block_backend *backing)
+{
+	int r = qcow2_create(file, block_size(backing));
+
+	if (r < 0) {
+		log_error("disk '%s': cannot write its temporary overlay: %s", o->path, strerror(-r));
+		block_close(file);
+		block_close(backing);
+		return NULL;
+	}
+	return open_image(file, o, false, 0, backing);
 }

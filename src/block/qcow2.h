@@ -33,6 +33,15 @@
 struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
 				 bool probed, unsigned int depth);
 
+/* snapshot=on: an empty qcow2 image written on file (a new, growable
+ * file) for a disk of size bytes, then opened over backing (an open
+ * node, read-only, which the overlay owns from then on, also on
+ * failure). NULL on failure, logged. */
+struct block_backend *qcow2_open_overlay(struct block_backend *file,
+					 const struct block_options *o,
+					 struct block_backend *backing);
+int qcow2_create(struct block_backend *file, uint64_t size);
+
 /* ---- inside the driver ---- */
 
 struct qcow2_l2 {

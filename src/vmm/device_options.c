@@ -100,6 +100,11 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 			d->block.engine = v;
+		} else if (!strcmp(k, "snapshot")) {
+			if (keyval_bool(v, &d->block.snapshot) < 0) {
+				log_error("--disk '%s': snapshot must be on or off", arg);
+				return -1;
+			}
 		} else if (!strcmp(k, "format")) {
 			if (strcmp(v, "raw") && strcmp(v, "qcow2")) {
 				log_error("--disk '%s': format must be raw or qcow2", arg);
@@ -112,8 +117,8 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 		} else {
-			log_error("--disk '%s': unknown key '%s' (path, nbd, format, readonly, serial, "
-				  "cache, engine, l2-cache-size)", arg, k);
+			log_error("--disk '%s': unknown key '%s' (path, nbd, format, readonly, snapshot, "
+				  "serial, cache, engine, l2-cache-size)", arg, k);
 			return -1;
 		}
 	}

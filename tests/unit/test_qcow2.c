@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "block/file.h"
+#include "block/qcow2.h"
 
 static char dir[256];
 
@@ -516,6 +518,87 @@ static void test_locks_shared_with_qemu(void **state)
 	}
 }
 
+/* snapshot=on: the guest's writes read back, the image itself is not
+ * changed (and stays free for readers meanwhile), and the overlay leaves
+ * nothing behind. Over raw and over a qcow2 chain alike. */
+static void test_snapshot_on(void **state)
+{
+	char raw[512], img[512], tmp[512], cmd[4000];
+	struct block_options o = { .snapshot = true };
+	struct block_backend *b, *reader;
+	uint8_t buf[65536], back[65536];
+	unsigned int i;
+
+	(void)state;
+	path(raw, "snap.raw");
+	path(img, "snap.qcow2");
+	path(tmp, "tmpdir");
+	make_source(raw, 2);
+	sh("qemu-img convert -O qcow2 '%s' '%s' && mkdir -p '%s'", raw, img, tmp);
+	setenv("TMPDIR", tmp, 1);
+	for (i = 0; i < 2; i++) {
+		char before[600], after[600];
+
+		o.path = i ? img : raw;
+		o.format = i ? "qcow2" : "raw";
+		snprintf(before, sizeof(before), "%s.sum", tmp);
+		snprintf(cmd, sizeof(cmd), "sha256sum < '%s' > '%s'", o.path, before);
+		assert_int_equal(system(cmd), 0);
+		b = block_open(&o);
+		assert_non_null(b);
+		assert_false(block_read_only(b));
+		reader = open_fmt(o.path, o.format, true); /* read-only users may share */
+		assert_non_null(reader);
+		block_close(reader);
+		memset(buf, 0x77, sizeof(buf));
+		assert_int_equal(do_io(b, BLOCK_WRITE, 4096, buf, sizeof(buf)), (int64_t)sizeof(buf));
+		assert_int_equal(do_io(b, BLOCK_DISCARD, 1 << 20, NULL, 65536), 0);
+		assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+		assert_int_equal(do_io(b, BLOCK_READ, 4096, back, sizeof(back)), (int64_t)sizeof(back));
+		assert_memory_equal(back, buf, sizeof(buf));
+		assert_int_equal(do_io(b, BLOCK_READ, 1 << 20, back, sizeof(back)), (int64_t)sizeof(back));
+		memset(buf, 0, sizeof(buf));
+		assert_memory_equal(back, buf, sizeof(buf));
+		block_close(b);
+		snprintf(after, sizeof(after), "%s.after", tmp);
+		snprintf(cmd, sizeof(cmd), "sha256sum < '%s' > '%s' && cmp -s '%s' '%s'", o.path, after,
+			 before, after);
+		assert_int_equal(system(cmd), 0); /* the image is as it was */
+		unlink(before);
+		unlink(after);
+		snprintf(cmd, sizeof(cmd), "[ -z \"$(ls -A '%s')\" ]", tmp);
+		assert_int_equal(system(cmd), 0); /* no overlay left behind */
+	}
+	unsetenv("TMPDIR");
+	unlink(img);
+	unlink(raw);
+}
+
+/* The overlay snapshot=on writes is an image qemu-img takes as its own. */
+static void test_create_passes_check(void **state)
+{
+	static const uint64_t sizes[] = { 1 << 20, 8ull << 30, 513ull << 30 };
+	char img[512];
+	unsigned int i;
+
+	(void)state;
+	path(img, "created.qcow2");
+	for (i = 0; i < 3; i++) {
+		struct block_options o = { .path = img };
+		struct block_backend *f;
+		int fd = open(img, O_CREAT | O_TRUNC | O_RDWR, 0600);
+
+		close(fd);
+		f = block_file_open(&o, true);
+		assert_non_null(f);
+		assert_int_equal(qcow2_create(f, sizes[i]), 0);
+		block_close(f);
+		sh("qemu-img check -q '%s' && qemu-img info '%s' | grep -q 'virtual size: .*(%llu bytes)'",
+		   img, img, (unsigned long long)sizes[i]);
+	}
+	unlink(img);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -542,6 +625,8 @@ int main(void)
 		cmocka_unit_test(test_kill_during_writes),
 		cmocka_unit_test(test_leak_past_eof_not_reused),
 		cmocka_unit_test(test_locks_shared_with_qemu),
+		cmocka_unit_test(test_snapshot_on),
+		cmocka_unit_test(test_create_passes_check),
 	};
 
 	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
