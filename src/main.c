@@ -166,9 +166,19 @@ static int run(const struct vm_options *o)
 	}
 	console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO);
 	console_raw_mode(&vm->console);
+	if (o->start_paused)
+		vcpus_hold_at_start(vm);
 	for (;;) {
-		if (vcpus_start(vm) == 0)
+		if (vcpus_start(vm) == 0) {
+			/* -S: parked before a single guest instruction ran. */
+			if (o->start_paused && !vm->resets && vm_pause(vm, &err) < 0) {
+				vm_request_stop(vm, VM_STOP_ERROR, "%s", err.msg);
+			} else if (o->start_paused && !vm->resets) {
+				vm->prelaunch = true;
+				log_info("paused (-S): QMP cont starts it");
+			}
 			vm_event_loop(vm, signal_fd);
+		}
 		vcpus_stop(vm);
 		/* --reboot reset: the guest's reboot resets the machine in
 		 * place and it boots again, as QEMU does by default. */

@@ -11,7 +11,8 @@ const char *const qmp_command_names[] = {
 	"qmp_capabilities", "query-version", "query-commands", "query-status",
 	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
 	"query-pci", "query-vireo-stats", "migrate", "query-migrate", "migrate_cancel", "migrate-set-parameters",
-	"query-migrate-parameters", "migrate-set-capabilities", "query-migrate-capabilities", NULL,
+	"query-migrate-parameters", "migrate-set-capabilities", "query-migrate-capabilities",
+	"query-vireo-ram-digest", NULL,
 };
 
 /* Vireo's version where QEMU puts its own: clients print it, and the
@@ -216,6 +217,11 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 		return ok(ops->query_migrate_parameters(ops->ctx));
 	if (!strcmp(cmd, "query-migrate-capabilities"))
 		return ok(ops->query_migrate_capabilities(ops->ctx));
+	if (!strcmp(cmd, "query-vireo-ram-digest") && ops->ram_digest) {
+		json_t *d = ops->ram_digest(ops->ctx, &err);
+
+		return d ? ok(d) : from_error(&err);
+	}
 	if (!strcmp(cmd, "query-vireo-stats")) {
 		json_t *st = ops->stats(ops->ctx, &err);
 

@@ -53,6 +53,11 @@ struct qmp_ops {
 	int (*migrate_set_capabilities)(void *ctx, json_t *caps, struct error *err);
 	/* The statistics object --stats-json writes, now. */
 	json_t *(*stats)(void *ctx, struct error *err);
+	/* query-vireo-ram-digest: a CRC-32 of each chunk of guest RAM, from
+	 * a paused VM (to compare two VMs, as the two ends of a migration);
+	 * NULL: the command is not offered. New reference, or NULL with err
+	 * set. */
+	json_t *(*ram_digest)(void *ctx, struct error *err);
 };
 
 struct qmp_session {

@@ -89,6 +89,24 @@ static int take_disks(struct vm *vm, struct error *err)
 	return 0;
 }
 
+/* A refused stream may still have bytes in flight: closing with them
+ * unread would make the kernel answer with a reset, which can reach the
+ * source before the refusal itself. So the sending side is shut first,
+ * and what the source still sends is read and dropped until it closes
+ * (or for 2 s at most). */
+static void drain_refused(int fd)
+{
+	char buf[4096];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t deadline = monotonic_ms() + 2000;
+
+	shutdown(fd, SHUT_WR);
+	while (monotonic_ms() < deadline && poll(&p, 1, 100) >= 0) {
+		if (p.revents && read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+}
+
 int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct error *err)
 {
 	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
@@ -151,6 +169,8 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 reply:
 	/* The source waits for this word: it resumes on anything but 0. */
 	mig_send_reply(in.fd, ret ? 1 : 0, ret ? err->msg : "running");
+	if (ret)
+		drain_refused(in.fd);
 out:
 	mig_sections_free(l, n);
 	if (in.fd >= 0)

@@ -10,7 +10,7 @@
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS,
        OPT_STATS_JSON, OPT_DISK, OPT_NET, OPT_CONSOLE, OPT_RNG, OPT_NO_IOEVENTFD,
-       OPT_CAN, OPT_QMP, OPT_REBOOT, OPT_INCOMING, OPT_HELP, OPT_VERSION };
+       OPT_CAN, OPT_QMP, OPT_REBOOT, OPT_INCOMING, OPT_HELP, OPT_VERSION, OPT_PAUSED };
 
 static const struct option long_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -28,6 +28,7 @@ static const struct option long_options[] = {
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "paused", no_argument, NULL, OPT_PAUSED },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -80,6 +81,8 @@ void options_print_help(void)
 	       "  --incoming tcp:ADDR:PORT  wait for a live migration (QMP migrate to tcp:)\n"
 	       "                       instead of booting; the other options must be the\n"
 	       "                       ones the snapshot's VM was started with\n"
+	       "  -S, --paused         do not start the vCPUs until QMP cont (QEMU's -S);\n"
+	       "                       with --incoming, the VM waits after it came in\n"
 	       "  --no-ioeventfd       queue notifications exit to userspace (slow path,\n"
 	       "                       for measuring the difference)\n"
 	       "  --help               show this help and exit\n"
@@ -104,8 +107,12 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 
 	opterr = 0;  /* we print our own one-line messages */
 	optind = 0;  /* full reset, so the parser can run more than once */
-	while ((c = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S", long_options, NULL)) != -1) {
 		switch (c) {
+		case 'S':
+		case OPT_PAUSED:
+			o->start_paused = true;
+			break;
 		case OPT_KERNEL:
 			o->kernel = optarg;
 			break;

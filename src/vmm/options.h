@@ -53,6 +53,8 @@ struct vm_options {
 	 * guest starts once a client is there. 108: sun_path's size. */
 	char qmp_path[108];
 	bool qmp_wait;
+	/* -S / --paused: the vCPUs do not run until QMP cont (QEMU's -S). */
+	bool start_paused;
 	uint64_t memory;
 	unsigned int cpus;
 	struct disk_config disk[VIREO_MAX_DISKS];

@@ -407,6 +407,17 @@ out:
 	return ret;
 }
 
+void vcpus_hold_at_start(struct vm *vm)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->run_lock);
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	for (i = 0; i < vm->ncpus; i++)
+		__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 int vcpus_start(struct vm *vm)
 {
 	unsigned int i;

@@ -126,6 +126,7 @@ struct vm {
 	/* The last QMP migrate, and the one in progress. */
 	struct migration mig;
 	bool postmigrate; /* paused by a completed migrate, not by stop */
+	bool prelaunch;	  /* -S: paused since the start, not yet continued */
 	/* --qmp: the control socket and what its commands act on, or NULL. */
 	struct qmp_server *qmp;
 	const struct qmp_ops *qmp_ops;
@@ -213,6 +214,10 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
+/* -S: the vCPUs, once started, park before their first KVM_RUN enters
+ * the guest (immediate_exit set, a pause requested); vm_pause() then
+ * finds them parked. Before vcpus_start(). */
+void vcpus_hold_at_start(struct vm *vm);
 int vcpus_start(struct vm *vm);
 /* Kicks every vCPU out of KVM_RUN and joins the threads. */
 void vcpus_stop(struct vm *vm);

@@ -8,6 +8,8 @@
 #include "block/block.h"
 #include "qmp/qmp_server.h"
 #include "util/le.h"
+#include "util/state.h"
+#include "util/zero.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_pci.h"
@@ -23,7 +25,7 @@ static const char *status(void *ctx)
 	if (r != VM_RUNNING && !(r == VM_STOP_RESET && vm->opts->reboot_reset))
 		return "shutdown";
 	if (vm->paused)
-		return vm->postmigrate ? "postmigrate" : "paused";
+		return vm->postmigrate ? "postmigrate" : vm->prelaunch ? "prelaunch" : "paused";
 	return "running";
 }
 
@@ -49,6 +51,7 @@ static int cont(void *ctx, struct error *err)
 		return -1;
 	vm_resume(vm);
 	vm->postmigrate = false;
+	vm->prelaunch = false;
 	vm_qmp_event(vm, "RESUME", NULL);
 	return 0;
 }
@@ -236,6 +239,33 @@ static json_t *stats(void *ctx, struct error *err)
 	return v;
 }
 
+/* 1 MiB chunks: 512 CRCs for a 512 MiB guest, enough to say where two
+ * copies of RAM differ, few enough to print. */
+#define DIGEST_CHUNK (1u << 20)
+
+static json_t *ram_digest(void *ctx, struct error *err)
+{
+	struct vm *vm = ctx;
+	json_t *crcs, *zero;
+	uint64_t at;
+
+	if (!vm->paused) {
+		error_set(err, "the VM is running: stop it first (its RAM would change under the "
+			       "digest)");
+		return NULL;
+	}
+	crcs = json_array();
+	zero = json_array();
+	for (at = 0; at < vm->mem.size; at += DIGEST_CHUNK) {
+		uint64_t n = vm->mem.size - at < DIGEST_CHUNK ? vm->mem.size - at : DIGEST_CHUNK;
+
+		json_array_append_new(crcs, json_integer(state_crc32(vm->mem.host + at, (size_t)n)));
+		json_array_append_new(zero, json_boolean(buffer_is_zero(vm->mem.host + at, (size_t)n)));
+	}
+	return json_pack("{s:I,s:o,s:o}", "chunk-size", (json_int_t)DIGEST_CHUNK, "crc32", crcs,
+			 "zero", zero);
+}
+
 const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 {
 	static struct qmp_ops ops = {
@@ -256,6 +286,7 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.query_block = query_block,
 		.query_pci = query_pci,
 		.stats = stats,
+		.ram_digest = ram_digest,
 	};
 
 	ops.ctx = vm;

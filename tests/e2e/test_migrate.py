@@ -86,7 +86,8 @@ def test_migrate_goes_on(tmp):
     src.expect("tiny count up", 30)
     count_to(src, 3, 0)
     dpath = fresh_socket_path("dst")
-    dst, port = destination("--cpus", "2", "--rng", "--qmp", "unix:%s,server=on,wait=off" % dpath)
+    dst, port = destination("--cpus", "2", "--rng", "--qmp", "unix:%s,server=on,wait=off" % dpath,
+                            "-S")
     q.cmd("migrate-set-parameters", {"downtime-limit": 100})
     check(q.cmd("query-migrate-parameters")["downtime-limit"] == 100, "downtime-limit")
     q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
@@ -100,6 +101,14 @@ def test_migrate_goes_on(tmp):
     statuses = [e["data"]["status"] for e in q.events if e["event"] == "MIGRATION"]
     check(statuses == ["setup", "active", "completed"], "MIGRATION events %s" % statuses)
     check(q.cmd("query-status")["status"] == "postmigrate", "source not postmigrate")
+    # The destination waits (-S) with the source's RAM, to the byte.
+    dq = QMP(dpath)
+    check(dq.cmd("query-status")["status"] == "prelaunch", "destination not waiting under -S")
+    a, b = q.cmd("query-vireo-ram-digest"), dq.cmd("query-vireo-ram-digest")
+    check(a["crc32"] == b["crc32"], "guest RAM differs after the migration")
+    dq.cmd("cont")
+    refused = dq.execute("query-vireo-ram-digest").get("error", {}).get("desc", "")
+    check("running" in refused, "a digest of a running VM: %r" % refused)
     # The destination goes on from 3; the source, paused, prints nothing.
     count_to(dst, 2, 3)
     src.send("n")
@@ -110,7 +119,7 @@ def test_migrate_goes_on(tmp):
     check(src.wait(30) == 0, "source exit status")
     # The destination never loaded the kernel (the stream brought its
     # RAM): a reset loads it and boots afresh, counting from zero.
-    QMP(dpath).cmd("system_reset")
+    dq.cmd("system_reset")
     dst.expect("tiny count up", 30)
     count_to(dst, 1, 0)
     dst.send("q")

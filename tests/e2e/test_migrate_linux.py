@@ -95,13 +95,27 @@ def boot(disk, qmp):
     return vm, sh
 
 
+def same_ram(q, dq):
+    """The source (stopped by the migration) and the destination (waiting,
+    -S) hold the same guest RAM, 1 MiB chunk by chunk."""
+    a, b = q.cmd("query-vireo-ram-digest"), dq.cmd("query-vireo-ram-digest")
+    diff = [i for i, (x, y) in enumerate(zip(a["crc32"], b["crc32"])) if x != y]
+    check(len(a["crc32"]) == len(b["crc32"]) and not diff,
+          "guest RAM differs after the migration in %d MiB chunks: %s (source zero: %s, "
+          "destination zero: %s)" % (len(diff), diff[:8], [a["zero"][i] for i in diff[:8]],
+                                     [b["zero"][i] for i in diff[:8]]))
+
+
 def migrate(src, q, disk, console, params=None, during=None):
     """Migrates src to a new vireo; pumps both consoles meanwhile; calls
     during(query-migrate) while it runs. Returns (destination, its QMP
     path, query-migrate, throttle percentages seen)."""
     port = free_port()
     qpath = fresh_socket_path("mig%d" % next(SEQ))
-    dst = VM(vm_args(disk, qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port], linux=False)
+    # -S: the destination waits after the migration, so its RAM can be
+    # compared with the stopped source's before the guest runs on.
+    dst = VM(vm_args(disk, qpath) + ["--incoming", "tcp:127.0.0.1:%d" % port, "-S"],
+             linux=False)
     wait_listening(dst, meanwhile=lambda: console.feed(src, 0))
     if params:
         q.cmd("migrate-set-parameters", params)
@@ -123,6 +137,10 @@ def migrate(src, q, disk, console, params=None, during=None):
         check(info["status"] == "completed", "query-migrate %r; source stderr %r; destination "
               "%r" % (info, src.stderr[-300:], dst.stderr[-300:]))
         check(q.cmd("query-status")["status"] == "postmigrate", "source not in postmigrate")
+        dq = QMP(qpath)
+        same_ram(q, dq)
+        dq.cmd("cont")
+        dq.close()
         time.sleep(2)
     finally:
         console.stop()
