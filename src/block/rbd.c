@@ -416,7 +416,12 @@ struct block_backend *block_rbd_open(const struct block_options *o)
 	R.conf_set(n->cluster, "rados_mon_op_timeout", timeout);
 	R.conf_set(n->cluster, "rbd_skip_partial_discard", "false");
 	if ((r = R.connect(n->cluster)) < 0) {
-		log_error("disk 'rbd=%s': cannot connect to the cluster: %s", o->path, strerror(-r));
+		if (r == -ENOENT)
+			log_error("disk 'rbd=%s': no keyring for client.%s (say where it is in the "
+				  "ceph.conf given by conf=)", o->path, o->rbd_id ? o->rbd_id : "admin");
+		else
+			log_error("disk 'rbd=%s': cannot connect to the cluster: %s", o->path,
+				  strerror(-r));
 		goto fail;
 	}
 	if ((r = R.ioctx_create(n->cluster, pool, &n->io)) < 0) {
