@@ -103,8 +103,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all guest
 	@scripts/demo
 
-# BENCH=boot (or blk, net, can) runs one of them; all four by default.
-BENCH ?= boot blk net can migrate
+# BENCH=boot (or blk, blkfmt, net, can, migrate) runs one of them; all by default.
+BENCH ?= boot blk blkfmt net can migrate
 bench: deps
 	@$(MAKE) --no-print-directory all guest
 	@for b in $(BENCH); do bench/$$b || exit 1; done

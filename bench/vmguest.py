@@ -41,7 +41,9 @@ def debugfs_kvm():
 
 
 class BenchGuest(vmmod.GuestShell):
-    """kind: "vireo" or "qemu". disks: [(path, cache)]. tap: interface name
+    """kind: "vireo" or "qemu". disks: [(path, cache)] or [(path, cache,
+    format)], format "raw" (default) or "qcow2", path an image file or an
+    NBD URI (nbd+unix:// or nbd://). tap: interface name
     of a virtio-net NIC. The guest's console is its serial port. qmp: a
     path for a QMP control socket (both VMMs: the same syntax).
     qemu_aio: QEMU's block backend ("threads", its default, or "io_uring",
@@ -60,8 +62,11 @@ class BenchGuest(vmmod.GuestShell):
         if kind == "vireo":
             args = [VIREO, "--kernel", KERNEL, "--initrd", INITRD, "--cmdline", append,
                     "--memory", memory, "--cpus", str(cpus)]
-            for path, cache in disks:
-                args += ["--disk", "path=%s,cache=%s" % (path, cache)]
+            for disk in disks:
+                path, cache, fmt = (tuple(disk) + ("raw",))[:3]
+                where = "nbd=%s" % path if path.startswith("nbd") else "path=%s,cache=%s" % (
+                    path, cache)
+                args += ["--disk", "%s,format=%s" % (where, fmt)]
             if tap:
                 args += ["--net", "tap=%s" % tap]
             if no_ioeventfd:
@@ -78,8 +83,9 @@ class BenchGuest(vmmod.GuestShell):
                     "-kernel", KERNEL, "-initrd", INITRD, "-append", append]
             if qemu_iothread:
                 args += ["-object", "iothread,id=io0"]
-            for i, (path, cache) in enumerate(disks):
-                drive = "file=%s,if=none,id=d%d,format=raw,cache=%s" % (path, i, cache)
+            for i, disk in enumerate(disks):
+                path, cache, fmt = (tuple(disk) + ("raw",))[:3]
+                drive = "file=%s,if=none,id=d%d,format=%s,cache=%s" % (path, i, fmt, cache)
                 if qemu_aio:
                     drive += ",aio=" + qemu_aio
                 dev = "virtio-blk-pci,drive=d%d" % i

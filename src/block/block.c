@@ -11,6 +11,7 @@
 #include "block/block_driver.h"
 #include "block/file.h"
 #include "block/nbd.h"
+#include "block/rbd.h"
 #include "block/qcow2.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -27,6 +28,8 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 	}
 	if (o->protocol == BLOCK_PROTO_NBD)
 		file = block_nbd_open(o);
+	else if (o->protocol == BLOCK_PROTO_RBD)
+		file = block_rbd_open(o);
 	else if (o->format && !strcmp(o->format, "raw"))
 		return block_file_open(o, false);
 	else /* growable until it is known to be raw: a qcow2 file need not

@@ -39,11 +39,15 @@ struct block_req {
 enum block_protocol {
 	BLOCK_PROTO_FILE, /* path: an image file or a block device */
 	BLOCK_PROTO_NBD,  /* path: an NBD URI (nbd://, nbd+unix://) */
+	BLOCK_PROTO_RBD,  /* path: POOL/IMAGE of a Ceph cluster */
 };
 
 struct block_options {
 	enum block_protocol protocol;
 	const char *path;
+	/* RBD: the cluster's ceph.conf (NULL: librados's default) and the
+	 * client id (NULL: admin). */
+	const char *rbd_conf, *rbd_id;
 	bool read_only;
 	enum block_cache cache;
 	/* "uring" (default when the kernel allows it) or "threads". */

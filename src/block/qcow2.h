@@ -58,7 +58,8 @@ struct qcow2_rblock {
 };
 
 #define QCOW2_RBLOCKS 8
-#define QCOW2_MAX_ALLOCS 64 /* guest clusters being allocated at once */
+#define QCOW2_MAX_ALLOCS 64 /* runs of guest clusters being allocated at once */
+#define QCOW2_MAX_RUN 256  /* clusters one host I/O covers at most */
 
 struct qcow2 {
 	struct block_backend base;
@@ -80,8 +81,9 @@ struct qcow2 {
 	bool reftable_dirty;
 	struct qcow2_rblock rb[QCOW2_RBLOCKS];
 	uint64_t alloc_end; /* where the next new cluster goes */
-	/* Guest clusters a write is filling now: others wait for them. */
-	uint64_t allocating[QCOW2_MAX_ALLOCS];
+	/* Runs of guest clusters a write is filling now (first guest offset,
+	 * clusters): others touching them wait. */
+	struct { uint64_t first, n; } allocating[QCOW2_MAX_ALLOCS];
 	unsigned int nallocating;
 	/* Host clusters to free once the tables no longer pointing to them
 	 * are durable, each with how many references go. */
@@ -104,6 +106,8 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 uint64_t qcow2_l2_entry(const struct qcow2 *q, const struct qcow2_l2 *t, uint64_t guest);
 void qcow2_l2_set(struct qcow2 *q, struct qcow2_l2 *t, uint64_t guest, uint64_t entry);
 int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *host);
+/* n clusters in a row at the end, counted (one write per refcount block). */
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *host);
 /* Frees the host clusters a mapping holds, at the next flush. */
 int qcow2_free_later(struct qcow2 *q, const struct qcow2_mapping *m);
 int qcow2_flush_locked(struct qcow2 *q);

@@ -182,22 +182,30 @@ static int old_contents(struct qcow2 *q, const struct qcow2_mapping *m, uint64_t
 	return -EIO;
 }
 
+/* Whether guest cluster (its offset) is in a run being filled. */
 static bool allocating(const struct qcow2 *q, uint64_t cluster)
 {
 	unsigned int i;
 
 	for (i = 0; i < q->nallocating; i++)
-		if (q->allocating[i] == cluster)
+		if (cluster >= q->allocating[i].first &&
+		    cluster < q->allocating[i].first + q->allocating[i].n * q->cluster_size)
 			return true;
 	return false;
 }
 
-static void allocation_done(struct qcow2 *q, uint64_t cluster)
+static void allocation_start(struct qcow2 *q, uint64_t first, uint64_t n)
+{
+	q->allocating[q->nallocating].first = first;
+	q->allocating[q->nallocating++].n = n;
+}
+
+static void allocation_done(struct qcow2 *q, uint64_t first)
 {
 	unsigned int i;
 
 	for (i = 0; i < q->nallocating; i++) {
-		if (q->allocating[i] == cluster) {
+		if (q->allocating[i].first == first) {
 			q->allocating[i] = q->allocating[--q->nallocating];
 			break;
 		}
@@ -224,7 +232,7 @@ static int write_new_cluster(struct qcow2 *q, const struct piece *p,
 	} else if ((r = qcow2_alloc_cluster(q, &host)) < 0) {
 		return r;
 	}
-	q->allocating[q->nallocating++] = cluster;
+	allocation_start(q, cluster, 1);
 	pthread_mutex_unlock(&q->lock);
 	if (whole) {
 		int64_t n = block_io_sync(q->file, BLOCK_WRITE, host, p->iov, p->iovcnt, 0);
@@ -353,6 +361,175 @@ static int zero_range(struct qcow2 *q, enum block_op op, uint64_t offset, uint64
 	return 0;
 }
 
+/* ---- requests in runs: one host I/O for as many clusters as can share
+ * it (contiguous data clusters, backing file reads, zeroes, clusters
+ * allocated together) ---- */
+
+static uint64_t piece_len(const struct qcow2 *q, uint64_t at, uint64_t end)
+{
+	uint64_t in = at & (q->cluster_size - 1);
+
+	return q->cluster_size - in < end - at ? q->cluster_size - in : end - at;
+}
+
+/* From guest offset at (up to end): how far one read serves, and the
+ * mapping of at's cluster. Lock held. */
+static int read_run(struct qcow2 *q, uint64_t at, uint64_t end, struct qcow2_mapping *m,
+		    uint64_t *len)
+{
+	uint64_t n = piece_len(q, at, end), k;
+	int r = mapping_of(q, at, m);
+
+	if (r < 0 || m->kind == QCOW2_COMPRESSED) {
+		*len = n;
+		return r;
+	}
+	for (k = 1; at + n < end && k < QCOW2_MAX_RUN; k++) {
+		struct qcow2_mapping next;
+
+		if ((r = mapping_of(q, at + n, &next)) < 0)
+			return r;
+		if (next.kind != m->kind ||
+		    (m->kind == QCOW2_NORMAL && next.host_offset != m->host_offset + k * q->cluster_size))
+			break;
+		n += piece_len(q, at + n, end);
+	}
+	*len = n;
+	return 0;
+}
+
+static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct iovec *iov,
+		       unsigned int iovcnt, uint64_t done, struct iovec *part, uint64_t *len)
+{
+	struct qcow2_mapping m;
+	struct piece p;
+	int64_t r;
+
+	pthread_mutex_lock(&q->lock);
+	r = read_run(q, at, end, &m, len);
+	pthread_mutex_unlock(&q->lock);
+	if (r < 0)
+		return (int)r;
+	p = (struct piece){ at, at & (q->cluster_size - 1), *len, part, 0 };
+	p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
+	switch (m.kind) {
+	case QCOW2_UNALLOCATED:
+		return read_backing(q, at, p.iov, p.iovcnt, *len);
+	case QCOW2_ZERO:
+		iov_zero(p.iov, p.iovcnt);
+		return 0;
+	case QCOW2_NORMAL:
+		r = block_io_sync(q->file, BLOCK_READ, m.host_offset + p.in, p.iov, p.iovcnt, 0);
+		return r < 0 ? (int)r : (uint64_t)r == *len ? 0 : -EIO;
+	case QCOW2_COMPRESSED:
+		return read_piece(q, &p);
+	}
+	return -EIO;
+}
+
+static bool needs_new(const struct qcow2_mapping *m)
+{
+	return m->kind == QCOW2_UNALLOCATED || m->kind == QCOW2_COMPRESSED ||
+	       (m->kind == QCOW2_ZERO && !(m->host_offset && m->copied));
+}
+
+/* Whole clusters from at that all need new ones: allocated together, in
+ * a row, written with one host write, then mapped. Lock held on entry and
+ * on return. *len: bytes done (0: not this way, the caller takes the
+ * cluster alone). */
+static int write_new_run(struct qcow2 *q, uint64_t at, uint64_t end, const struct iovec *iov,
+			 unsigned int iovcnt, uint64_t done, struct iovec *part, uint64_t *len)
+{
+	struct qcow2_mapping old[QCOW2_MAX_RUN];
+	uint64_t k, n, host;
+	unsigned int cnt;
+	int64_t w;
+	int r;
+
+	*len = 0;
+	for (n = 0; n < QCOW2_MAX_RUN && at + (n + 1) * q->cluster_size <= end; n++) {
+		uint64_t c = at + n * q->cluster_size;
+
+		if ((n && allocating(q, c)) || (r = mapping_of(q, c, &old[n])) < 0 || !needs_new(&old[n]))
+			break;
+	}
+	if (!n)
+		return 0;
+	if ((r = qcow2_alloc_clusters(q, n, &host)) < 0)
+		return r;
+	allocation_start(q, at, n);
+	pthread_mutex_unlock(&q->lock);
+	cnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)(n * q->cluster_size));
+	w = block_io_sync(q->file, BLOCK_WRITE, host, part, cnt, 0);
+	r = w < 0 ? (int)w : (uint64_t)w == n * q->cluster_size ? 0 : -EIO;
+	pthread_mutex_lock(&q->lock);
+	for (k = 0; k < n && r == 0; k++) {
+		struct qcow2_l2 *t;
+		uint64_t c = at + k * q->cluster_size;
+
+		if ((r = qcow2_l2_get(q, c, true, &t)) == 0) {
+			qcow2_l2_set(q, t, c, (host + k * q->cluster_size) | QCOW2_OFLAG_COPIED);
+			r = qcow2_free_later(q, &old[k]);
+		}
+	}
+	/* A failed write leaves the clusters counted and unused: leaked,
+	 * never corrupt. */
+	allocation_done(q, at);
+	*len = n * q->cluster_size;
+	return r;
+}
+
+static int write_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct iovec *iov,
+			unsigned int iovcnt, uint64_t done, struct iovec *part, uint64_t *len)
+{
+	uint64_t cluster = at & ~(q->cluster_size - 1), k;
+	struct qcow2_mapping m;
+	struct piece p;
+	int64_t w;
+	int r;
+
+	pthread_mutex_lock(&q->lock);
+	while (allocating(q, cluster) || q->nallocating == QCOW2_MAX_ALLOCS)
+		pthread_cond_wait(&q->alloc_done, &q->lock);
+	if ((r = mapping_of(q, at, &m)) < 0)
+		goto out;
+	*len = piece_len(q, at, end);
+	if (m.kind == QCOW2_NORMAL && m.copied) {
+		/* In place, as far as the data clusters run on. */
+		for (k = 1; at + *len < end && k < QCOW2_MAX_RUN; k++) {
+			struct qcow2_mapping next;
+
+			if (allocating(q, at + *len) || mapping_of(q, at + *len, &next) < 0 ||
+			    next.kind != QCOW2_NORMAL || !next.copied ||
+			    next.host_offset != m.host_offset + k * q->cluster_size)
+				break;
+			*len += piece_len(q, at + *len, end);
+		}
+		pthread_mutex_unlock(&q->lock);
+		p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
+		w = block_io_sync(q->file, BLOCK_WRITE, m.host_offset + (at - cluster), part,
+				  p.iovcnt, 0);
+		return w < 0 ? (int)w : (uint64_t)w == *len ? 0 : -EIO;
+	}
+	if (m.kind == QCOW2_NORMAL) {
+		log_error("disk '%s': a cluster is shared (internal snapshots): not written",
+			  q->base.path);
+		r = -EIO;
+		goto out;
+	}
+	if (at == cluster && needs_new(&m) &&
+	    ((r = write_new_run(q, at, end, iov, iovcnt, done, part, len)) < 0 || *len))
+		goto out;
+	/* One cluster, partly written or preallocated: filled around. */
+	*len = piece_len(q, at, end);
+	p = (struct piece){ at, at - cluster, *len, part, 0 };
+	p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
+	r = write_new_cluster(q, &p, &m);
+out:
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
 int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 		      const struct iovec *iov, unsigned int iovcnt, uint64_t len)
 {
@@ -385,15 +562,13 @@ int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset
 	if (!part)
 		return -ENOMEM;
 	while (done < total && r == 0) {
-		struct piece p;
+		uint64_t step = 0;
 
-		p.guest = offset + done;
-		p.in = p.guest & (q->cluster_size - 1);
-		p.len = q->cluster_size - p.in < total - done ? q->cluster_size - p.in : total - done;
-		p.iov = part;
-		p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)p.len);
-		r = op == BLOCK_READ ? read_piece(q, &p) : write_piece(q, &p);
-		done += p.len;
+		r = op == BLOCK_READ
+			    ? read_extent(q, offset + done, offset + total, iov, iovcnt, done, part, &step)
+			    : write_extent(q, offset + done, offset + total, iov, iovcnt, done, part,
+					   &step);
+		done += step;
 	}
 	free(part);
 	return r < 0 ? r : (int64_t)total;

@@ -335,11 +335,50 @@ static int refcount_update(struct qcow2 *q, uint64_t host, int delta, uint64_t *
 
 int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *host)
 {
+	return qcow2_alloc_clusters(q, 1, host);
+}
+
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *host)
+{
+	uint64_t epb = block_entries(q), c = 0;
+	int r;
+
 	if (q->failed)
 		return -EIO;
 	*host = q->alloc_end;
-	q->alloc_end += q->cluster_size;
-	return refcount_update(q, *host, 1, NULL);
+	q->alloc_end += n * q->cluster_size;
+	/* Each refcount block's share in one go: a sector written once, not
+	 * once per cluster. */
+	while (c < n) {
+		uint64_t ci = *host / q->cluster_size + c, ti = ci / epb, bi = ci % epb, k, i;
+		uint64_t first, last;
+		struct qcow2_rblock *rb;
+
+		/* The first through the usual path: it makes the block exist
+		 * (and the table big enough). */
+		if ((r = refcount_update(q, ci * q->cluster_size, 1, NULL)) < 0)
+			return r;
+		k = epb - bi < n - c ? epb - bi : n - c;
+		if (k > 1) {
+			if ((r = rblock_get(q, q->reftable[ti], &rb)) < 0)
+				return r;
+			for (i = 1; i < k; i++) {
+				if (qcow2_refcount_get(rb->b, q->h.refcount_order, bi + i)) {
+					log_error("disk '%s': a cluster past the end is counted in use: "
+						  "the image is corrupt", q->base.path);
+					return -EIO;
+				}
+				qcow2_refcount_set(rb->b, q->h.refcount_order, bi + i, 1);
+			}
+			first = (bi << q->h.refcount_order) / 8 / 512 * 512;
+			last = (((bi + k) << q->h.refcount_order) / 8 + 511) / 512 * 512;
+			if ((r = block_pwrite(q->file, rb->b + first, last - first,
+					      q->reftable[ti] + first)) < 0)
+				return fail(q, r, "refcount block");
+		}
+		c += k;
+	}
+	return 0;
 }
 
 static int free_push(struct qcow2 *q, uint64_t host)

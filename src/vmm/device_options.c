@@ -56,13 +56,13 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 			if (d->block.path) {
-				log_error("--disk '%s': path= and nbd= name two disks: give one", arg);
+				log_error("--disk '%s': give one of path=, nbd= and rbd=", arg);
 				return -1;
 			}
 			d->block.path = v;
 		} else if (!strcmp(k, "nbd")) {
 			if (d->block.path) {
-				log_error("--disk '%s': path= and nbd= name two disks: give one", arg);
+				log_error("--disk '%s': give one of path=, nbd= and rbd=", arg);
 				return -1;
 			}
 			if (strncmp(v, "nbd://", 6) && strncmp(v, "nbd+unix://", 11) &&
@@ -73,6 +73,21 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 			}
 			d->block.path = v;
 			d->block.protocol = BLOCK_PROTO_NBD;
+		} else if (!strcmp(k, "rbd")) {
+			if (d->block.path) {
+				log_error("--disk '%s': give one of path=, nbd= and rbd=", arg);
+				return -1;
+			}
+			if (!strchr(v, '/') || *v == '/' || v[strlen(v) - 1] == '/') {
+				log_error("--disk '%s': rbd= takes POOL/IMAGE", arg);
+				return -1;
+			}
+			d->block.path = v;
+			d->block.protocol = BLOCK_PROTO_RBD;
+		} else if (!strcmp(k, "conf")) {
+			d->block.rbd_conf = v;
+		} else if (!strcmp(k, "id")) {
+			d->block.rbd_id = v;
 		} else if (!strcmp(k, "readonly")) {
 			if (keyval_bool(v, &d->block.read_only) < 0) {
 				log_error("--disk '%s': readonly must be on or off", arg);
@@ -117,13 +132,17 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 		} else {
-			log_error("--disk '%s': unknown key '%s' (path, nbd, format, readonly, snapshot, "
-				  "serial, cache, engine, l2-cache-size)", arg, k);
+			log_error("--disk '%s': unknown key '%s' (path, nbd, rbd, conf, id, format, "
+				  "readonly, snapshot, serial, cache, engine, l2-cache-size)", arg, k);
 			return -1;
 		}
 	}
 	if (!d->block.path) {
-		log_error("--disk '%s': no path=FILE or nbd=URI given", arg);
+		log_error("--disk '%s': no path=FILE, nbd=URI or rbd=POOL/IMAGE given", arg);
+		return -1;
+	}
+	if ((d->block.rbd_conf || d->block.rbd_id) && d->block.protocol != BLOCK_PROTO_RBD) {
+		log_error("--disk '%s': conf= and id= are for rbd= disks", arg);
 		return -1;
 	}
 	return 0;

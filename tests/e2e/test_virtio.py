@@ -132,6 +132,8 @@ class Guest(GuestShell):
             cache = kv.get("cache", "writeback")
             if "nbd" in kv:
                 kv["path"] = kv["nbd"]  # QEMU takes the URI as the file
+            elif "rbd" in kv:
+                kv["path"] = "rbd:%s:conf=%s" % (kv["rbd"], kv["conf"])
             elif cache == "none" and not odirect_ok(kv["path"]):
                 cache = "writeback"  # QEMU refuses what vireo falls back from (tmpfs)
             # discard=unmap: vireo passes discards on (QEMU ignores them by default).
@@ -542,6 +544,50 @@ def test_disk_nbd(d):
            "vireo answers and powers off; the data is in the file"
 
 
+def test_disk_rbd(d):
+    """A disk on a Ceph RBD image of a throwaway single-node cluster
+    (tests/rbd/cluster) as client.vireo: mkfs.ext4, 64 MiB written with
+    its sha256, a second VM reads it back, and `rbd export` gives the
+    host the same image."""
+    cdir = os.path.join(d, "ceph")
+    r = subprocess.run(["tests/rbd/cluster", "start", cdir], capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0, "cluster start: %s" % (r.stdout + r.stderr)[-600:])
+    conf = r.stdout.strip().splitlines()[-1]
+    try:
+        run_ok(["rbd", "-c", conf, "create", "rbd/vm", "--size", "256M"], "rbd create")
+        disk = "rbd=rbd/vm,conf=%s,id=vireo" % conf
+        g = Guest(disks=[disk])
+        try:
+            size = int(g.value("echo size=$(cat /sys/block/vda/size)", "size"))
+            check(size * 512 == 256 * MIB, "guest sees vda of %d sectors, the image is 256 MiB" % size)
+            g.ok("mkfs.ext4 -q -F /dev/vda && mount /dev/vda /mnt", 300)
+            g.ok("dd if=/dev/urandom of=/mnt/data bs=1M count=64 2>/dev/null", 300)
+            sha = guest_sha(g, "/mnt/data")
+            g.ok("sync && umount /mnt", 180)
+            g.poweroff()
+        finally:
+            g.kill()
+        g = Guest(disks=[disk])
+        try:
+            g.ok("mount /dev/vda /mnt", 120)
+            again = guest_sha(g, "/mnt/data")
+            g.ok("umount /mnt")
+            g.poweroff()
+        finally:
+            g.kill()
+        check(again == sha, "second VM read %s, the first wrote %s" % (again, sha))
+        img = os.path.join(d, "export.img")
+        run_ok(["rbd", "-c", conf, "export", "rbd/vm", img], "rbd export")
+        out = os.path.join(d, "data.out")
+        how = host_extract(img, "/data", out)
+        check(sha256_file(out) == sha, "rbd export: /data differs (%s)" % how)
+    finally:
+        subprocess.run(["tests/rbd/cluster", "stop", cdir], capture_output=True, timeout=120)
+    return "ext4 with 64 MiB on RBD as client.vireo: a second VM and rbd export (%s) agree on " \
+           "sha256 %s..." % (how, sha[:12])
+
+
 def test_disk_cache_none(d, where):
     res, = kill9_after_fsync(d, [(where.path, "none")])
     if QEMU:
@@ -915,7 +961,8 @@ def main():
                 finally:
                     where.close()
         elif fn in (test_disk_ext4_roundtrip, test_disk_readonly, test_disk_survives_kill9,
-                    test_disk_no_ioeventfd, test_disk_intx, test_disk_qcow2, test_disk_nbd):
+                    test_disk_no_ioeventfd, test_disk_intx, test_disk_qcow2, test_disk_nbd,
+                    test_disk_rbd):
             with tempfile.TemporaryDirectory() as d:
                 s.run(name, fn, d)
         else:
@@ -930,6 +977,11 @@ def main():
         "discard survive kill -9, qemu-img check and commit", test_disk_qcow2)
     run("virtio-blk: a disk on qemu-nbd: fsync'd data in the file; the server killed, reads fail "
         "and vireo goes on", test_disk_nbd)
+    if shutil.which("ceph-mon") and shutil.which("rbd"):
+        run("virtio-blk: a disk on Ceph RBD (single-node cluster, client.vireo): ext4 + sha256, a "
+            "second VM and rbd export agree", test_disk_rbd)
+    else:
+        s.skip("virtio-blk: a disk on Ceph RBD", "Ceph is not installed (scripts/deps)")
     run("virtio-blk: --no-ioeventfd notifies by MMIO exits, ioeventfd by none",
         test_disk_no_ioeventfd)
     # Earlier, in 2 of 5 full runs the nested host itself soft-locked as
