@@ -341,6 +341,12 @@ int kvm_vcpu_tsc_get(int fd, uint64_t *tsc)
 	return msr_one(fd, KVM_GET_MSRS, MSR_IA32_TSC, tsc) == 1 ? 0 : -1;
 }
 
+int kvm_vcpu_msr_get(int fd, uint32_t index, uint64_t *value)
+{
+	*value = 0;
+	return msr_one(fd, KVM_GET_MSRS, index, value) == 1 ? 0 : -1;
+}
+
 int kvm_vcpu_tsc_set(int fd, uint64_t tsc)
 {
 	return msr_one(fd, KVM_SET_MSRS, MSR_IA32_TSC, &tsc) == 1 ? 0 : -1;

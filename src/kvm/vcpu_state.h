@@ -48,6 +48,8 @@ int kvm_vcpu_state_load(struct kvm_vcpu_state *s, struct state_reader *r, struct
  * it so that the guest's time stamps go on from where they were. */
 int kvm_vcpu_tsc_get(int vcpu_fd, uint64_t *tsc);
 int kvm_vcpu_tsc_set(int vcpu_fd, uint64_t tsc);
+/* One MSR's value (0 when KVM does not have it). 0, or -1. */
+int kvm_vcpu_msr_get(int vcpu_fd, uint32_t index, uint64_t *value);
 
 /* The VM-wide interrupt controllers and timer: both PICs, the IOAPIC and
  * the PIT. */

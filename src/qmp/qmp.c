@@ -12,7 +12,7 @@ const char *const qmp_command_names[] = {
 	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
 	"query-pci", "query-vireo-stats", "migrate", "query-migrate", "migrate_cancel", "migrate-set-parameters",
 	"query-migrate-parameters", "migrate-set-capabilities", "query-migrate-capabilities",
-	"query-vireo-ram-digest", NULL,
+	"query-vireo-ram-digest", "pmemsave", NULL,
 };
 
 /* Vireo's version where QEMU puts its own: clients print it, and the
@@ -133,6 +133,69 @@ static json_t *array_or_empty(json_t *a)
 	return a ? a : json_array();
 }
 
+/* An unsigned integer argument: 0 and *out set, 1 when absent (*out
+ * keeps its default), or an error reply. */
+static json_t *uint_arg(json_t *args, const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v)
+		return NULL;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return qmp_error(NULL, "Parameter '%s' expects an unsigned integer", key);
+	*out = (uint64_t)json_integer_value(v);
+	return NULL;
+}
+
+static json_t *only_keys(json_t *args, const char *const *keys)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v) {
+		const char *const *k;
+
+		for (k = keys; *k && strcmp(*k, key); k++)
+			;
+		if (!*k)
+			return qmp_error(NULL, "Parameter '%s' is unexpected", key);
+	}
+	return NULL;
+}
+
+static json_t *ram_digest(const struct qmp_ops *ops, json_t *args)
+{
+	static const char *const keys[] = { "offset", "length", "chunk-size", NULL };
+	uint64_t offset = 0, length = UINT64_MAX, chunk = 1u << 20;
+	struct error err = { 0 };
+	json_t *bad, *d;
+
+	if ((bad = only_keys(args, keys)) || (bad = uint_arg(args, "offset", &offset)) ||
+	    (bad = uint_arg(args, "length", &length)) || (bad = uint_arg(args, "chunk-size", &chunk)))
+		return bad;
+	if (chunk < 4096 || chunk & (chunk - 1))
+		return qmp_error(NULL, "Parameter 'chunk-size' must be a power of two of at least 4096");
+	d = ops->ram_digest(ops->ctx, offset, length, chunk, &err);
+	return d ? ok(d) : from_error(&err);
+}
+
+static json_t *pmemsave(const struct qmp_ops *ops, json_t *args)
+{
+	static const char *const keys[] = { "val", "size", "filename", NULL };
+	uint64_t addr = UINT64_MAX, size = UINT64_MAX;
+	json_t *bad, *file = json_object_get(args, "filename");
+	struct error err = { 0 };
+
+	if ((bad = only_keys(args, keys)) || (bad = uint_arg(args, "val", &addr)) ||
+	    (bad = uint_arg(args, "size", &size)))
+		return bad;
+	if (addr == UINT64_MAX || size == UINT64_MAX || !json_is_string(file))
+		return qmp_error(NULL, "pmemsave needs 'val', 'size' and 'filename'");
+	return ops->pmemsave(ops->ctx, addr, size, json_string_value(file), &err) < 0
+		       ? from_error(&err)
+		       : ok(NULL);
+}
+
 static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, const char *cmd,
 			   json_t *args)
 {
@@ -179,6 +242,10 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 			       ? from_error(&err)
 			       : ok(NULL);
 	}
+	if (!strcmp(cmd, "query-vireo-ram-digest") && ops->ram_digest)
+		return ram_digest(ops, args);
+	if (!strcmp(cmd, "pmemsave") && ops->pmemsave)
+		return pmemsave(ops, args);
 	bad = no_arguments(args);
 	if (bad)
 		return bad;
@@ -217,11 +284,6 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 		return ok(ops->query_migrate_parameters(ops->ctx));
 	if (!strcmp(cmd, "query-migrate-capabilities"))
 		return ok(ops->query_migrate_capabilities(ops->ctx));
-	if (!strcmp(cmd, "query-vireo-ram-digest") && ops->ram_digest) {
-		json_t *d = ops->ram_digest(ops->ctx, &err);
-
-		return d ? ok(d) : from_error(&err);
-	}
 	if (!strcmp(cmd, "query-vireo-stats")) {
 		json_t *st = ops->stats(ops->ctx, &err);
 

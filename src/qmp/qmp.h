@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -53,11 +54,16 @@ struct qmp_ops {
 	int (*migrate_set_capabilities)(void *ctx, json_t *caps, struct error *err);
 	/* The statistics object --stats-json writes, now. */
 	json_t *(*stats)(void *ctx, struct error *err);
-	/* query-vireo-ram-digest: a CRC-32 of each chunk of guest RAM, from
-	 * a paused VM (to compare two VMs, as the two ends of a migration);
-	 * NULL: the command is not offered. New reference, or NULL with err
-	 * set. */
-	json_t *(*ram_digest)(void *ctx, struct error *err);
+	/* query-vireo-ram-digest: a CRC-32 of each chunk of guest RAM (from
+	 * offset, length bytes, chunks of chunk: checked by the caller), from
+	 * a paused VM (to compare two VMs, as the two ends of a migration).
+	 * New reference, or NULL with err set. */
+	json_t *(*ram_digest)(void *ctx, uint64_t offset, uint64_t length, uint64_t chunk,
+			      struct error *err);
+	/* QEMU's pmemsave: size bytes of guest RAM from guest physical
+	 * address addr into a new file. */
+	int (*pmemsave)(void *ctx, uint64_t addr, uint64_t size, const char *path,
+			struct error *err);
 };
 
 struct qmp_session {

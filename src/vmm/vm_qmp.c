@@ -1,12 +1,17 @@
 /* What QMP commands act on (qmp/qmp.h's struct qmp_ops) for this VMM's
  * machine, and the events the machine sends. Everything here runs on the
  * main thread, the only one that pauses, resumes and stops the VM. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/block.h"
+#include "kvm/vcpu_state.h"
 #include "qmp/qmp_server.h"
+#include "util/file.h"
 #include "util/le.h"
 #include "util/state.h"
 #include "util/zero.h"
@@ -243,27 +248,99 @@ static json_t *stats(void *ctx, struct error *err)
  * copies of RAM differ, few enough to print. */
 #define DIGEST_CHUNK (1u << 20)
 
-static json_t *ram_digest(void *ctx, struct error *err)
+#define MSR_KVM_WALL_CLOCK 0x11
+#define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
+#define WALL_CLOCK_BYTES 12 /* struct pvclock_wall_clock */
+
+/* Where in RAM (as an offset, or UINT64_MAX) the guest asked KVM to keep
+ * its wall clock: KVM writes it there whenever that MSR is set, so also
+ * when a migration's destination restores it. Two copies of a VM differ
+ * there by design (each host's time of the restore). */
+static uint64_t wall_clock_offset(struct vm *vm)
+{
+	static const uint32_t msrs[] = { MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_WALL_CLOCK };
+	unsigned int i;
+	uint64_t gpa;
+
+	for (i = 0; i < 2; i++) {
+		const uint8_t *p;
+
+		if (kvm_vcpu_msr_get(vm->vcpus[0].fd, msrs[i], &gpa) < 0 || !gpa)
+			continue;
+		p = guest_mem_ptr(&vm->mem, gpa, WALL_CLOCK_BYTES);
+		if (p)
+			return (uint64_t)(p - vm->mem.host);
+	}
+	return UINT64_MAX;
+}
+
+/* CRC-32 of [at, at+n) of RAM, the wall clock counted as zeroes. */
+static uint32_t digest_crc(struct vm *vm, uint64_t at, uint64_t n, uint64_t wall)
+{
+	static const uint8_t zeros[WALL_CLOCK_BYTES];
+	uint32_t crc;
+
+	if (wall == UINT64_MAX || wall + WALL_CLOCK_BYTES <= at || wall >= at + n)
+		return state_crc32(vm->mem.host + at, (size_t)n);
+	/* The struct within the chunk (a chunk is 4 KiB or more, the struct
+	 * naturally aligned: it does not straddle two). */
+	crc = state_crc32_more(0, vm->mem.host + at, (size_t)(wall - at));
+	crc = state_crc32_more(crc, zeros, WALL_CLOCK_BYTES);
+	return state_crc32_more(crc, vm->mem.host + wall + WALL_CLOCK_BYTES,
+				(size_t)(at + n - wall - WALL_CLOCK_BYTES));
+}
+
+/* Offsets are into RAM as one block (the low part, then the part above
+ * 4 GiB), as a migration numbers its pages. */
+static json_t *ram_digest(void *ctx, uint64_t offset, uint64_t length, uint64_t chunk,
+			  struct error *err)
 {
 	struct vm *vm = ctx;
 	json_t *crcs, *zero;
-	uint64_t at;
+	uint64_t at, end, wall;
 
 	if (!vm->paused) {
 		error_set(err, "the VM is running: stop it first (its RAM would change under the "
 			       "digest)");
 		return NULL;
 	}
+	if (offset >= vm->mem.size) {
+		error_set(err, "offset %llu is past the %llu bytes of RAM", (unsigned long long)offset,
+			  (unsigned long long)vm->mem.size);
+		return NULL;
+	}
+	end = length > vm->mem.size - offset ? vm->mem.size : offset + length;
+	wall = wall_clock_offset(vm);
 	crcs = json_array();
 	zero = json_array();
-	for (at = 0; at < vm->mem.size; at += DIGEST_CHUNK) {
-		uint64_t n = vm->mem.size - at < DIGEST_CHUNK ? vm->mem.size - at : DIGEST_CHUNK;
+	for (at = offset; at < end; at += chunk) {
+		uint64_t n = end - at < chunk ? end - at : chunk;
 
-		json_array_append_new(crcs, json_integer(state_crc32(vm->mem.host + at, (size_t)n)));
+		json_array_append_new(crcs, json_integer(digest_crc(vm, at, n, wall)));
 		json_array_append_new(zero, json_boolean(buffer_is_zero(vm->mem.host + at, (size_t)n)));
 	}
-	return json_pack("{s:I,s:o,s:o}", "chunk-size", (json_int_t)DIGEST_CHUNK, "crc32", crcs,
-			 "zero", zero);
+	return json_pack("{s:I,s:I,s:o,s:o,s:o}", "offset", (json_int_t)offset, "chunk-size",
+			 (json_int_t)chunk, "crc32", crcs, "zero", zero, "wall-clock",
+			 wall == UINT64_MAX ? json_null() : json_integer((json_int_t)wall));
+}
+
+static int pmemsave(void *ctx, uint64_t addr, uint64_t size, const char *path,
+		    struct error *err)
+{
+	struct vm *vm = ctx;
+	const void *p = guest_mem_ptr(&vm->mem, addr, size);
+	int fd, r = 0;
+
+	if (!p || !size)
+		return error_set(err, "[0x%llx, +0x%llx) is not guest RAM", (unsigned long long)addr,
+				 (unsigned long long)size);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return error_set(err, "cannot create '%s': %s", path, strerror(errno));
+	if (write_full(fd, p, (size_t)size) < 0)
+		r = error_set(err, "cannot write '%s': %s", path, strerror(errno));
+	close(fd);
+	return r;
 }
 
 const struct qmp_ops *vm_qmp_ops(struct vm *vm)
@@ -287,6 +364,7 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.query_pci = query_pci,
 		.stats = stats,
 		.ram_digest = ram_digest,
+		.pmemsave = pmemsave,
 	};
 
 	ops.ctx = vm;
