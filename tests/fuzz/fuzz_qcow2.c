@@ -2,7 +2,12 @@
  * (block_open, block_submit) as virtio-blk uses it. The input is a whole
  * image file, written to a directory of the process's own (on /dev/shm
  * when there is one: flushes cost nothing there; named by the pid, so
- * that one left by a crash is removed by the next run) and opened:
+ * that one left by a crash is removed by the next run). An input of an
+ * odd length is followed in the file by up to 64 MiB of zeroes (a hole),
+ * as many sectors as its last four bytes say (little-endian, modulo
+ * 128 Ki): files far larger than their tables, or than what the refcount
+ * table covers, which no input of libFuzzer's sizes would be. Then the
+ * image is opened:
  *
  * 1. probed (format NULL), read-only: a backing file is refused by design;
  * 2. format=qcow2, read-only, when the image names a backing file and the
@@ -79,7 +84,7 @@ static bool strict, any_lines, verbose;
 static void remove_dir(const char *d)
 {
 	static const char *const names[] = { "img", "base.raw", "fifo", "dir" };
-	char p[128];
+	char p[512];
 	unsigned int i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -101,7 +106,7 @@ static void remove_stale(const char *parent)
 {
 	DIR *d = opendir(parent);
 	struct dirent *e;
-	char p[128];
+	char p[512];
 	long pid;
 
 	if (!d)
@@ -111,8 +116,8 @@ static void remove_stale(const char *parent)
 		    (kill((pid_t)pid, 0) < 0 && errno != ESRCH) ||
 		    (kill((pid_t)pid, 0) == 0 && pid != getpid()))
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", parent, e->d_name);
-		remove_dir(p);
+		if (snprintf(p, sizeof(p), "%s/%s", parent, e->d_name) < 200)
+			remove_dir(p);
 	}
 	closedir(d);
 }
@@ -601,6 +606,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	CHECK(fd >= 0);
 	CHECK(write(fd, data, size) == (ssize_t)size);
+	if (size % 2 && size >= 4)
+		CHECK(ftruncate(fd, (off_t)(size + (uint64_t)(le32_get(data + size - 4) % 131072) *
+							512)) == 0);
 	close(fd);
 	/* The default L2 cache maps the whole disk: for a small one. */
 	l2_cache = im.size <= (64u << 20) ? 0 : 256u << 10;
