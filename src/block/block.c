@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "block/block_driver.h"
@@ -16,7 +17,44 @@
 #include "util/iov.h"
 #include "util/log.h"
 
-static struct block_backend *open_node(const struct block_options *o, unsigned int depth)
+const char *block_printable(const char *s, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < size && i < 200; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = 0;
+	if (s[i] && size > 4 && i > 3)
+		memcpy(buf + i - 3, "...", 3);
+	return buf;
+}
+
+/* The file's place in the chain: refused when it is one of the images
+ * above it already. */
+static int enter_chain(const struct block_options *o, struct block_chain *chain)
+{
+	char name[208];
+	struct stat st;
+	unsigned int i;
+
+	if (o->protocol != BLOCK_PROTO_FILE || stat(o->path, &st) < 0)
+		return 0; /* opening says what is wrong */
+	for (i = 0; i < chain->depth; i++) {
+		if (chain->dev[i] == st.st_dev && chain->ino[i] == st.st_ino) {
+			log_error("disk '%s': its backing chain comes back to an image above it (a "
+				  "loop)", block_printable(o->path, name, sizeof(name)));
+			return -1;
+		}
+	}
+	if (chain->depth < BLOCK_CHAIN_MAX) {
+		chain->dev[chain->depth] = st.st_dev;
+		chain->ino[chain->depth] = st.st_ino;
+	}
+	chain->depth++;
+	return 0;
+}
+
+static struct block_backend *open_node(const struct block_options *o, struct block_chain *chain)
 {
 	struct block_backend *file;
 	uint8_t first[512];
@@ -26,6 +64,8 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 		log_error("disk '%s': unknown format '%s' (raw or qcow2)", o->path, o->format);
 		return NULL;
 	}
+	if (enter_chain(o, chain) < 0)
+		return NULL;
 	if (o->protocol == BLOCK_PROTO_NBD)
 		file = block_nbd_open(o);
 	else if (o->protocol == BLOCK_PROTO_RBD)
@@ -54,20 +94,21 @@ static struct block_backend *open_node(const struct block_options *o, unsigned i
 		}
 		return file;
 	}
-	return qcow2_open(file, o, probed, depth);
+	return qcow2_open(file, o, probed, chain);
 }
 
 /* snapshot=on: the image read-only under a temporary overlay. */
 static struct block_backend *open_snapshot(const struct block_options *o)
 {
 	struct block_options ro = *o, tmp = *o;
+	struct block_chain chain = { 0 };
 	struct block_backend *base, *file;
 	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
 	char path[4096];
 	int fd;
 
 	ro.read_only = true;
-	base = open_node(&ro, 0);
+	base = open_node(&ro, &chain);
 	if (!base)
 		return NULL;
 	if (snprintf(path, sizeof(path), "%s/vireo-snapshot-XXXXXX", dir) >= (int)sizeof(path) ||
@@ -97,11 +138,13 @@ struct block_backend *block_open(const struct block_options *o)
 		log_error("disk: no path given");
 		return NULL;
 	}
-	return o->snapshot ? open_snapshot(o) : open_node(o, 0);
+	struct block_chain chain = { 0 };
+
+	return o->snapshot ? open_snapshot(o) : open_node(o, &chain);
 }
 
 struct block_backend *block_open_backing(const struct block_options *parent, const char *path,
-					 const char *format, unsigned int depth)
+					 const char *format, struct block_chain *chain)
 {
 	struct block_options o = *parent;
 
@@ -110,7 +153,7 @@ struct block_backend *block_open_backing(const struct block_options *parent, con
 	o.format = format;
 	o.read_only = true;
 	o.defer_lock = false; /* shared: the source of a migration holds it shared too */
-	return open_node(&o, depth);
+	return open_node(&o, chain);
 }
 
 void block_close(struct block_backend *b)

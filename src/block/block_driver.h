@@ -8,6 +8,8 @@
 #ifndef VIREO_BLOCK_BLOCK_DRIVER_H
 #define VIREO_BLOCK_BLOCK_DRIVER_H
 
+#include <sys/types.h>
+
 #include "block/block.h"
 
 struct block_driver {
@@ -51,11 +53,24 @@ struct block_backend {
 	bool growable;
 };
 
+/* The files a disk's backing chain has opened so far (from the disk
+ * itself down): one that comes back is a loop, refused by name. */
+#define BLOCK_CHAIN_MAX 65 /* the disk and 64 backing files */
+struct block_chain {
+	unsigned int depth; /* how many are in */
+	dev_t dev[BLOCK_CHAIN_MAX];
+	ino_t ino[BLOCK_CHAIN_MAX];
+};
+
 /* A backing file of the image opened with parent's options: read-only,
  * format given (or NULL: probed, and then without a backing file of its
- * own), depth in the chain. */
+ * own), below the images in chain. */
 struct block_backend *block_open_backing(const struct block_options *parent, const char *path,
-					 const char *format, unsigned int depth);
+					 const char *format, struct block_chain *chain);
+
+/* s as it may be printed: control characters as '?', at most 200 bytes
+ * (a file name an image gives is the guest's to write). */
+const char *block_printable(const char *s, char *buf, size_t size);
 
 /* The node's io_sync, with block_submit's checks. */
 int64_t block_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,

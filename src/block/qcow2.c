@@ -13,7 +13,6 @@
 #include "util/log.h"
 
 #define QCOW2_WORKERS 8
-#define QCOW2_MAX_DEPTH 64 /* backing files: deeper is surely a loop */
 
 static struct qcow2 *Q(const struct block_backend *b)
 {
@@ -142,28 +141,31 @@ static int backing_path(const struct qcow2 *q, char *out, size_t size)
 	return n < (int)size ? 0 : -1;
 }
 
-static int open_backing(struct qcow2 *q, const struct block_options *o, unsigned int depth)
+static int open_backing(struct qcow2 *q, const struct block_options *o,
+			struct block_chain *chain)
 {
 	char path[PATH_MAX + 1];
 	const char *fmt = q->h.backing_format[0] ? q->h.backing_format : NULL;
 
 	if (!q->h.backing_file[0])
 		return 0;
-	if (depth >= QCOW2_MAX_DEPTH) {
+	if (chain->depth >= BLOCK_CHAIN_MAX) {
 		log_error("disk '%s': its backing chain is more than %d images deep (a loop?)",
-			  o->path, QCOW2_MAX_DEPTH);
+			  o->path, BLOCK_CHAIN_MAX - 1);
 		return -1;
 	}
 	if (fmt && strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
+		char f[40];
+
 		log_error("disk '%s': its backing file is in format '%s' (raw or qcow2 are supported)",
-			  o->path, fmt);
+			  o->path, block_printable(fmt, f, sizeof(f)));
 		return -1;
 	}
 	if (backing_path(q, path, sizeof(path)) < 0) {
 		log_error("disk '%s': its backing file name is too long", o->path);
 		return -1;
 	}
-	q->backing = block_open_backing(o, path, fmt, depth + 1);
+	q->backing = block_open_backing(o, path, fmt, chain);
 	return q->backing ? 0 : -1;
 }
 
@@ -197,7 +199,7 @@ static int check_writable(struct qcow2 *q)
 
 static struct block_backend *open_image(struct block_backend *file,
 				       const struct block_options *o, bool probed,
-				       unsigned int depth, struct block_backend *backing)
+				       struct block_chain *chain, struct block_backend *backing)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	struct error err = { 0 };
@@ -205,6 +207,7 @@ static struct block_backend *open_image(struct block_backend *file,
 	uint64_t len = file->size < QCOW2_HEADER_READ ? (file->size + 511) & ~511ull
 						       : QCOW2_HEADER_READ;
 	uint8_t *hdr = NULL;
+	char name[208];
 	int r;
 
 	if (!q) {
@@ -236,20 +239,19 @@ static struct block_backend *open_image(struct block_backend *file,
 		goto fail;
 	}
 	if (probed && q->h.backing_file[0]) {
-		log_error("disk '%s' is a qcow2 image with a backing file ('%s'): give format=qcow2 "
-			  "to use it (a probed image may not open other files)",
-			  o->path, q->h.backing_file);
+		/* What the image says last: the name is anyone's to write. */
+		log_error("disk '%s' is a qcow2 image with a backing file: give format=qcow2 to use "
+			  "it (a probed image may not open other files; it names '%s')", o->path,
+			  block_printable(q->h.backing_file, name, sizeof(name)));
 		goto fail;
 	}
 	q->base.size = q->h.size;
 	q->cluster_size = q->h.cluster_size;
 	q->l2_entries = q->cluster_size / 8;
-	if ((!o->read_only && check_writable(q) < 0) || (!backing && open_backing(q, o, depth) < 0))
+	if ((!o->read_only && check_writable(q) < 0) || (!backing && open_backing(q, o, chain) < 0))
 		goto fail;
-	if (qcow2_meta_init(q, o->l2_cache_size) < 0) {
-		log_error("disk '%s': cannot load its tables", o->path);
-		goto fail;
-	}
+	if (qcow2_meta_init(q, o->l2_cache_size) < 0)
+		goto fail; /* logged */
 	q->workers = block_workers_start(&q->base, QCOW2_WORKERS);
 	if (!q->workers)
 		goto fail;
@@ -266,9 +268,9 @@ fail:
 }
 
 struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
-				 bool probed, unsigned int depth)
+				 bool probed, struct block_chain *chain)
 {
-	return open_image(file, o, probed, depth, NULL);
+	return open_image(file, o, probed, chain, NULL);
 }
 
 struct block_backend *qcow2_open_overlay(struct block_backend *file,
@@ -283,5 +285,7 @@ struct block_backend *qcow2_open_overlay(struct block_backend *file,
 		block_close(backing);
 		return NULL;
 	}
-	return open_image(file, o, false, 0, backing);
+	struct block_chain none = { 0 };
+
+	return open_image(file, o, false, &none, backing);
 }

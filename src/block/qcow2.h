@@ -27,11 +27,11 @@
 /* Opens a qcow2 image on file (which it owns from then on, also on
  * failure). probed: the format was guessed, not given, and the image
  * must not name any other file (a guest that wrote a qcow2 header into
- * a raw disk must not make Vireo open a host file). depth: how deep in a
- * backing chain this image is (0: the disk itself). NULL on failure,
+ * a raw disk must not make Vireo open a host file). chain: the images
+ * above this one (block_driver.h). NULL on failure,
  * with one line logged. */
 struct block_backend *qcow2_open(struct block_backend *file, const struct block_options *o,
-				 bool probed, unsigned int depth);
+				 bool probed, struct block_chain *chain);
 
 /* snapshot=on: an empty qcow2 image written on file (a new, growable
  * file) for a disk of size bytes, then opened over backing (an open

