@@ -86,7 +86,11 @@ int kvm_create_vm(struct kvm *k)
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
 
-	k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	/* KVM may be interrupted while it sets the VM up (a signal on the
+	 * way: seen on this machine's PVM under load); QEMU retries too. */
+	do
+		k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	while (k->vm_fd < 0 && errno == EINTR);
 	if (k->vm_fd < 0) {
 		log_error("KVM_CREATE_VM failed: %s", strerror(errno));
 		return -1;

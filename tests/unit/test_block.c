@@ -442,7 +442,7 @@ static void test_direct_unaligned(void **state)
 	 * it (tmpfs before Linux 6.6, overlayfs) cache=none is the page
 	 * cache, and nothing here would reach the bounce buffers. */
 	if (!block_direct(b) || ((struct block_file *)b)->mem_align <= 1) {
-		print_message("skip - test_direct_unaligned/%s: %s on %s (set TMPDIR to a "
+		print_message("skipping: test_direct_unaligned/%s: %s on %s (set TMPDIR to a "
 			      "directory on ext4 or xfs)\n", engine,
 			      block_direct(b) ? "O_DIRECT takes any buffer, no bounce needed"
 					      : "no O_DIRECT", dir);

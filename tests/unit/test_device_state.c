@@ -153,7 +153,7 @@ static int teardown(void **state)
 static void need_vm(void)
 {
 	if (!a.up) {
-		print_message("skip - device state: no usable /dev/kvm with an in-kernel irqchip\n");
+		print_message("skipping: device state: no usable /dev/kvm with an in-kernel irqchip\n");
 		skip();
 	}
 }

@@ -86,7 +86,7 @@ static void test_pause_resume_stop(void **state)
 
 	(void)state;
 	if (!have_vm) {
-		print_message("skip - vCPU pause: no usable /dev/kvm\n");
+		print_message("skipping: vCPU pause: no usable /dev/kvm\n");
 		skip();
 	}
 	assert_int_equal(vcpus_start(&vm), 0);
@@ -148,7 +148,7 @@ static void test_reset_state(void **state)
 
 	(void)state;
 	if (!have_vm) {
-		print_message("skip - vCPU reset state: no usable /dev/kvm\n");
+		print_message("skipping: vCPU reset state: no usable /dev/kvm\n");
 		skip();
 	}
 	fd0 = vm.vcpus[0].fd;
@@ -210,7 +210,7 @@ static void test_snapshot_record(void **state)
 
 	(void)state;
 	if (!have_vm) {
-		print_message("skip - vCPU snapshot record: no usable /dev/kvm\n");
+		print_message("skipping: vCPU snapshot record: no usable /dev/kvm\n");
 		skip();
 	}
 	fd0 = vm.vcpus[0].fd;
@@ -223,7 +223,7 @@ static void test_snapshot_record(void **state)
 	deadline = tsc + (1ULL << 40);
 	write_msr(fd0, MSR_TSC_DEADLINE, deadline);
 	if (read_msr(fd0, MSR_TSC_DEADLINE) != deadline) {
-		print_message("skip - this KVM has no TSC-deadline timer\n");
+		print_message("skipping: this KVM has no TSC-deadline timer\n");
 		skip();
 	}
 	lstar = read_msr(fd0, MSR_LSTAR) + 0x2000;

@@ -95,7 +95,7 @@ static int teardown(void **state)
 static void need_vm(void)
 {
 	if (!have_vm) {
-		print_message("skip - virtio-pci INTx: no usable /dev/kvm with an in-kernel IOAPIC\n");
+		print_message("skipping: virtio-pci INTx: no usable /dev/kvm with an in-kernel IOAPIC\n");
 		skip();
 	}
 }
