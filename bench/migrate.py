@@ -93,7 +93,7 @@ UNLIMITED = 1 << 50        # bytes/s: "no limit" for a save to a file
 LIVE_TIMEOUT = 240         # s: a live migration that has not completed by then failed
 SNAP_SIZES = (("256M", 256), ("512M", 512), ("1G", 1024))
 DIRTY_CMD = ("(n=0; while :; do dd if=/tmp/pattern of=/tmp/dirty bs=1M count=16 conv=notrunc "
-             "2>/dev/null; n=$((n+1)); echo $n >/tmp/dn; usleep 100000; done) >/dev/null 2>&1")
+             "2>/dev/null; n=$((n+1)); echo $n $n >/tmp/dn; usleep 100000; done) >/dev/null 2>&1")
 
 
 def qmp_path(tmp, tag):
@@ -242,8 +242,11 @@ class TaggedConsole(Console):
 
 def dirty_passes(g):
     """How many times the dirtier has rewritten its 16 MiB, and when."""
-    # The loop rewrites the file: read until there is a value.
-    out = g.ok('c=; while [ -z "$c" ]; do read -r c </tmp/dn 2>/dev/null || usleep 10000; done; '
+    # The loop rewrites the file, and busybox's read reads a byte at a
+    # time: it can get a prefix ("1" of "12 12"); only a line whose two
+    # fields agree is whole (tests/e2e/vm.py, start_counter).
+    out = g.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/dn 2>/dev/null '
+               '|| usleep 10000; done; '
                'echo DN=$c', 60)
     m = re.search(r"DN=(\d+)", out)
     if not m:

@@ -27,10 +27,10 @@ import time
 
 from qmp import QMP, fresh_socket_path
 from test_migrate import free_port, wait_listening
-from test_snapshot_linux import (BLOCKS, CanStream, can_received, counter, finish_and_verify, have_vcan,
+from test_snapshot_linux import (BLOCKS, CanStream, can_received, finish_and_verify, have_vcan,
                                  serve, shell, start_writer, vm_args)
 from test_virtio import TOOLS_INITRD
-from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check
+from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check, read_counter, start_counter
 
 SEQ = iter(range(1000))
 HEARTBEAT = "i=0; while [ ! -e /tmp/hb-stop ]; do i=$((i+1)); echo HB$i; usleep 20000; done"
@@ -232,13 +232,13 @@ def test_live_migration(tmp):
     src, sh = boot(disk, path)
     q = QMP(path)
     wget_check(sh, 64 << 10, "before the migration")
-    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    start_counter(sh)
     start_writer(sh)
     # 16 MiB rewritten every 100 ms or so: at most ~160 MB/s of dirty
     # memory over a working set that fits the downtime limit.
     sh.detach("(while :; do dd if=/dev/zero of=/tmp/dirty bs=1M count=16 conv=notrunc "
               "2>/dev/null; usleep 100000; done) >/dev/null 2>&1")
-    before = counter(sh)
+    before = read_counter(sh)
     console = Console()
     sh.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
     time.sleep(2)
@@ -247,9 +247,9 @@ def test_live_migration(tmp):
     gap, usual = console.check_continuous()
     sh = shell(dst)
     sh.ok("touch /tmp/hb-stop; sleep 1")
-    after = counter(sh)
+    after = read_counter(sh)
     check(after > before, "counter went from %d to %d" % (before, after))
-    check(counter(sh) > after, "the counter loop does not run after the migration")
+    check(read_counter(sh) > after, "the counter loop does not run after the migration")
     dhcp_after_migration(sh)
     finish_and_verify(sh, disk, "migration")
     ram = info["ram"]

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from qmp import QMP, fresh_socket_path, reset_while_paused, shape, shape_missing
-from vm import BOOT_TIMEOUT, GUEST, VM, GuestShell, Suite, check
+from vm import BOOT_TIMEOUT, GUEST, VM, GuestShell, Suite, check, read_counter, start_counter
 
 PAUSES = 20
 BLOCKS = 1500
@@ -35,24 +35,18 @@ def boot(tag, *args):
     return vm, sh, QMP(path)
 
 
-def counter(sh):
-    # The loop rewrites the file (truncate, then write): a read can fall
-    # between the two and find it empty, so read until there is a value.
-    return int(sh.ok('c=; while [ -z "$c" ]; do read -r c </tmp/c; done; echo $c').split()[-1])
-
-
 def test_pause_resume_under_load(tmp):
     disk = os.path.join(tmp, "pause.img")
     with open(disk, "wb") as f:
         f.truncate(BLOCKS * 512)
     vm, sh, q = boot("pause", "--disk", "path=%s" % disk)
     clocksource = sh.ok("cat /sys/devices/system/clocksource/clocksource0/current_clocksource").strip()
-    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    start_counter(sh)
     sh.detach("(n=0; while [ $n -lt %d ]; do printf 'blk-%%06d' $n | dd of=/dev/vda bs=512 seek=$n "
           "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
           % BLOCKS)
     lags = []
-    last = counter(sh)
+    last = read_counter(sh)
     for i in range(PAUSES):
         up0 = float(sh.ok("cut -d' ' -f1 /proc/uptime"))
         t0 = time.monotonic()
@@ -60,7 +54,7 @@ def test_pause_resume_under_load(tmp):
         check(q.cmd("query-status")["status"] == "paused", "round %d: not paused" % i)
         time.sleep(2)
         q.cmd("cont")
-        now = counter(sh)
+        now = read_counter(sh)
         up1 = float(sh.ok("cut -d' ' -f1 /proc/uptime"))
         lags.append((time.monotonic() - t0) - (up1 - up0))
         check(now > last, "round %d: the counter went from %d to %d" % (i, last, now))

@@ -26,7 +26,7 @@ import time
 
 from qmp import QMP, fresh_socket_path
 from test_virtio import TOOLS_INITRD
-from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check
+from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check, read_counter, start_counter
 
 BLOCKS = 1000
 
@@ -118,11 +118,6 @@ def shell(vm):
     return sh
 
 
-def counter(sh):
-    # The loop rewrites the file: read until there is a value.
-    return int(sh.ok('c=; while [ -z "$c" ]; do read -r c </tmp/c; done; echo $c').split()[-1])
-
-
 def uptime(sh):
     return float(sh.ok("cut -d' ' -f1 /proc/uptime").split()[-1])
 
@@ -203,10 +198,10 @@ def snapshot_kill_restore(disk, snap, path, stream):
         sh.detach("candump -r 16000000 -L can0 > /tmp/rx.txt 2>&1")
         sh.ok("n=0; while [ ! -s /tmp/rx.txt ] && [ $n -lt 300 ]; do usleep 100000; "
               "n=$((n+1)); done; [ -s /tmp/rx.txt ]", 60)
-    sh.detach("(i=0; while :; do i=$((i+1)); echo $i >/tmp/c; done) >/dev/null 2>&1")
+    start_counter(sh)
     start_writer(sh)
     time.sleep(3)
-    before, up_before = counter(sh), uptime(sh)
+    before, up_before = read_counter(sh), uptime(sh)
     lost = q.cmd("query-vireo-stats")["devices"]["virtio-can0"]["rx_lost"] if stream else 0
     t0 = time.monotonic()
     q.cmd("migrate", {"uri": "file:" + snap})
@@ -226,10 +221,10 @@ def snapshot_kill_restore(disk, snap, path, stream):
         time.sleep(0.005)
     attached = time.monotonic()
     sh = shell(dst)
-    after, up_after = counter(sh), uptime(sh)
+    after, up_after = read_counter(sh), uptime(sh)
     wall = time.monotonic() - t0
     check(after >= before, "counter went back from %d to %d" % (before, after))
-    check(counter(sh) > after, "the counter loop does not run after the restore")
+    check(read_counter(sh) > after, "the counter loop does not run after the restore")
     check(up_after >= up_before, "uptime went back: %.2f -> %.2f (a new boot?)" % (up_before, up_after))
     # kvmclock carried over, stopped while saved: the guest lost about
     # the 2 s the VM spent as a file, not gained them.

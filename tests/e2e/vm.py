@@ -244,3 +244,18 @@ class GuestShell:
         self.vm.send("poweroff\n")
         status = self.vm.wait(timeout)
         check(status == 0, "exit status %d after poweroff; stderr %r" % (status, self.vm.stderr[-600:]))
+
+
+def start_counter(sh):
+    """A counter loop in the guest: /tmp/c holds "N N", N counting up.
+    The number is written twice because the reader (busybox's read, which
+    reads one byte at a time) can race the loop's truncate-and-write and
+    get a prefix of the line: "7" of "7483". Only a line whose two fields
+    agree is whole."""
+    sh.detach("(i=0; while :; do i=$((i+1)); echo $i $i >/tmp/c; done) >/dev/null 2>&1")
+
+
+def read_counter(sh):
+    """The counter of start_counter(), read whole (see there)."""
+    return int(sh.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/c; done; '
+                     'echo $c').split()[-1])
