@@ -17,6 +17,7 @@
 #include <libnbd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "block/block_driver.h"
+#include "block/completions.h"
 #include "util/clock.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -95,33 +97,34 @@ static void load(void)
 struct nbd_node;
 
 struct nbd_cmd {
+	/* First: release() frees the command. Its req NULL: a synchronous
+	 * caller waits on finished. Its result: the command's, either way. */
+	struct completion completion;
 	struct nbd_node *n;
-	struct block_req *req; /* NULL: a synchronous caller waits on done */
 	enum block_op op;
 	uint64_t offset;
 	const struct iovec *iov;
 	unsigned int iovcnt;
 	uint64_t len;
 	void *buf; /* READ/WRITE: the data, contiguous, as libnbd wants it */
-	int64_t result;
 	bool finished;
 	uint64_t started_ms;
-	struct nbd_cmd *next, *prev; /* the node's list: in flight, then done */
+	struct nbd_cmd *next, *prev; /* the node's list of those in flight */
 };
+_Static_assert(offsetof(struct nbd_cmd, completion) == 0, "a command begins with its completion");
 
 struct nbd_node {
 	struct block_backend base;
 	struct nbd_handle *h;
 	pthread_t thread;
 	bool thread_started;
-	int wake_fd, event_fd;
+	int wake_fd;
 	bool can_flush, can_zero;
 	uint64_t timeout_ms;
-	pthread_mutex_t lock; /* what follows */
+	struct completions done; /* the asynchronous commands */
+	pthread_mutex_t lock;	 /* what follows */
 	pthread_cond_t finished;
 	struct nbd_cmd *active; /* in flight, newest first */
-	struct nbd_cmd *done;	/* finished asynchronous ones, newest first */
-	unsigned int in_flight; /* asynchronous ones: accepted, done() not run */
 	bool stop, cut_off;
 };
 
@@ -156,26 +159,26 @@ static int completed(void *user_data, int *error)
 {
 	struct nbd_cmd *c = user_data;
 	struct nbd_node *n = c->n;
+	bool async = c->completion.req != NULL;
 
 	if (*error)
-		c->result = -*error;
+		c->completion.result = -*error;
 	else if (c->op == BLOCK_READ || c->op == BLOCK_WRITE)
-		c->result = (int64_t)c->len;
+		c->completion.result = (int64_t)c->len;
 	else
-		c->result = 0;
+		c->completion.result = 0;
 	if (c->op == BLOCK_READ && !*error)
 		iov_from_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 	pthread_mutex_lock(&n->lock);
 	unlink_active(n, c);
 	c->finished = true;
-	if (c->req) {
-		c->next = n->done;
-		n->done = c;
-		kick(n->event_fd);
-	} else {
+	if (!async)
 		pthread_cond_broadcast(&n->finished);
-	}
 	pthread_mutex_unlock(&n->lock);
+	/* Not touching a synchronous c any more: its caller may have
+	 * returned. An asynchronous one is the device's from here. */
+	if (async)
+		completions_push(&n->done, &c->completion);
 	return 1;
 }
 
@@ -291,6 +294,15 @@ static void *io_thread(void *arg)
 	return NULL;
 }
 
+/* The queue's: an asynchronous command, done with. */
+static void release(struct completion *done)
+{
+	struct nbd_cmd *c = (struct nbd_cmd *)done;
+
+	free(c->buf);
+	free(c);
+}
+
 /* ---- the driver ---- */
 
 static int nbd_submit(struct block_backend *b, struct block_req *r)
@@ -301,96 +313,46 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 
 	if (!c)
 		return -ENOMEM;
-	*c = (struct nbd_cmd){ .req = r, .op = r->op, .offset = r->offset, .iov = r->iov,
+	*c = (struct nbd_cmd){ .completion.req = r, .op = r->op, .offset = r->offset, .iov = r->iov,
 			       .iovcnt = r->iovcnt,
 			       .len = r->op == BLOCK_READ || r->op == BLOCK_WRITE
 					      ? iov_size(r->iov, r->iovcnt)
 					      : r->len };
 	if (r->op == BLOCK_FLUSH && !n->can_flush) {
 		/* A server without a write cache: every write is already
-		 * durable. Completed through the fd all the same. */
-		c->finished = true;
-		pthread_mutex_lock(&n->lock);
-		c->next = n->done;
-		n->done = c;
-		n->in_flight++;
-		pthread_mutex_unlock(&n->lock);
-		kick(n->event_fd);
+		 * durable. Completed through the fd all the same (result 0). */
+		completions_expect(&n->done);
+		completions_push(&n->done, &c->completion);
 		return 0;
 	}
-	pthread_mutex_lock(&n->lock);
-	n->in_flight++;
-	pthread_mutex_unlock(&n->lock);
 	err = issue(n, c);
 	if (err) {
-		pthread_mutex_lock(&n->lock);
-		n->in_flight--;
-		pthread_mutex_unlock(&n->lock);
 		free(c->buf);
 		free(c);
+		return err;
 	}
-	return err;
+	completions_expect(&n->done);
+	return 0;
 }
 
 static int nbd_completion_fd(const struct block_backend *b)
 {
-	return N(b)->event_fd;
+	return completions_fd(&N(b)->done);
 }
 
 static void nbd_process_completions(struct block_backend *b)
 {
-	struct nbd_node *n = N(b);
-	struct nbd_cmd *list, *out = NULL;
-	uint64_t count;
-
-	if (read(n->event_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: look anyway */
-	}
-	pthread_mutex_lock(&n->lock);
-	list = n->done;
-	n->done = NULL;
-	pthread_mutex_unlock(&n->lock);
-	while (list) { /* oldest first */
-		struct nbd_cmd *next = list->next;
-
-		list->next = out;
-		out = list;
-		list = next;
-	}
-	while (out) {
-		struct nbd_cmd *next = out->next;
-		struct block_req *r = out->req;
-		int64_t result = out->result;
-
-		free(out->buf);
-		free(out);
-		pthread_mutex_lock(&n->lock);
-		n->in_flight--;
-		pthread_mutex_unlock(&n->lock);
-		r->done(r, result);
-		out = next;
-	}
+	completions_process(&N(b)->done);
 }
 
 static unsigned int nbd_in_flight(const struct block_backend *b)
 {
-	struct nbd_node *n = N(b);
-	unsigned int k;
-
-	pthread_mutex_lock(&n->lock);
-	k = n->in_flight;
-	pthread_mutex_unlock(&n->lock);
-	return k;
+	return completions_in_flight(&N(b)->done);
 }
 
 static void nbd_drain(struct block_backend *b)
 {
-	struct pollfd p = { .fd = N(b)->event_fd, .events = POLLIN };
-
-	while (nbd_in_flight(b)) {
-		poll(&p, 1, 100);
-		nbd_process_completions(b);
-	}
+	completions_drain(&N(b)->done);
 }
 
 static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
@@ -412,7 +374,7 @@ static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 		pthread_mutex_unlock(&n->lock);
 	}
 	free(c.buf);
-	return err ? err : c.result;
+	return err ? err : c.completion.result;
 }
 
 static int nbd_sync(struct block_backend *b)
@@ -467,8 +429,7 @@ static void nbd_free(struct nbd_node *n)
 		L.close(n->h); /* fails what is left in flight: nothing, drained */
 	if (n->wake_fd >= 0)
 		close(n->wake_fd);
-	if (n->event_fd >= 0)
-		close(n->event_fd);
+	completions_destroy(&n->done);
 	pthread_cond_destroy(&n->finished);
 	pthread_mutex_destroy(&n->lock);
 	free(n->base.path);
@@ -543,7 +504,7 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 		return NULL;
 	n->base.drv = &nbd_driver;
 	n->base.read_only = o->read_only;
-	n->wake_fd = n->event_fd = -1;
+	n->wake_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->finished, NULL);
 	n->timeout_ms = (t && atoi(t) > 0 ? (uint64_t)atoi(t) : 30) * 1000;
@@ -573,8 +534,8 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 	n->can_flush = L.can_flush(n->h) == 1;
 	n->can_zero = L.can_zero(n->h) == 1;
 	n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	n->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (n->wake_fd < 0 || n->event_fd < 0 || thread_create(&n->thread, io_thread, n) != 0) {
+	if (n->wake_fd < 0 || completions_init(&n->done, release) < 0 ||
+	    thread_create(&n->thread, io_thread, n) != 0) {
 		log_error("disk '%s': cannot start its I/O thread", o->path);
 		goto fail;
 	}

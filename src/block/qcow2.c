@@ -26,22 +26,22 @@ static int q_submit(struct block_backend *b, struct block_req *r)
 
 static int q_completion_fd(const struct block_backend *b)
 {
-	return block_workers_fd(Q(b)->workers);
+	return completions_fd(block_workers_done(Q(b)->workers));
 }
 
 static void q_process_completions(struct block_backend *b)
 {
-	block_workers_process(Q(b)->workers);
+	completions_process(block_workers_done(Q(b)->workers));
 }
 
 static unsigned int q_in_flight(const struct block_backend *b)
 {
-	return block_workers_in_flight(Q(b)->workers);
+	return completions_in_flight(block_workers_done(Q(b)->workers));
 }
 
 static void q_drain(struct block_backend *b)
 {
-	block_workers_drain(Q(b)->workers);
+	completions_drain(block_workers_done(Q(b)->workers));
 }
 
 static int q_sync(struct block_backend *b)

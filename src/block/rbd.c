@@ -14,16 +14,15 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "block/block_driver.h"
+#include "block/completions.h"
 #include "util/iov.h"
 #include "util/log.h"
 
@@ -104,25 +103,24 @@ static void load(void)
 struct rbd_node;
 
 struct rbd_cmd {
+	/* First: release() frees the command. Its req NULL: a synchronous
+	 * caller waits on finished. Its result: the command's, either way. */
+	struct completion completion;
 	struct rbd_node *n;
-	struct block_req *req; /* NULL: a synchronous caller waits */
 	enum block_op op;
 	uint64_t len;
-	int64_t result;
 	bool finished;
-	struct rbd_cmd *next;
 };
+_Static_assert(offsetof(struct rbd_cmd, completion) == 0, "a command begins with its completion");
 
 struct rbd_node {
 	struct block_backend base;
 	rados_t cluster;
 	rados_ioctx_t io;
 	rbd_image_t image;
-	int event_fd;
-	pthread_mutex_t lock;
+	struct completions done; /* the asynchronous commands */
+	pthread_mutex_t lock;	 /* the synchronous ones' finished */
 	pthread_cond_t finished;
-	struct rbd_cmd *done; /* newest first */
-	unsigned int in_flight;
 };
 
 static struct rbd_node *N(const struct block_backend *b)
@@ -136,30 +134,31 @@ static void completed(rbd_completion_t comp, void *arg)
 	struct rbd_cmd *c = arg;
 	struct rbd_node *n = c->n;
 	ssize_t r = B.aio_get_return_value(comp);
-	uint64_t one = 1;
 
 	B.aio_release(comp);
 	/* A short read is an error to the guest (block.h). */
 	if (r < 0)
-		c->result = r;
+		c->completion.result = r;
 	else if (c->op == BLOCK_READ && (uint64_t)r != c->len)
-		c->result = -EIO;
+		c->completion.result = -EIO;
 	else if (c->op == BLOCK_READ || c->op == BLOCK_WRITE)
-		c->result = (int64_t)c->len; /* a write's own count varies by version */
+		c->completion.result = (int64_t)c->len; /* a write's own count varies by version */
 	else
-		c->result = 0;
+		c->completion.result = 0;
+	if (c->completion.req) {
+		completions_push(&n->done, &c->completion);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	c->finished = true;
-	if (c->req) {
-		c->next = n->done;
-		n->done = c;
-		if (write(n->event_fd, &one, sizeof(one)) < 0) {
-			/* Only when the counter would overflow. */
-		}
-	} else {
-		pthread_cond_broadcast(&n->finished);
-	}
+	pthread_cond_broadcast(&n->finished);
 	pthread_mutex_unlock(&n->lock);
+}
+
+/* The queue's: an asynchronous command, done with. */
+static void release(struct completion *done)
+{
+	free(done);
 }
 
 static int issue(struct rbd_node *n, struct rbd_cmd *c, uint64_t offset, const struct iovec *iov,
@@ -203,80 +202,36 @@ static int rbd_submit(struct block_backend *b, struct block_req *r)
 
 	if (!c)
 		return -ENOMEM;
-	c->req = r;
+	c->completion.req = r;
 	c->op = r->op;
 	c->len = r->op == BLOCK_READ || r->op == BLOCK_WRITE ? iov_size(r->iov, r->iovcnt) : r->len;
-	pthread_mutex_lock(&n->lock);
-	n->in_flight++;
-	pthread_mutex_unlock(&n->lock);
 	err = issue(n, c, r->offset, r->iov, r->iovcnt);
 	if (err) {
-		pthread_mutex_lock(&n->lock);
-		n->in_flight--;
-		pthread_mutex_unlock(&n->lock);
 		free(c);
+		return err;
 	}
-	return err;
+	completions_expect(&n->done);
+	return 0;
 }
 
 static int rbd_completion_fd(const struct block_backend *b)
 {
-	return N(b)->event_fd;
+	return completions_fd(&N(b)->done);
 }
 
 static void rbd_process_completions(struct block_backend *b)
 {
-	struct rbd_node *n = N(b);
-	struct rbd_cmd *list, *out = NULL;
-	uint64_t count;
-
-	if (read(n->event_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: look anyway */
-	}
-	pthread_mutex_lock(&n->lock);
-	list = n->done;
-	n->done = NULL;
-	pthread_mutex_unlock(&n->lock);
-	while (list) {
-		struct rbd_cmd *next = list->next;
-
-		list->next = out;
-		out = list;
-		list = next;
-	}
-	while (out) {
-		struct rbd_cmd *next = out->next;
-		struct block_req *r = out->req;
-		int64_t result = out->result;
-
-		free(out);
-		pthread_mutex_lock(&n->lock);
-		n->in_flight--;
-		pthread_mutex_unlock(&n->lock);
-		r->done(r, result);
-		out = next;
-	}
+	completions_process(&N(b)->done);
 }
 
 static unsigned int rbd_in_flight(const struct block_backend *b)
 {
-	struct rbd_node *n = N(b);
-	unsigned int k;
-
-	pthread_mutex_lock(&n->lock);
-	k = n->in_flight;
-	pthread_mutex_unlock(&n->lock);
-	return k;
+	return completions_in_flight(&N(b)->done);
 }
 
 static void rbd_drain(struct block_backend *b)
 {
-	struct pollfd p = { .fd = N(b)->event_fd, .events = POLLIN };
-
-	while (rbd_in_flight(b)) {
-		poll(&p, 1, 100);
-		rbd_process_completions(b);
-	}
+	completions_drain(&N(b)->done);
 }
 
 static int64_t rbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
@@ -294,7 +249,7 @@ static int64_t rbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 	while (!c.finished)
 		pthread_cond_wait(&n->finished, &n->lock);
 	pthread_mutex_unlock(&n->lock);
-	return c.result;
+	return c.completion.result;
 }
 
 static int rbd_sync(struct block_backend *b)
@@ -344,8 +299,7 @@ static void rbd_free(struct rbd_node *n)
 		R.ioctx_destroy(n->io);
 	if (n->cluster)
 		R.shutdown(n->cluster);
-	if (n->event_fd >= 0)
-		close(n->event_fd);
+	completions_destroy(&n->done);
 	pthread_cond_destroy(&n->finished);
 	pthread_mutex_destroy(&n->lock);
 	free(n->base.path);
@@ -394,7 +348,6 @@ struct block_backend *block_rbd_open(const struct block_options *o)
 		return NULL;
 	n->base.drv = &rbd_driver;
 	n->base.read_only = o->read_only;
-	n->event_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->finished, NULL);
 	memcpy(pool, o->path, (size_t)(slash - o->path));
@@ -442,8 +395,7 @@ struct block_backend *block_rbd_open(const struct block_options *o)
 		goto fail;
 	}
 	n->base.size = size;
-	n->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (n->event_fd < 0)
+	if (completions_init(&n->done, release) < 0)
 		goto fail;
 	log_debug("disk 'rbd=%s': %llu bytes", o->path, (unsigned long long)size);
 	return &n->base;
