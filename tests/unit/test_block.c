@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,40 +20,10 @@
 
 #include "block/block.h"
 #include "block/file.h"
+#include "block_exercise.h"
+#include "capture_stderr.h"
 
 #define IMAGE_SIZE (1u << 20)
-
-static char dir[64];
-
-struct waiter {
-	unsigned int calls;
-	int64_t result;
-};
-
-static void count_done(struct block_req *r, int64_t result)
-{
-	struct waiter *w = r->opaque;
-
-	w->calls++;
-	w->result = result;
-}
-
-/* Waits through the completion fd (as an I/O thread would) until n more
- * done() calls have been seen; fails after 10 s. */
-static void wait_calls(struct block_backend *b, const unsigned int *calls, unsigned int n)
-{
-	struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
-	int rounds = 0;
-
-	while (*calls < n) {
-		int r = poll(&p, 1, 100);
-
-		assert_true(r >= 0);
-		if (r == 0 && ++rounds > 100)
-			fail_msg("completion never signalled (%u of %u)", *calls, n);
-		block_process_completions(b);
-	}
-}
 
 /* Each engine's run gets files of its own. */
 static void path_of(void **state, char *buf, size_t len, const char *name)
@@ -82,42 +51,21 @@ static struct block_backend *open_image(const char *path, bool ro, const char *e
 	return block_open(&o);
 }
 
-/* block_open with stderr captured into msg. */
+/* block_open with what it logged captured into c. */
 static struct block_backend *open_captured(const char *path, bool ro, const char *engine,
-					   char *msg, size_t len)
+					   struct captured *c)
 {
-	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO);
-	struct block_backend *b;
-	size_t n;
+	int saved = stderr_begin();
+	struct block_backend *b = open_image(path, ro, engine, BLOCK_CACHE_WRITEBACK);
 
-	assert_non_null(tmp);
-	assert_true(saved >= 0);
-	fflush(stderr);
-	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
-	b = open_image(path, ro, engine, BLOCK_CACHE_WRITEBACK);
-	fflush(stderr);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(msg, 1, len - 1, tmp);
-	msg[n] = 0;
-	fclose(tmp);
+	stderr_end(saved, c);
 	return b;
 }
 
-static void assert_one_error_line(const char *msg, const char *path, const char *what)
-{
-	const char *nl = strchr(msg, '\n');
-
-	if (!strstr(msg, "vireo: error: ") || !strstr(msg, path) || !strstr(msg, what))
-		fail_msg("expected an error naming '%s' and '%s', got: %s", path, what, msg);
-	assert_non_null(nl);
-	assert_int_equal(nl[1], 0); /* exactly one line */
-}
-
-static int64_t do_io(struct block_backend *b, enum block_op op, uint64_t off,
-		     const struct iovec *iov, unsigned int n, uint64_t len)
+/* One request on any iovecs, waited for 10 s at most: accepted, done()
+ * called exactly once, nothing left in flight. */
+static int64_t do_iov(struct block_backend *b, enum block_op op, uint64_t off,
+		      const struct iovec *iov, unsigned int n, uint64_t len)
 {
 	struct waiter w = { 0 };
 	struct block_req r = {
@@ -126,7 +74,7 @@ static int64_t do_io(struct block_backend *b, enum block_op op, uint64_t off,
 	};
 
 	assert_int_equal(block_submit(b, &r), 0);
-	wait_calls(b, &w.calls, 1);
+	wait_for(b, &w, 1, 10);
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(block_in_flight(b), 0);
 	return w.result;
@@ -137,7 +85,7 @@ static int64_t rw(struct block_backend *b, enum block_op op, uint64_t off, void 
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 
-	return do_io(b, op, off, &iov, 1, 0);
+	return do_iov(b, op, off, &iov, 1, 0);
 }
 
 static void fill(uint8_t *p, size_t len, unsigned int seed)
@@ -158,22 +106,14 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
+/* In $TMPDIR when it is short (test_direct_unaligned wants a file
+ * system with O_DIRECT, which /tmp may not be). */
 static int setup_dir(void **state)
 {
 	const char *t = getenv("TMPDIR");
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/vireo-blk-XXXXXX", t && strlen(t) < 32 ? t : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tempdir_make(t && strlen(t) < 32 ? t : "/tmp", "blk");
 }
 
 static const char *engine_of(void **state)
@@ -206,12 +146,12 @@ static void test_write_read_back(void **state)
 		memcpy(a, want, 512);
 		memcpy(b2, want + 512, 1536);
 		memcpy(c, want + 2048, 2048);
-		assert_int_equal(do_io(b, BLOCK_WRITE, offsets[i], wr, 3, 0), 4096);
+		assert_int_equal(do_iov(b, BLOCK_WRITE, offsets[i], wr, 3, 0), 4096);
 		memset(out, 0xee, sizeof(out));
-		assert_int_equal(do_io(b, BLOCK_READ, offsets[i], rd, 3, 0), 4096);
+		assert_int_equal(do_iov(b, BLOCK_READ, offsets[i], rd, 3, 0), 4096);
 		assert_memory_equal(out, want, sizeof(want));
 	}
-	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
+	assert_int_equal(do_iov(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
 	block_close(b);
 
 	/* The data is in the file itself. */
@@ -254,14 +194,14 @@ static void test_many_in_flight(void **state)
 	}
 	assert_int_equal(block_in_flight(b), N);
 	block_unplug(b);
-	wait_calls(b, &w.calls, N);
+	wait_for(b, &w, N, 10);
 	assert_int_equal(block_in_flight(b), 0);
 	for (i = 0; i < N; i++) {
 		iov[i] = (struct iovec){ back[i], LEN };
 		req[i].op = BLOCK_READ;
 		assert_int_equal(block_submit(b, &req[i]), 0);
 	}
-	wait_calls(b, &w.calls, 2 * N);
+	wait_for(b, &w, 2 * N, 10);
 	assert_int_equal(w.result, LEN);
 	for (i = 0; i < N; i++)
 		assert_memory_equal(back[i], buf[i], LEN);
@@ -286,8 +226,8 @@ static void check_zeroing(void **state, enum block_op op)
 	assert_int_equal(rw(b, BLOCK_WRITE, IMAGE_SIZE - sizeof(pat), pat, sizeof(pat)),
 			 sizeof(pat));
 	/* 4 KiB-aligned middle, and an odd sector-aligned piece. */
-	assert_int_equal(do_io(b, op, IMAGE_SIZE - sizeof(pat) + 8192, NULL, 0, 16384), 0);
-	assert_int_equal(do_io(b, op, IMAGE_SIZE - sizeof(pat) + 512, NULL, 0, 1024), 0);
+	assert_int_equal(do_iov(b, op, IMAGE_SIZE - sizeof(pat) + 8192, NULL, 0, 16384), 0);
+	assert_int_equal(do_iov(b, op, IMAGE_SIZE - sizeof(pat) + 512, NULL, 0, 1024), 0);
 	assert_int_equal(rw(b, BLOCK_READ, IMAGE_SIZE - sizeof(pat), out, sizeof(out)),
 			 sizeof(out));
 	assert_memory_equal(out, pat, 512);
@@ -296,7 +236,7 @@ static void check_zeroing(void **state, enum block_op op)
 	assert_true(all_zero(out + 8192, 16384));
 	assert_memory_equal(out + 24576, pat + 24576, sizeof(pat) - 24576);
 	/* Zero length: done() still runs, with 0. */
-	assert_int_equal(do_io(b, op, 0, NULL, 0, 0), 0);
+	assert_int_equal(do_iov(b, op, 0, NULL, 0, 0), 0);
 	block_close(b);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, IMAGE_SIZE);
@@ -344,7 +284,7 @@ static void test_read_only(void **state)
 	assert_int_equal(block_in_flight(b), 0);
 	assert_int_equal(rw(b, BLOCK_READ, 4096, out, sizeof(out)), 4096);
 	assert_memory_equal(out, buf, sizeof(buf));
-	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
+	assert_int_equal(do_iov(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
 	block_close(b);
 	assert_int_equal(w.calls, 0);
 }
@@ -458,15 +398,15 @@ static void test_direct_unaligned(void **state)
 	memcpy(mem + 3, want, 8192);
 	wr[0] = (struct iovec){ mem + 3, 1000 };
 	wr[1] = (struct iovec){ mem + 3 + 1000, 8192 - 1000 };
-	assert_int_equal(do_io(b, BLOCK_WRITE, 4096, wr, 2, 0), 8192);
+	assert_int_equal(do_iov(b, BLOCK_WRITE, 4096, wr, 2, 0), 8192);
 	memset(mem, 0, 3 * 4096 + 64);
 	rd[0] = (struct iovec){ mem + 1, 512 };
 	rd[1] = (struct iovec){ mem + 1 + 512, 7000 };
 	rd[2] = (struct iovec){ mem + 1 + 7512, 680 };
-	assert_int_equal(do_io(b, BLOCK_READ, 4096, rd, 3, 0), 8192);
+	assert_int_equal(do_iov(b, BLOCK_READ, 4096, rd, 3, 0), 8192);
 	assert_memory_equal(mem + 1, want, 8192);
-	assert_int_equal(do_io(b, BLOCK_WRITE_ZEROES, 4096, NULL, 0, 4096), 0);
-	assert_int_equal(do_io(b, BLOCK_READ, 4096, rd, 3, 0), 8192);
+	assert_int_equal(do_iov(b, BLOCK_WRITE_ZEROES, 4096, NULL, 0, 4096), 0);
+	assert_int_equal(do_iov(b, BLOCK_READ, 4096, rd, 3, 0), 8192);
 	assert_true(all_zero(mem + 1, 4096));
 	assert_memory_equal(mem + 1 + 4096, want + 4096, 4096);
 	block_close(b);
@@ -493,10 +433,10 @@ static void test_flush_fdatasync(void **state)
 	fill(buf, sizeof(buf), 3);
 	assert_int_equal(rw(b, BLOCK_WRITE, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
 	assert_int_equal(block_fdatasyncs(b), 0);
-	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
+	assert_int_equal(do_iov(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
 	assert_int_equal(block_fdatasyncs(b), 1);
 	assert_int_equal(rw(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
-	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
+	assert_int_equal(do_iov(b, BLOCK_FLUSH, 0, NULL, 0, 0), 0);
 	assert_int_equal(block_fdatasyncs(b), 2);
 	block_close(b);
 }
@@ -533,35 +473,36 @@ static void test_close_waits(void **state)
 static void test_open_errors(void **state)
 {
 	const char *engine = engine_of(state);
-	char path[128], msg[1024];
+	char path[128];
+	struct captured c;
 
 	path_of(state, path, sizeof(path), "missing.img");
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "does not exist");
+	assert_null(open_captured(path, false, engine, &c));
+	assert_one_error_line(c.text, path, "does not exist");
 
-	assert_null(open_captured(dir, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, dir, "is a directory");
-	assert_null(open_captured(dir, true, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, dir, "is a directory");
+	assert_null(open_captured(dir, false, engine, &c));
+	assert_one_error_line(c.text, dir, "is a directory");
+	assert_null(open_captured(dir, true, engine, &c));
+	assert_one_error_line(c.text, dir, "is a directory");
 
 	path_of(state, path, sizeof(path), "empty.img");
 	make_file(path, 0);
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "empty");
+	assert_null(open_captured(path, false, engine, &c));
+	assert_one_error_line(c.text, path, "empty");
 
 	path_of(state, path, sizeof(path), "odd.img");
 	make_file(path, 1000);
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "not a multiple of 512");
+	assert_null(open_captured(path, false, engine, &c));
+	assert_one_error_line(c.text, path, "not a multiple of 512");
 
 	/* A FIFO must neither hang the open nor pass for a disk. */
 	path_of(state, path, sizeof(path), "fifo");
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_null(open_captured(path, true, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "not a regular file or block device");
+	assert_null(open_captured(path, true, engine, &c));
+	assert_one_error_line(c.text, path, "not a regular file or block device");
 	unlink(path);
-	assert_null(open_captured("/dev/null", true, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, "/dev/null", "not a regular file or block device");
+	assert_null(open_captured("/dev/null", true, engine, &c));
+	assert_one_error_line(c.text, "/dev/null", "not a regular file or block device");
 
 	/* Opening never creates or changes anything. */
 	path_of(state, path, sizeof(path), "missing.img");
@@ -577,8 +518,8 @@ static void test_open_errors(void **state)
 		path_of(state, path, sizeof(path), "noperm.img");
 		make_file(path, 4096);
 		assert_int_equal(chmod(path, 0), 0);
-		assert_null(open_captured(path, true, engine, msg, sizeof(msg)));
-		assert_one_error_line(msg, path, "permission denied");
+		assert_null(open_captured(path, true, engine, &c));
+		assert_one_error_line(c.text, path, "permission denied");
 	}
 }
 
@@ -586,16 +527,17 @@ static void test_lock_conflict(void **state)
 {
 	const char *engine = engine_of(state);
 	struct block_backend *a, *b;
-	char path[128], msg[1024];
+	char path[128];
+	struct captured c;
 
 	path_of(state, path, sizeof(path), "lock.img");
 	make_file(path, IMAGE_SIZE);
 	a = open_image(path, false, engine, BLOCK_CACHE_WRITEBACK);
 	assert_non_null(a);
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "is in use by another process");
-	assert_null(open_captured(path, true, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "is in use by another process");
+	assert_null(open_captured(path, false, engine, &c));
+	assert_one_error_line(c.text, path, "is in use by another process");
+	assert_null(open_captured(path, true, engine, &c));
+	assert_one_error_line(c.text, path, "is in use by another process");
 	block_close(a);
 
 	/* Readers share; a writer waits for all of them. */
@@ -603,10 +545,10 @@ static void test_lock_conflict(void **state)
 	b = open_image(path, true, engine, BLOCK_CACHE_WRITEBACK);
 	assert_non_null(a);
 	assert_non_null(b);
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
-	assert_one_error_line(msg, path, "in use");
+	assert_null(open_captured(path, false, engine, &c));
+	assert_one_error_line(c.text, path, "in use");
 	block_close(a);
-	assert_null(open_captured(path, false, engine, msg, sizeof(msg)));
+	assert_null(open_captured(path, false, engine, &c));
 	block_close(b);
 	a = open_image(path, false, engine, BLOCK_CACHE_WRITEBACK);
 	assert_non_null(a);
@@ -721,7 +663,8 @@ static int forbid_io_uring(void)
 static void test_uring_fallback(void **state)
 {
 	static uint8_t buf[4096], out[4096];
-	char path[128], msg[1024];
+	char path[128];
+	struct captured c;
 	pid_t pid;
 	int status;
 
@@ -734,8 +677,8 @@ static void test_uring_fallback(void **state)
 
 		if (forbid_io_uring() < 0)
 			_exit(10);
-		b = open_captured(path, false, NULL, msg, sizeof(msg));
-		if (!b || strcmp(block_engine_name(b), "threads") || strstr(msg, "warning"))
+		b = open_captured(path, false, NULL, &c);
+		if (!b || strcmp(block_engine_name(b), "threads") || strstr(c.text, "warning"))
 			_exit(11);
 		fill(buf, sizeof(buf), 5);
 		if (rw(b, BLOCK_WRITE, 8192, buf, sizeof(buf)) != 4096 ||
@@ -743,9 +686,9 @@ static void test_uring_fallback(void **state)
 		    memcmp(buf, out, sizeof(out)))
 			_exit(12);
 		block_close(b);
-		b = open_captured(path, false, "uring", msg, sizeof(msg));
+		b = open_captured(path, false, "uring", &c);
 		if (!b || strcmp(block_engine_name(b), "threads") ||
-		    !strstr(msg, "vireo: warning: ") || !strstr(msg, "io_uring unavailable"))
+		    !strstr(c.text, "vireo: warning: ") || !strstr(c.text, "io_uring unavailable"))
 			_exit(13);
 		block_close(b);
 		_exit(0);
@@ -779,5 +722,5 @@ int main(void)
 		cmocka_unit_test(test_uring_fallback),
 	};
 
-	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+	return cmocka_run_group_tests(tests, setup_dir, tempdir_teardown);
 }

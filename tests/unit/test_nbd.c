@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +19,7 @@
 #include "block/block.h"
 #include "block_exercise.h"
 
-static char dir[256], sock[300], uri[400];
+static char sock[300], uri[400];
 
 /* Starts a server in the background and waits for its socket. */
 static pid_t server(const char *const argv[])
@@ -125,7 +124,7 @@ static void test_read_only_export(void **state)
  * it, and qemu-img finds the image sound and the data there. */
 static void test_qemu_nbd_qcow2(void **state)
 {
-	char img[400], cmd[1200];
+	char img[512];
 	const char *argv[] = { "qemu-nbd", "-k", sock, "-f", "qcow2", "--cache=writeback", img,
 			       NULL };
 	struct block_backend *b;
@@ -133,9 +132,8 @@ static void test_qemu_nbd_qcow2(void **state)
 	pid_t pid;
 
 	(void)state;
-	snprintf(img, sizeof(img), "%s/served.qcow2", dir);
-	snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 '%s' 16M", img);
-	assert_int_equal(system(cmd), 0);
+	path(img, "served.qcow2");
+	sh("qemu-img create -q -f qcow2 '%s' 16M", img);
 	pid = server(argv);
 	b = open_nbd(false, "raw");
 	assert_non_null(b);
@@ -145,19 +143,11 @@ static void test_qemu_nbd_qcow2(void **state)
 	assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
 	block_close(b);
 	stop(pid);
-	snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
-	assert_int_equal(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd),
-		 "qemu-img convert -O raw '%s' '%s/served.raw' && cmp -s -i 8388608:0 -n 65536 "
-		 "'%s/served.raw' <(head -c 65536 /dev/zero | tr '\\000' '\\074')",
-		 img, dir, dir);
+	sh("qemu-img check -q '%s'", img);
 	/* bash for the process substitution */
-	{
-		char full[1400];
-
-		snprintf(full, sizeof(full), "bash -c \"%s\"", cmd);
-		assert_int_equal(system(full), 0);
-	}
+	sh("bash -c \"qemu-img convert -O raw '%s' '%s/served.raw' && cmp -s -i 8388608:0 -n 65536 "
+	   "'%s/served.raw' <(head -c 65536 /dev/zero | tr '\\000' '\\074')\"",
+	   img, dir, dir);
 }
 
 /* Server killed with 64 requests in flight: each completes, with an
@@ -225,21 +215,11 @@ static void test_server_stalls(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vireo-nbd-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tempdir_make("/tmp", "nbd"))
 		return -1;
 	snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
 	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -258,5 +238,5 @@ int main(void)
 		       "qemu-utils)\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tempdir_teardown);
 }

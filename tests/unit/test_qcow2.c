@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,75 +18,7 @@
 #include "block/block.h"
 #include "block/file.h"
 #include "block/qcow2.h"
-
-static char dir[256];
-
-struct waiter {
-	unsigned int calls;
-	int64_t result;
-};
-
-static void count_done(struct block_req *r, int64_t result)
-{
-	struct waiter *w = r->opaque;
-
-	w->calls++;
-	w->result = result;
-}
-
-static int64_t do_io(struct block_backend *b, enum block_op op, uint64_t off, void *buf,
-		     uint64_t len)
-{
-	struct iovec iov = { buf, (size_t)len };
-	struct waiter w = { 0 };
-	struct block_req r = { .op = op, .offset = off, .iov = &iov, .iovcnt = buf ? 1 : 0,
-			       .len = buf ? 0 : len, .done = count_done, .opaque = &w };
-	struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
-	int rounds = 0;
-
-	assert_int_equal(block_submit(b, &r), 0);
-	while (!w.calls) {
-		if (poll(&p, 1, 100) == 0 && ++rounds > 300)
-			fail_msg("request never completed");
-		block_process_completions(b);
-	}
-	return w.result;
-}
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("failed: %s", cmd);
-}
-
-static void path(char *out, const char *name)
-{
-	snprintf(out, 512, "%s/%s", dir, name);
-}
-
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	uint8_t *buf;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
+#include "block_exercise.h"
 
 static struct block_backend *open_fmt(const char *p, const char *format, bool ro)
 {
@@ -99,34 +30,11 @@ static struct block_backend *open_fmt(const char *p, const char *format, bool ro
 /* Everything through Vireo equals qemu-img's raw conversion. */
 static void assert_reads_as_raw(const char *img, const char *format)
 {
-	char raw[512];
-	size_t len, off;
-	uint8_t *want, *got;
-	struct block_backend *b;
+	struct block_backend *b = open_fmt(img, format, true);
 
-	path(raw, "expect.raw");
-	sh("qemu-img convert -O raw '%s' '%s'", img, raw);
-	want = slurp(raw, &len);
-	b = open_fmt(img, format, true);
 	assert_non_null(b);
-	assert_int_equal(block_size(b), len);
-	got = malloc(len);
-	/* In odd pieces, so requests straddle clusters. */
-	for (off = 0; off < len;) {
-		size_t n = len - off < 3 * 4096 + 512 ? len - off : 3 * 4096 + 512;
-
-		assert_int_equal(do_io(b, BLOCK_READ, off, got + off, n), (int64_t)n);
-		off += n;
-	}
-	if (memcmp(got, want, len)) {
-		for (off = 0; off < len && got[off] == want[off]; off++)
-			;
-		fail_msg("%s reads differently from qemu-img at byte %zu", img, off);
-	}
+	assert_reads_as_qemu(b, img);
 	block_close(b);
-	free(got);
-	free(want);
-	unlink(raw);
 }
 
 /* A raw file with a pattern written by qemu-io-free means: dd. */
@@ -309,7 +217,6 @@ static void writer(const char *img, uint64_t first, int fd_out)
 	if (!b)
 		_exit(2);
 	for (;;) {
-		struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
 		unsigned int i;
 
 		w.calls = 0;
@@ -333,11 +240,9 @@ static void writer(const char *img, uint64_t first, int fd_out)
 					       .len = 65536, .done = count_done, .opaque = &w };
 		if (block_submit(b, &churn[0]) != 0 || block_submit(b, &churn[1]) != 0)
 			_exit(3);
-		while (w.calls < 10) {
-			poll(&p, 1, 100);
-			block_process_completions(b);
-		}
-		if (w.result < 0 || do_io(b, BLOCK_FLUSH, 0, NULL, 0) != 0)
+		/* No cmocka in the child: it is killed, or exits. */
+		if (!wait_within(b, &w, 10, 60) || w.result < 0 ||
+		    io_within(b, BLOCK_FLUSH, 0, NULL, 0, 60) != 0)
 			_exit(4);
 		last = k - 1;
 		if (write(fd_out, &last, sizeof(last)) != sizeof(last))
@@ -608,17 +513,7 @@ static void test_create_passes_check(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vireo-qcow2-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tempdir_make("/tmp", "qcow2");
 }
 
 int main(void)
@@ -639,5 +534,5 @@ int main(void)
 		printf("skip - test_qcow2: qemu-img is not installed (apt-get install qemu-utils)\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tempdir_teardown);
 }

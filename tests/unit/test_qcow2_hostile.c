@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "block/block.h"
 #include "block/block_driver.h"
+#include "block_exercise.h"
 #include "capture_stderr.h"
 #include "util/le.h"
 
@@ -39,59 +39,6 @@
 #define COPIED (1ull << 63)
 #define COMPRESSED (1ull << 62)
 #define ZERO_FLAG 1ull
-
-static char dir[256];
-
-struct waiter {
-	unsigned int calls;
-	int64_t result;
-};
-
-static void count_done(struct block_req *r, int64_t result)
-{
-	struct waiter *w = r->opaque;
-
-	w->calls++;
-	w->result = result;
-}
-
-/* One request, waited for; INT64_MIN if it was refused at submission or
- * never completed (no cmocka here: it also runs in forked children). */
-static int64_t io(struct block_backend *b, enum block_op op, uint64_t off, void *buf, uint64_t len)
-{
-	struct iovec iov = { buf, (size_t)len };
-	struct waiter w = { 0 };
-	struct block_req r = { .op = op, .offset = off, .iov = &iov, .iovcnt = buf ? 1 : 0,
-			       .len = buf ? 0 : len, .done = count_done, .opaque = &w };
-	struct pollfd p = { .fd = block_completion_fd(b), .events = POLLIN };
-	int rounds = 0;
-
-	if (block_submit(b, &r) != 0)
-		return INT64_MIN;
-	while (!w.calls) {
-		if (poll(&p, 1, 100) == 0 && ++rounds > 300)
-			return INT64_MIN;
-		block_process_completions(b);
-	}
-	return w.result;
-}
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("failed: %s", cmd);
-}
-
-static void path(char *out, const char *name)
-{
-	snprintf(out, 512, "%s/%s", dir, name);
-}
 
 static void get(const char *p, uint64_t off, void *buf, size_t len)
 {
@@ -186,15 +133,6 @@ static struct block_backend *open_captured(const char *p, const char *format, bo
 	return b;
 }
 
-static void assert_one_error_line(const char *msg, const char *file, const char *what)
-{
-	const char *nl = strchr(msg, '\n');
-
-	if (strncmp(msg, "vireo: error: ", 14) || !strstr(msg, file) || !strstr(msg, what) || !nl ||
-	    nl[1])
-		fail_msg("expected one error line naming '%s' and '%s', got:\n%s", file, what, msg);
-}
-
 /* Opening p (format, read-only or not) fails, with one line naming
  * named (p, or a file of its backing chain) and what. */
 static void refused_naming(const char *p, const char *named, const char *format, bool ro,
@@ -237,7 +175,7 @@ static void io_fails(struct block_backend *b, const char *p, enum block_op op, u
 	struct captured c;
 	uint8_t *buf = op == BLOCK_READ || op == BLOCK_WRITE ? calloc(1, len) : NULL;
 	int saved = stderr_begin();
-	int64_t r = io(b, op, off, buf, len);
+	int64_t r = io_within(b, op, off, buf, len, 30);
 
 	stderr_end(saved, &c);
 	free(buf);
@@ -245,53 +183,6 @@ static void io_fails(struct block_backend *b, const char *p, enum block_op op, u
 		fail_msg("request %d at %llu on '%s': %lld, expected -EIO (log: %s)", op,
 			 (unsigned long long)off, p, (long long)r, c.text);
 	assert_one_error_line(c.text, p, what);
-}
-
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	uint8_t *buf;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-/* b reads as qemu-img's raw conversion of img. */
-static void assert_reads_as_qemu(struct block_backend *b, const char *img)
-{
-	char raw[512];
-	size_t len, off;
-	uint8_t *want, *got;
-
-	path(raw, "expect.raw");
-	sh("qemu-img convert -U -O raw '%s' '%s'", img, raw);
-	want = slurp(raw, &len);
-	assert_int_equal(block_size(b), len);
-	got = malloc(len);
-	assert_non_null(got);
-	for (off = 0; off < len;) {
-		size_t n = len - off < 3 * 4096 + 512 ? len - off : 3 * 4096 + 512;
-
-		assert_int_equal(io(b, BLOCK_READ, off, got + off, n), (int64_t)n);
-		off += n;
-	}
-	if (memcmp(got, want, len)) {
-		for (off = 0; off < len && got[off] == want[off]; off++)
-			;
-		fail_msg("%s reads differently from qemu-img at byte %zu", img, off);
-	}
-	free(got);
-	free(want);
-	unlink(raw);
 }
 
 /* ---- the header ---- */
@@ -491,7 +382,7 @@ static void test_l2_entry_outside_file(void **state)
 	/* Never written there: the write fails too. */
 	io_fails(b, img, BLOCK_WRITE, 0, 4096, "invalid L2 entry for guest offset 0x0");
 	/* The next cluster is fine. */
-	assert_int_equal(io(b, BLOCK_READ, 64 << 10, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_READ, 64 << 10, buf, sizeof(buf)), (int64_t)sizeof(buf));
 	assert_int_equal(buf[0], 0x55);
 	block_close(b);
 	assert_int_equal(file_size(img), size);
@@ -503,7 +394,7 @@ static void test_l2_entry_outside_file(void **state)
 	block_close(b);
 	put64(img, at, COPIED | ((size + 65535) / 65536 * 65536 - 65536));
 	b = opens(img, "qcow2", true);
-	assert_int_equal(io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
 	block_close(b);
 }
 
@@ -704,7 +595,8 @@ static int read_deep_chain(const char *img)
 
 		if (!b)
 			return 10;
-		if (io(b, BLOCK_READ, 0, buf, sizeof(buf)) != (int64_t)sizeof(buf) || buf[0] != 0x77)
+		if (io_within(b, BLOCK_READ, 0, buf, sizeof(buf), 30) != (int64_t)sizeof(buf) ||
+		    buf[0] != 0x77)
 			return 11;
 		block_close(b);
 	}
@@ -782,11 +674,11 @@ static void test_zero_cluster_outside_file(void **state)
 	put64(img, l2_entry_at(img, 0), COPIED | ZERO_FLAG | 1ull << 40);
 	size = file_size(img);
 	b = opens(img, "qcow2", false);
-	assert_int_equal(io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
+	assert_int_equal(do_io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
 	assert_int_equal(buf[0], 0);
 	memset(buf, 0xab, sizeof(buf));
 	saved = stderr_begin();
-	r = io(b, BLOCK_WRITE, 0, buf, sizeof(buf));
+	r = io_within(b, BLOCK_WRITE, 0, buf, sizeof(buf), 30);
 	stderr_end(saved, &c);
 	if (r == (int64_t)sizeof(buf)) {
 		/* Written somewhere sensible, then: inside the image, and it
@@ -796,7 +688,7 @@ static void test_zero_cluster_outside_file(void **state)
 				 "%llu bytes", img, (unsigned long long)size,
 				 (unsigned long long)file_size(img));
 		memset(buf, 0, sizeof(buf));
-		assert_int_equal(io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
+		assert_int_equal(do_io(b, BLOCK_READ, 0, buf, sizeof(buf)), (int64_t)sizeof(buf));
 		assert_int_equal(buf[0], 0xab);
 	} else {
 		assert_int_equal(r, -EIO);
@@ -815,8 +707,8 @@ static int write_and_flush(const char *img)
 	if (!b)
 		return 10;
 	memset(buf, 0x3c, sizeof(buf));
-	bad |= io(b, BLOCK_WRITE, 0, buf, sizeof(buf)) != (int64_t)sizeof(buf);
-	bad |= io(b, BLOCK_FLUSH, 0, NULL, 0) != 0;
+	bad |= io_within(b, BLOCK_WRITE, 0, buf, sizeof(buf), 30) != (int64_t)sizeof(buf);
+	bad |= io_within(b, BLOCK_FLUSH, 0, NULL, 0, 30) != 0;
 	block_close(b);
 	return bad ? 11 : 0;
 }
@@ -846,17 +738,7 @@ static void test_reftable_grows_past_file_end(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vireo-qcow2-hostile-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tempdir_make("/tmp", "qcow2-hostile");
 }
 
 int main(void)
@@ -892,5 +774,5 @@ int main(void)
 		       "install qemu-utils)\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tempdir_teardown);
 }

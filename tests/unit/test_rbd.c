@@ -17,19 +17,7 @@
 #include "block/block.h"
 #include "block_exercise.h"
 
-static char dir[256], conf[400];
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("failed: %s", cmd);
-}
+static char conf[400];
 
 static struct block_backend *open_rbd(const char *image, const char *id, bool ro)
 {
@@ -147,8 +135,7 @@ static int setup(void **state)
 	FILE *p;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/vireo-rbd-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tempdir_make("/tmp", "rbd"))
 		return -1;
 	rmdir(dir); /* the script makes it */
 	snprintf(cmd, sizeof(cmd), "tests/rbd/cluster start '%s' | tail -n 1", dir);
