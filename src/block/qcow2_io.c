@@ -145,39 +145,6 @@ static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov
 	return r < 0 ? (int)r : (uint64_t)r == have ? 0 : -EIO;
 }
 
-static int read_piece(struct qcow2 *q, const struct piece *p)
-{
-	struct qcow2_mapping m;
-	uint8_t *c;
-	int64_t r;
-
-	pthread_mutex_lock(&q->lock);
-	r = mapping_of(q, p->guest, &m);
-	pthread_mutex_unlock(&q->lock);
-	if (r < 0)
-		return (int)r;
-	switch (m.kind) {
-	case QCOW2_UNALLOCATED:
-		return read_backing(q, p->guest, p->iov, p->iovcnt, p->len);
-	case QCOW2_ZERO:
-		iov_zero(p->iov, p->iovcnt);
-		return 0;
-	case QCOW2_NORMAL:
-		r = block_io_sync(q->file, BLOCK_READ, m.host_offset + p->in, p->iov, p->iovcnt, 0);
-		return r < 0 ? (int)r : (uint64_t)r == p->len ? 0 : -EIO;
-	case QCOW2_COMPRESSED:
-		c = malloc(q->cluster_size);
-		if (!c)
-			return -ENOMEM;
-		r = decompress(q, &m, c);
-		if (!r)
-			iov_from_buf(p->iov, p->iovcnt, 0, c + p->in, (size_t)p->len);
-		free(c);
-		return (int)r;
-	}
-	return -EIO;
-}
-
 /* The whole cluster as it reads now, into buf. */
 static int old_contents(struct qcow2 *q, const struct qcow2_mapping *m, uint64_t guest,
 			uint8_t *buf)
@@ -417,8 +384,10 @@ static int read_run(struct qcow2 *q, uint64_t at, uint64_t end, struct qcow2_map
 static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct iovec *iov,
 		       unsigned int iovcnt, uint64_t done, struct iovec *part, uint64_t *len)
 {
+	uint64_t in = at & (q->cluster_size - 1);
 	struct qcow2_mapping m;
-	struct piece p;
+	unsigned int cnt;
+	uint8_t *c;
 	int64_t r;
 
 	pthread_mutex_lock(&q->lock);
@@ -426,19 +395,25 @@ static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct 
 	pthread_mutex_unlock(&q->lock);
 	if (r < 0)
 		return (int)r;
-	p = (struct piece){ at, at & (q->cluster_size - 1), *len, part, 0 };
-	p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
+	cnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
 	switch (m.kind) {
 	case QCOW2_UNALLOCATED:
-		return read_backing(q, at, p.iov, p.iovcnt, *len);
+		return read_backing(q, at, part, cnt, *len);
 	case QCOW2_ZERO:
-		iov_zero(p.iov, p.iovcnt);
+		iov_zero(part, cnt);
 		return 0;
 	case QCOW2_NORMAL:
-		r = block_io_sync(q->file, BLOCK_READ, m.host_offset + p.in, p.iov, p.iovcnt, 0);
+		r = block_io_sync(q->file, BLOCK_READ, m.host_offset + in, part, cnt, 0);
 		return r < 0 ? (int)r : (uint64_t)r == *len ? 0 : -EIO;
-	case QCOW2_COMPRESSED:
-		return read_piece(q, &p);
+	case QCOW2_COMPRESSED: /* a run of one (read_run): the cluster inflated whole */
+		c = malloc(q->cluster_size);
+		if (!c)
+			return -ENOMEM;
+		r = decompress(q, &m, c);
+		if (!r)
+			iov_from_buf(part, cnt, 0, c + in, (size_t)*len);
+		free(c);
+		return (int)r;
 	}
 	return -EIO;
 }
