@@ -1,7 +1,9 @@
-/* qcow2 guest requests, one at a time per worker thread: each is cut at
- * cluster boundaries, and each piece mapped (under the lock), then read
- * or written (without it, except while a new cluster is being filled for
- * a guest cluster, which other writers of that cluster wait for). */
+/* qcow2 guest requests, one at a time per worker thread: each is cut into
+ * extents (as many clusters as one host I/O serves), each extent mapped
+ * (under the lock), then read or written (without it, except while new
+ * clusters are being filled for guest clusters, which other writers of
+ * those wait for). A DISCARD or WRITE_ZEROES changes whole clusters' L2
+ * entries, and writes the rest as zeroes, through the same extents. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,108 +244,6 @@ static int write_new_cluster(struct qcow2 *q, const struct piece *p,
 	return r;
 }
 
-static int write_piece(struct qcow2 *q, const struct piece *p)
-{
-	uint64_t cluster = p->guest - p->in;
-	struct qcow2_mapping m;
-	struct qcow2_l2 *t;
-	int64_t n;
-	int r;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		while (allocating(q, cluster) || q->nallocating == QCOW2_MAX_ALLOCS)
-			pthread_cond_wait(&q->alloc_done, &q->lock);
-		if ((r = qcow2_l2_get(q, cluster, true, &t)) < 0 ||
-		    (r = mapping_of(q, cluster, &m)) < 0)
-			break;
-		if (m.kind == QCOW2_NORMAL && m.copied) {
-			pthread_mutex_unlock(&q->lock);
-			n = block_io_sync(q->file, BLOCK_WRITE, m.host_offset + p->in, p->iov,
-					  p->iovcnt, 0);
-			return n < 0 ? (int)n : (uint64_t)n == p->len ? 0 : -EIO;
-		}
-		if (m.kind == QCOW2_NORMAL) {
-			log_error("disk '%s': a cluster is shared (internal snapshots): not written",
-				  q->base.path);
-			r = -EIO;
-			break;
-		}
-		r = write_new_cluster(q, p, &m);
-		break;
-	}
-	pthread_mutex_unlock(&q->lock);
-	return r;
-}
-
-/* Whole clusters of a DISCARD or WRITE_ZEROES: the L2 entry says zero
- * (or, for a discard without a backing file, unallocated), and what the
- * cluster held is freed at the next flush. False when this cluster
- * cannot be done that way (version 2 with a backing file, or a zeroed
- * cluster that keeps its allocation), and is written with zeroes. */
-static int zero_cluster(struct qcow2 *q, uint64_t guest, enum block_op op, bool *done)
-{
-	struct qcow2_mapping m;
-	struct qcow2_l2 *t;
-	uint64_t entry;
-	int r;
-
-	*done = false;
-	pthread_mutex_lock(&q->lock);
-	while (allocating(q, guest))
-		pthread_cond_wait(&q->alloc_done, &q->lock);
-	if ((r = mapping_of(q, guest, &m)) < 0)
-		goto out;
-	if (q->h.version < 3 && (q->backing || op == BLOCK_WRITE_ZEROES)) {
-		if (op == BLOCK_DISCARD && m.kind == QCOW2_UNALLOCATED && !q->backing)
-			*done = true;
-		goto out;
-	}
-	if (op == BLOCK_DISCARD && !q->backing)
-		entry = 0;
-	else if (op == BLOCK_WRITE_ZEROES && m.kind == QCOW2_NORMAL && m.copied)
-		entry = m.host_offset | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO; /* keeps its space */
-	else
-		entry = QCOW2_OFLAG_ZERO;
-	if ((r = qcow2_l2_get(q, guest, true, &t)) < 0)
-		goto out;
-	qcow2_l2_set(q, t, guest, entry);
-	if (!(entry & QCOW2_OFFSET_MASK))
-		r = qcow2_free_later(q, &m);
-	*done = r == 0;
-out:
-	pthread_mutex_unlock(&q->lock);
-	return r;
-}
-
-static int zero_range(struct qcow2 *q, enum block_op op, uint64_t offset, uint64_t len)
-{
-	static const uint8_t zeros[64 << 10];
-	uint64_t end = offset + len;
-
-	while (offset < end) {
-		uint64_t in = offset & (q->cluster_size - 1);
-		uint64_t n = q->cluster_size - in < end - offset ? q->cluster_size - in : end - offset;
-		bool done = false;
-		int r;
-
-		if (!in && n == q->cluster_size && (r = zero_cluster(q, offset, op, &done)) < 0)
-			return r;
-		while (!done && n) { /* written as zeroes, in pieces */
-			uint64_t k = n < sizeof(zeros) ? n : sizeof(zeros);
-			struct iovec iov = { (void *)zeros, (size_t)k };
-			struct piece p = { offset, offset & (q->cluster_size - 1), k, &iov, 1 };
-
-			if ((r = write_piece(q, &p)) < 0)
-				return r;
-			offset += k;
-			n -= k;
-		}
-		offset += n;
-	}
-	return 0;
-}
-
 /* ---- requests in runs: one host I/O for as many clusters as can share
  * it (contiguous data clusters, backing file reads, zeroes, clusters
  * allocated together) ---- */
@@ -519,6 +419,75 @@ static int write_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct
 out:
 	pthread_mutex_unlock(&q->lock);
 	return r;
+}
+
+/* ---- DISCARD and WRITE_ZEROES ---- */
+
+/* Whole clusters of a DISCARD or WRITE_ZEROES: the L2 entry says zero
+ * (or, for a discard without a backing file, unallocated), and what the
+ * cluster held is freed at the next flush. False when this cluster
+ * cannot be done that way (version 2 with a backing file, or a zeroed
+ * cluster that keeps its allocation), and is written with zeroes. */
+static int zero_cluster(struct qcow2 *q, uint64_t guest, enum block_op op, bool *done)
+{
+	struct qcow2_mapping m;
+	struct qcow2_l2 *t;
+	uint64_t entry;
+	int r;
+
+	*done = false;
+	pthread_mutex_lock(&q->lock);
+	while (allocating(q, guest))
+		pthread_cond_wait(&q->alloc_done, &q->lock);
+	if ((r = mapping_of(q, guest, &m)) < 0)
+		goto out;
+	if (q->h.version < 3 && (q->backing || op == BLOCK_WRITE_ZEROES)) {
+		if (op == BLOCK_DISCARD && m.kind == QCOW2_UNALLOCATED && !q->backing)
+			*done = true;
+		goto out;
+	}
+	if (op == BLOCK_DISCARD && !q->backing)
+		entry = 0;
+	else if (op == BLOCK_WRITE_ZEROES && m.kind == QCOW2_NORMAL && m.copied)
+		entry = m.host_offset | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO; /* keeps its space */
+	else
+		entry = QCOW2_OFLAG_ZERO;
+	if ((r = qcow2_l2_get(q, guest, true, &t)) < 0)
+		goto out;
+	qcow2_l2_set(q, t, guest, entry);
+	if (!(entry & QCOW2_OFFSET_MASK))
+		r = qcow2_free_later(q, &m);
+	*done = r == 0;
+out:
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+static int zero_range(struct qcow2 *q, enum block_op op, uint64_t offset, uint64_t len)
+{
+	static const uint8_t zeros[64 << 10];
+	uint64_t end = offset + len;
+
+	while (offset < end) {
+		uint64_t in = offset & (q->cluster_size - 1);
+		uint64_t n = q->cluster_size - in < end - offset ? q->cluster_size - in : end - offset;
+		bool done = false;
+		int r;
+
+		if (!in && n == q->cluster_size && (r = zero_cluster(q, offset, op, &done)) < 0)
+			return r;
+		while (!done && n) { /* written as zeroes, in pieces */
+			uint64_t k = n < sizeof(zeros) ? n : sizeof(zeros), step;
+			struct iovec iov = { (void *)zeros, (size_t)k }, part;
+
+			if ((r = write_extent(q, offset, offset + k, &iov, 1, 0, &part, &step)) < 0)
+				return r;
+			offset += step;
+			n -= step;
+		}
+		offset += n;
+	}
+	return 0;
 }
 
 int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
