@@ -5,9 +5,9 @@
 #include "util/le.h"
 
 #define CONFIG_ENABLE 0x80000000u
-#define CMD_IO 0x0001
-#define CMD_MEMORY 0x0002
-#define CMD_MASTER 0x0004
+#define CMD_IO PCI_COMMAND_IO
+#define CMD_MEMORY PCI_COMMAND_MEMORY
+#define CMD_MASTER PCI_COMMAND_MASTER
 #define CMD_INTX_DISABLE 0x0400
 #define PCI_CLASS_HOST_BRIDGE 0x060000
 
@@ -60,26 +60,55 @@ void pci_host_init(struct pci_host *h, const struct power_control *power, uint64
 	h->dev[0] = &h->bridge;
 }
 
-/* A BAR that does not fit what is left of the window stays unassigned
- * (0), as firmware leaves what it cannot place; the guest may place it. */
+void pci_host_set_io_window(struct pci_host *h, uint64_t start, uint64_t end)
+{
+	h->io_start = h->io_next = start;
+	h->io_end = end;
+}
+
+/* Places size bytes (a power of two, aligned to it) at *next in a window
+ * ending at end: the base, or 0 when it does not fit. */
+static uint64_t place(uint64_t *next, uint64_t end, uint64_t size)
+{
+	uint64_t base = (*next + size - 1) & ~(size - 1);
+
+	if (!*next || base < *next || base + size > end || base + size < base)
+		return 0;
+	*next = base + size;
+	return base;
+}
+
+/* A BAR that does not fit what is left of its window stays unassigned
+ * (0), as firmware leaves what it cannot place; the guest may place it.
+ * Decoding is turned on for the kinds of BAR that were placed. */
 static void assign_bars(struct pci_host *h, struct pci_device *d)
 {
+	uint16_t cmd = le16_get(d->config + PCI_COMMAND);
 	unsigned int n;
 
 	for (n = 0; n < PCI_NUM_BARS; n++) {
 		uint32_t flags = le32_get(d->config + PCI_BAR0 + 4 * n);
 		uint64_t size = d->bar_size[n], base;
 
-		if (!size || (flags & PCI_BAR_IO))
+		if (!size)
 			continue;
-		base = (h->mmio_next + size - 1) & ~(size - 1);
-		if (base < h->mmio_next || base + size > h->mmio_end || base + size < base)
+		if (flags & PCI_BAR_IO) {
+			base = place(&h->io_next, h->io_end, size);
+			if (!base)
+				continue;
+			le32_put(d->config + PCI_BAR0 + 4 * n, (uint32_t)base | PCI_BAR_IO);
+			cmd |= CMD_IO;
 			continue;
-		h->mmio_next = base + size;
+		}
+		base = place(&h->mmio_next, h->mmio_end, size);
+		if (!base)
+			continue;
 		le32_put(d->config + PCI_BAR0 + 4 * n, (uint32_t)base | (flags & 0xf));
 		if (flags & PCI_BAR_MEM64)
 			le32_put(d->config + PCI_BAR0 + 4 * n + 4, (uint32_t)(base >> 32));
+		cmd |= CMD_MEMORY;
 	}
+	le16_put(d->config + PCI_COMMAND, cmd);
 }
 
 int pci_host_add(struct pci_host *h, struct pci_device *d)
@@ -87,14 +116,30 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 	int slot;
 
 	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
-		if (!h->dev[slot]) {
+		if (!h->dev[PCI_DEVFN(slot, 0)]) {
 			assign_bars(h, d);
 			d->host = h;
-			h->dev[slot] = d;
+			h->dev[PCI_DEVFN(slot, 0)] = d;
 			return slot;
 		}
 	}
 	return -1;
+}
+
+int pci_host_add_function(struct pci_host *h, struct pci_device *d, unsigned int slot,
+			  unsigned int fn)
+{
+	struct pci_device *f0;
+
+	if (slot >= PCI_MAX_DEVICES || fn == 0 || fn >= PCI_MAX_FUNCTIONS ||
+	    !(f0 = h->dev[PCI_DEVFN(slot, 0)]) || h->dev[PCI_DEVFN(slot, fn)])
+		return -1;
+	assign_bars(h, d);
+	d->host = h;
+	h->dev[PCI_DEVFN(slot, fn)] = d;
+	f0->config[PCI_HEADER_TYPE] |= PCI_HEADER_MULTI_FUNCTION;
+	f0->config_at_reset[PCI_HEADER_TYPE] |= PCI_HEADER_MULTI_FUNCTION;
+	return 0;
 }
 
 void pci_device_save_reset_state(struct pci_device *d)
@@ -119,7 +164,7 @@ void pci_host_remove(struct pci_host *h, struct pci_device *d)
 	int slot;
 
 	pthread_mutex_lock(&h->lock);
-	for (slot = 0; slot < PCI_MAX_DEVICES; slot++)
+	for (slot = 0; slot < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; slot++)
 		if (h->dev[slot] == d)
 			h->dev[slot] = NULL;
 	pthread_mutex_unlock(&h->lock);
@@ -127,14 +172,23 @@ void pci_host_remove(struct pci_host *h, struct pci_device *d)
 
 uint64_t pci_bar_address(const struct pci_device *d, unsigned int n)
 {
+	uint16_t cmd = le16_get(d->config + PCI_COMMAND);
 	uint32_t lo;
 	uint64_t base;
 
-	if (n >= PCI_NUM_BARS || !d->bar_size[n] ||
-	    !(le16_get(d->config + PCI_COMMAND) & CMD_MEMORY))
+	if (n >= PCI_NUM_BARS || !d->bar_size[n])
 		return 0;
 	lo = le32_get(d->config + PCI_BAR0 + 4 * n);
-	if (lo & PCI_BAR_IO)
+	if (lo & PCI_BAR_IO) {
+		base = lo & ~0x3ULL;
+		/* Ports outside the window (all-ones while sizing) are not
+		 * forwarded to the bus. */
+		if (!(cmd & CMD_IO) || !d->host || base < d->host->io_start ||
+		    base + d->bar_size[n] > d->host->io_end)
+			return 0;
+		return base;
+	}
+	if (!(cmd & CMD_MEMORY))
 		return 0;
 	base = lo & ~0xfULL;
 	if ((lo & PCI_BAR_MEM64) && n < 5)
@@ -147,14 +201,15 @@ uint64_t pci_bar_address(const struct pci_device *d, unsigned int n)
 	return base;
 }
 
-/* The BAR that decodes addr, looked up under the host lock (BARs move
- * only through config writes, which take it too). */
-static struct pci_device *bar_at(struct pci_host *h, uint64_t addr, unsigned int *bar,
-				 uint64_t *offset)
+/* The BAR of the kind asked (I/O or memory) that decodes addr, looked up
+ * under the host lock (BARs move only through config writes, which take
+ * it too). */
+static struct pci_device *bar_at(struct pci_host *h, uint64_t addr, uint32_t io,
+				 unsigned int *bar, uint64_t *offset)
 {
 	unsigned int slot, n;
 
-	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+	for (slot = 0; slot < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; slot++) {
 		struct pci_device *d = h->dev[slot];
 
 		if (!d)
@@ -162,7 +217,8 @@ static struct pci_device *bar_at(struct pci_host *h, uint64_t addr, unsigned int
 		for (n = 0; n < PCI_NUM_BARS; n++) {
 			uint64_t base;
 
-			if (!d->bar_ops[n])
+			if (!d->bar_ops[n] ||
+			    (le32_get(d->config + PCI_BAR0 + 4 * n) & PCI_BAR_IO) != io)
 				continue;
 			base = pci_bar_address(d, n);
 			if (base && addr - base < d->bar_size[n]) {
@@ -175,15 +231,14 @@ static struct pci_device *bar_at(struct pci_host *h, uint64_t addr, unsigned int
 	return NULL;
 }
 
-static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned int size)
+static uint64_t bar_read(struct pci_host *h, uint64_t addr, uint32_t io, unsigned int size)
 {
-	struct pci_host *h = opaque;
 	struct pci_device *d;
 	uint64_t off;
 	unsigned int n;
 
 	pthread_mutex_lock(&h->lock);
-	d = bar_at(h, h->mmio_start + offset, &n, &off);
+	d = bar_at(h, addr, io, &n, &off);
 	pthread_mutex_unlock(&h->lock);
 	if (!d)
 		return ~0ULL;
@@ -191,15 +246,15 @@ static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned int size)
 	return d->bar_ops[n]->read(d->bar_opaque[n], off, size);
 }
 
-static void mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+static void bar_write(struct pci_host *h, uint64_t addr, uint32_t io, unsigned int size,
+		      uint64_t value)
 {
-	struct pci_host *h = opaque;
 	struct pci_device *d;
 	uint64_t off;
 	unsigned int n;
 
 	pthread_mutex_lock(&h->lock);
-	d = bar_at(h, h->mmio_start + offset, &n, &off);
+	d = bar_at(h, addr, io, &n, &off);
 	pthread_mutex_unlock(&h->lock);
 	if (!d)
 		return;
@@ -207,7 +262,37 @@ static void mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_
 	d->bar_ops[n]->write(d->bar_opaque[n], off, size, value);
 }
 
+static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct pci_host *h = opaque;
+
+	return bar_read(h, h->mmio_start + offset, 0, size);
+}
+
+static void mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+	struct pci_host *h = opaque;
+
+	bar_write(h, h->mmio_start + offset, 0, size, value);
+}
+
 const struct bus_ops pci_mmio_ops = { .read = mmio_read, .write = mmio_write };
+
+static uint64_t io_read(void *opaque, uint64_t offset, unsigned int size)
+{
+	struct pci_host *h = opaque;
+
+	return bar_read(h, h->io_start + offset, PCI_BAR_IO, size);
+}
+
+static void io_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+	struct pci_host *h = opaque;
+
+	bar_write(h, h->io_start + offset, PCI_BAR_IO, size, value);
+}
+
+const struct bus_ops pci_io_ops = { .read = io_read, .write = io_write };
 
 /* The device and register the current config address selects, or NULL. */
 static struct pci_device *selected(struct pci_host *h, unsigned int *reg)
@@ -216,9 +301,9 @@ static struct pci_device *selected(struct pci_host *h, unsigned int *reg)
 	unsigned int bus = (a >> 16) & 0xff, slot = (a >> 11) & 0x1f, fn = (a >> 8) & 7;
 
 	*reg = a & 0xfc;
-	if (!(a & CONFIG_ENABLE) || bus != 0 || fn != 0)
+	if (!(a & CONFIG_ENABLE) || bus != 0)
 		return NULL;
-	return h->dev[slot];
+	return h->dev[PCI_DEVFN(slot, fn)];
 }
 
 static uint64_t pci_read(void *opaque, uint64_t offset, unsigned int size)

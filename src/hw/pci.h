@@ -2,7 +2,12 @@
  * #1 (address at 0xcf8, data at 0xcfc-0xcff). Each function has a 256-byte
  * configuration space and a write mask, which is all BAR sizing and the
  * command register need; devices can hook writes to react to them. The
- * byte at 0xcf9 is the PIIX reset control register. */
+ * byte at 0xcf9 is the PIIX reset control register.
+ *
+ * BARs are memory (in the 32-bit MMIO window) or I/O (in the port window,
+ * 0xc000-0xffff on a PC); both are assigned when a device is added, as
+ * firmware would, and decoded while the command register enables them. A
+ * slot holds up to 8 functions (a PIIX's ISA bridge and IDE controller). */
 #ifndef VIREO_HW_PCI_H
 #define VIREO_HW_PCI_H
 
@@ -15,7 +20,9 @@
 struct pci_host;
 
 #define PCI_CONFIG_SPACE 256
-#define PCI_MAX_DEVICES 32
+#define PCI_MAX_DEVICES 32 /* slots */
+#define PCI_MAX_FUNCTIONS 8
+#define PCI_DEVFN(slot, fn) ((slot) * PCI_MAX_FUNCTIONS + (fn))
 
 #define PCI_VENDOR_ID 0x00
 #define PCI_DEVICE_ID 0x02
@@ -31,7 +38,10 @@ struct pci_host;
 #define PCI_INTERRUPT_PIN 0x3d
 #define PCI_CAPABILITY_LIST 0x34
 #define PCI_STATUS_CAP_LIST 0x10
+#define PCI_COMMAND_IO 0x0001
 #define PCI_COMMAND_MEMORY 0x0002
+#define PCI_COMMAND_MASTER 0x0004
+#define PCI_HEADER_MULTI_FUNCTION 0x80
 #define PCI_NUM_BARS 6
 
 #define PCI_BAR_IO 0x1
@@ -49,47 +59,64 @@ struct pci_device {
 	 * that are not plain storage; NULL when all of them are. */
 	void (*config_reading)(struct pci_device *d, unsigned int offset, unsigned int size);
 	void *priv;
-	/* Memory BARs: the device's registers, reached through the PCI MMIO
-	 * window wherever the guest puts the BAR (offset is from its base). */
+	/* The device's registers behind its BARs, reached wherever the guest
+	 * puts them (offset is from the BAR's base): memory BARs through the
+	 * MMIO window, I/O BARs through the port window. */
 	uint64_t bar_size[PCI_NUM_BARS];
 	const struct bus_ops *bar_ops[PCI_NUM_BARS];
 	void *bar_opaque[PCI_NUM_BARS];
 	const struct pci_host *host;
 	const char *name; /* for statistics */
-	uint64_t exits;	  /* MMIO accesses that reached the BARs */
+	uint64_t exits;	  /* MMIO and port accesses that reached the BARs */
 };
 
 struct pci_host {
 	pthread_mutex_t lock;
 	uint32_t config_address;
-	struct pci_device *dev[PCI_MAX_DEVICES]; /* by slot, function 0 */
+	/* By PCI_DEVFN(slot, function); a slot's functions other than 0 are
+	 * seen only when function 0 is there (and says multi-function). */
+	struct pci_device *dev[PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS];
 	struct pci_device bridge;
 	const struct power_control *power;
 	uint64_t mmio_start;
 	uint64_t mmio_next; /* where the next BAR is placed */
 	uint64_t mmio_end;
+	uint64_t io_start, io_next, io_end; /* the port window (none: 0, 0) */
 };
 
 extern const struct bus_ops pci_host_ops; /* register over 0xcf8, 8 ports */
 /* Register over the whole 32-bit PCI MMIO window (mmio_start..mmio_end):
  * dispatches to the memory BAR that contains the address. */
 extern const struct bus_ops pci_mmio_ops;
+/* Register over the port window (io_start..io_end): dispatches to the I/O
+ * BAR that contains the port. */
+extern const struct bus_ops pci_io_ops;
 
 void pci_host_init(struct pci_host *h, const struct power_control *power, uint64_t mmio_start,
 		   uint64_t mmio_end);
+/* The ports I/O BARs are assigned from (end exclusive); without a window
+ * I/O BARs stay unassigned. Before any device is added. */
+void pci_host_set_io_window(struct pci_host *h, uint64_t start, uint64_t end);
 /* Fills the identity fields and makes the standard bits writable. */
 void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_code,
 		     uint8_t revision);
 /* Declares BAR n as size bytes (power of two, >= 16; >= 4 for I/O). */
 void pci_device_set_bar(struct pci_device *d, unsigned int n, uint64_t size, uint32_t flags);
-/* Puts d in a free slot; returns the slot or -1. Memory BARs declared
- * with pci_device_set_bar() get addresses in the MMIO window, as firmware
- * would assign them, so the guest needs no resource allocation; one that
- * does not fit what is left of the window stays unassigned. */
+/* Puts d in a free slot as its function 0; returns the slot or -1. BARs
+ * declared with pci_device_set_bar() get addresses in their window, as
+ * firmware would assign them, and the command register decodes them, so
+ * the guest needs no resource allocation; a BAR that does not fit what
+ * is left of its window stays unassigned. */
 int pci_host_add(struct pci_host *h, struct pci_device *d);
-/* The guest-physical address BAR n decodes now, or 0 when memory decoding
- * is off or the BAR is unassigned. Call with the host lock held (in
- * config_written) or before vCPUs run. */
+/* Puts d at function fn (1-7) of the slot whose function 0 is there
+ * already, and marks function 0 multi-function. 0, or -1 when the slot
+ * has no function 0 or fn is taken or out of range. */
+int pci_host_add_function(struct pci_host *h, struct pci_device *d, unsigned int slot,
+			  unsigned int fn);
+/* The address BAR n decodes now (guest-physical for a memory BAR, a port
+ * for an I/O BAR), or 0 when its decoding is off or the BAR is
+ * unassigned. Call with the host lock held (in config_written) or before
+ * vCPUs run. */
 uint64_t pci_bar_address(const struct pci_device *d, unsigned int n);
 /* Records d's configuration space as its state after a reset (call once
  * the device is on the bus and set up as firmware would leave it). */

@@ -156,6 +156,7 @@ void vm_init(struct vm *vm, const struct vm_options *o)
 	vm->power.request = power_request_cb;
 	vm->power.ctx = vm;
 	pci_host_init(&vm->pci, &vm->power, PCI_MMIO32_START, PCI_MMIO32_END);
+	pci_host_set_io_window(&vm->pci, PCI_IO_START, PCI_IO_END);
 	migration_init(&vm->mig);
 }
 
@@ -275,7 +276,9 @@ int vm_create_legacy_devices(struct vm *vm, struct error *err)
 	/* The PCI host is the bus itself, not a device on the list. */
 	if (bus_register(&vm->pio, PCI_CONFIG_PORT, 8, "pci-host@0xcf8", &pci_host_ops, &vm->pci) ||
 	    bus_register(&vm->mmio, PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START,
-			 "pci-mmio", &pci_mmio_ops, &vm->pci))
+			 "pci-mmio", &pci_mmio_ops, &vm->pci) ||
+	    bus_register(&vm->pio, PCI_IO_START, PCI_IO_END - PCI_IO_START, "pci-io", &pci_io_ops,
+			 &vm->pci))
 		return error_set(err, "internal error: overlapping device ports");
 	return 0;
 }

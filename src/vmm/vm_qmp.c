@@ -197,14 +197,15 @@ static json_t *query_pci(void *ctx)
 	unsigned int slot;
 
 	pthread_mutex_lock(&vm->pci.lock);
-	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+	for (slot = 0; slot < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; slot++) {
 		const struct pci_device *pd = vm->pci.dev[slot];
 		json_t *dev;
 
 		if (!pd)
 			continue;
 		dev = json_pack("{s:i,s:i,s:i,s:{s:i},s:{s:i,s:i,s:i,s:i},s:s,s:o}", "bus", 0, "slot",
-				(json_int_t)slot, "function", 0, "class_info", "class",
+				(json_int_t)(slot / PCI_MAX_FUNCTIONS), "function",
+				(json_int_t)(slot % PCI_MAX_FUNCTIONS), "class_info", "class",
 				(json_int_t)le16_get(pd->config + PCI_CLASS_PROG + 1), "id", "vendor",
 				(json_int_t)le16_get(pd->config + PCI_VENDOR_ID), "device",
 				(json_int_t)le16_get(pd->config + PCI_DEVICE_ID), "subsystem-vendor",

@@ -418,6 +418,163 @@ static void test_through_bus(void **state)
 	bus_destroy(&b);
 }
 
+/* A BAR's registers: reads return the offset plus a tag, writes are kept. */
+struct fake_regs {
+	uint64_t tag;
+	uint64_t last_off, last_val;
+	unsigned int last_size, writes, reads;
+};
+
+static uint64_t fake_read(void *opaque, uint64_t off, unsigned int size)
+{
+	struct fake_regs *r = opaque;
+
+	(void)size;
+	r->reads++;
+	return r->tag + off;
+}
+
+static void fake_write(void *opaque, uint64_t off, unsigned int size, uint64_t v)
+{
+	struct fake_regs *r = opaque;
+
+	r->writes++;
+	r->last_off = off;
+	r->last_size = size;
+	r->last_val = v;
+}
+
+static const struct bus_ops fake_ops = { .read = fake_read, .write = fake_write };
+
+/* I/O BARs are placed in the port window (aligned to their size) and the
+ * command register decodes them; they answer port accesses only, and
+ * only while decoding is on and the BAR is inside the window. */
+static void test_io_bars(void **state)
+{
+	struct pci_device d;
+	struct fake_regs io = { .tag = 0x1000 }, io2 = { .tag = 0x2000 }, mem = { .tag = 0x3000 };
+
+	(void)state;
+	pci_host_set_io_window(&h, 0xc000, 0x10000);
+	pci_device_init(&d, 0x8086, 0x7010, 0x010180, 0);
+	pci_device_set_bar(&d, 0, 0x1000, 0);
+	pci_device_set_bar(&d, 1, 0x8, PCI_BAR_IO);
+	pci_device_set_bar(&d, 4, 0x10, PCI_BAR_IO);
+	d.bar_ops[0] = &fake_ops;
+	d.bar_opaque[0] = &mem;
+	d.bar_ops[1] = &fake_ops;
+	d.bar_opaque[1] = &io;
+	d.bar_ops[4] = &fake_ops;
+	d.bar_opaque[4] = &io2;
+	assert_int_equal(pci_host_add(&h, &d), 1);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x14)), 0xc001);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x20)), 0xc011); /* aligned to 16 */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x04)) & 0x3, 0x3); /* I/O and memory on */
+	assert_int_equal(pci_bar_address(&d, 1), 0xc000);
+	assert_int_equal(pci_bar_address(&d, 4), 0xc010);
+	/* Ports reach the I/O BARs, offsets from their bases. */
+	assert_int_equal(pci_io_ops.read(&h, 0x3, 1), 0x1003);
+	assert_int_equal(pci_io_ops.read(&h, 0x1e, 2), 0x200e);
+	pci_io_ops.write(&h, 0x12, 4, 0xdeadbeef);
+	assert_int_equal(io2.writes, 1);
+	assert_int_equal(io2.last_off, 2);
+	assert_int_equal(io2.last_size, 4);
+	assert_int_equal(io2.last_val, 0xdeadbeef);
+	/* Between and past the BARs: nothing. */
+	assert_int_equal(pci_io_ops.read(&h, 0x8, 1), ~0ULL);
+	assert_int_equal(pci_io_ops.read(&h, 0x20, 4), ~0ULL);
+	/* The memory window does not reach I/O BARs at the same numbers, nor
+	 * the port window the memory BAR. */
+	assert_int_equal(pci_mmio_ops.read(&h, 0x3, 1), 0x3003);
+	pthread_mutex_lock(&h.lock);
+	assert_int_equal(pci_bar_address(&d, 0), 0xc0000000);
+	pthread_mutex_unlock(&h.lock);
+	assert_int_equal(io.reads, 1);
+	/* I/O decoding off: the ports read all-ones, writes go nowhere. */
+	cfg_write(ADDR(0, 1, 0, 0x04), 0x2);
+	assert_int_equal(pci_io_ops.read(&h, 0x3, 1), ~0ULL);
+	pci_io_ops.write(&h, 0x12, 1, 1);
+	assert_int_equal(io2.writes, 1);
+	assert_int_equal(pci_mmio_ops.read(&h, 0x4, 4), 0x3004);
+	/* Sized (all ones) or moved outside the window: not decoded. */
+	cfg_write(ADDR(0, 1, 0, 0x04), 0x3);
+	cfg_write(ADDR(0, 1, 0, 0x20), 0xffffffff);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x20)), 0xfffffff1);
+	assert_int_equal(pci_bar_address(&d, 4), 0);
+	cfg_write(ADDR(0, 1, 0, 0x20), 0x0100);
+	assert_int_equal(pci_bar_address(&d, 4), 0);
+	/* Moved by the guest inside the window: decoded there. */
+	cfg_write(ADDR(0, 1, 0, 0x20), 0xd000);
+	assert_int_equal(pci_bar_address(&d, 4), 0xd000);
+	assert_int_equal(pci_io_ops.read(&h, 0x1001, 1), 0x2001);
+	/* Without a window, I/O BARs stay unassigned and I/O decoding off. */
+	pthread_mutex_destroy(&h.lock);
+	pci_host_init(&h, NULL, 0xc0000000ULL, 0xfec00000ULL);
+	pci_device_init(&d, 0x8086, 0x7010, 0x010180, 0);
+	pci_device_set_bar(&d, 4, 0x10, PCI_BAR_IO);
+	assert_int_equal(pci_host_add(&h, &d), 1);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x20)), 0x1);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x04)) & 0x3, 0);
+}
+
+/* The port window fills up: a BAR that does not fit stays unassigned. */
+static void test_io_window_full(void **state)
+{
+	struct pci_device a, b;
+
+	(void)state;
+	pci_host_set_io_window(&h, 0xff00, 0x10000);
+	pci_device_init(&a, 1, 1, 0, 0);
+	pci_device_set_bar(&a, 0, 0x80, PCI_BAR_IO);
+	pci_device_set_bar(&a, 1, 0x100, PCI_BAR_IO);
+	pci_device_init(&b, 1, 2, 0, 0);
+	pci_device_set_bar(&b, 0, 0x80, PCI_BAR_IO);
+	assert_int_equal(pci_host_add(&h, &a), 1);
+	assert_int_equal(pci_host_add(&h, &b), 2);
+	assert_int_equal(le32_get(a.config + 0x10), 0xff01);
+	assert_int_equal(le32_get(a.config + 0x14), 0x1); /* 256 more do not fit */
+	assert_int_equal(le32_get(b.config + 0x10), 0xff81);
+	assert_int_equal(pci_bar_address(&a, 1), 0);
+}
+
+/* Functions 1-7 of a slot: reached by their own config addresses, the
+ * slot's function 0 marked multi-function, and refused where the slot has
+ * no function 0 or the function is taken. */
+static void test_multi_function(void **state)
+{
+	struct pci_device isa, ide, other;
+
+	(void)state;
+	pci_device_init(&isa, 0x8086, 0x7000, 0x060100, 0);
+	pci_device_init(&ide, 0x8086, 0x7010, 0x010180, 0);
+	pci_device_init(&other, 1, 2, 0, 0);
+	assert_int_equal(pci_host_add_function(&h, &ide, 1, 1), -1); /* no function 0 */
+	assert_int_equal(pci_host_add(&h, &isa), 1);
+	pci_device_save_reset_state(&isa);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x0c)) & 0x00ff0000, 0);
+	assert_int_equal(pci_host_add_function(&h, &ide, 1, 0), -1);
+	assert_int_equal(pci_host_add_function(&h, &ide, 1, 8), -1);
+	assert_int_equal(pci_host_add_function(&h, &ide, 32, 1), -1);
+	assert_int_equal(pci_host_add_function(&h, &ide, 1, 1), 0);
+	assert_int_equal(pci_host_add_function(&h, &other, 1, 1), -1); /* taken */
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x0c)) & 0x00ff0000, 0x00800000);
+	assert_int_equal(cfg_read(ADDR(0, 1, 1, 0x00)), 0x70108086);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x00)), 0x70008086);
+	assert_int_equal(cfg_read(ADDR(0, 1, 2, 0x00)), 0xffffffffu);
+	/* Writes land in the function addressed. */
+	cfg_write(ADDR(0, 1, 1, 0x3c), 0x0e);
+	assert_int_equal(ide.config[0x3c], 0x0e);
+	assert_int_equal(isa.config[0x3c], 0);
+	/* The multi-function bit survives a reset. */
+	pci_device_restore_reset_state(&isa);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x0c)) & 0x00ff0000, 0x00800000);
+	/* The next device takes the next free slot, not a function. */
+	assert_int_equal(pci_host_add(&h, &other), 2);
+	pci_host_remove(&h, &ide);
+	assert_int_equal(cfg_read(ADDR(0, 1, 1, 0x00)), 0xffffffffu);
+	assert_int_equal(cfg_read(ADDR(0, 1, 0, 0x00)), 0x70008086);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +591,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slots_fill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_through_bus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_bars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_window_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multi_function, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

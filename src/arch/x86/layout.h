@@ -41,6 +41,10 @@
 #define RTC_PORT 0x70
 #define PCI_CONFIG_PORT 0xcf8
 #define PCI_RESET_PORT 0xcf9 /* PIIX-style reset control register */
+/* Where I/O BARs go, as SeaBIOS places them (inside the root bridge's
+ * _CRS I/O range, 0x0d00-0xffff). */
+#define PCI_IO_START 0xc000
+#define PCI_IO_END 0x10000 /* exclusive */
 #define ACPI_PM_PORT 0x600 /* PM1 event block, PM1 control, PM timer */
 #define ACPI_PM1_EVT_LEN 4
 #define ACPI_PM1_CNT_OFFSET 4
