@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/ide.h"
 #include "net/hostfwd.h"
 #include "util/keyval.h"
 #include "util/log.h"
@@ -126,6 +127,12 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 			d->block.format = v;
+		} else if (!strcmp(k, "if")) {
+			if (strcmp(v, "virtio") && strcmp(v, "ide")) {
+				log_error("--disk '%s': if must be virtio or ide", arg);
+				return -1;
+			}
+			d->ide = !strcmp(v, "ide");
 		} else if (!strcmp(k, "l2-cache-size")) {
 			if (parse_size(v, &d->block.l2_cache_size) < 0 || !d->block.l2_cache_size) {
 				log_error("--disk '%s': l2-cache-size must be a size such as 1M", arg);
@@ -133,7 +140,7 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 			}
 		} else {
 			log_error("--disk '%s': unknown key '%s' (path, nbd, rbd, conf, id, format, "
-				  "readonly, snapshot, serial, cache, engine, l2-cache-size)", arg, k);
+				  "readonly, snapshot, serial, cache, engine, l2-cache-size, if)", arg, k);
 			return -1;
 		}
 	}
@@ -143,6 +150,18 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 	}
 	if ((d->block.rbd_conf || d->block.rbd_id) && d->block.protocol != BLOCK_PROTO_RBD) {
 		log_error("--disk '%s': conf= and id= are for rbd= disks", arg);
+		return -1;
+	}
+	/* An ATA disk has no write protection to show the guest (QEMU
+	 * refuses it too); a serial longer than IDENTIFY's 20 characters
+	 * would be cut. */
+	if (d->ide && d->block.read_only) {
+		log_error("--disk '%s': an IDE disk cannot be read-only (use if=virtio)", arg);
+		return -1;
+	}
+	if (d->ide && d->serial && strlen(d->serial) > IDE_SERIAL_MAX) {
+		log_error("--disk '%s': an IDE disk's serial has at most %d characters", arg,
+			  IDE_SERIAL_MAX);
 		return -1;
 	}
 	return 0;

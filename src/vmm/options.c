@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/piix_ide.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "version.h"
@@ -152,6 +153,11 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			}
 			if (parse_disk_option(optarg, &o->disk[o->ndisks]) < 0)
 				return OPTIONS_USAGE;
+			if (o->disk[o->ndisks].ide && ++o->nide_disks > PIIX_IDE_MAX_DISKS) {
+				log_error("--disk '%s': at most %d IDE disks (primary and secondary, master "
+					  "and slave)", optarg, PIIX_IDE_MAX_DISKS);
+				return OPTIONS_USAGE;
+			}
 			o->ndisks++;
 			break;
 		case OPT_NET:

@@ -22,11 +22,12 @@
 #define VIRTIO_BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 
 /* --disk path=FILE|nbd=URI[,format=raw|qcow2][,readonly=on][,serial=STR][,cache=none|writeback]
- *        [,engine=uring|threads][,l2-cache-size=SIZE] */
+ *        [,engine=uring|threads][,l2-cache-size=SIZE][,if=virtio|ide] */
 struct disk_config {
 	char arg[OPTION_ARG_MAX]; /* private copy the fields point into */
 	struct block_options block;
 	const char *serial; /* NULL: none */
+	bool ide;	    /* if=ide: a disk of the emulated PIIX3 IDE controller */
 };
 
 /* --net tap=IFNAME[,mac=MAC] | --net user[,hostfwd=RULE]...[,mac=MAC] */
@@ -59,6 +60,7 @@ struct vm_options {
 	unsigned int cpus;
 	struct disk_config disk[VIREO_MAX_DISKS];
 	unsigned int ndisks;
+	unsigned int nide_disks; /* of them, if=ide */
 	struct net_config net[VIREO_MAX_NICS];
 	unsigned int nnets;
 	struct can_config can[VIREO_MAX_CANS];

@@ -69,22 +69,20 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 	struct virtio_console_io io = {
 		.output = console_output, .rx_space = console_rx_space, .ctx = vm,
 	};
-	unsigned int i;
+	unsigned int i, nblk;
 
 	/* Each backend is opened here, by the VMM, and handed to its device,
 	 * which owns it from then on: the devices never see options. The
 	 * backends log what is wrong with them (one line naming the file or
 	 * interface). */
-	for (i = 0; i < o->ndisks; i++) {
-		struct block_options bo = o->disk[i].block;
+	for (i = 0, nblk = 0; i < o->ndisks; i++) {
 		struct block_backend *b;
 		struct virtio_device *d;
 
-		/* A live migration's source holds the image until it hands
-		 * over (vmm/migration.h). */
-		bo.defer_lock = o->incoming && !strncmp(o->incoming, "tcp:", 4);
-		b = block_open(&bo);
-		d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
+		if (o->disk[i].ide)
+			continue;
+		b = vm_open_disk(vm, &o->disk[i]);
+		d = b ? virtio_blk_create(b, o->disk[i].serial, nblk++) : NULL;
 		if (b && !d)
 			block_close(b);
 		if (add(vm, d, err) < 0)
