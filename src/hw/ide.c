@@ -258,6 +258,7 @@ static void pio_read_chunk(struct ide_channel *ch)
 	ch->iov[0].iov_base = ch->buf;
 	ch->iov[0].iov_len = (size_t)n * SECTOR;
 	ch->chunk = n;
+	ch->pos = ch->block_end = 0; /* nothing to read until it is in */
 	if (submit(ch, BLOCK_READ, ch->iov, 1, ch->lba) < 0)
 		fail(ch, ERR_ABRT);
 }

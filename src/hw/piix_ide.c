@@ -240,7 +240,7 @@ static void piix_write_stats(struct device *d, struct jsonw *j)
 	}
 	/* What made the guest's FLUSH CACHE durable, disk by disk. */
 	for (c = 0; c < p->ndisks; c++) {
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "disk%u", c);
 		jsonw_begin_object(j, name);
