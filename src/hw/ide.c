@@ -1016,11 +1016,11 @@ int ide_channel_load(struct ide_channel *ch, struct state_reader *r, struct erro
 	    pos > block_end || block_end > chunk * SECTOR || (block_end % SECTOR) ||
 	    buflen > IDE_BUF_SECTORS * SECTOR ||
 	    ((xfer == IDE_XFER_PIO_IN || xfer == IDE_XFER_PIO_OUT) && buflen != chunk * SECTOR))
-		return error_set(err, "%s: inconsistent command state", ch->name);
+		return error_set(err, "inconsistent command state");
 	if (xfer != IDE_XFER_NONE &&
 	    (!ch->drive[unit].blk || lba > ch->drive[unit].sectors ||
 	     remaining > ch->drive[unit].sectors - lba))
-		return error_set(err, "%s: a command beyond its disk", ch->name);
+		return error_set(err, "a command beyond its disk");
 	pthread_mutex_lock(&ch->lock);
 	ch->feature = regs[0];
 	ch->nsect = regs[1];

@@ -185,10 +185,23 @@ static void piix_save(struct device *d, struct state_writer *w)
 {
 	struct piix_ide *p = d->opaque;
 
+	unsigned int c;
+
 	state_put_bytes(w, p->isa.config, PCI_CONFIG_SPACE);
 	state_put_bytes(w, p->pci.config, PCI_CONFIG_SPACE);
-	ide_channel_save(&p->ch[0], w);
-	ide_channel_save(&p->ch[1], w);
+	/* Each channel's record whole, behind its length: a channel checks
+	 * that it read its record exactly. */
+	for (c = 0; c < 2; c++) {
+		struct state_writer cw;
+
+		state_writer_init(&cw);
+		ide_channel_save(&p->ch[c], &cw);
+		if (cw.failed)
+			w->failed = true;
+		state_put_u32(w, (uint32_t)cw.len);
+		state_put_bytes(w, cw.buf, cw.len);
+		state_writer_free(&cw);
+	}
 }
 
 /* The configuration spaces are checked against what this machine built:
@@ -209,17 +222,32 @@ static int piix_load(struct device *d, struct state_reader *r, struct error *err
 {
 	struct piix_ide *p = d->opaque;
 	uint8_t isa[PCI_CONFIG_SPACE], fn1[PCI_CONFIG_SPACE];
+	const uint8_t *rec[2];
+	uint32_t len[2];
+	unsigned int c;
 
 	state_get_bytes(r, isa, sizeof(isa));
 	state_get_bytes(r, fn1, sizeof(fn1));
-	if (load_config(&p->isa, isa, err) < 0 || load_config(&p->pci, fn1, err) < 0)
+	for (c = 0; c < 2; c++) {
+		len[c] = state_get_u32(r);
+		rec[c] = state_get_span(r, len[c]);
+	}
+	if (state_reader_done(r, err) < 0 || load_config(&p->isa, isa, err) < 0 ||
+	    load_config(&p->pci, fn1, err) < 0)
 		return -1;
-	/* The channels check their records whole before they change. The
-	 * primary's is applied before the secondary's is read: a refused
+	/* Each channel checks its record whole before it changes. The
+	 * primary's is applied before the secondary's is checked: a refused
 	 * secondary leaves the primary loaded, and the machine, which was
 	 * told, does not run. */
-	if (ide_channel_load(&p->ch[0], r, err) < 0 || ide_channel_load(&p->ch[1], r, err) < 0)
-		return -1;
+	for (c = 0; c < 2; c++) {
+		struct state_reader cr;
+
+		state_reader_init(&cr, rec[c], len[c]);
+		if (ide_channel_load(&p->ch[c], &cr, err) < 0) {
+			error_prefix(err, "%s: ", p->ch[c].name);
+			return -1;
+		}
+	}
 	pthread_mutex_lock(&p->env.host->lock);
 	memcpy(p->isa.config, isa, sizeof(isa));
 	memcpy(p->pci.config, fn1, sizeof(fn1));

@@ -8,10 +8,14 @@ counters."""
 import os
 import re
 import tempfile
+import time
 
+from qmp import QMP, fresh_socket_path
 from test_virtio import (MIB, QEMU, TOOLS_INITRD, Guest, guest_sha, host_extract, sha256_file,
                          stats_now)
-from vm import Suite, check
+from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check
+
+SNAP_BLOCKS = 400
 
 
 def ide_stats(s):
@@ -139,6 +143,59 @@ def test_kill9_after_fsync(d):
            "FLUSH CACHE %d = fdatasyncs %s; %s" % (flushes, syncs, " ".join(irqs.split()))
 
 
+def snap_vm(disk, qmp, *extra):
+    vm = VM(["--kernel", KERNEL, "--initrd", TOOLS_INITRD, "--cmdline", "console=ttyS0 quiet",
+             "--memory", "256M", "--disk", "path=%s,if=ide" % disk,
+             "--qmp", "unix:%s,server=on,wait=off" % qmp] + list(extra), linux=False)
+    sh = GuestShell()
+    sh.vm = vm
+    return vm, sh
+
+
+def test_snapshot_restore(d):
+    """The IDE controller's state across a snapshot: a writer fsyncs
+    numbered blocks to the IDE disk (DMA, an interrupt each), the VM is
+    saved with QMP migrate to file: and killed -9, a new vireo restores it
+    and the writer finishes: every block is in the image, in order."""
+    disk, snap = os.path.join(d, "snap.img"), os.path.join(d, "vm.snap")
+    with open(disk, "wb") as f:
+        f.truncate(SNAP_BLOCKS * 512)
+    path = fresh_socket_path("ide-snap")
+    src, sh = snap_vm(disk, path)
+    src.expect(r"VIREO-GUEST-UP[^\n]*\n", BOOT_TIMEOUT)
+    src.expect(r"vireo# ", 60)
+    sh.sh("stty -echo")
+    sh.detach("(n=0; while [ $n -lt %d ]; do printf 'ide-%%06d' $n | dd of=/dev/sda bs=512 seek=$n "
+              "conv=notrunc,fsync 2>/dev/null; n=$((n+1)); done; echo WRITER-DONE) >/tmp/w 2>&1"
+              % SNAP_BLOCKS)
+    time.sleep(2)
+    q = QMP(path)
+    q.cmd("migrate", {"uri": "file:" + snap})
+    info = q.cmd("query-migrate")
+    check(info["status"] == "completed", "query-migrate %r" % info)
+    q.close()
+    src.kill()
+    rpath = fresh_socket_path("ide-restored")
+    dst, sh = snap_vm(disk, rpath, "--incoming", "file:" + snap)
+    try:
+        sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", 600)
+        sh.ok("dd if=/dev/sda of=/tmp/back bs=512 count=%d iflag=direct 2>/dev/null" % SNAP_BLOCKS)
+        guest_bad = sh.ok("n=0; bad=0; while [ $n -lt %d ]; do "
+                          "[ \"$(dd if=/tmp/back bs=512 skip=$n count=1 2>/dev/null | head -c 10)\" = "
+                          "\"$(printf 'ide-%%06d' $n)\" ] || bad=$((bad+1)); n=$((n+1)); done; "
+                          "echo BAD=$bad" % SNAP_BLOCKS, 300)
+        sh.poweroff()
+    finally:
+        dst.kill()
+    with open(disk, "rb") as f:
+        img = f.read()
+    bad = [n for n in range(SNAP_BLOCKS) if img[n * 512:n * 512 + 10] != b"ide-%06d" % n]
+    check(not bad, "%d of %d blocks wrong in the image, first %s" % (len(bad), SNAP_BLOCKS, bad[:5]))
+    check("BAD=0" in guest_bad, "the restored guest reads back wrong blocks: %s" % guest_bad[-200:])
+    return "%d blocks fsync'd across migrate to file, kill -9 and restore: all in the image " \
+           "and read back by the restored guest" % SNAP_BLOCKS
+
+
 def main():
     s = Suite()
     if not os.path.exists(TOOLS_INITRD):
@@ -158,6 +215,8 @@ def main():
     run("ide: PIO (libata.dma=0): 512 KiB written and read back, the image agrees", test_pio)
     run("ide: fsync'd data on three disks survives kill -9: FLUSH CACHE -> fdatasync",
         test_kill9_after_fsync)
+    run("ide: snapshot to file, kill -9, restore: a block writer goes on, every block lands",
+        test_snapshot_restore)
     return s.finish()
 
 
