@@ -211,6 +211,10 @@ void vm_send_posted_events(struct vm *vm);
  * touched, so bad input is reported first; devices_realize_all() puts
  * them on the PCI bus once the VM exists. 0, or -1 with err set. */
 int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct error *err);
+/* An emulated Intel 82540EM on the backend n describes (opened here), as
+ * NIC number index (src/vmm/emulated_devices.c). 0, or -1 (err set, or
+ * the backend logged why). */
+int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, struct error *err);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
