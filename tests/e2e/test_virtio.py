@@ -149,6 +149,8 @@ class Guest(GuestShell):
             else:
                 nd = "user,id=n%d" % i
             dev = "virtio-net-pci,netdev=n%d" % i
+            if "model=e1000" in parts[1:]:
+                dev = "e1000,netdev=n%d" % i
             for p in parts[1:]:
                 if p.startswith("hostfwd=tcp:"):
                     nd += ",hostfwd=tcp:127.0.0.1:" + p[len("hostfwd=tcp:"):]
