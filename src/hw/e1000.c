@@ -795,6 +795,19 @@ struct device *e1000_create(struct net_backend *backend, const uint8_t mac[6], u
 	return &e->dev;
 }
 
+void e1000_announce(struct device *d)
+{
+	struct e1000 *e;
+	int r;
+
+	if (d->ops != &e1000_ops)
+		return;
+	e = d->opaque;
+	r = net_announce(e->backend, e->mac);
+	if (r < 0)
+		log_warn("%s: cannot announce its MAC after the migration: %s", e->name, strerror(-r));
+}
+
 const struct pci_device *e1000_pci_device(const struct device *d)
 {
 	return d->ops == &e1000_ops ? &((struct e1000 *)d->opaque)->pci : NULL;

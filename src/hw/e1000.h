@@ -26,6 +26,9 @@ struct e1000_env {
  * backend still the caller's) when out of memory. */
 struct device *e1000_create(struct net_backend *backend, const uint8_t mac[6], unsigned int index,
 			    const struct e1000_env *env, struct error *err);
+/* After a migration: tells the network where the card's MAC is now (a
+ * RARP broadcast, net_announce); nothing when d is not an e1000. */
+void e1000_announce(struct device *d);
 /* The PCI function of an e1000 device, or NULL when d is not one. */
 const struct pci_device *e1000_pci_device(const struct device *d);
 

@@ -813,6 +813,24 @@ static void test_save_load(void **state)
 	rig_free(b);
 }
 
+static void test_announce(void **state)
+{
+	struct rig *r = rig_new(true);
+	const uint8_t *s;
+
+	(void)state;
+	e1000_announce(r->dev);
+	assert_int_equal(fake_net_sent(r->net), 1);
+	assert_int_equal(r->net->sent_len[0], VNET_HDR_LEN + 60);
+	s = r->net->sent[0] + VNET_HDR_LEN;
+	assert_memory_equal(s, "\xff\xff\xff\xff\xff\xff", 6);
+	assert_memory_equal(s + 6, mac, 6);
+	assert_int_equal(be16_get(s + 12), 0x8035); /* RARP */
+	assert_int_equal(be16_get(s + 20), 3);	    /* reverse request */
+	assert_memory_equal(s + 22, mac, 6);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -831,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_interrupt_throttling),
 		cmocka_unit_test(test_hostile_descriptors),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_announce),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
