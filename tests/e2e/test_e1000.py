@@ -102,6 +102,9 @@ def test_e1000_tap(stats):
             want = hashlib.sha256(data).hexdigest()
             check(src.error is None and down_sha == want,
                   "host->guest: guest got sha %s, host sent %s (%s)" % (down_sha, want, src.error))
+            # The driver's own complaints (a hang it detected, a reset).
+            bad = g.ok("dmesg | grep -iE 'e1000.*(hang|reset adapter|error)' || true").strip()
+            check(not bad, "the e1000 driver complained: %s" % bad[-400:])
             g.poweroff()
         finally:
             g.kill()
