@@ -9,22 +9,18 @@ the VM exits it costs per packet and per MiB, from --stats-json.
 VIREO_E2E_QEMU=1 runs them against QEMU 7.2's -device e1000 instead: a
 check of the tests and of the guest, not of vireo (no exit counts there)."""
 import hashlib
-import http.server
 import os
-import shutil
-import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import vm as vmmod
 from qmp import QMP, fresh_socket_path
 from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check
 import test_virtio as tv
-from test_virtio import Guest, Sink, Source, guest_sha, ip, stats_now, free_port, MIB
+from test_virtio import (Guest, HttpBlob, Sink, Source, free_port, guest_sha, ip,
+                         read_forwarded, stats_now, MIB)
 
 TAP = "vtap1"
 TAP_HOST, TAP_GUEST = "192.168.101.1", "192.168.101.2"
@@ -116,21 +112,8 @@ def test_e1000_tap(stats):
 
 
 def test_e1000_user(stats):
-    d = tempfile.mkdtemp()
     data = os.urandom(4 * MIB)
-    with open(os.path.join(d, "blob"), "wb") as f:
-        f.write(data)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=d, **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
-    hport = httpd.server_address[1]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    blob = HttpBlob(data)
     fwd = free_port()
     try:
         g = Guest(nets=["user,hostfwd=tcp:%d-:8080,model=e1000" % fwd], cmdline="vireo.net=dhcp",
@@ -143,7 +126,7 @@ def test_e1000_user(stats):
             check(" 0% packet loss" in ping, "ping 10.0.2.2: %s" % ping[-300:])
             # Host -> guest: the guest fetches from a listener on 127.0.0.1.
             s0 = dev_stats(g, stats)
-            g.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % hport, 300)
+            g.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % blob.port, 300)
             s1 = dev_stats(g, stats)
             got = guest_sha(g, "/tmp/blob")
             # Guest -> host: the host reads a guest port through hostfwd.
@@ -151,34 +134,18 @@ def test_e1000_user(stats):
             serve_sha = guest_sha(g, "/tmp/serve")
             g.detach("nc -l -p 8080 < /tmp/serve > /dev/null")
             time.sleep(1)
-            h, size, deadline = None, 0, time.monotonic() + 120
-            while time.monotonic() < deadline:
-                # Until the guest listens, the connection is closed at once.
-                with socket.create_connection(("127.0.0.1", fwd), timeout=120) as c:
-                    h, size = hashlib.sha256(), 0
-                    while True:
-                        b = c.recv(65536)
-                        if not b:
-                            break
-                        h.update(b)
-                        size += len(b)
-                if size:
-                    break
-                time.sleep(1)
+            size, sha = read_forwarded(fwd, 120)
             s2 = dev_stats(g, stats)
             g.poweroff()
         finally:
             g.kill()
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        shutil.rmtree(d)
+        blob.close()
     check(addr == "10.0.2.15/24", "guest address %s, expected 10.0.2.15/24 by DHCP" % addr)
     want = hashlib.sha256(data).hexdigest()
     check(got == want, "wget from the host: sha %s, served %s" % (got, want))
-    check(size == 4 * MIB and h.hexdigest() == serve_sha,
-          "hostfwd: host read %d bytes sha %s, guest served %s" % (size, h.hexdigest() if h else None,
-                                                                   serve_sha))
+    check(size == 4 * MIB and sha == serve_sha,
+          "hostfwd: host read %d bytes sha %s, guest served %s" % (size, sha, serve_sha))
     return "DHCP 10.0.2.15, ping 10.0.2.2, wget 4 MiB in (%s), 4 MiB out through hostfwd (%s)" % (
         cost(s0, s1, 4), cost(s1, s2, 4))
 
@@ -222,26 +189,12 @@ def test_e1000_snapshot(tmp):
     time.sleep(3)
     sh.ok("kill %1 2>/dev/null; killall ping 2>/dev/null; true")
     data = os.urandom(2 * MIB)
-    d = tempfile.mkdtemp()
-    with open(os.path.join(d, "blob"), "wb") as f:
-        f.write(data)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=d, **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    blob = HttpBlob(data)
     try:
-        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % blob.port, 180)
         got = sh.ok("sha256sum /tmp/blob").split()[0]
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        shutil.rmtree(d)
+        blob.close()
     replies = int(sh.ok("grep -c 'bytes from' /tmp/ping.txt || true").split()[-1])
     resets_after = sh.ok("dmesg | grep -c 'Link is Up' || true").split()[-1]
     hang = sh.ok("dmesg | grep -c 'Tx Unit Hang' || true").split()[-1]
