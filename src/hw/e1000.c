@@ -1,6 +1,7 @@
 /* The emulated Intel 82540EM (8254x manual): its PCI function, 128 KiB of
  * memory-mapped registers in BAR 0, the interrupt cause and mask registers
- * with ITR throttling on INTA#, the EEPROM and PHY behind EECD/EERD and
+ * with ITR throttling on INTA#, the same registers through the I/O BAR 1
+ * (IOADDR/IODATA), the EEPROM and PHY behind EECD/EERD and
  * MDIC (e1000_eeprom.c, e1000_phy.c), the statistics, and the device's
  * lifecycle and snapshot record. The descriptor rings are e1000_rings.c.
  *
@@ -347,6 +348,46 @@ static void bar_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 
 static const struct bus_ops bar_ops = { .read = bar_read, .write = bar_write };
 
+/* BAR 1, the I/O window onto the registers (13.2.2): IOADDR (offset 0)
+ * selects a register, IODATA (offset 4) reads or writes it. Linux's
+ * driver uses it for the MAC reset only (the 82540EM "cannot ack the
+ * 64-bit write" of CTRL.RST through memory). Other offsets are reserved:
+ * they read as 0, writes are ignored. */
+#define IOADDR 0
+#define IODATA 4
+
+static uint64_t io_read(void *opaque, uint64_t off, unsigned int size)
+{
+	struct e1000 *e = opaque;
+	uint32_t v = 0;
+
+	if (size != 4)
+		return 0;
+	pthread_mutex_lock(&e->lock);
+	if (off == IOADDR)
+		v = e->ioaddr;
+	else if (off == IODATA)
+		v = reg_read(e, e->ioaddr & (E1000_BAR_SIZE - 4));
+	pthread_mutex_unlock(&e->lock);
+	return v;
+}
+
+static void io_write(void *opaque, uint64_t off, unsigned int size, uint64_t value)
+{
+	struct e1000 *e = opaque;
+
+	if (size != 4)
+		return;
+	pthread_mutex_lock(&e->lock);
+	if (off == IOADDR)
+		e->ioaddr = (uint32_t)value & (E1000_BAR_SIZE - 4);
+	else if (off == IODATA)
+		reg_write(e, e->ioaddr, (uint32_t)value);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static const struct bus_ops io_ops = { .read = io_read, .write = io_write };
+
 /* The command register's Interrupt Disable and Bus Master bits. */
 static void config_written(struct pci_device *d, unsigned int offset, unsigned int size)
 {
@@ -370,10 +411,13 @@ static void build_config_space(struct e1000 *e)
 	le16_put(d->config + PCI_SUBSYS_ID, E1000_SUBSYS_ID);
 	d->config[PCI_INTERRUPT_PIN] = 1; /* INTA# */
 	pci_device_set_bar(d, 0, E1000_BAR_SIZE, 0);
+	pci_device_set_bar(d, 1, E1000_IO_BAR_SIZE, PCI_BAR_IO);
 	d->priv = e;
 	d->config_written = config_written;
 	d->bar_ops[0] = &bar_ops;
 	d->bar_opaque[0] = e;
+	d->bar_ops[1] = &io_ops;
+	d->bar_opaque[1] = e;
 	d->name = e->name;
 }
 
@@ -466,8 +510,8 @@ static int e1000_realize(struct device *d, struct error *err)
 		goto fail;
 	}
 	e->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)e->intx.gsi;
-	/* Firmware would have enabled decoding of the BAR it assigned. */
-	le16_put(e->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY);
+	/* Firmware would have enabled decoding of the BARs it assigned. */
+	le16_put(e->pci.config + PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
 	pci_device_save_reset_state(&e->pci);
 	if (ioloop_add(&e->loop, &e->kick_watch, e->kick_fd, EPOLLIN, kicked, e) < 0 ||
 	    ioloop_add(&e->loop, &e->timer_watch, e->timer_fd, EPOLLIN, timer_fired, e) < 0 ||
@@ -516,6 +560,7 @@ static void e1000_reset(struct device *d)
 
 	pthread_mutex_lock(&e->lock);
 	pci_device_restore_reset_state(&e->pci);
+	e->ioaddr = 0;
 	reset_regs(e);
 	e->rx_stalled = true;
 	pthread_mutex_unlock(&e->lock);
@@ -546,7 +591,7 @@ static void e1000_write_stats(struct device *d, struct jsonw *j)
 
 /* ---- state (snapshots) ---- */
 
-/* Version 1: the PCI configuration space, the registers, the EEPROM's
+/* Version 1: the PCI configuration space, IOADDR, the registers, the EEPROM's
  * Microwire state, the PHY, the transmit context and the frame being
  * gathered, the received frame waiting for descriptors, and the
  * backend's own state (net_backend_save) to the end. */
@@ -559,7 +604,7 @@ struct e1000_saved {
 	struct e1000_phy phy;
 	struct e1000_tx tx; /* buf: points into the record */
 	const uint8_t *tx_data, *rx_data, *backend;
-	uint32_t rx_len;
+	uint32_t rx_len, ioaddr;
 	size_t backend_len;
 };
 
@@ -601,6 +646,7 @@ static void e1000_save(struct device *d, struct state_writer *w)
 
 	pthread_mutex_lock(&e->lock);
 	state_put_bytes(w, e->pci.config, PCI_CONFIG_SPACE);
+	state_put_u32(w, e->ioaddr);
 	for (i = 0; i < E1000_REG_WORDS; i++)
 		state_put_u32(w, e->reg[i]);
 	state_put_u32(w, e->ee.eecd);
@@ -640,6 +686,7 @@ static int parse_saved(struct e1000 *e, struct state_reader *r, struct e1000_sav
 	unsigned int i;
 
 	state_get_bytes(r, s->config, PCI_CONFIG_SPACE);
+	s->ioaddr = state_get_u32(r) & (E1000_BAR_SIZE - 4);
 	for (i = 0; i < E1000_REG_WORDS; i++)
 		s->reg[i] = state_get_u32(r);
 	s->ee = e->ee; /* the image itself is this device's (its MAC) */
@@ -704,6 +751,7 @@ static int e1000_load(struct device *d, struct state_reader *r, struct error *er
 		e->pci.config[i] = (uint8_t)((e->pci.config[i] & ~e->pci.wmask[i]) |
 					     (s->config[i] & e->pci.wmask[i]));
 	memcpy(e->reg, s->reg, sizeof(e->reg));
+	e->ioaddr = s->ioaddr;
 	e->ee = s->ee;
 	e->phy = s->phy;
 	s->tx.buf = e->tx.buf;

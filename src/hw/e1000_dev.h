@@ -61,6 +61,7 @@ struct e1000 {
 
 	pthread_mutex_t lock;
 	uint32_t reg[E1000_REG_WORDS];
+	uint32_t ioaddr; /* the register IODATA reaches (BAR 1) */
 	struct e1000_eeprom ee;
 	struct e1000_phy phy;
 	struct e1000_tx tx;

@@ -3,7 +3,8 @@
  * configuration space, and its descriptor rings in a small guest RAM that
  * the input fills (descriptors pointing anywhere, lengths of any size,
  * heads and tails beyond the ring, contexts whose offsets lie outside the
- * frame), with frames arriving from a fake backend and a snapshot round
+ * frame), the I/O BAR's IOADDR/IODATA window, with frames arriving from a
+ * fake backend and a snapshot round
  * trip now and then. Receive runs here, synchronously (the device's I/O
  * thread is stopped), so each input is deterministic.
  *
@@ -24,6 +25,8 @@
 #define RAM_SIZE (1u << 20)
 #define MMIO_START 0xe0000000ull
 #define MMIO_END 0xf0000000ull
+#define IO_START 0xc000u
+#define IO_END 0x10000u
 #define RING 0x1000u	/* rings live here (the input picks where) */
 #define BUFS 0x10000u	/* buffers from here */
 
@@ -82,6 +85,7 @@ static void setup_once(void)
 		return;
 	CHECK(guest_mem_map(&fz.mem, RAM_SIZE) == 0);
 	pci_host_init(&fz.host, NULL, MMIO_START, MMIO_END);
+	pci_host_set_io_window(&fz.host, IO_START, IO_END);
 	irq_service_init(&fz.irq, &chip_ops, NULL);
 	env = (struct e1000_env){ .irq = &fz.irq, .host = &fz.host, .mem = &fz.mem,
 				  .intx_gsi = gsi_of };
@@ -93,7 +97,7 @@ static void setup_once(void)
 	/* The I/O thread stopped: receive runs below, in this thread. */
 	CHECK(fz.dev->ops->pause(fz.dev, &err) == 0);
 	fz.e = fz.dev->opaque;
-	for (fz.slot = 0; fz.host.dev[fz.slot] != &fz.e->pci; fz.slot++)
+	for (fz.slot = 0; fz.host.dev[PCI_DEVFN(fz.slot, 0)] != &fz.e->pci; fz.slot++)
 		;
 	fz.bar = pci_bar_address(&fz.e->pci, 0);
 	CHECK(fz.bar);
@@ -255,12 +259,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.e->logged_bad_ring = true; /* keep stderr quiet */
 	memset(fz.mem.host, 0, BUFS);
 	/* The driver's pci_set_master(). */
-	cfg_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | 0x4);
+	cfg_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 
 	while (in.n && ops++ < 512) {
 		uint8_t op = fuzz_u8(&in);
 
-		switch (op % 12) {
+		switch (op % 13) {
 		case 0:
 		case 1: {
 			uint32_t off = pick_reg(&in);
@@ -304,7 +308,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 10:
 			snapshot_round_trip();
 			break;
-		default: /* give back the receive descriptors used */
+		case 12: { /* BAR 1: IOADDR/IODATA, any offset and size */
+			uint64_t port = pci_bar_address(&fz.e->pci, 1);
+			uint8_t o = fuzz_u8(&in);
+			unsigned int width = 1u << (fuzz_u8(&in) % 3);
+
+			if (!port)
+				break;
+			if (o & 0x80)
+				pci_io_ops.read(&fz.host, port - IO_START + (o & 0x3f), width);
+			else
+				pci_io_ops.write(&fz.host, port - IO_START + (o & 0x3f), width,
+						 (o & 0x40) ? pick_reg(&in) : fuzz_u32(&in));
+			break;
+		}
+		case 11: /* give back the receive descriptors used */
 			mmio_write(E1000_RDT, 4, (e1000_reg(fz.e, E1000_RDH) + 
 				   e1000_reg(fz.e, E1000_RDLEN) / 16 - 1) %
 				   (e1000_reg(fz.e, E1000_RDLEN) / 16 ? e1000_reg(fz.e, E1000_RDLEN) / 16 : 1));

@@ -22,6 +22,8 @@
 #define RAM_SIZE (4u << 20)
 #define MMIO_START 0xe0000000ull
 #define MMIO_END 0xf0000000ull
+#define IO_START 0xc000u
+#define IO_END 0x10000u
 #define GSI 17
 #define TX_RING 0x10000u
 #define RX_RING 0x20000u
@@ -109,6 +111,7 @@ static struct rig *rig_new(bool vnet_hdr)
 	assert_non_null(r);
 	assert_int_equal(guest_mem_map(&r->mem, RAM_SIZE), 0);
 	pci_host_init(&r->host, NULL, MMIO_START, MMIO_END);
+	pci_host_set_io_window(&r->host, IO_START, IO_END);
 	irq_service_init(&r->irq, &chip_ops, &r->chip);
 	env = (struct e1000_env){ .irq = &r->irq, .host = &r->host, .mem = &r->mem,
 				  .intx_gsi = gsi_of };
@@ -119,13 +122,14 @@ static struct rig *rig_new(bool vnet_hdr)
 	assert_int_equal(r->dev->ops->realize(r->dev, &err), 0);
 	pd = e1000_pci_device(r->dev);
 	assert_non_null(pd);
-	for (r->slot = 0; r->slot < PCI_MAX_DEVICES && r->host.dev[r->slot] != pd; r->slot++)
+	for (r->slot = 0; r->slot < PCI_MAX_DEVICES && r->host.dev[PCI_DEVFN(r->slot, 0)] != pd; r->slot++)
 		;
 	assert_true(r->slot < PCI_MAX_DEVICES);
 	r->bar = pci_bar_address(pd, 0);
 	assert_true(r->bar >= MMIO_START);
-	/* The driver's pci_set_master(). */
-	cfg_write16(r, PCI_COMMAND, PCI_COMMAND_MEMORY | 0x4);
+	/* The driver's pci_enable_device() (I/O too on this part) and
+	 * pci_set_master(). */
+	cfg_write16(r, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 	return r;
 }
 
@@ -813,6 +817,33 @@ static void test_save_load(void **state)
 	rig_free(b);
 }
 
+/* BAR 1: IOADDR selects a register, IODATA reaches it (what Linux uses
+ * for the MAC reset). */
+static void test_io_bar(void **state)
+{
+	struct rig *r = rig_new(false);
+	const struct pci_device *pd = e1000_pci_device(r->dev);
+	uint64_t port = pci_bar_address(pd, 1);
+
+	(void)state;
+	assert_true(port >= IO_START && port < IO_END);
+	assert_true(le32_get(pd->config + PCI_BAR0 + 4) & PCI_BAR_IO);
+	pci_io_ops.write(&r->host, port - IO_START + 0, 4, E1000_IMS);
+	pci_io_ops.write(&r->host, port - IO_START + 4, 4, E1000_ICR_LSC);
+	assert_int_equal(r32(r, E1000_IMS), E1000_ICR_LSC);
+	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 0, 4), E1000_IMS);
+	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 4, 4), E1000_ICR_LSC);
+	pci_io_ops.write(&r->host, port - IO_START + 0, 4, E1000_CTRL);
+	pci_io_ops.write(&r->host, port - IO_START + 4, 4, E1000_CTRL_RST);
+	assert_int_equal(r32(r, E1000_IMS), 0);
+	/* Reserved offsets and other sizes: nothing. */
+	pci_io_ops.write(&r->host, port - IO_START + 8, 4, 0xffffffff);
+	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 8, 4), 0);
+	pci_io_ops.write(&r->host, port - IO_START + 0, 2, E1000_STATUS);
+	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 0, 4), E1000_CTRL);
+	rig_free(r);
+}
+
 static void test_announce(void **state)
 {
 	struct rig *r = rig_new(true);
@@ -849,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_interrupt_throttling),
 		cmocka_unit_test(test_hostile_descriptors),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_io_bar),
 		cmocka_unit_test(test_announce),
 	};
 
