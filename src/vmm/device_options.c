@@ -231,9 +231,18 @@ int parse_net_option(const char *arg, unsigned int index, struct net_config *n)
 				return -1;
 			}
 			n->net.hostfwd[n->net.nhostfwd++] = v;
+		} else if (!strcmp(k, "model")) {
+			if (!strcmp(v, "virtio") || !strcmp(v, "virtio-net")) {
+				n->model = NET_MODEL_VIRTIO;
+			} else if (!strcmp(v, "e1000")) {
+				n->model = NET_MODEL_E1000;
+			} else {
+				log_error("--net '%s': model must be virtio or e1000, not '%s'", arg, v);
+				return -1;
+			}
 		} else {
 			log_error("--net '%s': unknown key '%s' (%s)", arg, k,
-				  n->net.kind == NET_USER ? "mac, hostfwd" : "mac");
+				  n->net.kind == NET_USER ? "mac, hostfwd, model" : "mac, model");
 			return -1;
 		}
 	}

@@ -30,11 +30,17 @@ struct disk_config {
 	bool ide;	    /* if=ide: a disk of the emulated PIIX3 IDE controller */
 };
 
-/* --net tap=IFNAME[,mac=MAC] | --net user[,hostfwd=RULE]...[,mac=MAC] */
+/* --net tap=IFNAME[,mac=MAC][,model=M] | --net user[,hostfwd=RULE]...[,mac=MAC][,model=M] */
+enum net_model {
+	NET_MODEL_VIRTIO, /* virtio-net on virtio-pci */
+	NET_MODEL_E1000,  /* an emulated Intel 82540EM (hw/e1000.h) */
+};
+
 struct net_config {
 	char arg[OPTION_ARG_MAX];
 	struct net_options net;
 	uint8_t mac[6];
+	enum net_model model;
 };
 
 /* --can socketcan=IFNAME[,fd=on][,log=FILE] | --can bus=PATH[,fd=on][,log=FILE] */

@@ -89,9 +89,18 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 			return -1;
 	}
 	for (i = 0; i < o->nnets; i++) {
-		struct net_backend *b = net_open(&o->net[i].net);
-		struct virtio_device *d = b ? virtio_net_create(b, o->net[i].mac, i) : NULL;
+		struct net_backend *b;
+		struct virtio_device *d;
 
+		/* The NICs keep the command line's order on the bus, whatever
+		 * their model. */
+		if (o->net[i].model == NET_MODEL_E1000) {
+			if (vm_add_e1000(vm, &o->net[i], i, err) < 0)
+				return -1;
+			continue;
+		}
+		b = net_open(&o->net[i].net);
+		d = b ? virtio_net_create(b, o->net[i].mac, i) : NULL;
 		if (b && !d)
 			net_close(b);
 		if (add(vm, d, err) < 0)

@@ -219,6 +219,10 @@ struct block_backend *vm_open_disk(struct vm *vm, const struct disk_config *c);
  * (src/vmm/ide_disks.c); on the PCI bus and its ports from now on. 0, or
  * -1 (err set, or the backend logged why). */
 int vm_create_ide(struct vm *vm, const struct vm_options *o, struct error *err);
+/* An emulated Intel 82540EM on the backend n describes (opened here), as
+ * NIC number index (src/vmm/emulated_devices.c). 0, or -1 (err set, or
+ * the backend logged why). */
+int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, struct error *err);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);
