@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from test_snapshot_linux import serve
+from test_virtio import HttpBlob
 from vm import BOOT_TIMEOUT, ROOT, VM, GuestShell, Suite, check
 
 BUILD = os.path.join(ROOT, "guest", "debian", "build")
@@ -142,7 +142,7 @@ def test_boot(img, over_nbd=False):
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
                         overlay], check=True, timeout=60)
         blob = os.urandom(1 << 20)
-        httpd = serve(blob)
+        httpd = HttpBlob(blob)
         disk = "path=%s,format=qcow2" % overlay
         if over_nbd:
             sock = os.path.join(d, "nbd.sock")
@@ -174,7 +174,7 @@ def test_boot(img, over_nbd=False):
             dns = g.value("resolvectl dns | awk -F': ' '/^Link/ {print $2}'")
             # A fetch from a host listener on 127.0.0.1, through libslirp.
             got = g.value("wget -q -O /tmp/blob http://10.0.2.2:%d/blob && "
-                          "sha256sum /tmp/blob | cut -d' ' -f1" % httpd.server_address[1], 180)
+                          "sha256sum /tmp/blob | cut -d' ' -f1" % httpd.port, 180)
             # Entropy from virtio-rng.
             rng = g.value("cat /sys/class/misc/hw_random/rng_current")
             a = g.value("head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \\n'", 60)
@@ -221,8 +221,7 @@ def test_boot(img, over_nbd=False):
         used = os.stat(overlay).st_blocks * 512
     finally:
         if httpd:
-            httpd.shutdown()
-            httpd.server_close()
+            httpd.close()
         if nbd and nbd.poll() is None:
             nbd.kill()
             nbd.wait()
