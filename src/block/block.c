@@ -191,27 +191,37 @@ const char *block_engine_name(const struct block_backend *b)
 
 bool block_direct(const struct block_backend *b)
 {
-	return b->drv->direct(b);
+	return b->drv->direct ? b->drv->direct(b) : false;
 }
 
 uint64_t block_fdatasyncs(const struct block_backend *b)
 {
-	return b->drv->fdatasyncs(b);
+	return b->drv->fdatasyncs ? b->drv->fdatasyncs(b) : 0;
 }
 
 int block_lock(const struct block_backend *b)
 {
-	return b->drv->lock(b);
+	return b->drv->lock ? b->drv->lock(b) : 0;
 }
 
 void block_unlock(const struct block_backend *b)
 {
-	b->drv->unlock(b);
+	if (b->drv->unlock)
+		b->drv->unlock(b);
 }
 
 int block_sync(struct block_backend *b)
 {
-	return b->read_only ? 0 : b->drv->sync(b);
+	int64_t r;
+
+	if (b->read_only)
+		return 0;
+	if (b->drv->sync)
+		return b->drv->sync(b);
+	r = b->drv->io_sync(b, BLOCK_FLUSH, 0, NULL, 0, 0);
+	if (r < 0)
+		errno = (int)-r;
+	return r < 0 ? -1 : 0;
 }
 
 int block_completion_fd(const struct block_backend *b)

@@ -23,7 +23,12 @@ struct block_driver {
 	void (*process_completions)(struct block_backend *b);
 	unsigned int (*in_flight)(const struct block_backend *b);
 	void (*drain)(struct block_backend *b);
+	/* Durable now (block_sync). NULL: a FLUSH through io_sync, which is
+	 * all a network protocol can ask of its server. */
 	int (*sync)(struct block_backend *b);
+	/* The image's lock between VMMs. NULL: none of ours (an NBD server
+	 * arbitrates its clients or does not; RBD's exclusive lock is
+	 * librbd's, taken as it writes). */
 	int (*lock)(const struct block_backend *b);
 	void (*unlock)(const struct block_backend *b);
 	/* One whole request, synchronously, from any thread (a format's
@@ -34,7 +39,8 @@ struct block_driver {
 			   const struct iovec *iov, unsigned int iovcnt, uint64_t len);
 	/* Drained already. Frees b. */
 	void (*close)(struct block_backend *b);
-	/* For --stats-json. */
+	/* For --stats-json. direct and fdatasyncs may be NULL: no O_DIRECT,
+	 * no fdatasync of a host file (a network protocol's). */
 	const char *(*engine_name)(const struct block_backend *b);
 	bool (*direct)(const struct block_backend *b);
 	uint64_t (*fdatasyncs)(const struct block_backend *b);

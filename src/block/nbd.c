@@ -377,43 +377,10 @@ static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 	return err ? err : c.completion.result;
 }
 
-static int nbd_sync(struct block_backend *b)
-{
-	int64_t r = nbd_io_sync(b, BLOCK_FLUSH, 0, NULL, 0, 0);
-
-	if (r < 0)
-		errno = (int)-r;
-	return r < 0 ? -1 : 0;
-}
-
-/* No locks: the server arbitrates its clients (or does not). */
-static int nbd_lock(const struct block_backend *b)
-{
-	(void)b;
-	return 0;
-}
-
-static void nbd_unlock(const struct block_backend *b)
-{
-	(void)b;
-}
-
 static const char *nbd_engine_name(const struct block_backend *b)
 {
 	(void)b;
 	return "libnbd";
-}
-
-static bool nbd_direct(const struct block_backend *b)
-{
-	(void)b;
-	return false;
-}
-
-static uint64_t nbd_fdatasyncs(const struct block_backend *b)
-{
-	(void)b;
-	return 0;
 }
 
 static void nbd_free(struct nbd_node *n)
@@ -448,14 +415,9 @@ static const struct block_driver nbd_driver = {
 	.process_completions = nbd_process_completions,
 	.in_flight = nbd_in_flight,
 	.drain = nbd_drain,
-	.sync = nbd_sync,
-	.lock = nbd_lock,
-	.unlock = nbd_unlock,
 	.io_sync = nbd_io_sync,
 	.close = nbd_close_node,
 	.engine_name = nbd_engine_name,
-	.direct = nbd_direct,
-	.fdatasyncs = nbd_fdatasyncs,
 };
 
 /* Connects, with a deadline (a host that drops packets would otherwise

@@ -252,43 +252,10 @@ static int64_t rbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 	return c.completion.result;
 }
 
-static int rbd_sync(struct block_backend *b)
-{
-	int64_t r = rbd_io_sync(b, BLOCK_FLUSH, 0, NULL, 0, 0);
-
-	if (r < 0)
-		errno = (int)-r;
-	return r < 0 ? -1 : 0;
-}
-
-/* The image's exclusive lock is librbd's, taken as it writes. */
-static int rbd_lock(const struct block_backend *b)
-{
-	(void)b;
-	return 0;
-}
-
-static void rbd_unlock(const struct block_backend *b)
-{
-	(void)b;
-}
-
 static const char *rbd_engine_name(const struct block_backend *b)
 {
 	(void)b;
 	return "librbd";
-}
-
-static bool rbd_direct(const struct block_backend *b)
-{
-	(void)b;
-	return false;
-}
-
-static uint64_t rbd_fdatasyncs(const struct block_backend *b)
-{
-	(void)b;
-	return 0;
 }
 
 static void rbd_free(struct rbd_node *n)
@@ -318,14 +285,9 @@ static const struct block_driver rbd_driver = {
 	.process_completions = rbd_process_completions,
 	.in_flight = rbd_in_flight,
 	.drain = rbd_drain,
-	.sync = rbd_sync,
-	.lock = rbd_lock,
-	.unlock = rbd_unlock,
 	.io_sync = rbd_io_sync,
 	.close = rbd_close_node,
 	.engine_name = rbd_engine_name,
-	.direct = rbd_direct,
-	.fdatasyncs = rbd_fdatasyncs,
 };
 
 struct block_backend *block_rbd_open(const struct block_options *o)
