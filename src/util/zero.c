@@ -27,6 +27,15 @@ bool buffer_is_zero(const void *p, size_t len)
 	return true;
 }
 
+uint64_t zero_run(const uint8_t *p, uint64_t max, size_t page, bool zero)
+{
+	uint64_t n = 0;
+
+	while (n < max && buffer_is_zero(p + n * page, page) == zero)
+		n++;
+	return n;
+}
+
 uint32_t crc32_of_zeros(uint32_t crc, uint64_t n)
 {
 	/* zlib's CRC inverts the register before and after: without those

@@ -150,19 +150,16 @@ int mig_send_pages(struct mig_out *o, const uint8_t *ram, uint64_t first, uint64
 	uint64_t end = first + count, at = first;
 
 	while (at < end) {
-		uint64_t run = 0;
+		const uint8_t *p = ram + at * MIG_PAGE;
+		uint64_t run, left = end - at;
 
-		if (buffer_is_zero(ram + at * MIG_PAGE, MIG_PAGE)) {
-			while (at + run < end && run < UINT32_MAX &&
-			       buffer_is_zero(ram + (at + run) * MIG_PAGE, MIG_PAGE))
-				run++;
+		if (buffer_is_zero(p, MIG_PAGE)) {
+			run = zero_run(p, left < UINT32_MAX ? left : UINT32_MAX, MIG_PAGE, true);
 			if (zeros_too && send_zero(o, at, (uint32_t)run) < 0)
 				return -1;
 			*zero_pages += run;
 		} else {
-			while (at + run < end && run < MIG_MAX_RUN &&
-			       !buffer_is_zero(ram + (at + run) * MIG_PAGE, MIG_PAGE))
-				run++;
+			run = zero_run(p, left < MIG_MAX_RUN ? left : MIG_MAX_RUN, MIG_PAGE, false);
 			if (send_run(o, ram, at, (uint32_t)run) < 0)
 				return -1;
 		}

@@ -37,19 +37,16 @@ static int write_ram(struct vm *vm, int fd, uint64_t off, uint64_t *written, uin
 
 	*crc = 0;
 	while (at < size) {
-		uint64_t run;
+		uint64_t left = (size - at) / SNAPSHOT_PAGE;
+		uint64_t run = zero_run(ram + at, left, SNAPSHOT_PAGE, true) * SNAPSHOT_PAGE;
 
-		for (run = 0; at + run < size && buffer_is_zero(ram + at + run, SNAPSHOT_PAGE);
-		     run += SNAPSHOT_PAGE)
-			;
 		*crc = crc32_of_zeros(*crc, run);
 		at += run;
 		if (at == size)
 			break;
-		for (run = SNAPSHOT_PAGE; at + run < size && run < ZERO_CHUNK &&
-					  !buffer_is_zero(ram + at + run, SNAPSHOT_PAGE);
-		     run += SNAPSHOT_PAGE)
-			;
+		left = (size - at) / SNAPSHOT_PAGE;
+		run = zero_run(ram + at, left < ZERO_CHUNK / SNAPSHOT_PAGE ? left : ZERO_CHUNK / SNAPSHOT_PAGE,
+			       SNAPSHOT_PAGE, false) * SNAPSHOT_PAGE;
 		*crc = state_crc32_more(*crc, ram + at, run);
 		if (pwrite_full(fd, ram + at, run, off + at) < 0)
 			return -1;

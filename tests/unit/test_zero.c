@@ -1,6 +1,7 @@
 #include "cmocka_prelude.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 
 #include "util/zero.h"
@@ -31,6 +32,26 @@ static void test_buffer_is_zero_finds_any_byte(void **state)
 }
 
 /* Equal to zlib's CRC over real zeros, from any starting CRC. */
+/* Runs of zero and non-zero pages, bounded by max. */
+static void test_zero_run(void **state)
+{
+	static uint8_t ram[8 * 4096];
+
+	(void)state;
+	memset(ram, 0, sizeof(ram));
+	ram[3 * 4096 + 4095] = 1; /* page 3: its last byte */
+	ram[4 * 4096] = 1;	  /* page 4: its first */
+	ram[6 * 4096 + 100] = 1;
+	assert_int_equal(zero_run(ram, 8, 4096, true), 3);
+	assert_int_equal(zero_run(ram, 2, 4096, true), 2);
+	assert_int_equal(zero_run(ram, 8, 4096, false), 0);
+	assert_int_equal(zero_run(ram + 3 * 4096, 5, 4096, false), 2);
+	assert_int_equal(zero_run(ram + 3 * 4096, 1, 4096, false), 1);
+	assert_int_equal(zero_run(ram + 5 * 4096, 3, 4096, true), 1);
+	assert_int_equal(zero_run(ram + 7 * 4096, 1, 4096, true), 1);
+	assert_int_equal(zero_run(ram, 0, 4096, true), 0);
+}
+
 static void test_crc32_of_zeros_matches_zlib(void **state)
 {
 	static const uint8_t zeros[1 << 20];
@@ -53,6 +74,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buffer_is_zero_finds_any_byte),
 		cmocka_unit_test(test_crc32_of_zeros_matches_zlib),
+		cmocka_unit_test(test_zero_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
