@@ -1,10 +1,13 @@
 /* The VirtIO devices of a machine, from the command line to the device
  * list: the VMM opens each backend, hands it to its device, and puts the
- * device on virtio-pci (each with its own I/O thread once realized). */
+ * device on virtio-pci (each with its own I/O thread once realized). A
+ * CAN controller may instead be the emulated Kvaser PCI card
+ * (--can ...,model=kvaser, hw/kvaser_pci.h) on the same backends. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hw/kvaser_pci.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_can.h"
@@ -35,6 +38,26 @@ static int add(struct vm *vm, struct virtio_device *vdev, struct error *err)
 		vdev->ops->destroy(vdev);
 		return -1;
 	}
+	if (device_register(&vm->devices, d, err) < 0) {
+		d->ops->destroy(d);
+		return -1;
+	}
+	return 0;
+}
+
+/* The emulated Kvaser card on backend b (which it owns from here on). */
+static int add_kvaser(struct vm *vm, struct can_backend *b, unsigned int index, struct error *err)
+{
+	struct kvaser_pci_env env = {
+		.irq = &vm->irq,
+		.host = &vm->pci,
+		.report = vm_post_event,
+		.report_ctx = vm,
+	};
+	struct device *d = kvaser_pci_create(b, index, &env, err);
+
+	if (!d)
+		return -1;
 	if (device_register(&vm->devices, d, err) < 0) {
 		d->ops->destroy(d);
 		return -1;
@@ -101,7 +124,14 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 	}
 	for (i = 0; i < o->ncans; i++) {
 		struct can_backend *b = can_backend_open(&o->can[i].can);
-		struct virtio_device *d = b ? virtio_can_create(b, i) : NULL;
+		struct virtio_device *d;
+
+		if (b && o->can[i].model == CAN_MODEL_KVASER) {
+			if (add_kvaser(vm, b, i, err) < 0)
+				return -1;
+			continue;
+		}
+		d = b ? virtio_can_create(b, i) : NULL;
 
 		if (b && !d)
 			can_backend_close(b);
