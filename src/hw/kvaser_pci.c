@@ -11,13 +11,16 @@
  * The bus has no timing here. Frames from the bus are put in the
  * controller's FIFO by the I/O thread, as many as fit, and only once the
  * guest has emptied it: the rest wait (one frame here, the others in the
- * backend: the host socket's queue). So a guest that keeps up loses
- * nothing, and its driver's interrupt handler, which reads while the
- * receive buffer status says a frame is there, ends when the batch is
- * read instead of running for as long as the host sends (Linux's sja1000
- * handler would, and its backlog would overflow). The FIFO's data overrun
- * is the chip's rule, for frames the controller loops back to itself
- * (SRR) when its FIFO is full. */
+ * backend: the host socket's queue). While frames wait, the next batch
+ * comes only after the guest's interrupt handler is done with this one
+ * (it read IR and found nothing pending; without the receive interrupt
+ * enabled, once the FIFO is empty). So a guest that keeps up loses
+ * nothing, and Linux's sja1000 handler, which reads for as long as the
+ * status register shows a frame, ends after each batch, letting the
+ * kernel pass the frames on: refilled under it, it read for as long as
+ * the host sent, and its backlog (1,000 frames) overflowed. The FIFO's
+ * data overrun is the chip's rule, for frames the controller loops back
+ * to itself (SRR) when its FIFO is full. */
 #include "hw/kvaser_pci.h"
 
 #include <errno.h>
@@ -190,7 +193,8 @@ static void kick(struct kvaser *k)
 
 /* The backend's events. From the I/O thread (fill: frames go into the
  * FIFO if it was empty), or from a vCPU (confirmations and bus-off only:
- * the first frame is held for the I/O thread). */
+ * the first frame is held for the I/O thread, which after_access()
+ * wakes). */
 static void process_backend(struct kvaser *k, bool io_thread)
 {
 	unsigned int budget = RX_BUDGET;
@@ -218,8 +222,6 @@ static void process_backend(struct kvaser *k, bool io_thread)
 			if (!deliver(k, &m, fill)) {
 				k->held = true;
 				k->held_msg = m;
-				if (!io_thread)
-					kick(k);
 				return;
 			}
 			break;
@@ -316,26 +318,38 @@ static void write_byte(struct kvaser *k, unsigned int bar, uint64_t off, uint8_t
 		sja1000_write(&k->chip, (unsigned int)off, v);
 }
 
-/* After the guest touched the controller: the FIFO emptied with a frame
- * held wakes the I/O thread to fill it; the TX may wait for the backend. */
-static void after_access(struct kvaser *k)
+/* After the guest touched the controller. With a frame held, the I/O
+ * thread is woken to fill the FIFO once it is empty and the guest's
+ * handler is done with it (handler_done: IR was read with nothing
+ * pending), or at once when the controller does not listen (the frame is
+ * dropped). The TX may wait for the backend. */
+static void after_access(struct kvaser *k, bool handler_done)
 {
-	if (k->held && (k->chip.rmc == 0 || !sja1000_online(&k->chip)))
+	if (k->held && (!sja1000_online(&k->chip) ||
+			(k->chip.rmc == 0 && (handler_done || !(k->chip.ier & SJA_IR_RI)))))
 		kick(k);
 	update_watch(k);
 }
 
 static uint64_t bar_read(struct kvaser *k, unsigned int bar, uint64_t off, unsigned int size)
 {
+	bool handler_done = false;
 	uint64_t v = 0;
 	unsigned int i;
 
 	if (bar > BAR_XILINX || size == 0 || size > 8)
 		return ~0ULL;
 	pthread_mutex_lock(&k->lock);
-	for (i = 0; i < size; i++)
-		v |= (uint64_t)read_byte(k, bar, off + i) << (8 * i);
-	after_access(k);
+	for (i = 0; i < size; i++) {
+		uint8_t b = read_byte(k, bar, off + i);
+
+		/* BasicCAN's IR reads its bits 5-7 as ones. */
+		if (bar == BAR_SJA && off + i == SJA_IR &&
+		    !(b & ((k->chip.cdr & SJA_CDR_PELICAN) ? 0xff : 0x1f)))
+			handler_done = true;
+		v |= (uint64_t)b << (8 * i);
+	}
+	after_access(k, handler_done);
 	pthread_mutex_unlock(&k->lock);
 	return v;
 }
@@ -358,7 +372,7 @@ static void bar_write(struct kvaser *k, unsigned int bar, uint64_t off, unsigned
 	 * (milliseconds) before it runs. */
 	if (bar == BAR_SJA && off <= SJA_CMR && off + size > SJA_CMR)
 		process_backend(k, false);
-	after_access(k);
+	after_access(k, false);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -573,6 +587,8 @@ static int kv_load(struct device *d, struct state_reader *r, struct error *err)
 		k->held = is_held;
 		k->held_msg = held;
 		k->in_flight = 0;
+		if (k->held)
+			kick(k); /* delivered once the I/O thread runs */
 		update_intx(k);
 		update_watch(k);
 	}
