@@ -27,9 +27,14 @@ difference shown when they disagree).
                 try: error warning, error passive, bus-off, each seen by the
                 driver (its error-warn, error-pass, bus-off counters);
                 vcan0 up, restart: frames pass
-  stats         --stats-json's kvaser-pci0: frames both ways equal to the
-                guest's counters, nothing lost; exits and interrupts per
-                frame"""
+  stats         kvaser-pci0 in QMP query-vireo-stats: frames both ways equal
+                to the guest's counters, nothing lost; exits and interrupts
+                per frame
+  snapshot      QMP migrate to a file with the guest's candump running,
+                kill -9, a new vireo with --incoming: can0 still
+                ERROR-ACTIVE, frames pass both ways through the restored
+                card (to the candump from before the snapshot too);
+                poweroff"""
 import json
 import os
 import re
@@ -62,6 +67,7 @@ class Rig:
 
     def __init__(self, d):
         self.dump = self.sender = self.g = self.qmp = None
+        self.d = d
         self.stats_json = os.path.join(d, "stats.json")
         self.qmp_path = os.path.join(d, "qmp.sock")
         self.guest_tx = 0
@@ -281,11 +287,7 @@ def t_tx_errors(r):
 def t_stats(r):
     g = r.g
     gstats = g.stats()
-    r.powered_off = True
-    g.poweroff()
-    s = json.load(open(r.stats_json))
-    dev = s.get("devices", {}).get(DEV)
-    check(dev, "no %s in --stats-json devices: %s" % (DEV, sorted(s.get("devices", {}))))
+    dev = r.dev_stats()
     check(dev["tx_frames"] == r.guest_tx == gstats["tx_packets"],
           "tx_frames %d, guest tx_packets %d, frames the guest was made to send %d" %
           (dev["tx_frames"], gstats["tx_packets"], r.guest_tx))
@@ -300,13 +302,56 @@ def t_stats(r):
                dev["bus_offs"], dev["exits"] / frames, dev["interrupts"] / frames)
 
 
+def t_snapshot(r):
+    g = r.g
+    path = g.dump_start(r.probe)  # a candump across the snapshot
+    snap = os.path.join(r.d, "kvaser.snap")
+    r.qmp.cmd("migrate", {"uri": "file:" + snap})
+    info = r.qmp.cmd("query-migrate")
+    check(info["status"] == "completed", "query-migrate %r" % info)
+    r.qmp.close()
+    r.qmp = None
+    g.vm.kill()  # -9: only the file survives
+    qmp2 = r.qmp_path + ".restored"  # the old socket's file stays after -9
+    args = [qmp2 if a == r.qmp_path else a.replace(r.qmp_path, qmp2) for a in g.vm.cmd[1:]]
+    g.vm.close()
+    g.vm = vmmod.VM(args + ["--incoming", "file:" + snap], linux=False)
+    if g.vm in vmmod._live:
+        vmmod._live.remove(g.vm)
+    r.qmp = QMP(qmp2, timeout=60)
+    st = g.state()
+    check(st == "ERROR-ACTIVE", "after the restore, can0 is %s" % st)
+    since = r.dump.mark()
+    g.ok("cansend can0 5A1#A1")
+    r.guest_tx += 1
+    deadline = time.monotonic() + 30
+    while "5A1#A1" not in r.dump.frames(since):
+        check(time.monotonic() < deadline, "the restored guest's 5A1#A1 never reached %s" % VCAN)
+        time.sleep(0.1)
+    r.sender.send([Frame(0x5a2, length=1, data=b"\x22")])
+    g.wait_frames(path, 2, 30)
+    g.dump_stop(path)
+    compare(g.lines(g.canon_dump(path)), ["5A1#A1", "5A2#22"],
+            "the candump started before the snapshot, after the restore")
+    pass_both_ways(r, "5B")
+    dev = r.dev_stats()
+    check(dev["tx_frames"] == 2 and dev["rx_frames"] >= 2,
+          "the restored card: tx_frames %d, rx_frames %d" % (dev["tx_frames"], dev["rx_frames"]))
+    r.powered_off = True
+    g.poweroff()
+    return "snapshot %.0f MiB on disk; restored: ERROR-ACTIVE, frames pass both ways (the candump " \
+           "from before the snapshot got them too); poweroff exit 0" % (
+               os.stat(snap).st_blocks * 512 / 2**20)
+
+
 CASES = (
     ("can0 on kvaser_pci, up at 500 kbit/s", t_driver),
     ("guest -> host, %d frames (std, ext, RTR, 0-8 B)" % N_FRAMES, t_guest_to_host),
     ("host -> guest, %d frames (std, ext, RTR, 0-8 B)" % N_FRAMES, t_host_to_guest),
     ("bus-off from vcan0, restart", t_busoff),
     ("transmit errors: warning, passive, bus-off; restart", t_tx_errors),
-    ("--stats-json counters", t_stats),
+    ("device counters (QMP query-vireo-stats)", t_stats),
+    ("snapshot to a file, kill -9, restore: frames pass both ways", t_snapshot),
 )
 
 
