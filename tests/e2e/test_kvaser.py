@@ -34,7 +34,12 @@ difference shown when they disagree).
                 kill -9, a new vireo with --incoming: can0 still
                 ERROR-ACTIVE, frames pass both ways through the restored
                 card (to the candump from before the snapshot too);
-                poweroff"""
+                poweroff
+  bus           the card on a Vireo CAN bus (vireo canbus) with a member
+                written here in Python (test_can.HubMember): 250 frames
+                each way (fewer than the hub queues for a member, so a
+                slow receiver loses none), compared whole; vireo canbus
+                --inject-busoff: BUS-OFF, restart, frames pass"""
 import json
 import os
 import re
@@ -355,6 +360,108 @@ CASES = (
 )
 
 
+class BusRig:
+    """A vireo canbus hub, a Python member watching it, and one VM with the
+    Kvaser card on the bus."""
+
+    def __init__(self, d):
+        self.path = os.path.join(d, "bus.sock")
+        self.qmp_path = os.path.join(d, "qmp.sock")
+        self.watch = self.g = self.qmp = None
+        self.powered_off = False
+        self.hub = subprocess.Popen([vmmod.VIREO, "canbus", self.path], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20
+            while not os.path.exists(self.path):
+                check(time.monotonic() < deadline and self.hub.poll() is None,
+                      "no canbus hub at %s" % self.path)
+                time.sleep(0.1)
+            self.watch = tc.HubMember(self.path, "test_kvaser.py")
+            self.g = detach(CanGuest(["bus=%s,model=kvaser" % self.path], qmp=self.qmp_path))
+            self.qmp = QMP(self.qmp_path)
+            self.g.ok("/sbin/ip link set can0 up type can bitrate 500000")
+        except BaseException:
+            self.close()
+            raise
+
+    def probe(self):
+        self.watch.send(Frame(0x7fe, length=1, data=b"\x5e"))
+
+    def deaths(self):
+        out = [] if self.powered_off else [d for d in [self.g.death()] if d]
+        if self.hub.poll() is not None:
+            out.append("the canbus hub exited with status %s" % self.hub.returncode)
+        return out
+
+    def close(self):
+        for x in (self.qmp, self.g, self.watch):
+            if x:
+                x.close()
+        if self.hub.poll() is None:
+            self.hub.terminate()
+            try:
+                self.hub.wait(10)
+            except subprocess.TimeoutExpired:
+                self.hub.kill()
+                self.hub.wait()
+
+
+BUS_GEN = ((100, "-I r -L i -D r"), (100, "-e -I r -L i -D r"), (50, "-R -I r -L i"))
+
+
+def b_both_ways(r):
+    g = r.g
+    since = r.watch.mark()
+    n = tc.guest_cangen(g, BUS_GEN, "/tmp/bus.txt")
+    got = r.watch.wait(since, n, 60)
+    g.check_file("/tmp/bus.txt", got, "guest cangen record vs the bus member")
+    frames = tc.frame_list(250, fd=False, seed=38)
+    path = g.dump_start(r.probe)
+    for f in frames:
+        r.watch.send(f)
+    g.wait_frames(path, len(frames), 60)
+    g.dump_stop(path)
+    g.check_file(g.canon_dump(path), [f.text() for f in frames], "bus member -> guest candump")
+    return "%d frames guest -> bus, %d bus -> guest (standard, extended, RTR), same sequences" % (
+        n, len(frames))
+
+
+def b_busoff(r):
+    g = r.g
+    host([vmmod.VIREO, "canbus", r.path, "--inject-busoff"])
+    deadline = time.monotonic() + 20
+    st = g.state()
+    while st != "BUS-OFF" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        st = g.state()
+    check(st == "BUS-OFF", "after --inject-busoff, can0 is %s" % st)
+    ev = r.qmp.event("VIREO_CAN_BUS_OFF", 30)
+    check(ev["data"] == {"device": DEV}, "QMP bus-off event %r" % ev)
+    g.ok("/sbin/ip link set can0 type can restart")
+    check(g.state() == "ERROR-ACTIVE", "after restart, can0 is %s" % g.state())
+    r.qmp.event("VIREO_CAN_RESTART", 30)
+    since = r.watch.mark()
+    path = g.dump_start(r.probe)
+    g.ok("cansend can0 6C1#C1")
+    compare([f for f in r.watch.wait(since, 1, 30) if f != tc.SENTINEL], ["6C1#C1"],
+            "the bus after the restart")
+    r.watch.send(Frame(0x6c2, length=1, data=b"\xc2"))
+    g.wait_frames(path, 2, 30)
+    g.dump_stop(path)
+    compare(g.lines(g.canon_dump(path)), ["6C1#C1", "6C2#C2"], "guest candump after the restart")
+    r.powered_off = True
+    g.poweroff()
+    return "BUS-OFF (QMP VIREO_CAN_BUS_OFF), restart: ERROR-ACTIVE, frames pass both ways; " \
+           "poweroff exit 0"
+
+
+BUS_CASES = (
+    ("250 frames each way with a bus member", b_both_ways),
+    ("--inject-busoff, restart", b_busoff),
+)
+
+
 def main():
     s = Suite()
     if not os.path.exists(tc.TOOLS_INITRD):
@@ -370,6 +477,7 @@ def main():
             not os.path.isdir("/sys/module/vcan"):
         why = "no vcan module"
     tc.run_cases(s, "kvaser socketcan", Rig, CASES, why)
+    tc.run_cases(s, "kvaser bus", BusRig, BUS_CASES)
     return s.finish()
 
 
