@@ -434,12 +434,6 @@ void sja1000_tx_retry(struct sja1000 *s)
 	update_irq(s);
 }
 
-void sja1000_tx_settle(struct sja1000 *s)
-{
-	if (s->tx == SJA_TX_ON_BUS)
-		sja1000_tx_done(s);
-}
-
 void sja1000_bus_off(struct sja1000 *s)
 {
 	if (!sja1000_online(s))
@@ -760,14 +754,15 @@ void sja1000_init(struct sja1000 *s, const struct sja1000_host *host)
 	sja1000_hw_reset(s);
 }
 
-/* Record layout, version 1 of the board's record (kvaser_pci.c). A frame
- * on the bus at the save went out there: it is saved as sent. */
+/* Record layout, version 1 of the board's record (kvaser_pci.c). */
 void sja1000_save(const struct sja1000 *s, struct state_writer *w)
 {
+	bool sent = s->tx == SJA_TX_ON_BUS;
+
 	state_put_u8(w, s->mod);
 	state_put_u8(w, s->cdr);
 	state_put_u8(w, s->ier);
-	state_put_u8(w, s->ir);
+	state_put_u8(w, (uint8_t)(s->ir | (sent && (s->ier & SJA_IR_TI) ? SJA_IR_TI : 0)));
 	state_put_u8(w, s->btr0);
 	state_put_u8(w, s->btr1);
 	state_put_u8(w, s->ocr);
@@ -783,7 +778,7 @@ void sja1000_save(const struct sja1000 *s, struct state_writer *w)
 	state_put_u8(w, s->rmc);
 	state_put_bool(w, s->dos);
 	state_put_bool(w, s->bs);
-	state_put_bool(w, s->tcs);
+	state_put_bool(w, s->tcs || sent);
 	/* TX: idle, or pending (requested, not on the bus: sent again after
 	 * the load), with its frame. */
 	state_put_u8(w, s->tx == SJA_TX_PENDING ? 1 : 0);

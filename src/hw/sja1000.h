@@ -157,10 +157,9 @@ void sja1000_tx_done(struct sja1000 *s);
 void sja1000_tx_retry(struct sja1000 *s);
 /* The bus put the controller in bus-off (the backend's CAN_EVENT_BUSOFF). */
 void sja1000_bus_off(struct sja1000 *s);
-/* The frame on the bus is treated as sent (a snapshot's frames in
- * flight went out on the source's bus). */
-void sja1000_tx_settle(struct sja1000 *s);
-
+/* The controller's state as a record. A frame on the bus, unconfirmed,
+ * is recorded as sent (the source's bus has it): a load finds the
+ * transmission complete, the model saved is not changed. */
 void sja1000_save(const struct sja1000 *s, struct state_writer *w);
 /* Checks the whole record, then applies it (and sets the interrupt
  * line); -1 with err set, the model unchanged, when it is not one. */

@@ -628,6 +628,22 @@ static void test_save_load(void **state)
 	assert_int_equal(rd(r2, SJA_RMC), 0);
 	state_writer_free(&w);
 	sja1000_tx_done(&r2->s);
+	rd(r2, SJA_IR);
+
+	/* A frame on the bus, unconfirmed, is saved as sent: the restored
+	 * controller has it complete (TI), the saved one still waits. */
+	r->bus.answer = 0;
+	sja1000_tx_retry(&r->s);
+	assert_int_equal(rd(r, SJA_SR) & (SJA_SR_TBS | SJA_SR_TS), SJA_SR_TS);
+	state_writer_init(&w);
+	sja1000_save(&r->s, &w);
+	assert_int_equal(rd(r, SJA_SR) & (SJA_SR_TBS | SJA_SR_TS), SJA_SR_TS);
+	state_reader_init(&rd2, w.buf, w.len);
+	assert_int_equal(sja1000_load(&r2->s, &rd2, &err), 0);
+	assert_int_equal(rd(r2, SJA_SR) & (SJA_SR_TBS | SJA_SR_TCS | SJA_SR_TS),
+			 SJA_SR_TBS | SJA_SR_TCS);
+	assert_int_equal(rd(r2, SJA_IR) & SJA_IR_TI, SJA_IR_TI);
+	state_writer_free(&w);
 	free(r2);
 }
 
