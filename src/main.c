@@ -79,7 +79,7 @@ static int run(const struct vm_options *o)
 	if (linux_image_open(&img, o->kernel, o->initrd, o->cmdline) < 0)
 		return EXIT_USAGE;
 	if (check_memory(o->memory) < 0 || linux_image_check_fit(&img, o->memory) < 0 ||
-	    vm_create_virtio_devices(vm, o, &err) < 0 ||
+	    vm_create_virtio_devices(vm, o, &err) < 0 || vm_create_ide(vm, o, &err) < 0 ||
 	    (o->qmp_path[0] && qmp_server_open(&the_qmp, o->qmp_path, &err) < 0)) {
 		error_report(&err);
 		status = EXIT_USAGE;

@@ -37,6 +37,7 @@
 enum device_state { DEVICE_CREATED, DEVICE_RUNNING, DEVICE_PAUSED };
 
 struct device;
+struct block_backend;
 
 struct device_ops {
 	/* Everything optional: a device without state of its own in motion
@@ -53,6 +54,10 @@ struct device_ops {
 	/* A record save() wrote, for a device of the same options; refused
 	 * (-1, err set, never half loaded) when it is not one. */
 	int (*load)(struct device *d, struct state_reader *r, struct error *err);
+	/* Its n-th disk (0, 1...), NULL past the last: how the machine
+	 * flushes, locks and hands over every disk whatever device serves
+	 * it (virtio-blk, IDE). */
+	struct block_backend *(*disk)(struct device *d, unsigned int n);
 	/* The device's counters, as members of its --stats-json object. */
 	void (*write_stats)(struct device *d, struct jsonw *j);
 	/* Stops everything and frees the device (and the backend it owns). */

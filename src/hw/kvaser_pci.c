@@ -31,7 +31,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
 #include "hw/sja1000.h"
 #include "util/ioloop.h"
 #include "util/le.h"
@@ -447,9 +446,9 @@ static int kv_realize(struct device *d, struct error *err)
 		error_set(err, "%s: no room for its I/O BARs in the PCI port window", k->name);
 		goto fail;
 	}
-	if (irq_line_claim(k->env.irq, PCI_INTX_GSI((unsigned int)slot), &k->intx) < 0) {
+	if (irq_line_claim(k->env.irq, k->env.intx_gsi((unsigned int)slot), &k->intx) < 0) {
 		error_set(err, "%s: no room on interrupt line %u", k->name,
-			  PCI_INTX_GSI((unsigned int)slot));
+			  k->env.intx_gsi((unsigned int)slot));
 		goto fail;
 	}
 	k->intx_claimed = true;

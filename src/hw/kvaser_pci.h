@@ -26,6 +26,8 @@ struct kvaser_pci_env {
 	 * from any thread. */
 	void (*report)(void *ctx, const char *device, const char *event);
 	void *report_ctx;
+	/* The GSI a slot's INTA# is routed to (the DSDT's _PRT). */
+	unsigned int (*intx_gsi)(unsigned int slot);
 };
 
 /* The card on backend b (which it owns from then on, also on failure),

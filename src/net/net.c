@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net/net_backend.h"
+#include "util/le.h"
 
 struct net_backend *net_open(const struct net_options *o)
 {
@@ -57,6 +58,30 @@ ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int io
 	return b->ops->recv(b, iov, iovcnt);
 }
 
+
+int net_announce(struct net_backend *b, const uint8_t mac[6])
+{
+	uint8_t hdr[sizeof(struct virtio_net_hdr_v1)] = { 0 }, f[60] = { 0 };
+	struct iovec iov[2];
+	unsigned int k = 0;
+	ssize_t r;
+
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	be16_put(f + 12, 0x8035); /* RARP */
+	be16_put(f + 14, 1);	  /* hardware: Ethernet */
+	be16_put(f + 16, 0x0800); /* protocol: IPv4 */
+	f[18] = 6;
+	f[19] = 4;
+	be16_put(f + 20, 3);	/* reverse request */
+	memcpy(f + 22, mac, 6); /* sender hardware address */
+	memcpy(f + 32, mac, 6); /* target hardware address */
+	if (b->has_vnet_hdr)
+		iov[k++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+	iov[k++] = (struct iovec){ .iov_base = f, .iov_len = sizeof(f) };
+	r = net_send(b, iov, k);
+	return r < 0 ? (int)r : 0;
+}
 
 void net_backend_save(struct net_backend *b, struct state_writer *w)
 {

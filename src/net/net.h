@@ -70,6 +70,12 @@ int net_rx_fd(const struct net_backend *b);
  * (returns -EMSGSIZE) so the queue never stalls on it. */
 ssize_t net_recv(struct net_backend *b, const struct iovec *iov, unsigned int iovcnt);
 
+/* Sends a RARP request (RFC 903) for mac to the broadcast address, as
+ * QEMU does for each NIC after a migration, so switches learn where the
+ * MAC is now; with a virtio-net header saying "no offload" when the
+ * backend has headers. 0, or -errno. */
+int net_announce(struct net_backend *b, const uint8_t mac[6]);
+
 /* The backend's own state, for snapshots and migration, appended to w:
  * its kind, then what that kind keeps (tap: nothing; user: libslirp's
  * DHCP leases, IP id counter and guestfwd sockets, not the guest's NAT'ed

@@ -563,33 +563,14 @@ static int net_load(struct virtio_device *vdev, struct state_reader *r, struct e
 	return 0;
 }
 
-/* A RARP request (RFC 903) for our own MAC, to the broadcast address:
- * what QEMU sends for a NIC after a migration. Padded to the Ethernet
- * minimum; the backend's header, if it wants one, says "no offload". */
-static void net_announce(struct virtio_device *vdev)
+/* After a migration: a RARP for our MAC (net_announce). */
+static void net_announce_self(struct virtio_device *vdev)
 {
 	struct virtio_net *n = (struct virtio_net *)vdev;
-	uint8_t hdr[VNET_HDR_LEN] = { 0 }, f[60] = { 0 };
-	const uint8_t *mac = n->config + CFG_MAC;
-	struct iovec iov[2];
-	unsigned int k = 0;
+	int r = net_announce(n->backend, n->config + CFG_MAC);
 
-	memset(f, 0xff, 6);
-	memcpy(f + 6, mac, 6);
-	be16_put(f + 12, 0x8035);  /* RARP */
-	be16_put(f + 14, 1);	   /* hardware: Ethernet */
-	be16_put(f + 16, 0x0800);  /* protocol: IPv4 */
-	f[18] = 6;
-	f[19] = 4;
-	be16_put(f + 20, 3);	   /* reverse request */
-	memcpy(f + 22, mac, 6);	   /* sender hardware address */
-	memcpy(f + 32, mac, 6);	   /* target hardware address */
-	if (n->backend_hdr)
-		iov[k++] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
-	iov[k++] = (struct iovec){ .iov_base = f, .iov_len = sizeof(f) };
-	if (net_send(n->backend, iov, k) < 0)
-		log_warn("%s: cannot announce its MAC after the migration: %s", n->name,
-			 strerror(errno));
+	if (r < 0)
+		log_warn("%s: cannot announce its MAC after the migration: %s", n->name, strerror(-r));
 }
 
 static const struct virtio_device_ops net_ops = {
@@ -602,7 +583,7 @@ static const struct virtio_device_ops net_ops = {
 	.save = net_save,
 	.load = net_load,
 	.check_saved = net_check_saved,
-	.announce = net_announce,
+	.announce = net_announce_self,
 	.destroy = virtio_net_destroy,
 };
 

@@ -1,5 +1,7 @@
 #include "virtio/virtio_pci.h"
 
+#include "virtio/virtio_blk.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -1239,6 +1241,13 @@ static void vp_destroy(struct device *d)
 	free(vp);
 }
 
+static struct block_backend *vp_disk(struct device *d, unsigned int n)
+{
+	struct virtio_pci *vp = d->opaque;
+
+	return n == 0 ? virtio_blk_backend(vp->vdev) : NULL;
+}
+
 static const struct device_ops vp_device_ops = {
 	.realize = vp_realize,
 	.pause = vp_pause,
@@ -1247,6 +1256,7 @@ static const struct device_ops vp_device_ops = {
 	.save = vp_save,
 	.load = vp_load,
 	.write_stats = vp_write_stats,
+	.disk = vp_disk,
 	.destroy = vp_destroy,
 };
 

@@ -152,6 +152,9 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_elem *e)
 			table_size = d.len / sizeof(d);
 			indirect = true;
 			i = 0;
+			/* The table's entries are the buffers: the descriptor
+			 * that points at it is not one of them. */
+			visited = 0;
 			continue;
 		}
 		if (add_buffer(q, e, &d) < 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/ide.h"
 #include "net/hostfwd.h"
 #include "util/keyval.h"
 #include "util/log.h"
@@ -126,6 +127,12 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 				return -1;
 			}
 			d->block.format = v;
+		} else if (!strcmp(k, "if")) {
+			if (strcmp(v, "virtio") && strcmp(v, "ide")) {
+				log_error("--disk '%s': if must be virtio or ide", arg);
+				return -1;
+			}
+			d->ide = !strcmp(v, "ide");
 		} else if (!strcmp(k, "l2-cache-size")) {
 			if (parse_size(v, &d->block.l2_cache_size) < 0 || !d->block.l2_cache_size) {
 				log_error("--disk '%s': l2-cache-size must be a size such as 1M", arg);
@@ -133,7 +140,7 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 			}
 		} else {
 			log_error("--disk '%s': unknown key '%s' (path, nbd, rbd, conf, id, format, "
-				  "readonly, snapshot, serial, cache, engine, l2-cache-size)", arg, k);
+				  "readonly, snapshot, serial, cache, engine, l2-cache-size, if)", arg, k);
 			return -1;
 		}
 	}
@@ -145,8 +152,17 @@ int parse_disk_option(const char *arg, struct disk_config *d)
 		log_error("--disk '%s': conf= and id= are for rbd= disks", arg);
 		return -1;
 	}
+	/* An ATA disk has no write protection to show the guest (QEMU
+	 * refuses it too). */
+	if (d->ide && d->block.read_only) {
+		log_error("--disk '%s': an IDE disk cannot be read-only (use if=virtio)", arg);
+		return -1;
+	}
 	return 0;
 }
+
+/* One limit serves both: IDENTIFY's serial field is 20 characters too. */
+_Static_assert(VIRTIO_BLK_SERIAL_MAX == IDE_SERIAL_MAX, "--disk serial= limit");
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {
@@ -215,9 +231,18 @@ int parse_net_option(const char *arg, unsigned int index, struct net_config *n)
 				return -1;
 			}
 			n->net.hostfwd[n->net.nhostfwd++] = v;
+		} else if (!strcmp(k, "model")) {
+			if (!strcmp(v, "virtio") || !strcmp(v, "virtio-net")) {
+				n->model = NET_MODEL_VIRTIO;
+			} else if (!strcmp(v, "e1000")) {
+				n->model = NET_MODEL_E1000;
+			} else {
+				log_error("--net '%s': model must be virtio or e1000, not '%s'", arg, v);
+				return -1;
+			}
 		} else {
 			log_error("--net '%s': unknown key '%s' (%s)", arg, k,
-				  n->net.kind == NET_USER ? "mac, hostfwd" : "mac");
+				  n->net.kind == NET_USER ? "mac, hostfwd, model" : "mac, model");
 			return -1;
 		}
 	}

@@ -13,6 +13,7 @@
 #include "util/log.h"
 #include "util/tcp.h"
 #include "virtio/virtio.h"
+#include "hw/e1000.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/migration.h"
 #include "vmm/migration_stream.h"
@@ -70,6 +71,7 @@ static void announce(struct vm *vm)
 
 		if (vdev && vdev->ops->announce)
 			vdev->ops->announce(vdev);
+		e1000_announce(d);
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/piix_ide.h"
 #include "util/log.h"
 #include "util/size.h"
 #include "version.h"
@@ -59,10 +60,10 @@ void options_print_help(void)
 	       "                       format= a qcow2 image is recognised, but may not\n"
 	       "                       have a backing file; snapshot=on: writes go to a\n"
 	       "                       temporary overlay, gone at exit\n"
-	       "  --net tap=IFNAME[,mac=MAC]\n"
-	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT][,mac=MAC]\n"
-	       "                       virtio-net NIC on a tap interface or on user-mode\n"
-	       "                       networking (repeatable)\n"
+	       "  --net tap=IFNAME[,mac=MAC][,model=virtio|e1000]\n"
+	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT][,mac=MAC][,model=virtio|e1000]\n"
+	       "                       a NIC on a tap interface or on user-mode networking\n"
+	       "                       (repeatable): virtio-net, or an emulated Intel 82540EM\n"
 	       "  --console serial|virtio\n"
 	       "                       guest console on the 8250 (ttyS0, default) or on\n"
 	       "                       virtio-console (hvc0)\n"
@@ -152,6 +153,11 @@ enum options_result options_parse(int argc, char **argv, struct vm_options *o)
 			}
 			if (parse_disk_option(optarg, &o->disk[o->ndisks]) < 0)
 				return OPTIONS_USAGE;
+			if (o->disk[o->ndisks].ide && ++o->nide_disks > PIIX_IDE_MAX_DISKS) {
+				log_error("--disk '%s': at most %d IDE disks (primary and secondary, master "
+					  "and slave)", optarg, PIIX_IDE_MAX_DISKS);
+				return OPTIONS_USAGE;
+			}
 			o->ndisks++;
 			break;
 		case OPT_NET:

@@ -22,18 +22,25 @@
 #define VIRTIO_BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 
 /* --disk path=FILE|nbd=URI[,format=raw|qcow2][,readonly=on][,serial=STR][,cache=none|writeback]
- *        [,engine=uring|threads][,l2-cache-size=SIZE] */
+ *        [,engine=uring|threads][,l2-cache-size=SIZE][,if=virtio|ide] */
 struct disk_config {
 	char arg[OPTION_ARG_MAX]; /* private copy the fields point into */
 	struct block_options block;
 	const char *serial; /* NULL: none */
+	bool ide;	    /* if=ide: a disk of the emulated PIIX3 IDE controller */
 };
 
-/* --net tap=IFNAME[,mac=MAC] | --net user[,hostfwd=RULE]...[,mac=MAC] */
+/* --net tap=IFNAME[,mac=MAC][,model=M] | --net user[,hostfwd=RULE]...[,mac=MAC][,model=M] */
+enum net_model {
+	NET_MODEL_VIRTIO, /* virtio-net on virtio-pci */
+	NET_MODEL_E1000,  /* an emulated Intel 82540EM (hw/e1000.h) */
+};
+
 struct net_config {
 	char arg[OPTION_ARG_MAX];
 	struct net_options net;
 	uint8_t mac[6];
+	enum net_model model;
 };
 
 /* --can socketcan=IFNAME[,fd=on][,log=FILE][,model=virtio|kvaser] |
@@ -62,6 +69,7 @@ struct vm_options {
 	unsigned int cpus;
 	struct disk_config disk[VIREO_MAX_DISKS];
 	unsigned int ndisks;
+	unsigned int nide_disks; /* of them, if=ide */
 	struct net_config net[VIREO_MAX_NICS];
 	unsigned int nnets;
 	struct can_config can[VIREO_MAX_CANS];

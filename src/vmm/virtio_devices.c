@@ -1,13 +1,10 @@
 /* The VirtIO devices of a machine, from the command line to the device
  * list: the VMM opens each backend, hands it to its device, and puts the
- * device on virtio-pci (each with its own I/O thread once realized). A
- * CAN controller may instead be the emulated Kvaser PCI card
- * (--can ...,model=kvaser, hw/kvaser_pci.h) on the same backends. */
+ * device on virtio-pci (each with its own I/O thread once realized). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "hw/kvaser_pci.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_can.h"
@@ -45,26 +42,6 @@ static int add(struct vm *vm, struct virtio_device *vdev, struct error *err)
 	return 0;
 }
 
-/* The emulated Kvaser card on backend b (which it owns from here on). */
-static int add_kvaser(struct vm *vm, struct can_backend *b, unsigned int index, struct error *err)
-{
-	struct kvaser_pci_env env = {
-		.irq = &vm->irq,
-		.host = &vm->pci,
-		.report = vm_post_event,
-		.report_ctx = vm,
-	};
-	struct device *d = kvaser_pci_create(b, index, &env, err);
-
-	if (!d)
-		return -1;
-	if (device_register(&vm->devices, d, err) < 0) {
-		d->ops->destroy(d);
-		return -1;
-	}
-	return 0;
-}
-
 static void console_output(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct vm *vm = ctx;
@@ -92,45 +69,54 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 	struct virtio_console_io io = {
 		.output = console_output, .rx_space = console_rx_space, .ctx = vm,
 	};
-	unsigned int i;
+	unsigned int i, nblk;
 
 	/* Each backend is opened here, by the VMM, and handed to its device,
 	 * which owns it from then on: the devices never see options. The
 	 * backends log what is wrong with them (one line naming the file or
 	 * interface). */
-	for (i = 0; i < o->ndisks; i++) {
-		struct block_options bo = o->disk[i].block;
+	for (i = 0, nblk = 0; i < o->ndisks; i++) {
 		struct block_backend *b;
 		struct virtio_device *d;
 
-		/* A live migration's source holds the image until it hands
-		 * over (vmm/migration.h). */
-		bo.defer_lock = o->incoming && !strncmp(o->incoming, "tcp:", 4);
-		b = block_open(&bo);
-		d = b ? virtio_blk_create(b, o->disk[i].serial, i) : NULL;
+		if (o->disk[i].ide)
+			continue;
+		b = vm_open_disk(vm, &o->disk[i]);
+		d = b ? virtio_blk_create(b, o->disk[i].serial, nblk++) : NULL;
 		if (b && !d)
 			block_close(b);
 		if (add(vm, d, err) < 0)
 			return -1;
 	}
 	for (i = 0; i < o->nnets; i++) {
-		struct net_backend *b = net_open(&o->net[i].net);
-		struct virtio_device *d = b ? virtio_net_create(b, o->net[i].mac, i) : NULL;
+		struct net_backend *b;
+		struct virtio_device *d;
 
+		/* The NICs keep the command line's order on the bus, whatever
+		 * their model. */
+		if (o->net[i].model == NET_MODEL_E1000) {
+			if (vm_add_e1000(vm, &o->net[i], i, err) < 0)
+				return -1;
+			continue;
+		}
+		b = net_open(&o->net[i].net);
+		d = b ? virtio_net_create(b, o->net[i].mac, i) : NULL;
 		if (b && !d)
 			net_close(b);
 		if (add(vm, d, err) < 0)
 			return -1;
 	}
 	for (i = 0; i < o->ncans; i++) {
-		struct can_backend *b = can_backend_open(&o->can[i].can);
+		struct can_backend *b;
 		struct virtio_device *d;
 
-		if (b && o->can[i].model == CAN_MODEL_KVASER) {
-			if (add_kvaser(vm, b, i, err) < 0)
+		/* The same for the CAN controllers. */
+		if (o->can[i].model == CAN_MODEL_KVASER) {
+			if (vm_add_kvaser(vm, &o->can[i], i, err) < 0)
 				return -1;
 			continue;
 		}
+		b = can_backend_open(&o->can[i].can);
 		d = b ? virtio_can_create(b, i) : NULL;
 
 		if (b && !d)

@@ -211,6 +211,23 @@ void vm_send_posted_events(struct vm *vm);
  * touched, so bad input is reported first; devices_realize_all() puts
  * them on the PCI bus once the VM exists. 0, or -1 with err set. */
 int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct error *err);
+/* An image of the command line, opened as the machine needs it (locked
+ * unless a live migration's source still holds it); NULL when it cannot
+ * be (block_open logged why). */
+struct block_backend *vm_open_disk(struct vm *vm, const struct disk_config *c);
+/* The PIIX3 IDE controller with the if=ide disks, when there are any
+ * (src/vmm/ide_disks.c); on the PCI bus and its ports from now on. 0, or
+ * -1 (err set, or the backend logged why). */
+int vm_create_ide(struct vm *vm, const struct vm_options *o, struct error *err);
+/* An emulated Intel 82540EM on the backend n describes (opened here), as
+ * NIC number index (src/vmm/emulated_devices.c). 0, or -1 (err set, or
+ * the backend logged why). */
+int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, struct error *err);
+/* An emulated Kvaser PCI CAN card (--can ...,model=kvaser) on the backend
+ * c describes (opened here), as CAN controller number index
+ * (src/vmm/emulated_devices.c). 0, or -1 (err set, or the backend logged
+ * why). */
+int vm_add_kvaser(struct vm *vm, const struct can_config *c, unsigned int index, struct error *err);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);

@@ -147,24 +147,30 @@ static json_t *query_block(void *ctx)
 {
 	struct vm *vm = ctx;
 	json_t *list = json_array();
+	const struct block_backend *b;
 	struct device *d;
+	unsigned int n;
 
 	for (d = vm->devices.head; d; d = d->next) {
-		const struct virtio_device *vdev = virtio_pci_vdev(d);
-		const struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
-		char qdev[96];
+		for (n = 0; d->ops->disk && (b = d->ops->disk(d, n)); n++) {
+			char name[64], qdev[128];
 
-		if (!b)
-			continue;
-		snprintf(qdev, sizeof(qdev), "/machine/peripheral-anon/%s/virtio-backend", d->name);
-		json_array_append_new(
-			list,
-			json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:{s:s,s:b,s:s,s:b,s:i,s:{s:b,s:b,s:b}}}",
-				  "device", d->name, "qdev", qdev, "locked", 0, "removable", 0,
-				  "type", "unknown", "io-status", "ok", "inserted", "file",
-				  block_path(b), "ro", block_read_only(b), "drv", "raw", "encrypted",
-				  0, "backing_file_depth", 0, "cache", "writeback", 1, "direct",
-				  block_direct(b), "no-flush", 0));
+			/* A device with several disks (IDE) names each. */
+			if (virtio_pci_vdev(d))
+				snprintf(name, sizeof(name), "%s", d->name);
+			else
+				snprintf(name, sizeof(name), "%s-disk%u", d->name, n);
+			snprintf(qdev, sizeof(qdev), "/machine/peripheral-anon/%s/%s", d->name,
+				 virtio_pci_vdev(d) ? "virtio-backend" : name);
+			json_array_append_new(
+				list,
+				json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:{s:s,s:b,s:s,s:b,s:i,s:{s:b,s:b,s:b}}}",
+					  "device", name, "qdev", qdev, "locked", 0, "removable", 0,
+					  "type", "unknown", "io-status", "ok", "inserted", "file",
+					  block_path(b), "ro", block_read_only(b), "drv", "raw",
+					  "encrypted", 0, "backing_file_depth", 0, "cache", "writeback", 1,
+					  "direct", block_direct(b), "no-flush", 0));
+		}
 	}
 	return list;
 }

@@ -248,15 +248,17 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 	return 0;
 }
 
-/* Every disk's backend, in device order. */
-static struct block_backend *next_disk(struct vm *vm, struct device **d)
+/* Every disk's backend, in device order (a device may serve several:
+ * *n is the next one of *d to look at). */
+static struct block_backend *next_disk(struct vm *vm, struct device **d, unsigned int *n)
 {
-	for (*d = *d ? (*d)->next : vm->devices.head; *d; *d = (*d)->next) {
-		const struct virtio_device *vdev = virtio_pci_vdev(*d);
-		struct block_backend *b = vdev ? virtio_blk_backend(vdev) : NULL;
+	for (*d = *d ? *d : vm->devices.head; *d; *d = (*d)->next, *n = 0) {
+		struct block_backend *b = (*d)->ops->disk ? (*d)->ops->disk(*d, *n) : NULL;
 
-		if (b)
+		if (b) {
+			(*n)++;
 			return b;
+		}
 	}
 	return NULL;
 }
@@ -266,8 +268,9 @@ int vm_sync_disks(struct vm *vm, struct error *err)
 {
 	struct device *d = NULL;
 	struct block_backend *b;
+	unsigned int n = 0;
 
-	while ((b = next_disk(vm, &d)))
+	while ((b = next_disk(vm, &d, &n)))
 		if (block_sync(b) < 0)
 			return error_set(err, "%s: cannot flush its disk: %s", d->name,
 					 strerror(errno));
@@ -278,8 +281,9 @@ int vm_lock_disks(struct vm *vm, struct error *err)
 {
 	struct device *d = NULL;
 	struct block_backend *b;
+	unsigned int n = 0;
 
-	while ((b = next_disk(vm, &d)))
+	while ((b = next_disk(vm, &d, &n)))
 		if (block_lock(b) < 0)
 			return error_set(err, "disk '%s' is in use by another process%s",
 					 block_path(b),
@@ -291,7 +295,8 @@ void vm_unlock_disks(struct vm *vm)
 {
 	struct device *d = NULL;
 	struct block_backend *b;
+	unsigned int n = 0;
 
-	while ((b = next_disk(vm, &d)))
+	while ((b = next_disk(vm, &d, &n)))
 		block_unlock(b);
 }

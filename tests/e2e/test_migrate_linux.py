@@ -28,8 +28,8 @@ import time
 from qmp import QMP, fresh_socket_path
 from test_migrate import free_port, wait_listening
 from test_snapshot_linux import (BLOCKS, CanStream, can_received, finish_and_verify, have_vcan,
-                                 serve, shell, start_writer, vm_args)
-from test_virtio import TOOLS_INITRD
+                                 shell, start_writer, vm_args)
+from test_virtio import TOOLS_INITRD, HttpBlob
 from vm import BOOT_TIMEOUT, KERNEL, VM, Suite, check, read_counter, start_counter
 
 SEQ = iter(range(1000))
@@ -173,13 +173,12 @@ def migrate(src, q, disk, console, params=None, during=None):
 def wget_check(sh, size, when):
     """wget fetches size random bytes from a host listener via 10.0.2.2."""
     data = os.urandom(size)
-    httpd = serve(data)
+    blob = HttpBlob(data)
     try:
-        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % blob.port, 180)
         got = sh.ok("sha256sum /tmp/blob").split()[0]
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        blob.close()
     check(got == hashlib.sha256(data).hexdigest(), "wget %s: wrong bytes" % when)
 
 

@@ -12,11 +12,9 @@ frame arrives once and in order, and every frame missing was sent while
 no VM was attached to the bus (from the snapshot until the restored
 vireo had opened its socket) or was counted lost."""
 import hashlib
-import http.server
 import os
 import re
 import socket
-import socketserver
 import struct
 import subprocess
 import sys
@@ -25,7 +23,7 @@ import threading
 import time
 
 from qmp import QMP, fresh_socket_path
-from test_virtio import TOOLS_INITRD
+from test_virtio import TOOLS_INITRD, HttpBlob
 from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check, read_counter, start_counter
 
 BLOCKS = 1000
@@ -122,23 +120,6 @@ def uptime(sh):
     return float(sh.ok("cut -d' ' -f1 /proc/uptime").split()[-1])
 
 
-def serve(data):
-    d = tempfile.mkdtemp()
-    with open(os.path.join(d, "blob"), "wb") as f:
-        f.write(data)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=d, **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 def start_writer(sh):
     """The disk writer: BLOCKS blocks, each fsync'ed, then WRITER-DONE
     in /tmp/w."""
@@ -153,13 +134,12 @@ def finish_and_verify(sh, disk, after):
     the guest powers off, and every block of the disk verifies."""
     sh.ok("while ! grep -q WRITER-DONE /tmp/w; do sleep 1; done", timeout=900)
     data = os.urandom(1 << 20)
-    httpd = serve(data)
+    blob = HttpBlob(data)
     try:
-        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % httpd.server_address[1], 180)
+        sh.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % blob.port, 180)
         got = sh.ok("sha256sum /tmp/blob").split()[0]
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        blob.close()
     check(got == hashlib.sha256(data).hexdigest(), "wget after the %s: wrong bytes" % after)
     sh.ok("dd if=/dev/hwrng of=/dev/null bs=64 count=4 2>/dev/null", 60)
     sh.poweroff()

@@ -76,6 +76,52 @@ def random_file(path, size):
     return sha256_file(path)
 
 
+class HttpBlob:
+    """data served as /blob by an HTTP server on 127.0.0.1 (a free port),
+    in a thread, until close()."""
+    def __init__(self, data):
+        self.dir = tempfile.mkdtemp()
+        with open(os.path.join(self.dir, "blob"), "wb") as f:
+            f.write(data)
+        d = self.dir
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=d, **kw)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        shutil.rmtree(self.dir)
+
+
+def read_forwarded(port, timeout=60):
+    """Reads what a guest's listener sends through hostfwd (127.0.0.1:port)
+    to EOF, connecting again until the guest listens (before, the
+    connection is closed at once). (bytes read, sha256 hex or None)."""
+    h, size, deadline = None, 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+            h, size = hashlib.sha256(), 0
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                h.update(b)
+                size += len(b)
+        if size:
+            break
+        time.sleep(1)
+    return size, h.hexdigest() if h else None
+
+
 class Guest(GuestShell):
     """A VM booted from the tools image, with a shell driven over its
     console. The device options are vireo's; under VIREO_E2E_QEMU they are
@@ -149,6 +195,8 @@ class Guest(GuestShell):
             else:
                 nd = "user,id=n%d" % i
             dev = "virtio-net-pci,netdev=n%d" % i
+            if "model=e1000" in parts[1:]:
+                dev = "e1000,netdev=n%d" % i
             for p in parts[1:]:
                 if p.startswith("hostfwd=tcp:"):
                     nd += ",hostfwd=tcp:127.0.0.1:" + p[len("hostfwd=tcp:"):]
@@ -794,21 +842,8 @@ def test_net_tap():
 
 
 def test_net_user():
-    d = tempfile.mkdtemp()
     data = os.urandom(2 * MIB)
-    with open(os.path.join(d, "blob"), "wb") as f:
-        f.write(data)
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=d, **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
-    hport = httpd.server_address[1]
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    blob = HttpBlob(data)
     fwd = free_port()
     try:
         g = Guest(nets=["user,hostfwd=tcp:%d-:8080" % fwd], cmdline="vireo.net=dhcp")
@@ -818,42 +853,26 @@ def test_net_user():
             route = g.value("echo gw=$(ip route | awk '/^default/ {print $3}')", "gw")
             dns = g.value("echo dns=$(awk '/^nameserver/ {print $2}' /etc/resolv.conf)", "dns")
             # Guest fetches from a listener on the host's 127.0.0.1.
-            g.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % hport, 180)
+            g.ok("wget -q -O /tmp/blob http://10.0.2.2:%d/blob" % blob.port, 180)
             got = guest_sha(g, "/tmp/blob")
             # Host reaches a guest port through hostfwd.
             g.ok("head -c 2097152 /dev/urandom > /tmp/serve")
             serve_sha = guest_sha(g, "/tmp/serve")
             g.detach("nc -l -p 8080 < /tmp/serve > /dev/null")
             time.sleep(1)
-            h, size, deadline = None, 0, time.monotonic() + 60
-            while time.monotonic() < deadline:
-                # Until the guest listens, the connection is closed at once.
-                with socket.create_connection(("127.0.0.1", fwd), timeout=60) as c:
-                    h, size = hashlib.sha256(), 0
-                    while True:
-                        b = c.recv(65536)
-                        if not b:
-                            break
-                        h.update(b)
-                        size += len(b)
-                if size:
-                    break
-                time.sleep(1)
+            size, sha = read_forwarded(fwd)
             g.poweroff()
         finally:
             g.kill()
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        shutil.rmtree(d)
+        blob.close()
     check(addr == "10.0.2.15/24", "guest address %s, expected 10.0.2.15/24 by DHCP" % addr)
     check(route == "10.0.2.2", "default route via %s" % route)
     check(dns == "10.0.2.3", "DNS server %s" % dns)
     want = hashlib.sha256(data).hexdigest()
     check(got == want, "wget from the host: sha %s, served %s" % (got, want))
-    check(size == 2 * MIB and h.hexdigest() == serve_sha,
-          "hostfwd: host read %d bytes sha %s, guest served %s" % (size, h.hexdigest() if h else None,
-                                                                   serve_sha))
+    check(size == 2 * MIB and sha == serve_sha,
+          "hostfwd: host read %d bytes sha %s, guest served %s" % (size, sha, serve_sha))
     return "DHCP 10.0.2.15, wget 2 MiB from the host, 2 MiB back through hostfwd %d->8080" % fwd
 
 

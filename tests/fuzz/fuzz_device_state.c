@@ -1,6 +1,7 @@
 /* Device state records from a hostile snapshot file or migration stream,
  * loaded into a real machine's devices: the legacy PC devices, a
- * virtio-blk disk, an rng and a user-mode virtio-net (all as main.c
+ * virtio-blk disk, an rng, a user-mode virtio-net and the PIIX3 IDE
+ * controller with a disk (all as main.c
  * builds them, with a fake interrupt controller). Any record must be
  * refused cleanly or loaded into a device that then saves, resets and
  * works as a device: never a crash, never memory outside guest RAM.
@@ -98,6 +99,7 @@ static void drive(struct device *d, unsigned int index)
 static void build(void)
 {
 	static char disk[] = "/tmp/vireo-fuzz-state-XXXXXX";
+	static char ide_disk[] = "/tmp/vireo-fuzz-state-ide-XXXXXX";
 	char arg[96];
 	struct device *d;
 	int fd;
@@ -111,20 +113,30 @@ static void build(void)
 	close(fd);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	CHECK(parse_disk_option(arg, &opts.disk[0]) == 0);
-	opts.ndisks = 1;
+	/* And an IDE disk (the PIIX3's record). */
+	fd = mkstemp(ide_disk);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, 1 << 20) == 0);
+	close(fd);
+	snprintf(arg, sizeof(arg), "path=%s,if=ide", ide_disk);
+	CHECK(parse_disk_option(arg, &opts.disk[1]) == 0);
+	opts.ndisks = 2;
+	opts.nide_disks = 1;
 	CHECK(parse_net_option("user", 0, &opts.net[0]) == 0);
 	opts.nnets = 1;
 	opts.rng = true;
 	opts.no_ioeventfd = true;
 	CHECK(vm_create_legacy_devices(&vm, NULL) == 0);
 	CHECK(vm_create_virtio_devices(&vm, &opts, NULL) == 0);
+	CHECK(vm_create_ide(&vm, &opts, NULL) == 0);
 	CHECK(devices_realize_all(&vm.devices, NULL) == 0);
 	for (d = vm.devices.head; d; d = d->next)
 		if (virtio_pci_vdev(d))
 			drive(d, ndevs++);
 	ndevs = 0;
 	CHECK(devices_pause_all(&vm.devices, NULL) == 0);
-	unlink(disk); /* the open disk stays usable */
+	unlink(disk); /* the open disks stay usable */
+	unlink(ide_disk);
 	for (d = vm.devices.head; d; d = d->next) {
 		state_writer_init(&valid[ndevs]);
 		if (d->ops->save)

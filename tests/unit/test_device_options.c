@@ -81,6 +81,17 @@ static void test_nets(void **state)
 	assert_int_equal(PARSE(&o, "--net", "user,mac=01:00:00:00:00:01"), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--net", "user,mac=52:54:00:12:34"), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--net", "user,mac=52-54-00-12-34-56"), OPTIONS_USAGE);
+
+	/* model=: virtio (the default) or e1000, on either backend. */
+	assert_int_equal(PARSE(&o, "--net", "tap=t0,model=e1000", "--net", "user,model=virtio",
+			       "--net", "user"),
+			 OPTIONS_RUN);
+	assert_int_equal(o.net[0].model, NET_MODEL_E1000);
+	assert_int_equal(o.net[1].model, NET_MODEL_VIRTIO);
+	assert_int_equal(o.net[2].model, NET_MODEL_VIRTIO);
+	assert_int_equal(PARSE(&o, "--net", "user,model=rtl8139"), OPTIONS_USAGE);
+	assert_int_equal(PARSE(&o, "--net", "user,model="), OPTIONS_USAGE);
+	assert_int_equal(PARSE(&o, "--net", "user,model"), OPTIONS_USAGE);
 }
 
 static void test_hostfwd_rules(void **state)

@@ -755,6 +755,11 @@ struct card {
 	unsigned int gsi;
 };
 
+static unsigned int intx_gsi(unsigned int slot)
+{
+	return PCI_INTX_GSI(slot);
+}
+
 static struct card *card_new(void)
 {
 	struct card *c = calloc(1, sizeof(*c));
@@ -768,7 +773,7 @@ static struct card *card_new(void)
 	c->fb->base.ops = &fb_ops;
 	c->fb->base.rx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->fb->lock, NULL);
-	env = (struct kvaser_pci_env){ .irq = &c->irq, .host = &c->host };
+	env = (struct kvaser_pci_env){ .irq = &c->irq, .host = &c->host, .intx_gsi = intx_gsi };
 	c->d = kvaser_pci_create(&c->fb->base, 0, &env, &err);
 	assert_non_null(c->d);
 	assert_int_equal(c->d->ops->realize(c->d, &err), 0);

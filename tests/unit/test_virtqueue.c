@@ -155,6 +155,30 @@ static void test_indirect(void **state)
 	assert_int_equal(virtq_pop(&q, &e), -1);
 }
 
+/* A full indirect table: VIRTQ_MAX_SEGS buffers (Linux's virtio-blk
+ * sends seg_max data segments plus header and status). The descriptor
+ * that points at the table is not one of them: counting it refused every
+ * request of seg_max segments, which Linux makes whenever a write's pages
+ * are not physically contiguous. One more entry is refused. */
+static void test_indirect_full_table(void **state)
+{
+	const uint64_t table = 0x8000;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < VIRTQ_MAX_SEGS; i++)
+		set_desc_at(table, i, DATA_GPA + 16 * i, 16,
+			    (uint16_t)((i + 1 < VIRTQ_MAX_SEGS ? F_NEXT : 0) | (i ? F_WRITE : 0)),
+			    (uint16_t)(i + 1));
+	set_desc(3, table, 16 * VIRTQ_MAX_SEGS, F_INDIRECT, 0);
+	make_avail(3);
+	assert_int_equal(virtq_pop(&q, &e), 1);
+	assert_int_equal(e.out_num + e.in_num, VIRTQ_MAX_SEGS);
+	set_desc(3, table, 16 * (VIRTQ_MAX_SEGS + 1), F_INDIRECT, 0);
+	make_avail(3);
+	assert_int_equal(virtq_pop(&q, &e), -1);
+}
+
 static void test_hostile_chains(void **state)
 {
 	(void)state;
@@ -280,6 +304,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_in_and_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_indirect_full_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_length_buffers_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_flags, setup, teardown),
