@@ -19,7 +19,10 @@
  *   6 bus-off from the bus (both)
  *   7 the bus's answer to sends from now on: 0, -EAGAIN, -ENETDOWN (1)
  *   8 the controller's bus can take more (sja1000_tx_retry)
- *   9 system reset of both */
+ *   9 system reset of both
+ *  10 a hostile record for the card: len(2) then len bytes (capped by
+ *     what is left); loaded (or refused) and the card goes on
+ *  11 the same for the bare controller */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bus_irq = false;
 	sja1000_init(&chip, &bus_host);
 	while (in.n && steps++ < 4096) {
-		uint8_t op = fuzz_u8(&in) % 10;
+		uint8_t op = fuzz_u8(&in) % 12;
 		unsigned int bar, off, sz;
 		struct can_msg m;
 		uint64_t v;
@@ -253,6 +256,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			card->ops->reset(card);
 			sja1000_hw_reset(&chip);
 			break;
+		case 10:
+		case 11: {
+			struct state_reader r;
+			struct error err = { 0 };
+			size_t n = fuzz_u16(&in);
+
+			if (n > in.n)
+				n = in.n;
+			state_reader_init(&r, in.p, n);
+			if (op == 10)
+				card->ops->load(card, &r, &err);
+			else if (sja1000_load(&chip, &r, &err) == 0)
+				bus_irq = chip.irq_level;
+			in.p += n;
+			in.n -= n;
+			break;
+		}
 		}
 		check_chip(&chip);
 		CHECK(bus_irq == (((chip.ir | (chip.rmc ? SJA_IR_RI : 0)) & chip.ier) != 0));
