@@ -355,10 +355,24 @@ int parse_can_option(const char *arg, struct can_config *c)
 				return -1;
 			}
 			c->can.log = v;
+		} else if (!strcmp(k, "model")) {
+			if (!strcmp(v, "virtio")) {
+				c->model = CAN_MODEL_VIRTIO;
+			} else if (!strcmp(v, "kvaser")) {
+				c->model = CAN_MODEL_KVASER;
+			} else {
+				log_error("--can '%s': model must be virtio or kvaser", arg);
+				return -1;
+			}
 		} else {
-			log_error("--can '%s': unknown key '%s' (fd, log)", arg, k);
+			log_error("--can '%s': unknown key '%s' (fd, log, model)", arg, k);
 			return -1;
 		}
+	}
+	if (c->model == CAN_MODEL_KVASER && c->can.fd) {
+		log_error("--can '%s': fd=on needs model=virtio (the Kvaser card's SJA1000 has no CAN FD)",
+			  arg);
+		return -1;
 	}
 	return 0;
 }

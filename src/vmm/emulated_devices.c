@@ -3,6 +3,7 @@
  * device, which owns it from then on (hw/device.h). */
 #include "arch/x86/layout.h"
 #include "hw/e1000.h"
+#include "hw/kvaser_pci.h"
 #include "vmm/vm.h"
 
 static unsigned int intx_gsi(unsigned int slot)
@@ -25,6 +26,27 @@ int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, 
 		net_close(b);
 		return -1;
 	}
+	if (device_register(&vm->devices, d, err) < 0) {
+		d->ops->destroy(d);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_add_kvaser(struct vm *vm, const struct can_config *c, unsigned int index, struct error *err)
+{
+	struct kvaser_pci_env env = {
+		.irq = &vm->irq, .host = &vm->pci, .report = vm_post_event, .report_ctx = vm,
+		.intx_gsi = intx_gsi,
+	};
+	struct can_backend *b = can_backend_open(&c->can);
+	struct device *d;
+
+	if (!b)
+		return -1; /* the backend logged why */
+	d = kvaser_pci_create(b, index, &env, err); /* owns b, also on failure */
+	if (!d)
+		return -1;
 	if (device_register(&vm->devices, d, err) < 0) {
 		d->ops->destroy(d);
 		return -1;

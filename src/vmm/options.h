@@ -43,10 +43,13 @@ struct net_config {
 	enum net_model model;
 };
 
-/* --can socketcan=IFNAME[,fd=on][,log=FILE] | --can bus=PATH[,fd=on][,log=FILE] */
+/* --can socketcan=IFNAME[,fd=on][,log=FILE][,model=virtio|kvaser] |
+ * --can bus=PATH[,fd=on][,log=FILE][,model=virtio|kvaser] */
+enum can_model { CAN_MODEL_VIRTIO, CAN_MODEL_KVASER };
 struct can_config {
 	char arg[OPTION_ARG_MAX];
 	struct can_options can;
+	enum can_model model;
 };
 
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };

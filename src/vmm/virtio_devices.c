@@ -107,8 +107,17 @@ int vm_create_virtio_devices(struct vm *vm, const struct vm_options *o, struct e
 			return -1;
 	}
 	for (i = 0; i < o->ncans; i++) {
-		struct can_backend *b = can_backend_open(&o->can[i].can);
-		struct virtio_device *d = b ? virtio_can_create(b, i) : NULL;
+		struct can_backend *b;
+		struct virtio_device *d;
+
+		/* The same for the CAN controllers. */
+		if (o->can[i].model == CAN_MODEL_KVASER) {
+			if (vm_add_kvaser(vm, &o->can[i], i, err) < 0)
+				return -1;
+			continue;
+		}
+		b = can_backend_open(&o->can[i].can);
+		d = b ? virtio_can_create(b, i) : NULL;
 
 		if (b && !d)
 			can_backend_close(b);

@@ -223,6 +223,11 @@ int vm_create_ide(struct vm *vm, const struct vm_options *o, struct error *err);
  * NIC number index (src/vmm/emulated_devices.c). 0, or -1 (err set, or
  * the backend logged why). */
 int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, struct error *err);
+/* An emulated Kvaser PCI CAN card (--can ...,model=kvaser) on the backend
+ * c describes (opened here), as CAN controller number index
+ * (src/vmm/emulated_devices.c). 0, or -1 (err set, or the backend logged
+ * why). */
+int vm_add_kvaser(struct vm *vm, const struct can_config *c, unsigned int index, struct error *err);
 
 /* Creates vCPUs and sets their CPUID, LAPIC and (for vCPU 0) boot state. */
 int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page);

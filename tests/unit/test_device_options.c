@@ -137,6 +137,17 @@ static void test_cans(void **state)
 	assert_string_equal(o.can[1].can.path, "/run/bus.sock");
 	assert_false(o.can[1].can.fd);
 	assert_null(o.can[1].can.log);
+	assert_int_equal(o.can[0].model, CAN_MODEL_VIRTIO);
+	assert_int_equal(o.can[1].model, CAN_MODEL_VIRTIO);
+	assert_int_equal(PARSE(&o, "--can", "socketcan=vcan0,model=kvaser", "--can",
+			       "bus=/b,model=virtio,fd=on"),
+			 OPTIONS_RUN);
+	assert_int_equal(o.can[0].model, CAN_MODEL_KVASER);
+	assert_int_equal(o.can[1].model, CAN_MODEL_VIRTIO);
+	assert_int_equal(PARSE(&o, "--can", "bus=x,model=sja1000"), OPTIONS_USAGE);
+	assert_int_equal(PARSE(&o, "--can", "bus=x,model="), OPTIONS_USAGE);
+	/* The SJA1000 has no CAN FD. */
+	assert_int_equal(PARSE(&o, "--can", "bus=x,model=kvaser,fd=on"), OPTIONS_USAGE);
 
 	assert_int_equal(PARSE(&o, "--can", "vcan0"), OPTIONS_USAGE);
 	assert_int_equal(PARSE(&o, "--can", "socketcan="), OPTIONS_USAGE);
