@@ -52,11 +52,18 @@ class BenchGuest(vmmod.GuestShell):
     incoming: a migration source for the VM (vireo --incoming, QEMU
     -incoming: "tcp:ADDR:PORT", vireo's "file:PATH", QEMU's "exec:CMD"); the
     guest is then not booted, and nothing is waited for: its shell is the
-    one that was migrated (bench/migrate.py)."""
+    one that was migrated (bench/migrate.py).
+    The emulated devices (bench/seeds.py): disk_if "ide" puts the disks on
+    the PIIX3 IDE controller (vireo if=ide, QEMU -drive if=ide on its pc
+    machine: PIIX3 too), nic "e1000" makes the NIC an Intel 82540EM (vireo
+    model=e1000, QEMU -device e1000); accel "tcg" runs QEMU without KVM
+    (its default CPU model), and boot_timeout is how long the boot may take
+    (TCG inside the nested host: minutes)."""
 
     def __init__(self, kind, memory="512M", cpus=1, disks=(), tap=None, cmdline="",
                  no_ioeventfd=False, stats_json=None, env=None, qemu_aio=None,
-                 qemu_iothread=False, qmp=None, incoming=None):
+                 qemu_iothread=False, qmp=None, incoming=None, disk_if="virtio",
+                 nic="virtio", accel="kvm", boot_timeout=None):
         self.kind = kind
         append = ("console=ttyS0 quiet " + cmdline).strip()
         if kind == "vireo":
@@ -66,9 +73,10 @@ class BenchGuest(vmmod.GuestShell):
                 path, cache, fmt = (tuple(disk) + ("raw",))[:3]
                 where = "nbd=%s" % path if path.startswith("nbd") else "path=%s,cache=%s" % (
                     path, cache)
-                args += ["--disk", "%s,format=%s" % (where, fmt)]
+                args += ["--disk", "%s,format=%s%s" % (where, fmt,
+                                                        ",if=ide" if disk_if == "ide" else "")]
             if tap:
-                args += ["--net", "tap=%s" % tap]
+                args += ["--net", "tap=%s%s" % (tap, ",model=e1000" if nic == "e1000" else "")]
             if no_ioeventfd:
                 args.append("--no-ioeventfd")
             if stats_json:
@@ -78,23 +86,25 @@ class BenchGuest(vmmod.GuestShell):
             if incoming:
                 args += ["--incoming", incoming]
         else:
-            args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", str(cpus),
+            accel_args = ["-accel", "tcg"] if accel == "tcg" else ["-enable-kvm", "-cpu", "host"]
+            args = [QEMU] + accel_args + ["-m", memory, "-smp", str(cpus),
                     "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
                     "-kernel", KERNEL, "-initrd", INITRD, "-append", append]
             if qemu_iothread:
                 args += ["-object", "iothread,id=io0"]
             for i, disk in enumerate(disks):
                 path, cache, fmt = (tuple(disk) + ("raw",))[:3]
-                drive = "file=%s,if=none,id=d%d,format=%s,cache=%s" % (path, i, fmt, cache)
+                drive = "file=%s,if=%s,id=d%d,format=%s,cache=%s" % (
+                    path, "ide" if disk_if == "ide" else "none", i, fmt, cache)
                 if qemu_aio:
                     drive += ",aio=" + qemu_aio
                 dev = "virtio-blk-pci,drive=d%d" % i
                 if qemu_iothread:
                     dev += ",iothread=io0"
-                args += ["-drive", drive, "-device", dev]
+                args += ["-drive", drive] + (["-device", dev] if disk_if != "ide" else [])
             if tap:
                 args += ["-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off" % tap,
-                         "-device", "virtio-net-pci,netdev=n0"]
+                         "-device", "%s,netdev=n0" % ("e1000" if nic == "e1000" else "virtio-net-pci")]
             if qmp:
                 args += ["-qmp", "unix:%s,server=on,wait=off" % qmp]
             if no_ioeventfd:
@@ -119,7 +129,7 @@ class BenchGuest(vmmod.GuestShell):
         self._kvm_dir = None
         if incoming:
             return
-        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
+        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n", boot_timeout or vmmod.BOOT_TIMEOUT)
         self.vm.expect(r"vireo# ", 60)  # the shell is reading (see tests/e2e/test_virtio.py)
         self.ok("stty -echo")
 

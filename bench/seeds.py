@@ -1,0 +1,808 @@
+#!/usr/bin/env python3
+"""The seed documents' comparison, reproduced: emulated real-hardware
+devices against VirtIO, in Vireo and in QEMU 7.2 (KVM, and TCG: the seeds'
+"pure QEMU"), on the same KVM (the nested host where this machine's own
+cannot run Linux), the same kernel and tools image, configurations
+alternating run by run, medians of several runs (bench/stats.py). Prints
+the seeds' table beside the measured one, row by row, with the factor by
+which each claim holds or not, the issue's targets, and draws the medians
+as PNG charts (gnuplot).
+
+  disk  PIIX3 IDE (Linux ata_piix, multiword DMA 2) against virtio-blk:
+        vireo-ide, vireo-virtio, qemu-ide (-drive if=ide on QEMU's pc
+        machine: a PIIX3 too), qemu-virtio (virtio-blk-pci), qemu-tcg-ide.
+        fio in the guest, O_DIRECT on /dev/sda or /dev/vda: 4 KiB random
+        reads at queue depth 1 (IOPS, completion latency median and p99)
+        and 1 MiB sequential reads at depth 8 (MB/s). Every QEMU uses its
+        defaults (aio=threads, no iothread) for both of its devices, so
+        the two differ only in the device; the image is a raw file with
+        cache=writeback (the nested host's tmpfs has no O_DIRECT).
+  net   e1000 (Intel 82540EM, Linux e1000) against virtio-net, on a tap in
+        the nested host: vireo-e1000, vireo-virtio, qemu-e1000,
+        qemu-virtio (vhost=off: QEMU's own userspace device, as Vireo's),
+        qemu-tcg-e1000. iperf3 TCP both ways, ping round trips (median,
+        p99).
+  can   QEMU's kvaser_pci (an SJA1000, Linux kvaser_pci + sja1000) under
+        TCG and under KVM, Vireo's Kvaser card (--can ...,model=kvaser,
+        when this build has it), and Vireo's virtio-can (our guest
+        driver), all on vcan0 in the nested host: one frame's round trip
+        through the guest (its kernel's cangw answers it; candump's kernel
+        timestamps on vcan0: median and p99), floods of 8-byte frames both
+        ways (frames/s; host -> guest counts what the guest received, an
+        emulated controller's 64-byte FIFO drops the rest, said as a
+        delivered fraction), host CPU per frame and the VMM process's CPU
+        utilisation during the flood.
+
+KVM exits per operation (request, MB, packet, frame), for every KVM
+configuration from the same counters: KVM's debugfs for the VM (summed
+over its vCPUs), all exits and those to userspace (io + mmio), across the
+measurement, divided by the operations the guest counted meanwhile
+(/sys/block/X/stat, the NIC's packet and byte counters, frames). TCG
+has no KVM: no exits to count, said so in the tables.
+
+TCG inside the nested host is an emulator inside an emulator: its
+workloads are kept tiny and its absolute figures are distorted far more
+than the others (themselves those of a machine emulated by QEMU TCG:
+only ratios carry over)."""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from stats import LEGEND, Measure, Runs, target_line
+from vmguest import KERNEL, VIREO, BenchGuest, delta, fmt
+
+MIB = 1 << 20
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TCG_BOOT_TIMEOUT = 1800
+
+# label: (kind, device, accel)
+DISK = (("vireo-ide", "vireo", "ide", "kvm"),
+        ("vireo-virtio", "vireo", "virtio", "kvm"),
+        ("qemu-ide", "qemu", "ide", "kvm"),
+        ("qemu-virtio", "qemu", "virtio", "kvm"),
+        ("qemu-tcg-ide", "qemu", "ide", "tcg"))
+NET = (("vireo-e1000", "vireo", "e1000", "kvm"),
+       ("vireo-virtio", "vireo", "virtio", "kvm"),
+       ("qemu-e1000", "qemu", "e1000", "kvm"),
+       ("qemu-virtio", "qemu", "virtio", "kvm"),
+       ("qemu-tcg-e1000", "qemu", "e1000", "tcg"))
+CAN = (("qemu-tcg-kvaser", "qemu", "kvaser", "tcg"),
+       ("qemu-kvaser", "qemu", "kvaser", "kvm"),
+       ("vireo-kvaser", "vireo", "kvaser", "kvm"),
+       ("vireo-virtio", "vireo", "virtio", "kvm"))
+SECTIONS = (("disk", DISK), ("net", NET), ("can", CAN))
+# The pairs the targets and the seeds' ratios compare, per section:
+# (emulated in vireo, emulated in QEMU KVM, VirtIO in vireo, VirtIO in QEMU).
+PAIRS = {"disk": ("vireo-ide", "qemu-ide", "vireo-virtio", "qemu-virtio"),
+         "net": ("vireo-e1000", "qemu-e1000", "vireo-virtio", "qemu-virtio"),
+         "can": ("vireo-kvaser", "qemu-kvaser", "vireo-virtio", None)}
+
+
+def per(k, keys, n):
+    """Sum of counters keys in the delta k, per n operations (None when
+    there is no KVM to count or nothing was done)."""
+    if not k or not n:
+        return None
+    return sum(k.get(x, 0) for x in keys) / n
+
+
+USER = ("io_exits", "mmio_exits")
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
+
+
+# ---------------------------------------------------------------- disk
+
+def disk_requests(stat_line):
+    f = [int(x) for x in stat_line.split()]
+    return f[0] + f[4] + (f[11] if len(f) > 11 else 0) + (f[15] if len(f) > 15 else 0)
+
+
+def run_disk(config, img, args):
+    kind, dev, accel = config
+    tcg = accel == "tcg"
+    g = BenchGuest(kind, disks=[(img, "writeback")], disk_if=dev, accel=accel,
+                   boot_timeout=TCG_BOOT_TIMEOUT if tcg else None)
+    bdev = "sda" if dev == "ide" else "vda"
+    runtime = args.tcg_runtime if tcg else args.runtime
+    res = {}
+    try:
+        if dev == "ide":
+            res["xfer_mode"] = g.ok("cat /sys/class/ata_device/dev1.0/xfer_mode").strip()
+        jobs = (("randread", "--rw=randread --bs=4k --iodepth=1"),
+                ("seqread", "--rw=read --bs=1M --iodepth=8"))
+        for name, opts in jobs:
+            fio = ("fio --name=%s --filename=/dev/%s --direct=1 --ioengine=libaio --size=%dM "
+                   "--runtime=%d --time_based --ramp_time=1 %s --output-format=json "
+                   "--output=/tmp/%s.json" % (name, bdev, args.size, runtime, opts, name))
+            before = g.kvm_counters()
+            g.ok("cat /sys/block/%s/stat > /tmp/s0; %s; cat /sys/block/%s/stat > /tmp/s1" % (
+                bdev, fio, bdev), runtime * 60 + 300)
+            after = g.kvm_counters()
+            out = g.ok("awk '/^ *\"(read|write|trim|sync)\" : \\{/ { s = $1 } s == \"\\\"read\\\"\" && "
+                       "/^ *\"(bw_bytes|iops|50\\.000000|99\\.000000)\" :/ { print $1, $3 }' "
+                       "/tmp/%s.json" % name, 600 if tcg else 120)
+            nums = {}
+            for line in out.splitlines():
+                key, val = line.split()
+                nums.setdefault(key.strip('"'), float(val.rstrip(",")))
+            stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
+            reqs = disk_requests(stat[1]) - disk_requests(stat[0])
+            k = delta(after, before)
+            res[name] = {"mbps": nums["bw_bytes"] / 1e6, "iops": nums["iops"],
+                         "mean_us": 1e6 / nums["iops"] if nums["iops"] else None,
+                         "lat_us": nums.get("50.000000", 0) / 1e3 or None,
+                         "p99_us": nums.get("99.000000", 0) / 1e3 or None,
+                         "requests": reqs,
+                         "exits": per(k, ("exits",), reqs), "uexits": per(k, USER, reqs)}
+        g.poweroff(600 if tcg else 120)
+    finally:
+        g.close()
+    return res
+
+
+def disk_line(res):
+    r, s = res["randread"], res["seqread"]
+    return ("randread %6.0f IOPS p50 %s us %s exits/req (%s to user) | seqread %6.1f MB/s "
+            "%s exits/req (%s)" % (r["iops"], fmt(r["lat_us"], "%.0f"), fmt(r["exits"], "%.2f"),
+                                   fmt(r["uexits"], "%.2f"), s["mbps"], fmt(s["exits"], "%.2f"),
+                                   fmt(s["uexits"], "%.2f")))
+
+
+def prepare_disk(tmp, args):
+    img = os.path.join(tmp, "disk.img")
+    with open(img, "wb") as f:
+        for _ in range(args.size):
+            f.write(os.urandom(MIB))
+        f.truncate((args.size + 64) * MIB)
+    return (img,), None
+
+
+# ---------------------------------------------------------------- net
+
+NET_TAP = "vstap0"
+NET_HOST, NET_GUEST = "192.168.102.1", "192.168.102.2"
+NET_PORT = 5202
+
+
+def run_net(config, args):
+    kind, nic, accel = config
+    tcg = accel == "tcg"
+    g = BenchGuest(kind, tap=NET_TAP, nic=nic, accel=accel, cmdline="vireo.net=%s/24" % NET_GUEST,
+                   boot_timeout=TCG_BOOT_TIMEOUT if tcg else None)
+    secs = args.tcg_time if tcg else args.time
+    slow = 20 if tcg else 1
+    res = {}
+    try:
+        res["driver"] = g.ok("basename $(readlink /sys/class/net/eth0/device/driver)").strip()
+        g.ok("i=0; while [ $(cat /sys/class/net/eth0/carrier) != 1 ] && [ $i -lt 300 ]; do "
+             "sleep 0.1; i=$((i+1)); done", 60 * slow)
+        g.ok("ping -c 1 -W 10 %s > /dev/null || ping -c 1 -W 10 %s > /dev/null" % (
+            NET_HOST, NET_HOST), 60 * slow)
+        stats = "/sys/class/net/eth0/statistics/"
+        nic_cmd = "cat %srx_bytes %stx_bytes %srx_packets %stx_packets" % ((stats,) * 4)
+
+        # Round trips: ping, 0.2 s apart.
+        pings = args.tcg_pings if tcg else args.pings
+        before = g.kvm_counters()
+        out = g.ok("%s > /tmp/n0; ping -c %d -i 0.2 -W 5 %s; %s > /tmp/n1" % (
+            nic_cmd, pings, NET_HOST, nic_cmd), pings * 10 * slow + 60)
+        after = g.kvm_counters()
+        times = [float(w.split("=")[1]) * 1e3 for w in out.split() if w.startswith("time=")]
+        n = [int(x) for x in g.ok("cat /tmp/n0 /tmp/n1").split()]
+        k = delta(after, before)
+        res["ping"] = {"answered": len(times), "sent": pings,
+                       "rtt_us": Measure(times).median, "p99_us": percentile(times, 0.99),
+                       "exits_per_ping": per(k, ("exits",), len(times)),
+                       "uexits_per_ping": per(k, USER, len(times))}
+        for name, flag in (("guest->host", ""), ("host->guest", "-R")):
+            before = g.kvm_counters()
+            g.ok("%s > /tmp/n0; iperf3 -c %s -p %d -t %d -O 1 %s -J > /tmp/ip.json; %s > /tmp/n1" % (
+                nic_cmd, NET_HOST, NET_PORT, secs, flag, nic_cmd), secs * 10 * slow + 120)
+            after = g.kvm_counters()
+            out = g.ok("awk '/\"sum_received\"/ { r = 1 } r && /\"bits_per_second\"/ "
+                       "{ print $2; exit }' /tmp/ip.json", 60 * slow)
+            bps = float(out.strip().rstrip(","))
+            n = [int(x) for x in g.ok("cat /tmp/n0 /tmp/n1").split()]
+            mb = (n[4] + n[5] - n[0] - n[1]) / 1e6
+            packets = n[6] + n[7] - n[2] - n[3]
+            k = delta(after, before)
+            res[name] = {"mbps": bps / 1e6, "mb": mb, "packets": packets,
+                         "exits_per_mb": per(k, ("exits",), mb), "uexits_per_mb": per(k, USER, mb),
+                         "exits_per_pkt": per(k, ("exits",), packets),
+                         "uexits_per_pkt": per(k, USER, packets)}
+        g.poweroff(600 if tcg else 120)
+    finally:
+        g.close()
+    return res
+
+
+def net_line(res):
+    p = res["ping"]
+    return "%-10s ping %s us (%d/%d) %s exits/ping | %s" % (
+        res["driver"], fmt(p["rtt_us"], "%.0f"), p["answered"], p["sent"],
+        fmt(p["exits_per_ping"], "%.1f"), " | ".join(
+            "%s %7.1f Mbit/s %s exits/MB %s exits/pkt" % (
+                d, res[d]["mbps"], fmt(res[d]["exits_per_mb"], "%.1f"),
+                fmt(res[d]["exits_per_pkt"], "%.2f")) for d in ("guest->host", "host->guest")))
+
+
+class NetHost:
+    """The tap and an iperf3 server on its host side."""
+
+    def __init__(self, tmp):
+        import net as netbench
+        subprocess.run(["ip", "link", "del", NET_TAP], capture_output=True)
+        argv, env = netbench.host_iperf3(tmp)
+        netbench.ip("tuntap", "add", "dev", NET_TAP, "mode", "tap")
+        netbench.ip("addr", "add", NET_HOST + "/24", "dev", NET_TAP)
+        netbench.ip("link", "set", NET_TAP, "up")
+        self.server = subprocess.Popen(argv + ["-s", "-B", NET_HOST, "-p", str(NET_PORT)], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        if self.server.poll() is not None:
+            raise SystemExit("bench/seeds: iperf3 server: %s" % self.server.stderr.read().decode())
+
+    def close(self):
+        self.server.terminate()
+        self.server.wait()
+        subprocess.run(["ip", "link", "del", NET_TAP], capture_output=True)
+
+
+def prepare_net(tmp, args):
+    h = NetHost(tmp)
+    return (), h.close
+
+
+# ---------------------------------------------------------------- can
+
+def kvaser_available():
+    """Whether this vireo accepts --can ...,model=kvaser (the option is
+    parsed before anything is opened: an unknown key is refused at once)."""
+    try:
+        r = subprocess.run([VIREO, "--kernel", KERNEL, "--can", "socketcan=vireo-none0,model=kvaser"],
+                           capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return not ("unknown key 'model'" in r.stderr or "model must be" in r.stderr)
+
+
+class CanGuest(BenchGuest):
+    """A guest with a CAN controller on vcan0: virtio-can or a Kvaser PCI
+    card (SJA1000), under vireo or QEMU (KVM or TCG)."""
+
+    def __init__(self, kind, model, accel, initrd):
+        import can as canbench
+        from vmguest import QEMU, vmmod
+        self.kind = kind
+        append = "console=ttyS0 quiet"
+        if kind == "vireo":
+            args = [VIREO, "--kernel", KERNEL, "--initrd", initrd, "--cmdline", append,
+                    "--memory", "512M", "--cpus", "1",
+                    "--can", "socketcan=%s%s" % (canbench.VCAN, ",model=kvaser" if model == "kvaser" else "")]
+        else:
+            args = [QEMU] + (["-accel", "tcg"] if accel == "tcg" else ["-enable-kvm", "-cpu", "host"]) + [
+                "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+                "-serial", "stdio", "-kernel", KERNEL, "-initrd", initrd, "-append", append,
+                "-object", "can-bus,id=canbus0",
+                "-object", "can-host-socketcan,id=canhost0,if=%s,canbus=canbus0" % canbench.VCAN,
+                "-device", "kvaser_pci,canbus=canbus0"]
+        saved = vmmod.VIREO
+        vmmod.VIREO = args[0]
+        try:
+            self.vm = vmmod.VM(args[1:], linux=False)
+        finally:
+            vmmod.VIREO = saved
+        self._kvm_dir = None
+        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n", TCG_BOOT_TIMEOUT if accel == "tcg" else vmmod.BOOT_TIMEOUT)
+        self.vm.expect(r"vireo# ", 60)
+        self.ok("stty -echo")
+        self.ok("dmesg -n 1")
+
+    def cpu_ticks(self):
+        with open("/proc/%d/stat" % self.vm.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+RX_ID = 0x124
+
+
+def run_can(config, initrd, mods, args, tmp):
+    import can as canbench
+    kind, model, accel = config
+    tcg = accel == "tcg"
+    slow = 20 if tcg else 1
+    frames = args.tcg_frames if tcg else args.frames
+    pings = args.tcg_can_pings if tcg else args.can_pings
+    g = CanGuest(kind, model, accel, initrd)
+    hz = os.sysconf("SC_CLK_TCK")
+    res = {}
+    try:
+        if model == "kvaser":
+            # (Unless the image loaded them already.)
+            g.ok("[ -d /sys/module/kvaser_pci ] || { insmod %s/sja1000.ko && insmod %s/kvaser_pci.ko; }"
+                 % (mods, mods), 60 * slow)
+            g.ok("/sbin/ip link set can0 type can bitrate 500000")
+        g.ok("/sbin/ip link set can0 up")
+        res["driver"] = g.ok("basename $(readlink /sys/class/net/can0/device/driver)").strip()
+
+        # Round trips through the guest's kernel (cangw).
+        g.ok("modprobe can-gw 2>/dev/null; cangw -A -s can0 -d can0 -i -f %X:C00007FF "
+             "-m SET:I:%X.0.0000000000000000" % (canbench.PING_ID, canbench.PONG_ID))
+        dump = canbench.HostDump(os.path.join(tmp, "ping-%s.log" % kind))
+        try:
+            before = g.kvm_counters()
+            answered = canbench.ping(pings, timeout=5.0 if tcg else 1.0)
+            after = g.kvm_counters()
+            time.sleep(0.5)
+        finally:
+            dump.stop()
+        rtt = canbench.round_trips(dump)
+        k = delta(after, before)
+        res["answered"], res["pings"] = answered, pings
+        res["rtt_us"] = Measure(rtt).median
+        res["rtt_p99_us"] = percentile(rtt, 0.99)
+        res["exits_per_rtt"] = per(k, ("exits",), answered)
+        g.ok("cangw -F")
+
+        # Guest -> host flood.
+        dump = canbench.HostDump(os.path.join(tmp, "flood-%s.log" % kind))
+        try:
+            before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+            g.ok("cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, canbench.FLOOD_ID),
+                 frames // 10 * slow + 300)
+            got = dump.wait(canbench.FLOOD_ID, frames, 120 * slow)
+            after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        finally:
+            dump.stop()
+        seen = dump.frames(canbench.FLOOD_ID)
+        flood_s = t1 - t0
+        k = delta(after, before)
+        idle_s = max(min(flood_s, 30.0), 2.0)
+        bi, ci0, ti0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        time.sleep(idle_s)
+        ai, ci1, ti1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        ki = delta(ai, bi)
+        idle_s = ti1 - ti0
+        cpu_s = (cpu1 - cpu0) / hz
+        idle_cpu_s = (ci1 - ci0) / hz / idle_s * flood_s
+        res["tx"] = {"frames": frames, "received": got, "flood_s": flood_s,
+                     "fps": (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None,
+                     "cpu_pct": 100.0 * cpu_s / flood_s,
+                     "idle_cpu_pct": 100.0 * (ci1 - ci0) / hz / idle_s,
+                     "cpu_us_per_frame": cpu_s * 1e6 / got if got else None,
+                     "net_cpu_us_per_frame": (cpu_s - idle_cpu_s) * 1e6 / got if got else None,
+                     "exits": per(k, ("exits",), got), "uexits": per(k, USER, got)}
+        if k and ki and got:
+            res["tx"]["net_exits"] = (k["exits"] - ki["exits"] / idle_s * flood_s) / got
+            res["tx"]["idle_exits_per_s"] = ki["exits"] / idle_s
+
+        # Host -> guest flood: what the guest's candump received, and when.
+        g.detach("candump -L -r 16000000 can0,%X:7FF > /tmp/rx.log 2>&1" % RX_ID)
+        time.sleep(2 * slow)
+        before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        canbench.run([canbench.tool("cangen"), canbench.VCAN, "-g", "0", "-p", "10", "-n",
+                      str(frames), "-I", "%X" % RX_ID, "-L", "8", "-D", "i", "-x"])
+        # Until the guest's count stops growing.
+        last, n = -1, 0
+        deadline = time.monotonic() + 120 * slow
+        while time.monotonic() < deadline:
+            n = int(g.ok("wc -l < /tmp/rx.log").strip() or 0)
+            if n == last or n >= frames:
+                break
+            last = n
+            time.sleep(1 * slow)
+        after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        g.ok("kill $(pidof candump); true")
+        out = g.ok("awk 'NR == 1 { f = $1 } { l = $1 } END { print NR, f, l }' /tmp/rx.log").split()
+        n = int(out[0])
+        span = float(out[2].strip("()")) - float(out[1].strip("()")) if n > 1 else 0
+        k = delta(after, before)
+        res["rx"] = {"frames": frames, "received": n,
+                     "fps": (n - 1) / span if span > 0 else None,
+                     "delivered": n / frames,
+                     "exits": per(k, ("exits",), n), "uexits": per(k, USER, n),
+                     "cpu_us_per_frame": (cpu1 - cpu0) / hz * 1e6 / n if n else None}
+        g.poweroff(600 if tcg else 120)
+    finally:
+        g.close()
+    return res
+
+
+def can_line(res):
+    t, r = res["tx"], res["rx"]
+    return ("%-10s rtt %s us (%d/%d, p99 %s) | tx %s frames/s %d/%d %s exits/frame CPU %.0f %% "
+            "%s us/frame | rx %s frames/s %d/%d %s exits/frame" % (
+                res["driver"], fmt(res["rtt_us"], "%.0f"), res["answered"], res["pings"],
+                fmt(res["rtt_p99_us"], "%.0f"), fmt(t["fps"], "%.0f"), t["received"], t["frames"],
+                fmt(t["exits"], "%.2f"), t["cpu_pct"], fmt(t["cpu_us_per_frame"], "%.1f"),
+                fmt(r["fps"], "%.0f"), r["received"], r["frames"], fmt(r["exits"], "%.2f")))
+
+
+def prepare_can(tmp, args):
+    import can as canbench
+    subprocess.run(["ip", "link", "del", canbench.VCAN], capture_output=True)
+    canbench.run(["ip", "link", "add", "dev", canbench.VCAN, "type", "vcan"])
+    canbench.run(["ip", "link", "set", canbench.VCAN, "up"])
+    initrd, mods = canbench.make_initrd(tmp)
+    return (initrd, mods), lambda: subprocess.run(["ip", "link", "del", canbench.VCAN],
+                                                  capture_output=True)
+
+
+# ---------------------------------------------------------------- report
+
+def rng(lo, hi, spec="%g"):
+    return (spec % lo) + "-" + (spec % hi)
+
+
+def against(value, lo, hi, better):
+    """How a measured value stands against a claimed range lo..hi:
+    inside, or by what factor beyond it (better: "lower" or "higher" is
+    the good direction for the quantity)."""
+    if value is None:
+        return "no data"
+    if lo <= value <= hi:
+        return "within the claim"
+    if value > hi:
+        f = value / hi
+        return "%.2gx above the claim's top (%s)" % (f, "worse" if better == "lower" else "better")
+    f = lo / value if value else float("inf")
+    return "%.2gx below the claim's bottom (%s)" % (f, "better" if better == "lower" else "worse")
+
+
+class Report:
+    def __init__(self, runs, only):
+        self.runs, self.only = runs, only
+
+    def m(self, section, label, key):
+        if section not in self.runs or label not in self.runs[section].labels:
+            return Measure([])
+        return self.runs[section].measure(label, key)
+
+    def claim(self, what, unit, section, emul, virt, key, elo, ehi, vlo, vhi, better, spec, note=""):
+        """One row of the seeds' table: the claim for emulated and VirtIO,
+        each configuration's measured figure, and how the claims and
+        their ratio stand."""
+        print("%s (%s)" % (what, unit))
+        print("  seeds: emulated %s, VirtIO %s; ratio emulated/VirtIO %s" % (
+            rng(elo, ehi), rng(vlo, vhi),
+            rng(*sorted((elo / vhi, ehi / vlo) if better == "lower" else (vlo / ehi, vhi / elo)))))
+        configs = [c[0] for c in dict(SECTIONS)[section]]
+        for label in configs:
+            v = self.m(section, label, key)
+            if label in emul:
+                lo, hi, side = elo, ehi, "emulated"
+            else:
+                lo, hi, side = vlo, vhi, "VirtIO"
+            print("    %-16s %-34s %-9s %s" % (label, v.cell(spec) if v.n or v.failed else "not measured",
+                                              side, against(v.median, lo, hi, better)))
+        for e in emul:
+            for vv in virt:
+                a, b = self.m(section, e, key), self.m(section, vv, key)
+                if not (a.n and b.n):
+                    continue
+                r = a.over(b) if better == "lower" else b.over(a)
+                claim_lo, claim_hi = ((elo / vhi, ehi / vlo) if better == "lower" else (vlo / ehi, vhi / elo))
+                print("    ratio %s/%s %s: %s" % (
+                    e if better == "lower" else vv, vv if better == "lower" else e, r.cell("%.1f"),
+                    against(r.median, claim_lo, claim_hi, "higher")))
+        if note:
+            print("  " + note)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    ap.add_argument("--only", default="", help="comma-separated sections (disk, net, can) and/or "
+                    "configurations (e.g. disk:vireo-ide, can:qemu-kvaser); default: all")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: 1 run each, short workloads (proves the bench works; "
+                    "its figures settle nothing)")
+    ap.add_argument("--no-tcg", action="store_true", help="leave out the QEMU TCG configurations")
+    ap.add_argument("--runtime", type=int, default=5, help="seconds per fio job (KVM)")
+    ap.add_argument("--tcg-runtime", type=int, default=3, help="seconds per fio job (TCG)")
+    ap.add_argument("--size", type=int, default=256, help="MiB of the disk that fio uses")
+    ap.add_argument("--time", type=int, default=5, help="seconds per iperf3 direction (KVM)")
+    ap.add_argument("--tcg-time", type=int, default=3, help="seconds per iperf3 direction (TCG)")
+    ap.add_argument("--pings", type=int, default=50, help="pings per VM (KVM)")
+    ap.add_argument("--tcg-pings", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=10000, help="CAN frames per flood (KVM)")
+    ap.add_argument("--tcg-frames", type=int, default=300)
+    ap.add_argument("--can-pings", type=int, default=300, help="CAN round trips per VM (KVM)")
+    ap.add_argument("--tcg-can-pings", type=int, default=30)
+    ap.add_argument("--charts", default=os.path.join(ROOT, "bench", "results"),
+                    help="directory for the PNG charts and seeds.json")
+    args = ap.parse_args()
+    if args.quick:
+        args.runs = 1
+        args.runtime, args.tcg_runtime, args.size = 2, 2, 64
+        args.time, args.tcg_time, args.pings, args.tcg_pings = 2, 2, 10, 5
+        args.frames, args.tcg_frames, args.can_pings, args.tcg_can_pings = 2000, 100, 50, 10
+    if os.geteuid() != 0:
+        raise SystemExit("bench/seeds: needs root (tap, vcan)")
+    only = [x for x in args.only.split(",") if x]
+    known = {s for s, _ in SECTIONS} | {"%s:%s" % (s, c[0]) for s, cs in SECTIONS for c in cs}
+    for x in only:
+        if x not in known:
+            raise SystemExit("bench/seeds: --only %s: not one of %s" % (x, ", ".join(sorted(known))))
+
+    def wanted(section, label):
+        if args.no_tcg and "-tcg-" in label:
+            return False
+        return not only or section in only or "%s:%s" % (section, label) in only
+
+    kvaser = kvaser_available()
+    where = "inside the nested host" if os.environ.get("VIREO_NESTED") else "on this host's KVM"
+    load0 = open("/proc/loadavg").read().split()[:3]
+    runs, unavailable = {}, {}
+    funcs = {"disk": (prepare_disk, run_disk, disk_line),
+             "net": (prepare_net, run_net, net_line),
+             "can": (prepare_can, run_can, can_line)}
+    tmp = tempfile.mkdtemp()
+    try:
+        for section, configs in SECTIONS:
+            todo = [c for c in configs if wanted(section, c[0])]
+            if not todo:
+                continue
+            if section == "can" and not kvaser:
+                for c in todo:
+                    if c[0] == "vireo-kvaser":
+                        unavailable[section, c[0]] = "not available in this build (vireo refuses " \
+                                                     "--can ...,model=kvaser)"
+                todo = [c for c in todo if c[0] != "vireo-kvaser"]
+            prepare, run, line = funcs[section]
+            extra, cleanup = prepare(tmp, args)
+            r = runs[section] = Runs([c[0] for c in configs])
+            try:
+                for i in range(args.runs):
+                    order = todo if i % 2 == 0 else list(reversed(todo))
+                    for label, *config in order:
+                        t0 = time.monotonic()
+                        if section == "can":
+                            res = r.attempt(i + 1, label, run, config, *extra, args, tmp)
+                        else:
+                            res = r.attempt(i + 1, label, run, config, *extra, args)
+                        if res is None:
+                            continue
+                        if section == "can" and (res["tx"]["received"] != res["tx"]["frames"] or
+                                                 res["answered"] != res["pings"]):
+                            r.fail(i + 1, label, "host received %d of %d flood frames; %d of %d round "
+                                   "trips answered" % (res["tx"]["received"], res["tx"]["frames"],
+                                                       res["answered"], res["pings"]))
+                            continue
+                        r.add(label, res)
+                        print("%s run %d %-16s %s [%.0fs]" % (section, i + 1, label, line(res),
+                                                              time.monotonic() - t0), flush=True)
+            finally:
+                if cleanup:
+                    cleanup()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load1 = open("/proc/loadavg").read().split()[:3]
+
+    print()
+    print("bench/seeds: %d run%s per configuration%s, %s (load average %s before, %s after)" % (
+        args.runs, "" if args.runs == 1 else "s", " (--quick: a smoke run, short workloads)"
+        if args.quick else "", where, " ".join(load0), " ".join(load1)))
+    print(LEGEND)
+    print("Where this runs: %s. Every VM is an emulated machine's guest (the nested host is QEMU "
+          "TCG with nested SVM): absolute times and rates are several times those of real "
+          "hardware; exits per operation and ratios between configurations carry over. QEMU TCG "
+          "runs inside that emulation (TCG in TCG), so its absolute figures are distorted far "
+          "more, and it has no KVM exits to count (shown as '-')." % where)
+    rep = Report(runs, only)
+    tables(rep, args, unavailable)
+    seeds_table(rep)
+    targets(rep)
+    for section in runs:
+        print(runs[section].counts_line().replace("runs per", "%s: runs per" % section))
+        print(runs[section].failed_line().replace("runs that", "%s: runs that" % section))
+    for (section, label), why in unavailable.items():
+        print("%s: %s: %s" % (section, label, why))
+    charts(rep, args, unavailable)
+    return 0
+
+
+def table(rep, section, rows, unavailable):
+    labels = [c[0] for c in dict(SECTIONS)[section]]
+    print()
+    print("%-34s %s" % (section, "  ".join("%-26s" % l for l in labels)))
+    for what, key, spec in rows:
+        cells = []
+        for l in labels:
+            if (section, l) in unavailable:
+                cells.append("not available")
+                continue
+            v = rep.m(section, l, key)
+            cells.append(v.cell(spec) if (v.n or v.failed) else "-")
+        print("%-34s %s" % (what, "  ".join("%-26s" % c for c in cells)))
+
+
+def g(*path):
+    """A key function reaching into a run's result."""
+    def key(r):
+        for p in path:
+            if r is None:
+                return None
+            r = r.get(p)
+        return r
+    return key
+
+
+def tables(rep, args, unavailable):
+    if "disk" in rep.runs:
+        table(rep, "disk", (
+            ("4K random read (QD1), IOPS", g("randread", "iops"), "%.0f"),
+            ("  mean latency (1/IOPS), us", g("randread", "mean_us"), "%.0f"),
+            ("  completion latency p50, us", g("randread", "lat_us"), "%.0f"),
+            ("  completion latency p99, us", g("randread", "p99_us"), "%.0f"),
+            ("  KVM exits/request", g("randread", "exits"), "%.2f"),
+            ("    of which to userspace", g("randread", "uexits"), "%.2f"),
+            ("1M sequential read (QD8), MB/s", g("seqread", "mbps"), "%.1f"),
+            ("  KVM exits/request", g("seqread", "exits"), "%.2f"),
+            ("    of which to userspace", g("seqread", "uexits"), "%.2f")), unavailable)
+    if "net" in rep.runs:
+        table(rep, "net", (
+            ("ping round trip p50, us", g("ping", "rtt_us"), "%.0f"),
+            ("ping round trip p99, us", g("ping", "p99_us"), "%.0f"),
+            ("  KVM exits/ping", g("ping", "exits_per_ping"), "%.1f"),
+            ("TCP guest->host, Mbit/s", g("guest->host", "mbps"), "%.0f"),
+            ("  KVM exits/MB", g("guest->host", "exits_per_mb"), "%.1f"),
+            ("    of which to userspace", g("guest->host", "uexits_per_mb"), "%.1f"),
+            ("  KVM exits/packet", g("guest->host", "exits_per_pkt"), "%.2f"),
+            ("TCP host->guest, Mbit/s", g("host->guest", "mbps"), "%.0f"),
+            ("  KVM exits/MB", g("host->guest", "exits_per_mb"), "%.1f"),
+            ("    of which to userspace", g("host->guest", "uexits_per_mb"), "%.1f"),
+            ("  KVM exits/packet", g("host->guest", "exits_per_pkt"), "%.2f")), unavailable)
+    if "can" in rep.runs:
+        table(rep, "can", (
+            ("round trip p50, us", g("rtt_us"), "%.0f"),
+            ("round trip p99, us", g("rtt_p99_us"), "%.0f"),
+            ("  KVM exits/round trip", g("exits_per_rtt"), "%.1f"),
+            ("guest->host frames/s", g("tx", "fps"), "%.0f"),
+            ("  KVM exits/frame", g("tx", "exits"), "%.2f"),
+            ("    net of the idle VM", g("tx", "net_exits"), "%.2f"),
+            ("    to userspace", g("tx", "uexits"), "%.2f"),
+            ("  VMM CPU during flood, %", g("tx", "cpu_pct"), "%.0f"),
+            ("  host CPU/frame, us", g("tx", "cpu_us_per_frame"), "%.1f"),
+            ("    net of the idle VM", g("tx", "net_cpu_us_per_frame"), "%.1f"),
+            ("host->guest frames/s received", g("rx", "fps"), "%.0f"),
+            ("  delivered fraction", g("rx", "delivered"), "%.3f"),
+            ("  KVM exits/frame received", g("rx", "exits"), "%.2f"),
+            ("idle VM: CPU %", g("tx", "idle_cpu_pct"), "%.1f"),
+            ("idle VM: KVM exits/s", g("tx", "idle_exits_per_s"), "%.0f")), unavailable)
+
+
+def seeds_table(rep):
+    print()
+    print("The seeds' claims beside the measured figures (medians). 'ratio' rows compare like with "
+          "like in one VMM and carry over to real hardware; absolute rows do not (see above).")
+    if "can" in rep.runs:
+        emul = ("qemu-tcg-kvaser", "qemu-kvaser", "vireo-kvaser")
+        virt = ("vireo-virtio",)
+        print()
+        rep.claim("CAN send latency: one frame's round trip through the guest, p50", "us", "can",
+                  emul, virt, g("rtt_us"), 500, 1000, 10, 50, "lower", "%.0f",
+                  "(the seeds' figure is one way; a round trip crosses the device twice, so the "
+                  "claim is generous to it)")
+        rep.claim("CAN frames per second, guest -> host flood", "frames/s", "can", emul, virt,
+                  g("tx", "fps"), 1000, 5000, 100000, 500000, "higher", "%.0f")
+        rep.claim("CAN KVM exits per frame (guest -> host flood, all exits)", "exits", "can", emul,
+                  virt, g("tx", "exits"), 20, 30, 1, 2, "lower", "%.2f",
+                  "(TCG: no KVM, so '-')")
+        rep.claim("CAN VMM CPU utilisation during the flood", "%", "can", emul, virt,
+                  g("tx", "cpu_pct"), 80, 100, 5, 15, "lower", "%.0f",
+                  "(at each configuration's own flood rate: per frame, see host CPU/frame above)")
+    for section, what, opkey in (("disk", "disk KVM exits per request, 4K random read", ("randread", "exits")),
+                                  ("disk", "disk KVM exits per request, 1M sequential read", ("seqread", "exits")),
+                                  ("net", "network KVM exits per packet, TCP guest -> host", ("guest->host", "exits_per_pkt")),
+                                  ("net", "network KVM exits per packet, TCP host -> guest", ("host->guest", "exits_per_pkt"))):
+        if section not in rep.runs:
+            continue
+        e1, e2, v1, v2 = PAIRS[section]
+        emul = [c[0] for c in dict(SECTIONS)[section] if "virtio" not in c[0]]
+        print()
+        rep.claim(what, "exits", section, emul, (v1, v2), g(*opkey), 24, 99, 1, 2, "lower", "%.2f",
+                  "(the seeds say 'dozens' for emulated devices, read here as 24-99, and '1-2' for "
+                  "VirtIO; TCG: no KVM)")
+
+
+def targets(rep):
+    print()
+    ops = {"disk": (("4K random read, exits/request", g("randread", "exits")),
+                    ("1M sequential read, exits/request", g("seqread", "exits"))),
+           "net": (("TCP guest->host, exits/MB", g("guest->host", "exits_per_mb")),
+                   ("TCP host->guest, exits/MB", g("host->guest", "exits_per_mb"))),
+           "can": (("guest->host flood, exits/frame", g("tx", "exits")),
+                   ("round trip, exits/round trip", g("exits_per_rtt")))}
+    for section in ("disk", "net", "can"):
+        if section not in rep.runs:
+            continue
+        ve, qe, vv, _ = PAIRS[section]
+        for what, key in ops[section]:
+            a, b = rep.m(section, ve, key), rep.m(section, qe, key)
+            print(target_line("%s %s: %s / %s (no more exits than QEMU's emulation)" % (
+                section, what, ve, qe), a.over(b), 1.0, "lower"))
+            print(target_line("%s %s: %s / %s (VirtIO >= 10x fewer exits)" % (
+                section, what, ve, vv), a.over(rep.m(section, vv, key)), 10.0, "higher", "%.1f"))
+
+
+def charts(rep, args, unavailable):
+    """PNG bar charts of the medians (gnuplot), and the medians as JSON,
+    into args.charts."""
+    os.makedirs(args.charts, exist_ok=True)
+    data = {}
+    panels = {
+        "disk": (("KVM exits per 4K random read", g("randread", "exits"), True),
+                 ("4K random read IOPS (QD1)", g("randread", "iops"), False),
+                 ("1M sequential read MB/s", g("seqread", "mbps"), False)),
+        "net": (("KVM exits per packet, guest->host", g("guest->host", "exits_per_pkt"), True),
+                ("KVM exits per MB, host->guest", g("host->guest", "exits_per_mb"), True),
+                ("TCP guest->host Mbit/s", g("guest->host", "mbps"), False),
+                ("ping round trip p50, us", g("ping", "rtt_us"), False)),
+        "can": (("KVM exits per frame (flood)", g("tx", "exits"), True),
+                ("guest->host frames/s", g("tx", "fps"), True),
+                ("round trip p50, us", g("rtt_us"), True),
+                ("host CPU us per frame", g("tx", "cpu_us_per_frame"), True))}
+    gp = shutil.which("gnuplot")
+    for section in rep.runs:
+        labels = [c[0] for c in dict(SECTIONS)[section]]
+        data[section] = {}
+        script = ["set terminal pngcairo size 1200,%d font 'sans,9'" % (330 * ((len(panels[section]) + 1) // 2)),
+                  "set output '%s'" % os.path.join(args.charts, "seeds-%s.png" % section),
+                  "set multiplot layout %d,2 title 'bench/seeds %s: %s, %s'" % (
+                      (len(panels[section]) + 1) // 2, section, time.strftime("%Y-%m-%d"),
+                      "smoke run (--quick), not results" if args.quick else
+                      "medians of %d runs" % args.runs),
+                  "set style fill solid 0.6 border -1", "set boxwidth 0.6", "set grid y",
+                  "set xtics rotate by -20 noenhanced", "unset key", "set yrange [0:*]"]
+        for title, key, log in panels[section]:
+            rows = []
+            for i, l in enumerate(labels):
+                v = rep.m(section, l, key)
+                data[section].setdefault(l, {})[title] = {"median": v.median, "min": v.lo,
+                                                          "max": v.hi, "n": v.n, "failed": v.failed}
+                if v.median:
+                    rows.append("%d %s %g %g %g" % (i, l, v.median, v.lo, v.hi))
+            if not rows:
+                continue
+            dat = os.path.join(args.charts, ".seeds-%s-%d.dat" % (section, len(script)))
+            with open(dat, "w") as f:
+                f.write("\n".join(rows) + "\n")
+            script += ["set title '%s%s' noenhanced" % (title, " (log scale)" if log else ""),
+                       "set logscale y" if log else "unset logscale y",
+                       "set yrange [%s:*]" % ("*" if log else "0"),
+                       "set xrange [-0.5:%g]" % (len(labels) - 0.5),
+                       "plot '%s' using 1:3:xtic(2) with boxes, '' using 1:3:4:5 with yerrorbars "
+                       "lc rgb 'black' pt 0" % dat]
+        script.append("unset multiplot")
+        if gp:
+            r = subprocess.run([gp], input="\n".join(script) + "\n", capture_output=True, text=True)
+            if r.returncode:
+                print("bench/seeds: gnuplot (%s): %s" % (section, r.stderr.strip()[-400:]))
+            else:
+                print("chart: %s" % os.path.join(args.charts, "seeds-%s.png" % section))
+        for f in os.listdir(args.charts):
+            if f.startswith(".seeds-%s-" % section):
+                os.unlink(os.path.join(args.charts, f))
+    if not gp:
+        print("bench/seeds: no gnuplot (apt-get install gnuplot-nox; bench/seeds installs it): no charts")
+    data["unavailable"] = {"%s:%s" % k: v for k, v in unavailable.items()}
+    data["when"] = time.strftime("%Y-%m-%d %H:%M")
+    data["quick"] = args.quick
+    data["runs"] = args.runs
+    with open(os.path.join(args.charts, "seeds.json"), "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
