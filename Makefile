@@ -110,7 +110,7 @@ demo-debian: deps
 	@$(MAKE) --no-print-directory all guest
 	@scripts/demo-debian
 
-# BENCH=boot (or blk, blkfmt, net, can, migrate) runs one of them; those six
+# BENCH=boot (or blk, blkfmt, net, can, migrate, seeds) runs one of them; the first six
 # by default. BENCH=debian boots the Debian image (make demo-debian's) under
 # vireo and QEMU (about 12 minutes).
 BENCH ?= boot blk blkfmt net can migrate
