@@ -109,7 +109,8 @@ def minus(k, base):
     """Counters k less base (None stays None)."""
     if not k or not base:
         return k
-    return {x: k[x] - base.get(x, 0) for x in k}
+    # Clamped: the no-op's count has its own noise of a few exits.
+    return {x: max(0, k[x] - base.get(x, 0)) for x in k}
 
 
 def percentile(xs, p):
@@ -485,8 +486,12 @@ def prepare_can(tmp, args):
 
 # ---------------------------------------------------------------- report
 
-def rng(lo, hi, spec="%.3g"):
-    return (spec % lo) + "-" + (spec % hi)
+def num(x):
+    return "{:,.0f}".format(x) if x >= 1000 else "%.3g" % x
+
+
+def rng(lo, hi):
+    return num(lo) + "-" + num(hi)
 
 
 def against(value, lo, hi, better):
@@ -495,6 +500,8 @@ def against(value, lo, hi, better):
     the good direction for the quantity)."""
     if value is None:
         return "no data"
+    if value <= 0:
+        return "none measurable (nothing left once the console's share is taken off)"
     if lo <= value <= hi:
         return "within the claim"
     if value > hi:
