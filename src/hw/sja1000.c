@@ -567,6 +567,31 @@ static uint8_t read_pelican(struct sja1000 *s, unsigned int reg)
 	return 0; /* reserved, test */
 }
 
+/* The clock divider: its mode bit (PeliCAN) only in reset mode. Both
+ * modes have it at the same address. */
+static void write_cdr(struct sja1000 *s, uint8_t val, bool reset)
+{
+	s->cdr = reset ? val : (uint8_t)((s->cdr & SJA_CDR_PELICAN) | (val & ~SJA_CDR_PELICAN));
+}
+
+/* Bus timing and output control, in reset mode, at the same addresses in
+ * both modes; false: reg is none of them. */
+static bool write_timing(struct sja1000 *s, unsigned int reg, uint8_t val)
+{
+	switch (reg) {
+	case SJA_BTR0:
+		s->btr0 = val;
+		return true;
+	case SJA_BTR1:
+		s->btr1 = val;
+		return true;
+	case SJA_OCR:
+		s->ocr = val;
+		return true;
+	}
+	return false;
+}
+
 static void write_pelican(struct sja1000 *s, unsigned int reg, uint8_t val)
 {
 	bool reset = in_reset(s);
@@ -586,7 +611,7 @@ static void write_pelican(struct sja1000 *s, unsigned int reg, uint8_t val)
 	case SJA_IR:
 		return;
 	case SJA_CDR:
-		s->cdr = reset ? val : (uint8_t)((s->cdr & SJA_CDR_PELICAN) | (val & ~SJA_CDR_PELICAN));
+		write_cdr(s, val, reset);
 		return;
 	}
 	if (reg >= SJA_FRAME && reg < SJA_FRAME + 13) {
@@ -602,16 +627,9 @@ static void write_pelican(struct sja1000 *s, unsigned int reg, uint8_t val)
 	}
 	if (!reset)
 		return; /* the rest is writable in reset mode only */
+	if (write_timing(s, reg, val))
+		return;
 	switch (reg) {
-	case SJA_BTR0:
-		s->btr0 = val;
-		break;
-	case SJA_BTR1:
-		s->btr1 = val;
-		break;
-	case SJA_OCR:
-		s->ocr = val;
-		break;
 	case SJA_EWLR:
 		s->ewlr = val;
 		break;
@@ -673,7 +691,7 @@ static void write_basic(struct sja1000 *s, unsigned int reg, uint8_t val)
 		command(s, val & 0x0f); /* bit 4 is go-to-sleep, not SRR */
 		return;
 	case SJA_CDR:
-		s->cdr = reset ? val : (uint8_t)((s->cdr & SJA_CDR_PELICAN) | (val & ~SJA_CDR_PELICAN));
+		write_cdr(s, val, reset);
 		return;
 	}
 	if (reg >= BAS_TX && reg < BAS_TX + 10) {
@@ -690,14 +708,8 @@ static void write_basic(struct sja1000 *s, unsigned int reg, uint8_t val)
 	case BAS_AMR:
 		s->amr[0] = val;
 		break;
-	case SJA_BTR0:
-		s->btr0 = val;
-		break;
-	case SJA_BTR1:
-		s->btr1 = val;
-		break;
-	case SJA_OCR:
-		s->ocr = val;
+	default:
+		write_timing(s, reg, val);
 		break;
 	}
 }
