@@ -12,7 +12,7 @@ BASE_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Isrc -MMD -MP
 # The small libraries are linked in statically: each shared one costs its
 # own relocated pages in every VM (bench/boot's own-memory figure).
 # libslirp is loaded at run time by --net user (src/net/libslirp.c).
-LDLIBS := -Wl,-Bstatic -llzma -lz -lzstd -luring -ljansson -Wl,-Bdynamic -lpthread
+LDLIBS := -Wl,-Bstatic -llzma -lz -lzstd -lxxhash -luring -ljansson -Wl,-Bdynamic -lpthread
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 BUILD := build

@@ -9,13 +9,18 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/le.h"
-#include "util/state.h"
 #include "util/zero.h"
 #include "vmm/snapshot_file.h"
+
+uint64_t mig_checksum(const void *p, size_t n)
+{
+	return XXH64(p, n, 0);
+}
 
 int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *cancel)
 {
@@ -115,12 +120,12 @@ int mig_send_header(struct mig_out *o, uint32_t ncpus, uint64_t ram_size, uint64
 	return send_bytes(o, h, sizeof(h));
 }
 
-/* One 'P' record: the pages are copied first, so the CRC is of exactly
- * the bytes sent even while the guest writes them (the dirty log then
- * has them sent again). */
+/* One 'P' record: the pages are copied first, so the checksum is of
+ * exactly the bytes sent even while the guest writes them (the dirty log
+ * then has them sent again). */
 static int send_run(struct mig_out *o, const uint8_t *ram, uint64_t first, uint32_t count)
 {
-	uint8_t h[17];
+	uint8_t h[21];
 	struct iovec iov[2];
 	size_t len = (size_t)count * MIG_PAGE;
 
@@ -128,7 +133,7 @@ static int send_run(struct mig_out *o, const uint8_t *ram, uint64_t first, uint3
 	h[0] = 'P';
 	le64_put(h + 1, first);
 	le32_put(h + 9, count);
-	le32_put(h + 13, state_crc32(o->buf, len));
+	le64_put(h + 13, mig_checksum(o->buf, len));
 	iov[0] = (struct iovec){ .iov_base = h, .iov_len = sizeof(h) };
 	iov[1] = (struct iovec){ .iov_base = o->buf, .iov_len = len };
 	return send_iov(o, iov, 2);
@@ -171,14 +176,14 @@ int mig_send_pages(struct mig_out *o, const uint8_t *ram, uint64_t first, uint64
 int mig_send_section(struct mig_out *o, uint32_t kind, uint32_t index, const void *buf,
 		     size_t len)
 {
-	uint8_t h[17];
+	uint8_t h[21];
 	struct iovec iov[2];
 
 	h[0] = 'S';
 	le32_put(h + 1, kind);
 	le32_put(h + 5, index);
 	le32_put(h + 9, (uint32_t)len);
-	le32_put(h + 13, state_crc32(buf, len));
+	le64_put(h + 13, mig_checksum(buf, len));
 	iov[0] = (struct iovec){ .iov_base = h, .iov_len = sizeof(h) };
 	iov[1] = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
 	return send_iov(o, iov, 2);
@@ -274,7 +279,7 @@ static bool run_fits(const struct mig_target *t, uint64_t first, uint32_t count)
 int mig_receive(mig_read_fn rd, void *ctx, const struct mig_target *t,
 		struct vm_state_loaded *l, unsigned int *n, uint64_t *bytes, struct error *err)
 {
-	uint8_t h[16];
+	uint8_t h[20];
 	uint8_t type;
 
 	*n = 0;
@@ -287,25 +292,25 @@ int mig_receive(mig_read_fn rd, void *ctx, const struct mig_target *t,
 		*bytes += 1;
 		switch (type) {
 		case 'P': {
-			uint64_t first;
-			uint32_t count, crc;
+			uint64_t first, sum;
+			uint32_t count;
 			uint8_t *dst;
 
-			if (rd(ctx, h, 16) < 0)
+			if (rd(ctx, h, 20) < 0)
 				return error_set(err, "the stream ended inside a record");
 			first = le64_get(h);
 			count = le32_get(h + 8);
-			crc = le32_get(h + 12);
+			sum = le64_get(h + 12);
 			if (count > MIG_MAX_RUN || !run_fits(t, first, count))
 				return error_set(err, "pages %llu+%u are not in guest RAM",
 						 (unsigned long long)first, count);
 			dst = t->ram + first * MIG_PAGE;
 			if (rd(ctx, dst, (size_t)count * MIG_PAGE) < 0)
 				return error_set(err, "the stream ended inside a record");
-			if (state_crc32(dst, (size_t)count * MIG_PAGE) != crc)
+			if (mig_checksum(dst, (size_t)count * MIG_PAGE) != sum)
 				return error_set(err, "pages %llu+%u are damaged (checksum)",
 						 (unsigned long long)first, count);
-			*bytes += 16 + (uint64_t)count * MIG_PAGE;
+			*bytes += 20 + (uint64_t)count * MIG_PAGE;
 			break;
 		}
 		case 'Z': {
@@ -325,13 +330,14 @@ int mig_receive(mig_read_fn rd, void *ctx, const struct mig_target *t,
 		}
 		case 'S': {
 			struct vm_state_loaded *s;
-			uint32_t len, crc;
+			uint64_t sum;
+			uint32_t len;
 			uint8_t *buf;
 
-			if (rd(ctx, h, 16) < 0)
+			if (rd(ctx, h, 20) < 0)
 				return error_set(err, "the stream ended inside a record");
 			len = le32_get(h + 8);
-			crc = le32_get(h + 12);
+			sum = le64_get(h + 12);
 			if (*n >= SNAPSHOT_MAX_SECTIONS)
 				return error_set(err, "more than %d sections", SNAPSHOT_MAX_SECTIONS);
 			if (len > SNAPSHOT_META_MAX)
@@ -344,9 +350,9 @@ int mig_receive(mig_read_fn rd, void *ctx, const struct mig_target *t,
 						       .buf = buf, .len = len };
 			if (rd(ctx, buf, len) < 0)
 				return error_set(err, "the stream ended inside a record");
-			if (state_crc32(buf, len) != crc)
+			if (mig_checksum(buf, len) != sum)
 				return error_set(err, "a section is damaged (checksum)");
-			*bytes += 16 + len;
+			*bytes += 20 + len;
 			break;
 		}
 		case 'E':

@@ -4,10 +4,10 @@
  *   header:  magic "VIREOMIG", le32 version, le32 vCPU count,
  *            le64 RAM size, le64 low RAM size;
  *   records: one byte of type, then
- *     'P' pages:   le64 first page, le32 count (1..MIG_MAX_RUN), le32
- *                  CRC-32 of the data, count * 4096 bytes of RAM;
+ *     'P' pages:   le64 first page, le32 count (1..MIG_MAX_RUN), le64
+ *                  checksum of the data, count * 4096 bytes of RAM;
  *     'Z' zeros:   le64 first page, le32 count: those pages are zero;
- *     'S' section: le32 kind, le32 index, le32 length, le32 CRC-32,
+ *     'S' section: le32 kind, le32 index, le32 length, le64 checksum,
  *                  the section (vmm/vm_state.h);
  *     'E' end:     nothing more follows;
  *   reply (destination to source, after the end): magic "VIREOACK",
@@ -16,8 +16,16 @@
  * RAM may come many times over (pre-copy sends a page again each time
  * the guest dirtied it); the last copy wins. The sections come once,
  * after the last RAM, with the VM stopped. The reader is for hostile
- * input: every length, page number and CRC is checked before use, and
- * nothing but the target RAM given to it is ever written. */
+ * input: every length, page number and checksum is checked before use,
+ * and nothing but the target RAM given to it is ever written.
+ *
+ * The checksum is XXH64 (libxxhash, seed 0), not the CRC-32 of the
+ * snapshot file: every byte of RAM sent is summed twice, by the source
+ * and by the destination, and where the VMM itself runs under emulation
+ * (the nested host) XXH64 took 2.3-4.4 GB/s against zlib's CRC-32's
+ * 0.26-0.51 (8x; 2.4x on this host's own CPU). It detects damage, as
+ * the CRC did; it is not a defence against a forger (neither was the
+ * CRC): the stream is trusted as far as its sender is. */
 #ifndef VIREO_VMM_MIGRATION_STREAM_H
 #define VIREO_VMM_MIGRATION_STREAM_H
 
@@ -30,7 +38,7 @@
 
 #define MIG_MAGIC "VIREOMIG"
 #define MIG_ACK_MAGIC "VIREOACK"
-#define MIG_VERSION 1
+#define MIG_VERSION 2 /* 1: CRC-32 checksums */
 #define MIG_PAGE 4096
 #define MIG_MAX_RUN 512 /* pages in one 'P' record: 2 MiB */
 #define MIG_MAX_REPLY 1024
@@ -44,8 +52,11 @@ struct mig_out {
 	uint64_t window_start;	/* ns: the rate limit's reference time */
 	uint64_t window_bytes;	/* bytes sent since then */
 	volatile bool *cancel; /* may be NULL */
-	uint8_t *buf;	       /* MIG_MAX_RUN pages: RAM is copied before its CRC */
+	uint8_t *buf;	       /* MIG_MAX_RUN pages: RAM is copied before its checksum */
 };
+
+/* The records' checksum (XXH64 of p[0..n), seed 0). */
+uint64_t mig_checksum(const void *p, size_t n);
 
 int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *cancel);
 void mig_out_free(struct mig_out *o);

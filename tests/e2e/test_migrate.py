@@ -356,20 +356,21 @@ def test_cancel(tmp):
 
 
 def test_hostile_streams(tmp):
-    header = b"VIREOMIG" + struct.pack("<IIQQ", 1, 1, 32 << 20, 32 << 20)
+    header = b"VIREOMIG" + struct.pack("<IIQQ", 2, 1, 32 << 20, 32 << 20)
     cases = [
         (b"", ["ended before its header"]),
         (b"GET / HTTP/1.0\r\n\r\n" * 3, ["not a Vireo migration stream"]),
         (header[:20], ["ended before its header"]),
         (b"VIREOMIG" + struct.pack("<IIQQ", 7, 1, 32 << 20, 32 << 20), ["version 7"]),
-        (b"VIREOMIG" + struct.pack("<IIQQ", 1, 1, 64 << 20, 64 << 20), ["--memory 64M"]),
+        (b"VIREOMIG" + struct.pack("<IIQQ", 1, 1, 32 << 20, 32 << 20), ["version 1"]),
+        (b"VIREOMIG" + struct.pack("<IIQQ", 2, 1, 64 << 20, 64 << 20), ["--memory 64M"]),
         (header + b"X", ["unknown record"]),
-        (header + b"P" + struct.pack("<QII", 1 << 40, 1, 0), ["not in guest RAM"]),
-        (header + b"P" + struct.pack("<QII", 8191, 2, 0), ["not in guest RAM"]),
+        (header + b"P" + struct.pack("<QIQ", 1 << 40, 1, 0), ["not in guest RAM"]),
+        (header + b"P" + struct.pack("<QIQ", 8191, 2, 0), ["not in guest RAM"]),
         (header + b"Z" + struct.pack("<QI", 0, 0), ["not in guest RAM"]),
-        (header + b"P" + struct.pack("<QII", 0, 1, 0) + b"\0" * 100, ["ended inside"]),
-        (header + b"P" + struct.pack("<QII", 0, 1, 1234) + b"\0" * 4096, ["checksum"]),
-        (header + b"S" + struct.pack("<IIII", 1, 0, 1 << 30, 0), ["section of"]),
+        (header + b"P" + struct.pack("<QIQ", 0, 1, 0) + b"\0" * 100, ["ended inside"]),
+        (header + b"P" + struct.pack("<QIQ", 0, 1, 1234) + b"\0" * 4096, ["checksum"]),
+        (header + b"S" + struct.pack("<IIIQ", 1, 0, 1 << 30, 0), ["section of"]),
         (header + b"E", ["saved state lacks a section"]),
     ]
     for data, words in cases:

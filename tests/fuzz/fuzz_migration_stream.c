@@ -9,16 +9,16 @@
  * and the byte count up to the end record.
  *
  * Input: byte 0 flags (bit 0: a valid header for the target goes in
- * front of the rest; bit 1: the CRCs of 'P' and 'S' records are fixed up
+ * front of the rest; bit 1: the checksums of 'P' and 'S' records are fixed up
  * before the reader sees them, so that the checks behind them and the
  * records after them are reached), then the stream. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "fuzz.h"
 #include "util/le.h"
-#include "util/state.h"
 #include "vmm/migration_stream.h"
 #include "vmm/snapshot_file.h"
 
@@ -75,7 +75,7 @@ static bool run_fits(uint64_t first, uint32_t count)
 	return count && first < PAGES && count <= PAGES - first;
 }
 
-/* The format as documented, over s (fixing CRCs first when fix): 0 with
+/* The format as documented, over s (fixing checksums first when fix): 0 with
  * *end the bytes up to and with the end record, or -1. Fills model_ram
  * and model_sec[] (*n of them) on the way. */
 static int model(uint8_t *s, size_t len, bool fix, size_t *end, unsigned int *n)
@@ -98,21 +98,21 @@ static int model(uint8_t *s, size_t len, bool fix, size_t *end, unsigned int *n)
 			uint32_t count;
 			size_t data;
 
-			if (len - pos < 16)
+			if (len - pos < 20)
 				return -1;
 			first = le64_get(s + pos);
 			count = le32_get(s + pos + 8);
 			if (count > MIG_MAX_RUN || !run_fits(first, count))
 				return -1;
 			data = (size_t)count * MIG_PAGE;
-			if (len - pos - 16 < data)
+			if (len - pos - 20 < data)
 				return -1;
 			if (fix)
-				le32_put(s + pos + 12, state_crc32(s + pos + 16, data));
-			if (le32_get(s + pos + 12) != state_crc32(s + pos + 16, data))
+				le64_put(s + pos + 12, XXH64(s + pos + 20, data, 0));
+			if (le64_get(s + pos + 12) != XXH64(s + pos + 20, data, 0))
 				return -1;
-			memcpy(model_ram + first * MIG_PAGE, s + pos + 16, data);
-			pos += 16 + data;
+			memcpy(model_ram + first * MIG_PAGE, s + pos + 20, data);
+			pos += 20 + data;
 		} else if (type == 'Z') {
 			uint64_t first;
 			uint32_t count;
@@ -128,20 +128,20 @@ static int model(uint8_t *s, size_t len, bool fix, size_t *end, unsigned int *n)
 		} else if (type == 'S') {
 			uint32_t slen;
 
-			if (len - pos < 16 || *n >= SNAPSHOT_MAX_SECTIONS)
+			if (len - pos < 20 || *n >= SNAPSHOT_MAX_SECTIONS)
 				return -1;
 			slen = le32_get(s + pos + 8);
-			if (slen > SNAPSHOT_META_MAX || len - pos - 16 < slen)
+			if (slen > SNAPSHOT_META_MAX || len - pos - 20 < slen)
 				return -1;
 			if (fix)
-				le32_put(s + pos + 12, state_crc32(s + pos + 16, slen));
-			if (le32_get(s + pos + 12) != state_crc32(s + pos + 16, slen))
+				le64_put(s + pos + 12, XXH64(s + pos + 20, slen, 0));
+			if (le64_get(s + pos + 12) != XXH64(s + pos + 20, slen, 0))
 				return -1;
 			model_sec[(*n)++] = (struct model_section){ .kind = le32_get(s + pos),
 								    .index = le32_get(s + pos + 4),
-								    .offset = pos + 16,
+								    .offset = pos + 20,
 								    .len = slen };
-			pos += 16 + slen;
+			pos += 20 + slen;
 		} else if (type == 'E') {
 			*end = pos;
 			return 0;

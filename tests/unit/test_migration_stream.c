@@ -185,13 +185,13 @@ static void put_header(struct builder *b, const struct mig_target *t)
 }
 
 /* A 'P' record; data (count pages) may be NULL for a header alone. */
-static void put_pages(struct builder *b, uint64_t first, uint32_t count, uint32_t crc,
+static void put_pages(struct builder *b, uint64_t first, uint32_t count, uint64_t sum,
 		      const uint8_t *data, size_t data_len)
 {
 	put_u8(b, 'P');
 	put_u64(b, first);
 	put_u32(b, count);
-	put_u32(b, crc);
+	put_u64(b, sum);
 	put(b, data, data_len);
 }
 
@@ -203,13 +203,13 @@ static void put_zeros(struct builder *b, uint64_t first, uint32_t count)
 }
 
 static void put_section(struct builder *b, uint32_t kind, uint32_t index, const void *data,
-			uint32_t len, uint32_t crc)
+			uint32_t len, uint64_t sum)
 {
 	put_u8(b, 'S');
 	put_u32(b, kind);
 	put_u32(b, index);
 	put_u32(b, len);
-	put_u32(b, crc);
+	put_u64(b, sum);
 	put(b, data, len);
 }
 
@@ -303,14 +303,14 @@ static void shape_of(const uint8_t *p, size_t len, struct stream_shape *sh)
 		case 'P':
 			count = le32_get(p + at + 8);
 			assert_true(count >= 1 && count <= MIG_MAX_RUN);
-			/* The CRC is that of the data that follows. */
-			assert_int_equal(le32_get(p + at + 12),
-					 state_crc32(p + at + 16, (size_t)count * PAGE));
+			/* The checksum is that of the data that follows. */
+			assert_int_equal(le64_get(p + at + 12),
+					 mig_checksum(p + at + 20, (size_t)count * PAGE));
 			sh->p++;
 			sh->p_pages += count;
 			if (count > sh->max_p_run)
 				sh->max_p_run = count;
-			at += 16 + (size_t)count * PAGE;
+			at += 20 + (size_t)count * PAGE;
 			break;
 		case 'Z':
 			sh->z++;
@@ -319,7 +319,7 @@ static void shape_of(const uint8_t *p, size_t len, struct stream_shape *sh)
 			break;
 		case 'S':
 			sh->s++;
-			at += 16 + le32_get(p + at + 8);
+			at += 20 + le32_get(p + at + 8);
 			break;
 		case 'E':
 			sh->e++;
@@ -616,7 +616,7 @@ static void test_bad_header(void **state)
 	target_init(&r, 2, H_SIZE, H_SIZE, 0);
 
 	/* Each followed by a valid page record, which must not land. */
-#define WITH_PAGE(b) put_pages(b, 0, 1, state_crc32(data, PAGE), data, PAGE), put_u8(b, 'E')
+#define WITH_PAGE(b) put_pages(b, 0, 1, mig_checksum(data, PAGE), data, PAGE), put_u8(b, 'E')
 	put_header_raw(&b, "VIREOSNP", MIG_VERSION, 2, H_SIZE, H_SIZE);
 	WITH_PAGE(&b);
 	assert_refused(&b, &r, "not a Vireo migration stream");
@@ -627,7 +627,13 @@ static void test_bad_header(void **state)
 	b.len = 0;
 	put_header_raw(&b, MIG_MAGIC, MIG_VERSION + 1, 2, H_SIZE, H_SIZE);
 	WITH_PAGE(&b);
-	assert_refused(&b, &r, "stream version 2, this Vireo reads version 1");
+	assert_refused(&b, &r, "stream version 3, this Vireo reads version 2");
+	/* Version 1 (CRC-32 checksums, 16-byte record headers): refused by
+	 * its number, not misread. */
+	b.len = 0;
+	put_header_raw(&b, MIG_MAGIC, 1, 2, H_SIZE, H_SIZE);
+	WITH_PAGE(&b);
+	assert_refused(&b, &r, "stream version 1, this Vireo reads version 2");
 	b.len = 0;
 	put_header_raw(&b, MIG_MAGIC, 0, 2, H_SIZE, H_SIZE);
 	WITH_PAGE(&b);
@@ -749,7 +755,7 @@ static void test_bad_page_runs(void **state)
 		put_header(&b, &r->t);
 		if (bad[i].type == 'P')
 			/* Data follows: a reader that took it would write RAM. */
-			put_pages(&b, bad[i].first, bad[i].count, state_crc32(data, sizeof(data)),
+			put_pages(&b, bad[i].first, bad[i].count, mig_checksum(data, sizeof(data)),
 				  data, sizeof(data));
 		else
 			put_zeros(&b, bad[i].first, bad[i].count);
@@ -763,9 +769,9 @@ static void test_bad_page_runs(void **state)
 	 * longer than MIG_MAX_RUN. */
 	b.len = 0;
 	put_header(&b, &small.t);
-	put_pages(&b, H_PAGES - 1, 1, state_crc32(data, PAGE), data, PAGE);
+	put_pages(&b, H_PAGES - 1, 1, mig_checksum(data, PAGE), data, PAGE);
 	put_zeros(&b, 0, H_PAGES);
-	put_pages(&b, H_PAGES - 4, 4, state_crc32(data, 4 * PAGE), data, 4 * PAGE);
+	put_pages(&b, H_PAGES - 4, 4, mig_checksum(data, 4 * PAGE), data, 4 * PAGE);
 	put_u8(&b, 'E');
 	memset(small.t.ram, 0x77, H_SIZE);
 	assert_int_equal(receive_buf(b.p, b.len, &small, &err, NULL), 0);
@@ -785,7 +791,18 @@ static void test_bad_page_runs(void **state)
 	target_free(&big);
 }
 
-static void test_bad_crc(void **state)
+/* The stream's checksum is XXH64 with seed 0, as the format says: a
+ * known answer from xxHash's own test vectors pins it, so that another
+ * implementation (or a library change) cannot drift unnoticed. */
+static void test_checksum_is_xxh64(void **state)
+{
+	(void)state;
+	assert_true(mig_checksum(NULL, 0) == 0xEF46DB3751D8E999ULL);
+	assert_true(mig_checksum("a", 1) == 0xD24EC4F1A98C6E5BULL);
+	assert_true(mig_checksum("abc", 3) == 0x44BC2CF5AD770999ULL);
+}
+
+static void test_bad_checksum(void **state)
 {
 	static uint8_t data[2 * PAGE];
 	struct target_ram r;
@@ -798,7 +815,7 @@ static void test_bad_crc(void **state)
 
 	b.len = 0;
 	put_header(&b, &r.t);
-	put_pages(&b, 2, 2, state_crc32(data, sizeof(data)) ^ 1, data, sizeof(data));
+	put_pages(&b, 2, 2, mig_checksum(data, sizeof(data)) ^ 1, data, sizeof(data));
 	put_u8(&b, 'E');
 	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), -1);
 	assert_string_equal(err.msg, "pages 2+2 are damaged (checksum)");
@@ -806,7 +823,7 @@ static void test_bad_crc(void **state)
 	/* The checksum covers every byte. */
 	b.len = 0;
 	put_header(&b, &r.t);
-	put_pages(&b, 0, 2, state_crc32(data, sizeof(data)), data, sizeof(data));
+	put_pages(&b, 0, 2, mig_checksum(data, sizeof(data)), data, sizeof(data));
 	b.p[b.len - 1] ^= 0x80;
 	put_u8(&b, 'E');
 	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), -1);
@@ -816,21 +833,21 @@ static void test_bad_crc(void **state)
 	 * (LeakSanitizer would say otherwise). */
 	b.len = 0;
 	put_header(&b, &r.t);
-	put_section(&b, SNAP_MACHINE, 0, "abc", 3, state_crc32("abc", 3));
-	put_section(&b, SNAP_VCPU, 0, "defg", 4, state_crc32("defh", 4));
+	put_section(&b, SNAP_MACHINE, 0, "abc", 3, mig_checksum("abc", 3));
+	put_section(&b, SNAP_VCPU, 0, "defg", 4, mig_checksum("defh", 4));
 	put_u8(&b, 'E');
 	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), -1);
 	assert_string_equal(err.msg, "a section is damaged (checksum)");
-	/* An empty section's CRC is 0. */
-	b.len = 0;
-	put_header(&b, &r.t);
-	put_section(&b, SNAP_MACHINE, 0, NULL, 0, 1);
-	put_u8(&b, 'E');
-	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), -1);
-	assert_string_equal(err.msg, "a section is damaged (checksum)");
+	/* An empty section's checksum is XXH64's of nothing, not 0. */
 	b.len = 0;
 	put_header(&b, &r.t);
 	put_section(&b, SNAP_MACHINE, 0, NULL, 0, 0);
+	put_u8(&b, 'E');
+	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), -1);
+	assert_string_equal(err.msg, "a section is damaged (checksum)");
+	b.len = 0;
+	put_header(&b, &r.t);
+	put_section(&b, SNAP_MACHINE, 0, NULL, 0, mig_checksum(NULL, 0));
 	put_u8(&b, 'E');
 	assert_int_equal(receive_buf(b.p, b.len, &r, &err, NULL), 0);
 
@@ -855,15 +872,15 @@ static void test_section_limits(void **state)
 	/* Longer than any section may be: refused on its header, before
 	 * anything is allocated or read. */
 	put_header(&b, &r.t);
-	put_section(&b, SNAP_DEVICES, 0, NULL, 0, 0);
-	le32_put(b.p + b.len - 8, SNAPSHOT_META_MAX + 1); /* the length field */
+	put_section(&b, SNAP_DEVICES, 0, NULL, 0, mig_checksum(NULL, 0));
+	le32_put(b.p + b.len - 12, SNAPSHOT_META_MAX + 1); /* the length field */
 	put(&b, "xxxx", 4);
 	put_u8(&b, 'E');
 	assert_refused(&b, &r, "a section of 67108865 bytes");
 	b.len = 0;
 	put_header(&b, &r.t);
-	put_section(&b, SNAP_DEVICES, 0, NULL, 0, 0);
-	le32_put(b.p + b.len - 8, UINT32_MAX);
+	put_section(&b, SNAP_DEVICES, 0, NULL, 0, mig_checksum(NULL, 0));
+	le32_put(b.p + b.len - 12, UINT32_MAX);
 	assert_refused(&b, &r, "a section of 4294967295 bytes");
 
 	/* SNAPSHOT_MAX_SECTIONS sections are fine, one more is not. */
@@ -872,7 +889,7 @@ static void test_section_limits(void **state)
 	for (i = 0; i < SNAPSHOT_MAX_SECTIONS; i++) {
 		uint8_t x[3] = { (uint8_t)i, 1, 2 };
 
-		put_section(&b, SNAP_VCPU, i, x, sizeof(x), state_crc32(x, sizeof(x)));
+		put_section(&b, SNAP_VCPU, i, x, sizeof(x), mig_checksum(x, sizeof(x)));
 	}
 	put_u8(&b, 'E');
 	s = (struct mem_stream){ b.p, b.len, 0 };
@@ -886,7 +903,7 @@ static void test_section_limits(void **state)
 	}
 	mig_sections_free(l, n);
 	b.len--; /* the 'E' */
-	put_section(&b, SNAP_VCPU, 999, "z", 1, state_crc32("z", 1));
+	put_section(&b, SNAP_VCPU, 999, "z", 1, mig_checksum("z", 1));
 	put_u8(&b, 'E');
 	snprintf(want, sizeof(want), "more than %d sections", SNAPSHOT_MAX_SECTIONS);
 	assert_refused(&b, &r, want);
@@ -941,11 +958,11 @@ static void test_every_truncation(void **state)
 	data[5] = 1;
 	target_init(&r, 1, H_SIZE, H_SIZE, 0);
 	put_header(&b, &r.t);
-	put_pages(&b, 4, 2, state_crc32(data, sizeof(data)), data, sizeof(data));
+	put_pages(&b, 4, 2, mig_checksum(data, sizeof(data)), data, sizeof(data));
 	put_zeros(&b, 0, 3);
-	put_section(&b, SNAP_MACHINE, 0, "0123456789", 10, state_crc32("0123456789", 10));
-	put_section(&b, SNAP_CLOCK, 0, NULL, 0, 0);
-	put_pages(&b, 15, 1, state_crc32(data, PAGE), data, PAGE);
+	put_section(&b, SNAP_MACHINE, 0, "0123456789", 10, mig_checksum("0123456789", 10));
+	put_section(&b, SNAP_CLOCK, 0, NULL, 0, mig_checksum(NULL, 0));
+	put_pages(&b, 15, 1, mig_checksum(data, PAGE), data, PAGE);
 	put_u8(&b, 'E');
 
 	for (len = 0; len < b.len; len++) {
@@ -1156,7 +1173,7 @@ static uint64_t mono_ns(void)
 /* What rate_limit() guarantees whatever the machine's speed: a send that
  * would take a second's bytes past max_bw waits for the next second
  * (nanosleep never returns early). Header (32 bytes) + a section of
- * 1000 (17 + 1000) with max_bw 1000: the section waits for the second
+ * 1000 (21 + 1000) with max_bw 1000: the section waits for the second
  * that began with the header to end. Only lower bounds: a slow machine
  * only makes it longer. */
 static void test_rate_limit_waits(void **state)
@@ -1175,14 +1192,14 @@ static void test_rate_limit_waits(void **state)
 	dt = mono_ns() - t0;
 	assert_true(dt >= 1000000000u);
 	stream = capture_end(&c, &len);
-	assert_int_equal(len, 32 + 17 + 1000);
+	assert_int_equal(len, 32 + 21 + 1000);
 	free(stream);
 }
 
 /* The rate limit's promise, "at most max_bw bytes in each second, counted
  * from the second's start" (migration_stream.c), for a record longer than
- * max_bw: header (32 bytes) and one 'P' record of 2 pages (17 + 8192)
- * with max_bw 4096 are 8241 bytes, which take three seconds' windows,
+ * max_bw: header (32 bytes) and one 'P' record of 2 pages (21 + 8192)
+ * with max_bw 4096 are 8245 bytes, which take three seconds' windows,
  * so the last byte cannot leave before 2 s have passed.
  *
  * BUG (left failing on purpose, see the report): rate_limit() lets the
@@ -1206,11 +1223,11 @@ static void test_rate_limit_record_over_max_bw(void **state)
 	assert_int_equal(mig_send_pages(&c.o, ram, 0, 2, false, &zeros), 0);
 	dt = mono_ns() - t0;
 	stream = capture_end(&c, &len);
-	assert_int_equal(len, 32 + 17 + 2 * PAGE);
+	assert_int_equal(len, 32 + 21 + 2 * PAGE);
 	free(stream);
 	assert_true(dt >= 1000000000u); /* what the code does guarantee */
 	if (dt < 2000000000u)
-		fail_msg("8241 bytes at max_bw 4096 B/s went out in %llu ms (at least 2000 ms)",
+		fail_msg("8245 bytes at max_bw 4096 B/s went out in %llu ms (at least 2000 ms)",
 			 (unsigned long long)(dt / 1000000));
 }
 
@@ -1624,7 +1641,8 @@ int main(void)
 		cmocka_unit_test(test_bad_header),
 		cmocka_unit_test(test_machine_message_memory),
 		cmocka_unit_test(test_bad_page_runs),
-		cmocka_unit_test(test_bad_crc),
+		cmocka_unit_test(test_checksum_is_xxh64),
+		cmocka_unit_test(test_bad_checksum),
 		cmocka_unit_test(test_section_limits),
 		cmocka_unit_test(test_unknown_record),
 		cmocka_unit_test(test_every_truncation),
