@@ -36,26 +36,21 @@ difference shown when they disagree).
                 card (to the candump from before the snapshot too);
                 poweroff
   bus           the card on a Vireo CAN bus (vireo canbus) with a member
-                written here in Python (test_can.HubMember): 250 frames
+                written here in Python (canbus.HubMember): 250 frames
                 each way (fewer than the hub queues for a member, so a
                 slow receiver loses none), compared whole; vireo canbus
                 --inject-busoff: BUS-OFF, restart, frames pass"""
-import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
-import test_can as tc
+import canbus as cb
 import vm as vmmod
+from canbus import VCAN, CanGuest, Frame, HostDump, HostSender, compare, detach, host
 from qmp import QMP
-from test_can import CanGuest, Frame, HostDump, HostSender, compare, detach, host
-from vm import Suite, check
+from vm import check
 
-VCAN = "vcan0"
 N_FRAMES = 10000
 DEV = "kvaser-pci0"
 GEN = (
@@ -66,53 +61,22 @@ GEN = (
 )
 
 
-class Rig:
+class Rig(cb.VcanRig):
     """vcan0 (classic CAN), a host candump on it, and one VM with the
     Kvaser card on it."""
 
     def __init__(self, d):
-        self.dump = self.sender = self.g = self.qmp = None
-        self.d = d
         self.stats_json = os.path.join(d, "stats.json")
         self.qmp_path = os.path.join(d, "qmp.sock")
-        self.guest_tx = 0
-        self.guest_rx = 0
-        self.powered_off = False
-        try:
-            subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
-            host(["ip", "link", "add", "dev", VCAN, "type", "vcan"])
-            host(["ip", "link", "set", VCAN, "up"])
-            self.dump = HostDump(VCAN)
-            self.sender = HostSender(VCAN)
-            self.g = detach(CanGuest(["socketcan=%s,model=kvaser" % VCAN],
-                                     stats_json=self.stats_json, qmp=self.qmp_path))
-            self.qmp = QMP(self.qmp_path)
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(d)
 
-    def probe(self):
-        self.sender.send([Frame(0x7fe, length=1, data=b"\x5e")])
-        self.guest_rx += 1
+    def start(self):
+        self.g = detach(CanGuest(["socketcan=%s,model=kvaser" % VCAN],
+                                 stats_json=self.stats_json, qmp=self.qmp_path))
+        self.qmp = QMP(self.qmp_path)
 
     def dev_stats(self):
         return self.qmp.cmd("query-vireo-stats")["devices"][DEV]
-
-    def deaths(self):
-        return [] if self.powered_off else [d for d in [self.g.death()] if d]
-
-    def up(self):
-        self.g.ok("/sbin/ip link set can0 up type can bitrate 500000")
-        st = self.g.state()
-        check(st == "ERROR-ACTIVE", "can0 up, state %s" % st)
-
-    def close(self):
-        for x in (self.qmp, self.g, self.sender):
-            if x:
-                x.close()
-        if self.dump:
-            self.dump.stop()
-        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
 
 
 def t_driver(r):
@@ -126,71 +90,44 @@ def t_driver(r):
     check("xilinx version=14" in log, "kvaser_pci's probe said %r" % log)
     names = g.ok("ls /sys/class/net | grep '^can' || true").split()
     check(names == ["can0"], "the guest's CAN interfaces: %s" % names)
-    r.up()
+    r.g.up_bitrate()
     return "can0 on kvaser_pci (10e8:8406, Xilinx version 14), one channel; bitrate 500000: " \
            "ERROR-ACTIVE"
 
 
 def t_guest_to_host(r):
-    g = r.g
-    since = r.dump.mark()
-    before = g.stats()
-    t0 = time.monotonic()
-    n = tc.guest_cangen(g, GEN, "/tmp/tx.txt")
-    t1 = time.monotonic()
-    r.guest_tx += n
-    got = r.dump.wait(since, n, 120)
-    after = g.stats()
-    g.check_file("/tmp/tx.txt", got, "guest cangen record vs host candump on %s" % VCAN)
-    kinds = {"std": sum(1 for f in got if re.match(r"^[0-9A-F]{3}#[0-9A-F]*$", f)),
-             "ext": sum(1 for f in got if re.match(r"^[0-9A-F]{8}#[0-9A-F]*$", f)),
-             "rtr": sum(1 for f in got if "#R" in f)}
-    check(all(kinds.values()), "not every kind of frame was there: %s" % kinds)
-    dt = after["tx_packets"] - before["tx_packets"]
-    check(dt == n and after["tx_errors"] == before["tx_errors"],
-          "guest tx_packets +%d (expected %d), tx_errors %d -> %d" %
-          (dt, n, before["tx_errors"], after["tx_errors"]))
+    n, dt, kinds = r.guest_to_host(GEN)
     return "%d frames in %.1fs (%.0f/s; %s), same sequence on both sides" % (
-        n, t1 - t0, n / (t1 - t0), ", ".join("%s %d" % kv for kv in kinds.items()))
+        n, dt, n / dt, ", ".join("%s %d" % kv for kv in kinds.items()))
 
 
 def t_host_to_guest(r):
     g = r.g
-    frames = tc.frame_list(N_FRAMES, fd=False, seed=37)
-    want = [f.text() for f in frames]
-    before = g.stats()
-    path = g.dump_start(r.probe)
-    # Every frame the emulated controller takes costs the guest a dozen
-    # trapped register accesses in its interrupt handler (tens of us each
-    # in the nested host), and the sja1000 driver hands frames to the
-    # kernel's backlog (1,000 frames), which a guest busy in its handler
-    # cannot drain: frames the guest has not yet shown to candump are
-    # kept under 1,000, so that no queue on the way can overflow.
-    chunk, window = 250, 1000
-    t0 = time.monotonic()
-    sent = 0
-    while sent < len(frames):
-        deadline = time.monotonic() + 120
-        while sent - g.count_frames(path) > window - chunk:
-            check(time.monotonic() < deadline, "the guest's candump took no frame for 120 s "
-                  "(device: %s)" % r.dev_stats())
-            time.sleep(0.2)
-        r.sender.send(frames[sent:sent + chunk], rate=2000)
-        sent += len(frames[sent:sent + chunk])
-    t1 = time.monotonic()
-    r.guest_rx += len(frames)
-    g.wait_frames(path, len(frames))
-    g.dump_stop(path)
-    after = g.stats()
-    g.check_file(g.canon_dump(path), want, "host raw socket -> guest candump")
-    check(after["rx_dropped"] == before["rx_dropped"] and
-          after["rx_over_errors"] == before["rx_over_errors"],
-          "guest rx_dropped %d -> %d, rx_over_errors %d -> %d" % (
-              before["rx_dropped"], after["rx_dropped"], before["rx_over_errors"],
-              after["rx_over_errors"]))
+    frames = cb.frame_list(N_FRAMES, fd=False, seed=37)
+
+    def send(path):
+        # Every frame the emulated controller takes costs the guest a dozen
+        # trapped register accesses in its interrupt handler (tens of us
+        # each in the nested host), and the sja1000 driver hands frames to
+        # the kernel's backlog (1,000 frames), which a guest busy in its
+        # handler cannot drain: frames the guest has not yet shown to
+        # candump are kept under 1,000, so that no queue on the way can
+        # overflow.
+        chunk, window = 250, 1000
+        sent = 0
+        while sent < len(frames):
+            deadline = time.monotonic() + 120
+            while sent - g.count_frames(path) > window - chunk:
+                check(time.monotonic() < deadline, "the guest's candump took no frame for 120 s "
+                      "(device: %s)" % r.dev_stats())
+                time.sleep(0.2)
+            r.sender.send(frames[sent:sent + chunk], rate=2000)
+            sent += len(frames[sent:sent + chunk])
+
+    _, dt = r.host_to_guest(frames, send)
     return "%d frames (%d RTR, %d extended) in %.1fs (%.0f/s); guest candump got exactly them, " \
            "in order" % (len(frames), sum(f.rtr for f in frames), sum(f.ext for f in frames),
-                         t1 - t0, len(frames) / (t1 - t0))
+                         dt, len(frames) / dt)
 
 
 def pass_both_ways(r, tag):
@@ -199,30 +136,15 @@ def pass_both_ways(r, tag):
     g = r.g
     since = r.dump.mark()
     path = g.dump_start(r.probe)
-    g.ok("cansend can0 %s1#11" % tag)
-    r.guest_tx += 1
-    deadline = time.monotonic() + 30
-    while "%s1#11" % tag not in r.dump.frames(since):
-        check(time.monotonic() < deadline, "the guest's %s1#11 never reached %s" % (tag, VCAN))
-        time.sleep(0.1)
-    r.sender.send([Frame(int(tag + "2", 16), length=1, data=b"\x22")])
-    r.guest_rx += 1
-    g.wait_frames(path, 2, 30)
-    g.dump_stop(path)
-    compare(g.lines(g.canon_dump(path)), ["%s1#11" % tag, "%s2#22" % tag],
+    r.send_then_answer(since, "%s1#11" % tag, Frame(int(tag + "2", 16), length=1, data=b"\x22"))
+    compare(g.dump_frames(path, 2), ["%s1#11" % tag, "%s2#22" % tag],
             "guest candump after restart (its own frame's echo, then the host's)")
 
 
 def t_busoff(r):
     g = r.g
     before = g.stats()
-    host([tc.CANSEND, VCAN, "20000040#0000000000000000"])  # CAN_ERR_BUSOFF
-    deadline = time.monotonic() + 20
-    st = g.state()
-    while st != "BUS-OFF" and time.monotonic() < deadline:
-        time.sleep(0.3)
-        st = g.state()
-    check(st == "BUS-OFF", "after an error frame with CAN_ERR_BUSOFF on %s, can0 is %s" % (VCAN, st))
+    r.busoff()
     ev = r.qmp.event("VIREO_CAN_BUS_OFF", 30)
     check(ev["data"] == {"device": DEV}, "QMP bus-off event %r" % ev)
     # A bus-off controller hears nothing.
@@ -232,9 +154,7 @@ def t_busoff(r):
     check(mid["rx_packets"] == before["rx_packets"],
           "the guest received while bus-off: rx_packets %d -> %d" % (before["rx_packets"],
                                                                     mid["rx_packets"]))
-    g.ok("/sbin/ip link set can0 type can restart")
-    st2 = g.state()
-    check(st2 == "ERROR-ACTIVE", "after restart, can0 is %s" % st2)
+    g.restart()
     ev = r.qmp.event("VIREO_CAN_RESTART", 30)
     check(ev["data"] == {"device": DEV}, "QMP restart event %r" % ev)
     pass_both_ways(r, "33")
@@ -261,11 +181,7 @@ def t_tx_errors(r):
         # The driver takes the frame; every attempt the device makes is
         # refused (ENETDOWN): +8 on the transmit error counter each.
         g.ok("cansend can0 4E1#0E")
-        deadline = time.monotonic() + 30
-        st = g.state()
-        while st != "BUS-OFF" and time.monotonic() < deadline:
-            time.sleep(0.3)
-            st = g.state()
+        st = g.wait_state("BUS-OFF", 30)
         after = can_stats(g)
     finally:
         host(["ip", "link", "set", VCAN, "up"])
@@ -281,8 +197,7 @@ def t_tx_errors(r):
           "the driver saw error-warn +%d, error-pass +%d, bus-off +%d (1 each expected)" %
           (d["error_warning"], d["error_passive"], d["bus_off"]))
     r.qmp.event("VIREO_CAN_BUS_OFF", 30)
-    g.ok("/sbin/ip link set can0 type can restart")
-    check(g.state() == "ERROR-ACTIVE", "after restart, can0 is %s" % g.state())
+    g.restart()
     r.qmp.event("VIREO_CAN_RESTART", 30)
     pass_both_ways(r, "4E")
     return "%s down: error warning, error passive, bus-off, one each (%s); up and restart: " \
@@ -326,17 +241,9 @@ def t_snapshot(r):
     r.qmp = QMP(qmp2, timeout=60)
     st = g.state()
     check(st == "ERROR-ACTIVE", "after the restore, can0 is %s" % st)
-    since = r.dump.mark()
-    g.ok("cansend can0 5A1#A1")
-    r.guest_tx += 1
-    deadline = time.monotonic() + 30
-    while "5A1#A1" not in r.dump.frames(since):
-        check(time.monotonic() < deadline, "the restored guest's 5A1#A1 never reached %s" % VCAN)
-        time.sleep(0.1)
-    r.sender.send([Frame(0x5a2, length=1, data=b"\x22")])
-    g.wait_frames(path, 2, 30)
-    g.dump_stop(path)
-    compare(g.lines(g.canon_dump(path)), ["5A1#A1", "5A2#22"],
+    r.send_then_answer(r.dump.mark(), "5A1#A1", Frame(0x5a2, length=1, data=b"\x22"),
+                       "the restored guest's")
+    compare(g.dump_frames(path, 2), ["5A1#A1", "5A2#22"],
             "the candump started before the snapshot, after the restore")
     pass_both_ways(r, "5B")
     dev = r.dev_stats()
@@ -360,51 +267,24 @@ CASES = (
 )
 
 
-class BusRig:
+class BusRig(cb.HubRig):
     """A vireo canbus hub, a Python member watching it, and one VM with the
     Kvaser card on the bus."""
 
+    member = "test_kvaser.py"
+
     def __init__(self, d):
-        self.path = os.path.join(d, "bus.sock")
         self.qmp_path = os.path.join(d, "qmp.sock")
-        self.watch = self.g = self.qmp = None
-        self.powered_off = False
-        self.hub = subprocess.Popen([vmmod.VIREO, "canbus", self.path], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 20
-            while not os.path.exists(self.path):
-                check(time.monotonic() < deadline and self.hub.poll() is None,
-                      "no canbus hub at %s" % self.path)
-                time.sleep(0.1)
-            self.watch = tc.HubMember(self.path, "test_kvaser.py")
-            self.g = detach(CanGuest(["bus=%s,model=kvaser" % self.path], qmp=self.qmp_path))
-            self.qmp = QMP(self.qmp_path)
-            self.g.ok("/sbin/ip link set can0 up type can bitrate 500000")
-        except BaseException:
-            self.close()
-            raise
+        self.g = None
+        super().__init__(d)
 
-    def probe(self):
-        self.watch.send(Frame(0x7fe, length=1, data=b"\x5e"))
+    def start(self):
+        self.g = detach(CanGuest(["bus=%s,model=kvaser" % self.path], qmp=self.qmp_path))
+        self.qmp = QMP(self.qmp_path)
+        self.g.ok("/sbin/ip link set can0 up type can bitrate 500000")
 
-    def deaths(self):
-        out = [] if self.powered_off else [d for d in [self.g.death()] if d]
-        if self.hub.poll() is not None:
-            out.append("the canbus hub exited with status %s" % self.hub.returncode)
-        return out
-
-    def close(self):
-        for x in (self.qmp, self.g, self.watch):
-            if x:
-                x.close()
-        if self.hub.poll() is None:
-            self.hub.terminate()
-            try:
-                self.hub.wait(10)
-            except subprocess.TimeoutExpired:
-                self.hub.kill()
-                self.hub.wait()
+    def vms(self):
+        return [self.g] if self.g else []
 
 
 BUS_GEN = ((100, "-I r -L i -D r"), (100, "-e -I r -L i -D r"), (50, "-R -I r -L i"))
@@ -413,10 +293,10 @@ BUS_GEN = ((100, "-I r -L i -D r"), (100, "-e -I r -L i -D r"), (50, "-R -I r -L
 def b_both_ways(r):
     g = r.g
     since = r.watch.mark()
-    n = tc.guest_cangen(g, BUS_GEN, "/tmp/bus.txt")
+    n = cb.guest_cangen(g, BUS_GEN, "/tmp/bus.txt")
     got = r.watch.wait(since, n, 60)
     g.check_file("/tmp/bus.txt", got, "guest cangen record vs the bus member")
-    frames = tc.frame_list(250, fd=False, seed=38)
+    frames = cb.frame_list(250, fd=False, seed=38)
     path = g.dump_start(r.probe)
     for f in frames:
         r.watch.send(f)
@@ -430,27 +310,22 @@ def b_both_ways(r):
 def b_busoff(r):
     g = r.g
     host([vmmod.VIREO, "canbus", r.path, "--inject-busoff"])
-    deadline = time.monotonic() + 20
-    st = g.state()
-    while st != "BUS-OFF" and time.monotonic() < deadline:
-        time.sleep(0.3)
-        st = g.state()
+    st = g.wait_state("BUS-OFF", 20)
     check(st == "BUS-OFF", "after --inject-busoff, can0 is %s" % st)
     ev = r.qmp.event("VIREO_CAN_BUS_OFF", 30)
     check(ev["data"] == {"device": DEV}, "QMP bus-off event %r" % ev)
-    g.ok("/sbin/ip link set can0 type can restart")
-    check(g.state() == "ERROR-ACTIVE", "after restart, can0 is %s" % g.state())
+    g.restart()
     r.qmp.event("VIREO_CAN_RESTART", 30)
     since = r.watch.mark()
     path = g.dump_start(r.probe)
     g.ok("cansend can0 6C1#C1")
-    compare([f for f in r.watch.wait(since, 1, 30) if f != tc.SENTINEL], ["6C1#C1"],
+    compare([f for f in r.watch.wait(since, 1, 30) if f != cb.SENTINEL], ["6C1#C1"],
             "the bus after the restart")
     r.watch.send(Frame(0x6c2, length=1, data=b"\xc2"))
     g.wait_frames(path, 2, 30)
     g.dump_stop(path)
     compare(g.lines(g.canon_dump(path)), ["6C1#C1", "6C2#C2"], "guest candump after the restart")
-    r.powered_off = True
+    r.off.append(g)
     g.poweroff()
     return "BUS-OFF (QMP VIREO_CAN_BUS_OFF), restart: ERROR-ACTIVE, frames pass both ways; " \
            "poweroff exit 0"
@@ -462,24 +337,10 @@ BUS_CASES = (
 )
 
 
-def main():
-    s = Suite()
-    if not os.path.exists(tc.TOOLS_INITRD):
-        s.skip("kvaser", "%s not built (guest/build)" % tc.TOOLS_INITRD)
-        return s.finish()
-    tc.CANDUMP, tc.CANSEND = tc.host_tool("candump"), tc.host_tool("cansend")
-    why = None
-    if os.geteuid() != 0:
-        why = "needs root (creates vcan0)"
-    elif not tc.CANDUMP or not tc.CANSEND:
-        why = "no candump/cansend on this host (apt-get install can-utils)"
-    elif subprocess.run(["modprobe", "vcan"], capture_output=True).returncode != 0 and \
-            not os.path.isdir("/sys/module/vcan"):
-        why = "no vcan module"
-    tc.run_cases(s, "kvaser socketcan", Rig, CASES, why)
-    tc.run_cases(s, "kvaser bus", BusRig, BUS_CASES)
-    return s.finish()
+def run_parts(s):
+    cb.run_cases(s, "kvaser socketcan", Rig, CASES, cb.vcan_unavailable())
+    cb.run_cases(s, "kvaser bus", BusRig, BUS_CASES)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cb.suite_main("kvaser", run_parts))
