@@ -54,10 +54,13 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
-from vmguest import BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, delta, fmt, stats_exits, vmmod
+from vmguest import (BenchGuest, GUEST, INITRD, KERNEL, QEMU, VIREO, delta, fmt, minus, stats_exits,
+                     vmmod)
 
 VCAN = "vcan0"
 CONFIGS = (("vireo", "vireo"), ("qemu", "qemu"), ("kvaser", "vireo-kvaser"))
+# kind: the VMM and its CAN controller (CanGuest)
+KINDS = {"vireo": ("vireo", "virtio"), "qemu": ("qemu", "kvaser"), "vireo-kvaser": ("vireo", "kvaser")}
 FLOOD_ID, PING_ID, PONG_ID, SENTINEL_ID = 0x123, 0x100, 0x101, 0x7fe
 CACHE = os.environ.get("VIREO_CACHE", os.path.expanduser("~/.cache/vireo"))
 CAN_EFF_MASK = 0x1fffffff
@@ -68,6 +71,17 @@ def tool(name):
     if not os.access(exe, os.X_OK):
         raise SystemExit("bench/can: no %s on this host (apt-get install can-utils)" % name)
     return exe
+
+
+def vcan_add():
+    """vcan0 anew, up."""
+    vcan_del()
+    run(["ip", "link", "add", "dev", VCAN, "type", "vcan"])
+    run(["ip", "link", "set", VCAN, "up"])
+
+
+def vcan_del():
+    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
 
 
 def run(cmd, **kw):
@@ -102,36 +116,39 @@ def make_initrd(tmp):
 
 
 class CanGuest(BenchGuest):
-    """BenchGuest with a CAN controller on vcan0: virtio-can under vireo,
-    kvaser_pci under QEMU and under vireo-kvaser."""
+    """BenchGuest with a CAN controller on vcan0: kind "vireo" with
+    virtio-can (model "virtio", our guest driver) or its Kvaser card (model
+    "kvaser"), or kind "qemu" with its kvaser_pci, under KVM or (accel
+    "tcg") QEMU's TCG; boot_timeout is how long the boot may take."""
 
-    def __init__(self, kind, initrd, stats_json=None):
+    def __init__(self, kind, model, initrd, stats_json=None, accel="kvm", boot_timeout=None):
         self.kind = kind
         append = "console=ttyS0 quiet"
-        if kind in ("vireo", "vireo-kvaser"):
+        if kind == "vireo":
             args = [VIREO, "--kernel", KERNEL, "--initrd", initrd, "--cmdline", append,
                     "--memory", "512M", "--cpus", "1", "--can", "socketcan=" + VCAN +
-                    (",model=kvaser" if kind == "vireo-kvaser" else "")]
+                    (",model=kvaser" if model == "kvaser" else "")]
             if stats_json:
                 args += ["--stats-json", stats_json]
         else:
-            args = [QEMU, "-enable-kvm", "-cpu", "host", "-m", "512M", "-smp", "1",
-                    "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
-                    "-kernel", KERNEL, "-initrd", initrd, "-append", append,
-                    "-object", "can-bus,id=canbus0",
-                    "-object", "can-host-socketcan,id=canhost0,if=%s,canbus=canbus0" % VCAN,
-                    "-device", "kvaser_pci,canbus=canbus0"]
+            accel_args = ["-accel", "tcg"] if accel == "tcg" else ["-enable-kvm", "-cpu", "host"]
+            args = [QEMU] + accel_args + [
+                "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+                "-serial", "stdio", "-kernel", KERNEL, "-initrd", initrd, "-append", append,
+                "-object", "can-bus,id=canbus0",
+                "-object", "can-host-socketcan,id=canhost0,if=%s,canbus=canbus0" % VCAN,
+                "-device", "kvaser_pci,canbus=canbus0"]
         saved = vmmod.VIREO
         vmmod.VIREO = args[0]
         try:
             self.vm = vmmod.VM(args[1:], linux=False)
         finally:
             vmmod.VIREO = saved
-        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n")
+        self._kvm_dir = None
+        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n", boot_timeout or vmmod.BOOT_TIMEOUT)
         self.vm.expect(r"vireo# ", 60)
         self.ok("stty -echo")
         self.ok("dmesg -n 1")
-        self._kvm_dir = None
 
     def cpu_ticks(self):
         with open("/proc/%d/stat" % self.vm.proc.pid) as f:
@@ -222,77 +239,103 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
 
 
+def can0_up(g, model, mods, timeout=300):
+    """can0 up in the guest g (a Kvaser card's drivers loaded from mods,
+    unless the image did, and its bitrate set); returns can0's driver."""
+    if model == "kvaser":
+        # The tools image loads them itself since it carries the drivers
+        # for vireo's own emulated Kvaser card (guest/build).
+        g.ok("[ -d /sys/module/kvaser_pci ] || { insmod %s/sja1000.ko && insmod %s/kvaser_pci.ko; }"
+             % (mods, mods), timeout)
+        g.ok("/sbin/ip link set can0 type can bitrate 500000")
+    g.ok("/sbin/ip link set can0 up")
+    return g.ok("basename $(readlink /sys/class/net/can0/device/driver)").strip()
+
+
+def round_trip_run(g, log, pings, timeout=1.0):
+    """pings round trips (ping()) through the guest's kernel, whose CAN
+    gateway answers PING_ID with PONG_ID, a host candump into log timing
+    them. Returns how many were answered, the round trips (µs, sorted),
+    and the VM's KVM counters over the pings (delta)."""
+    g.ok("modprobe can-gw 2>/dev/null; cangw -A -s can0 -d can0 -i -f %X:C00007FF "
+         "-m SET:I:%X.0.0000000000000000" % (PING_ID, PONG_ID))
+    dump = HostDump(log)
+    try:
+        before = g.kvm_counters()
+        answered = ping(pings, timeout=timeout)
+        after = g.kvm_counters()
+        time.sleep(0.5)
+    finally:
+        dump.stop()
+    g.ok("cangw -F")
+    return answered, round_trips(dump), delta(after, before)
+
+
+def flood(g, log, frames, timeout, wait=120, idle_max=None, cost=None):
+    """The guest floods vcan0 with frames 8-byte FLOOD_ID frames (cangen,
+    timeout its command's), a host candump into log counting them (waiting
+    up to wait s); then the VM left idle at its prompt for as long (at
+    least 2 s for the CPU clock's ticks, at most idle_max s) gives its
+    background exits and CPU per second, to be taken off. cost(cmd), when
+    given, is KVM counters to take off the flood's: what typing cmd on the
+    console costs. Returns the figures, per frame received where it says
+    so."""
+    hz = os.sysconf("SC_CLK_TCK")
+    dump = HostDump(log)
+    cmd = "cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, FLOOD_ID)
+    base = cost(cmd) if cost else None
+    try:
+        before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        g.ok(cmd, timeout)
+        got = dump.wait(FLOOD_ID, frames, wait)
+        after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    finally:
+        dump.stop()
+    seen = dump.frames(FLOOD_ID)
+    k = minus(delta(after, before), base)
+    flood_s = t1 - t0
+    idle_s = max(flood_s if idle_max is None else min(flood_s, idle_max), 2.0)
+    before_i, cpu0_i, t0_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    time.sleep(idle_s)
+    after_i, cpu1_i, t1_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    ki = delta(after_i, before_i)
+    idle_s = t1_i - t0_i
+    cpu_s = (cpu1 - cpu0) / hz
+    idle_cpu_s = (cpu1_i - cpu0_i) / hz  # over idle_s
+    res = {"received": got, "flood_s": flood_s,
+           "fps": (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None,
+           "cpu_pct": 100.0 * cpu_s / flood_s,
+           "idle_cpu_pct": 100.0 * idle_cpu_s / idle_s,
+           "idle_cpu_ms_per_s": idle_cpu_s * 1e3 / idle_s,
+           "cpu_us_per_frame": cpu_s * 1e6 / got if got else None,
+           "net_cpu_us_per_frame": (cpu_s - idle_cpu_s / idle_s * flood_s) * 1e6 / got
+           if got else None}
+    if k and got:
+        user = k.get("io_exits", 0) + k.get("mmio_exits", 0)
+        res["exits_per_frame"] = k["exits"] / got
+        res["uexits_per_frame"] = user / got
+        if ki:
+            user_idle = (ki.get("io_exits", 0) + ki.get("mmio_exits", 0)) / idle_s * flood_s
+            res["net_exits_per_frame"] = (k["exits"] - ki["exits"] / idle_s * flood_s) / got
+            res["net_uexits_per_frame"] = (user - user_idle) / got
+            res["idle_exits_per_s"] = ki["exits"] / idle_s
+    return res
+
+
 def run_vm(kind, initrd, mods, args, tmp, frames, stats_json=None):
-    g = CanGuest(kind, initrd, stats_json)
+    vmm, model = KINDS[kind]
+    g = CanGuest(vmm, model, initrd, stats_json)
     res = {}
     try:
-        if kind == "qemu":
-            # The tools image loads them itself since it carries the
-            # drivers for vireo's own emulated Kvaser card (guest/build).
-            g.ok("[ -d /sys/module/kvaser_pci ] || { insmod %s/sja1000.ko && insmod %s/kvaser_pci.ko; }"
-                 % (mods, mods))
-        if kind != "vireo":
-            g.ok("/sbin/ip link set can0 type can bitrate 500000")
-        g.ok("/sbin/ip link set can0 up")
-        drv = g.ok("basename $(readlink /sys/class/net/can0/device/driver)").strip()
-        res["driver"] = drv
+        res["driver"] = can0_up(g, model, mods)
 
-        # Round trips: the guest's kernel answers PING_ID with PONG_ID.
-        g.ok("modprobe can-gw 2>/dev/null; cangw -A -s can0 -d can0 -i -f %X:C00007FF -m SET:I:%X.0.0000000000000000" %
-             (PING_ID, PONG_ID))
-        dump = HostDump(os.path.join(tmp, "ping-%s.log" % kind))
-        try:
-            before = g.kvm_counters()
-            answered = ping(args.pings)
-            after = g.kvm_counters()
-            time.sleep(0.5)
-        finally:
-            dump.stop()
-        rtt = round_trips(dump)
-        k = delta(after, before)
+        answered, rtt, k = round_trip_run(g, os.path.join(tmp, "ping-%s.log" % kind), args.pings)
         res["answered"] = answered
         res["rtt_median"] = median(rtt)
         res["rtt_p90"] = percentile(rtt, 0.9)
         res["exits_per_rtt"] = k["exits"] / answered if k and answered else None
-        g.ok("cangw -F")
 
-        dump = HostDump(os.path.join(tmp, "flood-%s.log" % kind))
-        try:
-            before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-            g.ok("cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, FLOOD_ID),
-                 frames // 100 + 300)
-            got = dump.wait(FLOOD_ID, frames, 120)
-            after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        finally:
-            dump.stop()
-        seen = dump.frames(FLOOD_ID)
-        k = delta(after, before)
-        hz = os.sysconf("SC_CLK_TCK")
-        flood_s = t1 - t0
-        # The same VM idle for as long (at least 2 s, for the CPU clock's
-        # ticks): its background exits and CPU per second.
-        idle_s = max(flood_s, 2.0)
-        before_i, cpu0_i, t0_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        time.sleep(idle_s)
-        after_i, cpu1_i, t1_i = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        ki = delta(after_i, before_i)
-        idle_s = t1_i - t0_i
-        res["received"] = got
-        res["flood_s"] = flood_s
-        res["fps"] = (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None
-        cpu_us = (cpu1 - cpu0) / hz * 1e6
-        cpu_us_idle = (cpu1_i - cpu0_i) / hz * 1e6 / idle_s * flood_s
-        res["cpu_us_per_frame"] = cpu_us / got if got else None
-        res["net_cpu_us_per_frame"] = (cpu_us - cpu_us_idle) / got if got else None
-        res["idle_cpu_ms_per_s"] = (cpu1_i - cpu0_i) / hz * 1e3 / idle_s
-        if k and ki and got:
-            user = k["io_exits"] + k["mmio_exits"]
-            user_idle = (ki["io_exits"] + ki["mmio_exits"]) / idle_s * flood_s
-            res["exits_per_frame"] = k["exits"] / got
-            res["uexits_per_frame"] = user / got
-            res["net_exits_per_frame"] = (k["exits"] - ki["exits"] / idle_s * flood_s) / got
-            res["net_uexits_per_frame"] = (user - user_idle) / got
-            res["idle_exits_per_s"] = ki["exits"] / idle_s
+        res.update(flood(g, os.path.join(tmp, "flood-%s.log" % kind), frames, frames // 100 + 300))
         stat = g.ok("cat /sys/class/net/can0/statistics/tx_packets "
                     "/sys/class/net/can0/statistics/tx_errors "
                     "/sys/class/net/can0/statistics/tx_dropped").split()
@@ -312,10 +355,8 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("bench/can: needs root (vcan)")
     tmp = tempfile.mkdtemp()
-    subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
     try:
-        run(["ip", "link", "add", "dev", VCAN, "type", "vcan"])
-        run(["ip", "link", "set", VCAN, "up"])
+        vcan_add()
         initrd, mods = make_initrd(tmp)
         stats = os.path.join(tmp, "stats.json")
         load0 = open("/proc/loadavg").read().split()[:3]
@@ -361,7 +402,7 @@ def main():
                     runs.add(label, res)
         load1 = open("/proc/loadavg").read().split()[:3]
     finally:
-        subprocess.run(["ip", "link", "del", VCAN], capture_output=True)
+        vcan_del()
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()

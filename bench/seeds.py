@@ -54,7 +54,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
-from vmguest import KERNEL, VIREO, BenchGuest, delta, fmt
+from vmguest import KERNEL, VIREO, BenchGuest, delta, fmt, minus
 
 MIB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,14 +103,6 @@ def console_cost(g, cmd, timeout=120):
     before = g.kvm_counters()
     g.ok(": " + "x" * max(0, len(cmd) - 2), timeout)
     return delta(g.kvm_counters(), before)
-
-
-def minus(k, base):
-    """Counters k less base (None stays None)."""
-    if not k or not base:
-        return k
-    # Clamped: the no-op's count has its own noise of a few exits.
-    return {x: max(0, k[x] - base.get(x, 0)) for x in k}
 
 
 def percentile(xs, p):
@@ -312,44 +304,6 @@ def kvaser_available():
     return not ("unknown key 'model'" in r.stderr or "model must be" in r.stderr)
 
 
-class CanGuest(BenchGuest):
-    """A guest with a CAN controller on vcan0: virtio-can or a Kvaser PCI
-    card (SJA1000), under vireo or QEMU (KVM or TCG)."""
-
-    def __init__(self, kind, model, accel, initrd):
-        import can as canbench
-        from vmguest import QEMU, vmmod
-        self.kind = kind
-        append = "console=ttyS0 quiet"
-        if kind == "vireo":
-            args = [VIREO, "--kernel", KERNEL, "--initrd", initrd, "--cmdline", append,
-                    "--memory", "512M", "--cpus", "1",
-                    "--can", "socketcan=%s%s" % (canbench.VCAN, ",model=kvaser" if model == "kvaser" else "")]
-        else:
-            args = [QEMU] + (["-accel", "tcg"] if accel == "tcg" else ["-enable-kvm", "-cpu", "host"]) + [
-                "-m", "512M", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-                "-serial", "stdio", "-kernel", KERNEL, "-initrd", initrd, "-append", append,
-                "-object", "can-bus,id=canbus0",
-                "-object", "can-host-socketcan,id=canhost0,if=%s,canbus=canbus0" % canbench.VCAN,
-                "-device", "kvaser_pci,canbus=canbus0"]
-        saved = vmmod.VIREO
-        vmmod.VIREO = args[0]
-        try:
-            self.vm = vmmod.VM(args[1:], linux=False)
-        finally:
-            vmmod.VIREO = saved
-        self._kvm_dir = None
-        self.vm.expect(r"VIREO-GUEST-UP[^\n]*\n", TCG_BOOT_TIMEOUT if accel == "tcg" else vmmod.BOOT_TIMEOUT)
-        self.vm.expect(r"vireo# ", 60)
-        self.ok("stty -echo")
-        self.ok("dmesg -n 1")
-
-    def cpu_ticks(self):
-        with open("/proc/%d/stat" % self.vm.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime
-
-
 RX_ID = 0x124
 
 
@@ -360,74 +314,38 @@ def run_can(config, initrd, mods, args, tmp):
     slow = 20 if tcg else 1
     frames = args.tcg_frames if tcg else args.frames
     pings = args.tcg_can_pings if tcg else args.can_pings
-    g = CanGuest(kind, model, accel, initrd)
+    g = canbench.CanGuest(kind, model, initrd, accel=accel,
+                          boot_timeout=TCG_BOOT_TIMEOUT if tcg else None)
     hz = os.sysconf("SC_CLK_TCK")
     res = {}
     try:
-        if model == "kvaser":
-            # (Unless the image loaded them already.)
-            g.ok("[ -d /sys/module/kvaser_pci ] || { insmod %s/sja1000.ko && insmod %s/kvaser_pci.ko; }"
-                 % (mods, mods), 60 * slow)
-            g.ok("/sbin/ip link set can0 type can bitrate 500000")
-        g.ok("/sbin/ip link set can0 up")
-        res["driver"] = g.ok("basename $(readlink /sys/class/net/can0/device/driver)").strip()
+        res["driver"] = canbench.can0_up(g, model, mods, 60 * slow)
 
         # Round trips through the guest's kernel (cangw).
-        g.ok("modprobe can-gw 2>/dev/null; cangw -A -s can0 -d can0 -i -f %X:C00007FF "
-             "-m SET:I:%X.0.0000000000000000" % (canbench.PING_ID, canbench.PONG_ID))
-        dump = canbench.HostDump(os.path.join(tmp, "ping-%s.log" % kind))
-        try:
-            before = g.kvm_counters()
-            answered = canbench.ping(pings, timeout=5.0 if tcg else 1.0)
-            after = g.kvm_counters()
-            time.sleep(0.5)
-        finally:
-            dump.stop()
-        rtt = canbench.round_trips(dump)
-        k = delta(after, before)
+        answered, rtt, k = canbench.round_trip_run(g, os.path.join(tmp, "ping-%s.log" % kind),
+                                                   pings, timeout=5.0 if tcg else 1.0)
         res["answered"], res["pings"] = answered, pings
         res["rtt_us"] = Measure(rtt).median
         res["rtt_p99_us"] = percentile(rtt, 0.99)
         res["exits_per_rtt"] = per(k, ("exits",), answered)
-        g.ok("cangw -F")
 
         # Guest -> host flood.
-        dump = canbench.HostDump(os.path.join(tmp, "flood-%s.log" % kind))
-        cmd = "cangen can0 -g 0 -p 10 -n %d -I %X -L 8 -D i -x" % (frames, canbench.FLOOD_ID)
-        base = console_cost(g, cmd, 60 * slow)
-        try:
-            before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-            g.ok(cmd, frames // 10 * slow + 300)
-            got = dump.wait(canbench.FLOOD_ID, frames, 300 if tcg else 120)
-            after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        finally:
-            dump.stop()
-        seen = dump.frames(canbench.FLOOD_ID)
-        flood_s = t1 - t0
-        k = minus(delta(after, before), base)
-        idle_s = max(min(flood_s, 30.0), 2.0)
-        bi, ci0, ti0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        time.sleep(idle_s)
-        ai, ci1, ti1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
-        ki = delta(ai, bi)
-        idle_s = ti1 - ti0
-        cpu_s = (cpu1 - cpu0) / hz
-        idle_cpu_s = (ci1 - ci0) / hz / idle_s * flood_s
-        res["tx"] = {"frames": frames, "received": got, "flood_s": flood_s,
-                     "fps": (len(seen) - 1) / (seen[-1][0] - seen[0][0]) if len(seen) > 1 else None,
-                     "cpu_pct": 100.0 * cpu_s / flood_s,
-                     "idle_cpu_pct": 100.0 * (ci1 - ci0) / hz / idle_s,
-                     "cpu_us_per_frame": cpu_s * 1e6 / got if got else None,
-                     "net_cpu_us_per_frame": (cpu_s - idle_cpu_s) * 1e6 / got if got else None,
-                     "exits": per(k, ("exits",), got), "uexits": per(k, USER, got)}
-        if k and ki and got:
-            res["tx"]["net_exits"] = (k["exits"] - ki["exits"] / idle_s * flood_s) / got
-            res["tx"]["idle_exits_per_s"] = ki["exits"] / idle_s
+        f = canbench.flood(g, os.path.join(tmp, "flood-%s.log" % kind), frames,
+                           frames // 10 * slow + 300, 300 if tcg else 120, idle_max=30.0,
+                           cost=lambda cmd: console_cost(g, cmd, 60 * slow))
+        res["tx"] = {"frames": frames, "received": f["received"], "flood_s": f["flood_s"],
+                     "fps": f["fps"], "cpu_pct": f["cpu_pct"], "idle_cpu_pct": f["idle_cpu_pct"],
+                     "cpu_us_per_frame": f["cpu_us_per_frame"],
+                     "net_cpu_us_per_frame": f["net_cpu_us_per_frame"],
+                     "exits": f.get("exits_per_frame"), "uexits": f.get("uexits_per_frame")}
+        if "net_exits_per_frame" in f:
+            res["tx"]["net_exits"] = f["net_exits_per_frame"]
+            res["tx"]["idle_exits_per_s"] = f["idle_exits_per_s"]
 
         # Host -> guest flood: what the guest's candump received, and when.
         g.detach("candump -L -r 16000000 can0,%X:7FF > /tmp/rx.log 2>&1" % RX_ID)
         time.sleep(2 * slow)
-        before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+        before, cpu0 = g.kvm_counters(), g.cpu_ticks()
         # With local loopback (no -x): on vcan0 the VMM's socket sees
         # only what the interface loops back.
         canbench.run([canbench.tool("cangen"), canbench.VCAN, "-g", "0", "-p", "10", "-n",
@@ -476,12 +394,9 @@ def can_line(res):
 
 def prepare_can(tmp, args):
     import can as canbench
-    subprocess.run(["ip", "link", "del", canbench.VCAN], capture_output=True)
-    canbench.run(["ip", "link", "add", "dev", canbench.VCAN, "type", "vcan"])
-    canbench.run(["ip", "link", "set", canbench.VCAN, "up"])
+    canbench.vcan_add()
     initrd, mods = canbench.make_initrd(tmp)
-    return (initrd, mods), lambda: subprocess.run(["ip", "link", "del", canbench.VCAN],
-                                                  capture_output=True)
+    return (initrd, mods), canbench.vcan_del
 
 
 # ---------------------------------------------------------------- report

@@ -176,6 +176,14 @@ def delta(after, before):
     return {k: after[k] - before.get(k, 0) for k in after}
 
 
+def minus(k, base):
+    """Counters k less base (None stays None)."""
+    if not k or not base:
+        return k
+    # Clamped: the no-op's count has its own noise of a few exits.
+    return {x: max(0, k[x] - base.get(x, 0)) for x in k}
+
+
 def fmt(x, spec="%.1f"):
     return "-" if x is None else spec % x
 
