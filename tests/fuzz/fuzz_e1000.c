@@ -23,10 +23,6 @@
 #include "util/le.h"
 
 #define RAM_SIZE (1u << 20)
-#define MMIO_START 0xe0000000ull
-#define MMIO_END 0xf0000000ull
-#define IO_START 0xc000u
-#define IO_END 0x10000u
 #define RING 0x1000u	/* rings live here (the input picks where) */
 #define BUFS 0x10000u	/* buffers from here */
 
@@ -38,16 +34,8 @@ static int chip_set_line(void *chip, unsigned int gsi, int level)
 	return 0;
 }
 
-static int chip_send_msi(void *chip, uint64_t addr, uint32_t data)
-{
-	(void)chip;
-	(void)addr;
-	(void)data;
-	return 0;
-}
-
 static const struct irq_chip_ops chip_ops = { .set_line = chip_set_line,
-					      .send_msi = chip_send_msi };
+					      .send_msi = fake_net_no_msi };
 
 static unsigned int gsi_of(unsigned int slot)
 {
@@ -56,10 +44,7 @@ static unsigned int gsi_of(unsigned int slot)
 
 static struct {
 	bool ready;
-	struct guest_mem mem;
-	struct pci_host host;
-	struct irq_service irq;
-	struct fake_net *net;
+	struct fake_net_rig base; /* RAM, PCI host, interrupts, backend */
 	struct device *dev;
 	struct e1000 *e;
 	uint64_t bar;
@@ -83,22 +68,17 @@ static void setup_once(void)
 
 	if (fz.ready)
 		return;
-	CHECK(guest_mem_map(&fz.mem, RAM_SIZE) == 0);
-	pci_host_init(&fz.host, NULL, MMIO_START, MMIO_END);
-	pci_host_set_io_window(&fz.host, IO_START, IO_END);
-	irq_service_init(&fz.irq, &chip_ops, NULL);
-	env = (struct e1000_env){ .irq = &fz.irq, .host = &fz.host, .mem = &fz.mem,
+	CHECK(fake_net_rig_init(&fz.base, RAM_SIZE, &chip_ops, NULL, false) == 0);
+	env = (struct e1000_env){ .irq = &fz.base.irq, .host = &fz.base.host, .mem = &fz.base.mem,
 				  .intx_gsi = gsi_of };
-	fz.net = fake_net_open(false);
-	CHECK(fz.net);
-	fz.dev = e1000_create(&fz.net->base, mac, 0, &env, &err);
+	fz.dev = e1000_create(&fz.base.net->base, mac, 0, &env, &err);
 	CHECK(fz.dev);
 	CHECK(fz.dev->ops->realize(fz.dev, &err) == 0);
 	/* The I/O thread stopped: receive runs below, in this thread. */
 	CHECK(fz.dev->ops->pause(fz.dev, &err) == 0);
 	fz.e = fz.dev->opaque;
-	for (fz.slot = 0; fz.host.dev[PCI_DEVFN(fz.slot, 0)] != &fz.e->pci; fz.slot++)
-		;
+	fz.slot = fake_net_rig_slot(&fz.base, &fz.e->pci);
+	CHECK(fz.slot < PCI_MAX_DEVICES);
 	fz.bar = pci_bar_address(&fz.e->pci, 0);
 	CHECK(fz.bar);
 	fz.ready = true;
@@ -106,8 +86,7 @@ static void setup_once(void)
 
 static void cfg_write(unsigned int reg, unsigned int size, uint32_t v)
 {
-	pci_host_ops.write(&fz.host, 0, 4, 0x80000000u | (uint32_t)fz.slot << 11 | (reg & 0xfc));
-	pci_host_ops.write(&fz.host, 4 + (reg & 3), size, v);
+	fake_net_rig_cfg_write(&fz.base, fz.slot, reg, size, v);
 }
 
 static uint32_t pick_reg(struct fuzz_input *in)
@@ -121,7 +100,7 @@ static uint32_t pick_reg(struct fuzz_input *in)
 
 static void mmio_write(uint32_t off, unsigned int size, uint64_t v)
 {
-	pci_mmio_ops.write(&fz.host, fz.bar - MMIO_START + off, size, v);
+	pci_mmio_ops.write(&fz.base.host, fz.bar - FAKE_NET_MMIO_START + off, size, v);
 }
 
 static void check_state(void)
@@ -136,8 +115,8 @@ static void check_state(void)
 	(void)tcount;
 	(void)rcount;
 	pthread_mutex_unlock(&e->lock);
-	for (unsigned int i = 0; i < fz.net->nsent && i < FAKE_NET_KEEP; i++)
-		CHECK(fz.net->sent_len[i] <= NET_MAX_FRAME);
+	for (unsigned int i = 0; i < fz.base.net->nsent && i < FAKE_NET_KEEP; i++)
+		CHECK(fz.base.net->sent_len[i] <= NET_MAX_FRAME);
 }
 
 static void rx_now(void)
@@ -179,16 +158,16 @@ static void push_frame(struct fuzz_input *in)
 		be16_put(f + 12, 0x8100);
 		be16_put(f + 14, fuzz_u16(in));
 	}
-	fake_net_push(fz.net, f, len);
+	fake_net_push(fz.base.net, f, len);
 }
 
 static void put_desc(uint64_t at, uint64_t addr, uint32_t lower, uint32_t upper)
 {
 	if (at + 16 > RAM_SIZE)
 		return;
-	le64_put(fz.mem.host + at, addr);
-	le32_put(fz.mem.host + at + 8, lower);
-	le32_put(fz.mem.host + at + 12, upper);
+	le64_put(fz.base.mem.host + at, addr);
+	le32_put(fz.base.mem.host + at + 8, lower);
+	le32_put(fz.base.mem.host + at + 12, upper);
 }
 
 /* A ring the way a driver sets it up, so the fuzzer gets past the checks
@@ -257,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup_once();
 	fz.dev->ops->reset(fz.dev);
 	fz.e->logged_bad_ring = true; /* keep stderr quiet */
-	memset(fz.mem.host, 0, BUFS);
+	memset(fz.base.mem.host, 0, BUFS);
 	/* The driver's pci_set_master(). */
 	cfg_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
 
@@ -275,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 2:
-			pci_mmio_ops.read(&fz.host, fz.bar - MMIO_START + pick_reg(&in),
+			pci_mmio_ops.read(&fz.base.host, fz.bar - FAKE_NET_MMIO_START + pick_reg(&in),
 					  1u << (fuzz_u8(&in) % 4));
 			break;
 		case 3: /* raw bytes into RAM: rings, buffers, anything */
@@ -283,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t at = fuzz_u32(&in) % RAM_SIZE, n = fuzz_u8(&in), i;
 
 			for (i = 0; i < n && at + i < RAM_SIZE; i++)
-				fz.mem.host[at + i] = fuzz_u8(&in);
+				fz.base.mem.host[at + i] = fuzz_u8(&in);
 			break;
 		}
 		case 4:
@@ -316,9 +295,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!port)
 				break;
 			if (o & 0x80)
-				pci_io_ops.read(&fz.host, port - IO_START + (o & 0x3f), width);
+				pci_io_ops.read(&fz.base.host, port - FAKE_NET_IO_START + (o & 0x3f), width);
 			else
-				pci_io_ops.write(&fz.host, port - IO_START + (o & 0x3f), width,
+				pci_io_ops.write(&fz.base.host, port - FAKE_NET_IO_START + (o & 0x3f), width,
 						 (o & 0x40) ? pick_reg(&in) : fuzz_u32(&in));
 			break;
 		}
@@ -332,11 +311,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_state();
 	}
 	/* Frames left for the next input would make it depend on this one. */
-	while (fz.net->rxq_count) {
+	while (fz.base.net->rxq_count) {
 		uint8_t sink[64];
 		struct iovec v = { sink, sizeof(sink) };
 
-		fz.net->base.ops->recv(&fz.net->base, &v, 1);
+		fz.base.net->base.ops->recv(&fz.base.net->base, &v, 1);
 	}
 	return 0;
 }

@@ -1,8 +1,9 @@
 /* A network backend for device tests (and fuzzers): it keeps what the
  * device sends (the first bytes of each frame, and every frame's length)
  * and hands the device the frames a test queued, with rx_fd readable
- * while any wait, as the tap and user-mode backends do. No cmocka here:
- * the fuzzers use it too. */
+ * while any wait, as the tap and user-mode backends do; and the rest of
+ * what a NIC under test sits in (struct fake_net_rig): guest RAM, a PCI
+ * host, an interrupt service. No cmocka here: the fuzzers use it too. */
 #ifndef VIREO_TESTS_FAKE_NET_H
 #define VIREO_TESTS_FAKE_NET_H
 
@@ -15,6 +16,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "hw/irq.h"
+#include "hw/pci.h"
+#include "mem/guest_mem.h"
 #include "net/net_backend.h"
 #include "util/iov.h"
 
@@ -171,6 +175,65 @@ static inline unsigned int fake_net_sent(struct fake_net *f)
 	n = f->nsent;
 	pthread_mutex_unlock(&f->lock);
 	return n;
+}
+
+/* ---- A NIC's surroundings ---- */
+
+/* The PCI host's windows: MMIO (BARs 0) and I/O ports. */
+#define FAKE_NET_MMIO_START 0xe0000000ull
+#define FAKE_NET_MMIO_END 0xf0000000ull
+#define FAKE_NET_IO_START 0xc000u
+#define FAKE_NET_IO_END 0x10000u
+
+struct fake_net_rig {
+	struct guest_mem mem;
+	struct pci_host host;
+	struct irq_service irq;
+	struct fake_net *net;
+};
+
+/* An irq_chip_ops.send_msi for NICs that send none (the e1000). */
+static inline int fake_net_no_msi(void *chip, uint64_t addr, uint32_t data)
+{
+	(void)chip;
+	(void)addr;
+	(void)data;
+	return 0;
+}
+
+/* ram bytes of guest RAM, the PCI host with its windows, an interrupt
+ * service on chip (chip_ops), a fake backend (vnet_hdr: fake_net_open).
+ * 0, or -1 when the RAM or the backend could not be had. */
+static inline int fake_net_rig_init(struct fake_net_rig *r, uint64_t ram,
+				    const struct irq_chip_ops *chip_ops, void *chip, bool vnet_hdr)
+{
+	if (guest_mem_map(&r->mem, ram) != 0)
+		return -1;
+	pci_host_init(&r->host, NULL, FAKE_NET_MMIO_START, FAKE_NET_MMIO_END);
+	pci_host_set_io_window(&r->host, FAKE_NET_IO_START, FAKE_NET_IO_END);
+	irq_service_init(&r->irq, chip_ops, chip);
+	r->net = fake_net_open(vnet_hdr);
+	return r->net ? 0 : -1;
+}
+
+/* The slot of the device pd on the rig's PCI host; PCI_MAX_DEVICES where
+ * it is not there. */
+static inline int fake_net_rig_slot(const struct fake_net_rig *r, const struct pci_device *pd)
+{
+	int slot = 0;
+
+	while (slot < PCI_MAX_DEVICES && r->host.dev[PCI_DEVFN(slot, 0)] != pd)
+		slot++;
+	return slot;
+}
+
+/* A configuration space write of size bytes to function 0 in slot, the
+ * way a driver makes it (address at 0xcf8, data at 0xcfc + reg % 4). */
+static inline void fake_net_rig_cfg_write(struct fake_net_rig *r, int slot, unsigned int reg,
+					  unsigned int size, uint32_t v)
+{
+	pci_host_ops.write(&r->host, 0, 4, 0x80000000u | (uint32_t)slot << 11 | (reg & 0xfc));
+	pci_host_ops.write(&r->host, 4 + (reg & 3), size, v);
 }
 
 #endif

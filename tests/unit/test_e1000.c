@@ -20,10 +20,6 @@
 #include "util/le.h"
 
 #define RAM_SIZE (4u << 20)
-#define MMIO_START 0xe0000000ull
-#define MMIO_END 0xf0000000ull
-#define IO_START 0xc000u
-#define IO_END 0x10000u
 #define GSI 17
 #define TX_RING 0x10000u
 #define RX_RING 0x20000u
@@ -47,16 +43,8 @@ static int chip_set_line(void *chip, unsigned int gsi, int level)
 	return 0;
 }
 
-static int chip_send_msi(void *chip, uint64_t addr, uint32_t data)
-{
-	(void)chip;
-	(void)addr;
-	(void)data;
-	return 0;
-}
-
 static const struct irq_chip_ops chip_ops = { .set_line = chip_set_line,
-					      .send_msi = chip_send_msi };
+					      .send_msi = fake_net_no_msi };
 
 static unsigned int gsi_of(unsigned int slot)
 {
@@ -65,11 +53,8 @@ static unsigned int gsi_of(unsigned int slot)
 }
 
 struct rig {
-	struct guest_mem mem;
-	struct pci_host host;
-	struct irq_service irq;
+	struct fake_net_rig base; /* RAM, PCI host, interrupts, backend */
 	struct fake_chip chip;
-	struct fake_net *net;
 	struct device *dev;
 	int slot;
 	uint64_t bar;
@@ -77,18 +62,17 @@ struct rig {
 
 static uint32_t r32(struct rig *r, uint32_t off)
 {
-	return (uint32_t)pci_mmio_ops.read(&r->host, r->bar - MMIO_START + off, 4);
+	return (uint32_t)pci_mmio_ops.read(&r->base.host, r->bar - FAKE_NET_MMIO_START + off, 4);
 }
 
 static void w32(struct rig *r, uint32_t off, uint32_t v)
 {
-	pci_mmio_ops.write(&r->host, r->bar - MMIO_START + off, 4, v);
+	pci_mmio_ops.write(&r->base.host, r->bar - FAKE_NET_MMIO_START + off, 4, v);
 }
 
 static void cfg_write16(struct rig *r, unsigned int reg, uint16_t v)
 {
-	pci_host_ops.write(&r->host, 0, 4, 0x80000000u | (uint32_t)r->slot << 11 | (reg & 0xfc));
-	pci_host_ops.write(&r->host, 4 + (reg & 3), 2, v);
+	fake_net_rig_cfg_write(&r->base, r->slot, reg, 2, v);
 }
 
 static int line(struct rig *r)
@@ -98,7 +82,7 @@ static int line(struct rig *r)
 
 static uint8_t *gpa(struct rig *r, uint64_t a)
 {
-	return r->mem.host + a;
+	return r->base.mem.host + a;
 }
 
 static struct rig *rig_new(bool vnet_hdr)
@@ -109,24 +93,18 @@ static struct rig *rig_new(bool vnet_hdr)
 	const struct pci_device *pd;
 
 	assert_non_null(r);
-	assert_int_equal(guest_mem_map(&r->mem, RAM_SIZE), 0);
-	pci_host_init(&r->host, NULL, MMIO_START, MMIO_END);
-	pci_host_set_io_window(&r->host, IO_START, IO_END);
-	irq_service_init(&r->irq, &chip_ops, &r->chip);
-	env = (struct e1000_env){ .irq = &r->irq, .host = &r->host, .mem = &r->mem,
+	assert_int_equal(fake_net_rig_init(&r->base, RAM_SIZE, &chip_ops, &r->chip, vnet_hdr), 0);
+	env = (struct e1000_env){ .irq = &r->base.irq, .host = &r->base.host, .mem = &r->base.mem,
 				  .intx_gsi = gsi_of };
-	r->net = fake_net_open(vnet_hdr);
-	assert_non_null(r->net);
-	r->dev = e1000_create(&r->net->base, mac, 0, &env, &err);
+	r->dev = e1000_create(&r->base.net->base, mac, 0, &env, &err);
 	assert_non_null(r->dev);
 	assert_int_equal(r->dev->ops->realize(r->dev, &err), 0);
 	pd = e1000_pci_device(r->dev);
 	assert_non_null(pd);
-	for (r->slot = 0; r->slot < PCI_MAX_DEVICES && r->host.dev[PCI_DEVFN(r->slot, 0)] != pd; r->slot++)
-		;
+	r->slot = fake_net_rig_slot(&r->base, pd);
 	assert_true(r->slot < PCI_MAX_DEVICES);
 	r->bar = pci_bar_address(pd, 0);
-	assert_true(r->bar >= MMIO_START);
+	assert_true(r->bar >= FAKE_NET_MMIO_START);
 	/* The driver's pci_enable_device() (I/O too on this part) and
 	 * pci_set_master(). */
 	cfg_write16(r, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
@@ -136,8 +114,8 @@ static struct rig *rig_new(bool vnet_hdr)
 static void rig_free(struct rig *r)
 {
 	r->dev->ops->destroy(r->dev);
-	irq_service_destroy(&r->irq);
-	guest_mem_unmap(&r->mem);
+	irq_service_destroy(&r->base.irq);
+	guest_mem_unmap(&r->base.mem);
 	free(r);
 }
 
@@ -353,9 +331,9 @@ static void test_tx_legacy(void **state)
 	assert_int_equal(line(r), 0);
 	w32(r, E1000_TDT, 2);
 	assert_int_equal(r32(r, E1000_TDH), 2);
-	assert_int_equal(fake_net_sent(r->net), 1);
-	assert_int_equal(r->net->sent_len[0], 100);
-	assert_memory_equal(r->net->sent[0], f, 100);
+	assert_int_equal(fake_net_sent(r->base.net), 1);
+	assert_int_equal(r->base.net->sent_len[0], 100);
+	assert_memory_equal(r->base.net->sent[0], f, 100);
 	/* Written back: DD on the descriptor with RS only. */
 	assert_false(gpa(r, TX_RING)[12] & E1000_TXD_STAT_DD);
 	assert_true(gpa(r, TX_RING + 16)[12] & E1000_TXD_STAT_DD);
@@ -375,16 +353,16 @@ static void test_tx_vnet_header_and_vlan(void **state)
 	const uint8_t *s;
 
 	(void)state;
-	assert_true(r->net->offloads_set > 0); /* whole frames asked of the tap */
+	assert_true(r->base.net->offloads_set > 0); /* whole frames asked of the tap */
 	tx_ring_setup(r, 8);
 	make_frame(f, 64, 2);
 	w32(r, E1000_CTRL, r32(r, E1000_CTRL) | E1000_CTRL_VME);
 	put_desc(r, TX_RING, 0, TX_BUFS, 64 | E1000_TXD_CMD_EOP | E1000_TXD_CMD_VLE, 0x0123u << 16);
 	w32(r, E1000_TDT, 1);
-	assert_int_equal(fake_net_sent(r->net), 1);
-	s = r->net->sent[0];
+	assert_int_equal(fake_net_sent(r->base.net), 1);
+	s = r->base.net->sent[0];
 	/* A zero virtio header (nothing left to offload), the tag inserted. */
-	assert_int_equal(r->net->sent_len[0], VNET_HDR_LEN + 68);
+	assert_int_equal(r->base.net->sent_len[0], VNET_HDR_LEN + 68);
 	for (unsigned int i = 0; i < VNET_HDR_LEN; i++)
 		assert_int_equal(s[i], 0);
 	s += VNET_HDR_LEN;
@@ -466,12 +444,12 @@ static void test_tx_tso(void **state)
 		 (uint32_t)(len - 54) | E1000_TXD_CMD_DEXT | E1000_TXD_DTYP_D |
 			 E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS, 0);
 	w32(r, E1000_TDT, 3);
-	assert_int_equal(fake_net_sent(r->net), 3);
+	assert_int_equal(fake_net_sent(r->base.net), 3);
 	for (k = 0; k < 3; k++) {
-		const uint8_t *s = r->net->sent[k], *ip = s + 14, *tcp = ip + 20;
+		const uint8_t *s = r->base.net->sent[k], *ip = s + 14, *tcp = ip + 20;
 		size_t pay = k < 2 ? 1000 : 500;
 
-		assert_int_equal(r->net->sent_len[k], 54 + pay);
+		assert_int_equal(r->base.net->sent_len[k], 54 + pay);
 		assert_int_equal(be16_get(ip + 2), 40 + pay);
 		assert_int_equal(be16_get(ip + 4), 0x1000 + k);
 		assert_true(ip_csum_ok(ip));
@@ -510,9 +488,9 @@ static void test_tx_checksum_offload(void **state)
 		 (uint32_t)len | E1000_TXD_CMD_DEXT | E1000_TXD_DTYP_D | E1000_TXD_CMD_EOP,
 		 E1000_TXD_POPTS_TXSM << 8);
 	w32(r, E1000_TDT, 2);
-	assert_int_equal(fake_net_sent(r->net), 1);
-	assert_int_equal(r->net->sent_len[0], len);
-	assert_true(tcp_csum_ok(r->net->sent[0] + 14, len - 34));
+	assert_int_equal(fake_net_sent(r->base.net), 1);
+	assert_int_equal(r->base.net->sent_len[0], len);
+	assert_true(tcp_csum_ok(r->base.net->sent[0] + 14, len - 34));
 	rig_free(r);
 }
 
@@ -533,9 +511,9 @@ static void test_tx_ring_wrap(void **state)
 			w32(r, E1000_TDT, tail);
 	}
 	assert_int_equal(r32(r, E1000_TDH), 20 % 8);
-	assert_int_equal(fake_net_sent(r->net), 20);
+	assert_int_equal(fake_net_sent(r->base.net), 20);
 	for (i = 0; i < 20; i++)
-		assert_int_equal(r->net->sent[i][14], (uint8_t)(14 * 7 + i));
+		assert_int_equal(r->base.net->sent[i][14], (uint8_t)(14 * 7 + i));
 	rig_free(r);
 }
 
@@ -572,7 +550,7 @@ static void test_rx_into_ring(void **state)
 	w32(r, E1000_IMS, E1000_ICR_RXT0);
 	rx_ring_setup(r, 8, 0);
 	unicast_frame(f, sizeof(f), 3);
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	WAIT_FOR(r32(r, E1000_RDH) == 1);
 	d = gpa(r, RX_RING);
 	/* The frame and its FCS (the driver takes 4 bytes off). */
@@ -587,9 +565,9 @@ static void test_rx_into_ring(void **state)
 
 	/* A frame for another MAC is filtered; a short one is padded to 60. */
 	f[5] ^= 0x40;
-	assert_true(fake_net_push(r->net, f, 42));
+	assert_true(fake_net_push(r->base.net, f, 42));
 	unicast_frame(f, 42, 4);
-	assert_true(fake_net_push(r->net, f, 42));
+	assert_true(fake_net_push(r->base.net, f, 42));
 	WAIT_FOR(r32(r, E1000_RDH) == 2);
 	assert_int_equal(le16_get(gpa(r, RX_RING + 16) + 8), 64);
 	assert_memory_equal(gpa(r, RX_BUFS + 2048), f, 42);
@@ -607,7 +585,7 @@ static void test_rx_waits_for_descriptors_and_wraps(void **state)
 	memset(f, 0, VNET_HDR_LEN);
 	for (i = 0; i < 20; i++) {
 		unicast_frame(f + VNET_HDR_LEN, 200, i);
-		assert_true(fake_net_push(r->net, f, sizeof(f)));
+		assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	}
 	WAIT_FOR(r32(r, E1000_RDH) == 7);
 	usleep(20000);
@@ -636,7 +614,7 @@ static void test_rx_jumbo_spans_descriptors(void **state)
 	(void)state;
 	rx_ring_setup(r, 8, E1000_RCTL_LPE);
 	unicast_frame(f, sizeof(f), 9);
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	WAIT_FOR(r32(r, E1000_RDH) == 3);
 	assert_int_equal(le16_get(gpa(r, RX_RING) + 8), 2048);
 	assert_false(gpa(r, RX_RING)[12] & E1000_RXD_STAT_EOP);
@@ -646,9 +624,9 @@ static void test_rx_jumbo_spans_descriptors(void **state)
 	assert_memory_equal(gpa(r, RX_BUFS + 4096), f + 4096, sizeof(f) - 4096);
 	/* Without LPE, the same frame is too long and dropped. */
 	w32(r, E1000_RCTL, E1000_RCTL_EN);
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	unicast_frame(f, 100, 1);
-	assert_true(fake_net_push(r->net, f, 100));
+	assert_true(fake_net_push(r->base.net, f, 100));
 	WAIT_FOR(r32(r, E1000_RDH) == 4);
 	assert_int_equal(le16_get(gpa(r, RX_RING + 48) + 8), 104);
 	rig_free(r);
@@ -741,7 +719,7 @@ static void test_hostile_descriptors(void **state)
 			 E1000_TXD_CMD_EOP, 3 << 8);
 	w32(r, E1000_TDT, 5);
 	assert_int_equal(r32(r, E1000_TDH), 5);
-	assert_int_equal(fake_net_sent(r->net), 1); /* only the last, whole */
+	assert_int_equal(fake_net_sent(r->base.net), 1); /* only the last, whole */
 	assert_true(gpa(r, TX_RING)[12] & E1000_TXD_STAT_DD);
 
 	/* Receive: a ring of zero length (the frame waits), a ring outside
@@ -749,14 +727,14 @@ static void test_hostile_descriptors(void **state)
 	 * is skipped, the descriptors written): RAM outside them intact. */
 	w32(r, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_UPE);
 	unicast_frame(f, sizeof(f), 1);
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	usleep(20000);
-	assert_int_equal(r->net->rxq_count, 1);
+	assert_int_equal(r->base.net->rxq_count, 1);
 	w32(r, E1000_RDBAL, 0xfffff000);
 	w32(r, E1000_RDBAH, 0x7fffffff);
 	w32(r, E1000_RDLEN, 0x80);
 	w32(r, E1000_RDT, 5);
-	WAIT_FOR(__atomic_load_n(&r->net->rxq_count, __ATOMIC_SEQ_CST) == 0);
+	WAIT_FOR(__atomic_load_n(&r->base.net->rxq_count, __ATOMIC_SEQ_CST) == 0);
 	put_desc(r, RX_RING, 0, RAM_SIZE - 16, 0, 0);
 	put_desc(r, RX_RING, 1, ~0ull - 100, 0, 0);
 	put_desc(r, RX_RING, 2, 0, 0, 0);
@@ -764,9 +742,9 @@ static void test_hostile_descriptors(void **state)
 	w32(r, E1000_RDBAH, 0);
 	w32(r, E1000_RDH, 0);
 	w32(r, E1000_RDT, 4);
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
-	assert_true(fake_net_push(r->net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
+	assert_true(fake_net_push(r->base.net, f, sizeof(f)));
 	WAIT_FOR(r32(r, E1000_RDH) == 3);
 	assert_true(gpa(r, RX_RING + 32)[12] & E1000_RXD_STAT_DD);
 	rig_free(r);
@@ -793,7 +771,7 @@ static void test_save_load(void **state)
 	a->dev->ops->save(a->dev, &w);
 	assert_false(w.failed);
 	assert_int_equal(b->dev->ops->pause(b->dev, &err), 0);
-	memcpy(b->mem.host, a->mem.host, RAM_SIZE);
+	memcpy(b->base.mem.host, a->base.mem.host, RAM_SIZE);
 	/* A truncated record is refused and changes nothing. */
 	state_reader_init(&rd, w.buf, w.len - 1);
 	assert_int_equal(b->dev->ops->load(b->dev, &rd, &err), -1);
@@ -808,7 +786,7 @@ static void test_save_load(void **state)
 	/* The loaded card receives into the ring the first one set up. */
 	assert_true(r32(b, E1000_ICR) & E1000_ICR_LSC);
 	unicast_frame(f, sizeof(f), 5);
-	assert_true(fake_net_push(b->net, f, sizeof(f)));
+	assert_true(fake_net_push(b->base.net, f, sizeof(f)));
 	WAIT_FOR(r32(b, E1000_RDH) == 1);
 	assert_memory_equal(gpa(b, RX_BUFS), f, sizeof(f));
 	state_writer_free(&w);
@@ -826,21 +804,21 @@ static void test_io_bar(void **state)
 	uint64_t port = pci_bar_address(pd, 1);
 
 	(void)state;
-	assert_true(port >= IO_START && port < IO_END);
+	assert_true(port >= FAKE_NET_IO_START && port < FAKE_NET_IO_END);
 	assert_true(le32_get(pd->config + PCI_BAR0 + 4) & PCI_BAR_IO);
-	pci_io_ops.write(&r->host, port - IO_START + 0, 4, E1000_IMS);
-	pci_io_ops.write(&r->host, port - IO_START + 4, 4, E1000_ICR_LSC);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 0, 4, E1000_IMS);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 4, 4, E1000_ICR_LSC);
 	assert_int_equal(r32(r, E1000_IMS), E1000_ICR_LSC);
-	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 0, 4), E1000_IMS);
-	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 4, 4), E1000_ICR_LSC);
-	pci_io_ops.write(&r->host, port - IO_START + 0, 4, E1000_CTRL);
-	pci_io_ops.write(&r->host, port - IO_START + 4, 4, E1000_CTRL_RST);
+	assert_int_equal(pci_io_ops.read(&r->base.host, port - FAKE_NET_IO_START + 0, 4), E1000_IMS);
+	assert_int_equal(pci_io_ops.read(&r->base.host, port - FAKE_NET_IO_START + 4, 4), E1000_ICR_LSC);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 0, 4, E1000_CTRL);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 4, 4, E1000_CTRL_RST);
 	assert_int_equal(r32(r, E1000_IMS), 0);
 	/* Reserved offsets and other sizes: nothing. */
-	pci_io_ops.write(&r->host, port - IO_START + 8, 4, 0xffffffff);
-	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 8, 4), 0);
-	pci_io_ops.write(&r->host, port - IO_START + 0, 2, E1000_STATUS);
-	assert_int_equal(pci_io_ops.read(&r->host, port - IO_START + 0, 4), E1000_CTRL);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 8, 4, 0xffffffff);
+	assert_int_equal(pci_io_ops.read(&r->base.host, port - FAKE_NET_IO_START + 8, 4), 0);
+	pci_io_ops.write(&r->base.host, port - FAKE_NET_IO_START + 0, 2, E1000_STATUS);
+	assert_int_equal(pci_io_ops.read(&r->base.host, port - FAKE_NET_IO_START + 0, 4), E1000_CTRL);
 	rig_free(r);
 }
 
@@ -851,9 +829,9 @@ static void test_announce(void **state)
 
 	(void)state;
 	e1000_announce(r->dev);
-	assert_int_equal(fake_net_sent(r->net), 1);
-	assert_int_equal(r->net->sent_len[0], VNET_HDR_LEN + 60);
-	s = r->net->sent[0] + VNET_HDR_LEN;
+	assert_int_equal(fake_net_sent(r->base.net), 1);
+	assert_int_equal(r->base.net->sent_len[0], VNET_HDR_LEN + 60);
+	s = r->base.net->sent[0] + VNET_HDR_LEN;
 	assert_memory_equal(s, "\xff\xff\xff\xff\xff\xff", 6);
 	assert_memory_equal(s + 6, mac, 6);
 	assert_int_equal(be16_get(s + 12), 0x8035); /* RARP */
