@@ -111,6 +111,9 @@ static int run(const struct vm_options *o)
 	}
 	if (kvm_create_vm(&vm->kvm) < 0)
 		goto out;
+	/* The devices, made before the VM, asked for coalesced zones. */
+	bus_coalesce_apply(&vm->pio);
+	bus_coalesce_apply(&vm->mmio);
 	nslots = vm_ram_slots(vm, slots);
 	for (i = 0; i < nslots; i++)
 		if (kvm_set_memslot(&vm->kvm, slots[i].id, slots[i].gpa, slots[i].size,

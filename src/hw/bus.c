@@ -13,6 +13,9 @@ void bus_destroy(struct bus *b)
 {
 	free(b->region);
 	b->region = NULL;
+	free(b->zones);
+	b->zones = NULL;
+	b->nzones = b->zones_capacity = 0;
 	b->count = b->capacity = 0;
 }
 
@@ -57,6 +60,57 @@ int bus_unregister(struct bus *b, uint64_t base)
 		}
 	}
 	return -1;
+}
+
+void bus_set_coalescer(struct bus *b, int (*fn)(void *ctx, uint64_t addr, uint64_t len, bool add),
+		       void *ctx)
+{
+	b->coalesce = fn;
+	b->coalesce_ctx = ctx;
+}
+
+int bus_coalesce(struct bus *b, uint64_t addr, uint64_t len, bool add)
+{
+	unsigned int i;
+
+	if (add) {
+		if (b->nzones == b->zones_capacity) {
+			unsigned int cap = b->zones_capacity ? 2 * b->zones_capacity : 8;
+			struct bus_zone *grown = realloc(b->zones, cap * sizeof(*grown));
+
+			if (!grown)
+				return -1;
+			b->zones = grown;
+			b->zones_capacity = cap;
+		}
+		b->zones[b->nzones++] = (struct bus_zone){
+			.addr = addr, .len = len,
+			.applied = b->coalesce && b->coalesce(b->coalesce_ctx, addr, len, true) == 0,
+		};
+		return 0;
+	}
+	for (i = 0; i < b->nzones; i++) {
+		if (b->zones[i].addr != addr || b->zones[i].len != len)
+			continue;
+		if (b->zones[i].applied)
+			b->coalesce(b->coalesce_ctx, addr, len, false);
+		b->zones[i] = b->zones[--b->nzones];
+		return 0;
+	}
+	return -1;
+}
+
+unsigned int bus_coalesce_apply(struct bus *b)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < b->nzones; i++) {
+		if (!b->zones[i].applied && b->coalesce)
+			b->zones[i].applied =
+				b->coalesce(b->coalesce_ctx, b->zones[i].addr, b->zones[i].len, true) == 0;
+		n += b->zones[i].applied;
+	}
+	return n;
 }
 
 void bus_write_json(const struct bus *b, struct jsonw *j)

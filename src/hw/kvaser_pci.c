@@ -668,6 +668,12 @@ struct device *kvaser_pci_create(struct can_backend *b, unsigned int index,
 	pci_device_set_bar(&k->pci, BAR_S5920, S5920_SIZE, PCI_BAR_IO);
 	pci_device_set_bar(&k->pci, BAR_SJA, SJA_SIZE, PCI_BAR_IO);
 	pci_device_set_bar(&k->pci, BAR_XILINX, XILINX_SIZE, PCI_BAR_IO);
+	/* Writes to the controller's addresses 16-28 only fill the transmit
+	 * buffer (or, in reset mode, the acceptance code and mask): nothing
+	 * happens until the command register sends the frame. A frame is
+	 * then one exit to userspace instead of a dozen (kvm/coalesced.h);
+	 * reads there (the receive buffer) still exit. */
+	pci_device_coalesce(&k->pci, BAR_SJA, SJA_FRAME, 13);
 	k->pci.bar_ops[BAR_S5920] = &s5920_ops;
 	k->pci.bar_ops[BAR_SJA] = &sja_ops;
 	k->pci.bar_ops[BAR_XILINX] = &xilinx_ops;

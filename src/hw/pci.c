@@ -60,6 +60,52 @@ void pci_host_init(struct pci_host *h, const struct power_control *power, uint64
 	h->dev[0] = &h->bridge;
 }
 
+void pci_host_set_buses(struct pci_host *h, struct bus *pio, struct bus *mmio)
+{
+	h->pio_bus = pio;
+	h->mmio_bus = mmio;
+}
+
+int pci_device_coalesce(struct pci_device *d, unsigned int bar, uint32_t off, uint32_t len)
+{
+	if (d->ncoalesce == PCI_COALESCE_SPANS || bar >= PCI_NUM_BARS || !len)
+		return -1;
+	d->coalesce[d->ncoalesce++] = (struct pci_coalesce_span){ .bar = bar, .off = off, .len = len };
+	return 0;
+}
+
+/* Each span of d to where its BAR decodes now (gone: nowhere). With the
+ * host lock held, or before vCPUs run. */
+static void update_coalesced(struct pci_host *h, struct pci_device *d, bool gone)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->ncoalesce; i++) {
+		struct pci_coalesce_span *s = &d->coalesce[i];
+		bool io = le32_get(d->config + PCI_BAR0 + 4 * s->bar) & PCI_BAR_IO;
+		struct bus *bus = io ? h->pio_bus : h->mmio_bus;
+		uint64_t base = gone ? 0 : pci_bar_address(d, s->bar);
+		uint64_t want = base && s->off + s->len <= d->bar_size[s->bar] ? base + s->off : 0;
+
+		if (!bus || want == s->at)
+			continue;
+		if (s->at)
+			bus_coalesce(bus, s->at, s->len, false);
+		s->at = want && bus_coalesce(bus, want, s->len, true) == 0 ? want : 0;
+	}
+}
+
+void pci_host_update_coalesced(struct pci_host *h)
+{
+	unsigned int slot;
+
+	pthread_mutex_lock(&h->lock);
+	for (slot = 0; slot < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; slot++)
+		if (h->dev[slot])
+			update_coalesced(h, h->dev[slot], false);
+	pthread_mutex_unlock(&h->lock);
+}
+
 void pci_host_set_io_window(struct pci_host *h, uint64_t start, uint64_t end)
 {
 	h->io_start = h->io_next = start;
@@ -120,6 +166,7 @@ int pci_host_add(struct pci_host *h, struct pci_device *d)
 			assign_bars(h, d);
 			d->host = h;
 			h->dev[PCI_DEVFN(slot, 0)] = d;
+			update_coalesced(h, d, false);
 			return slot;
 		}
 	}
@@ -139,6 +186,7 @@ int pci_host_add_function(struct pci_host *h, struct pci_device *d, unsigned int
 	h->dev[PCI_DEVFN(slot, fn)] = d;
 	f0->config[PCI_HEADER_TYPE] |= PCI_HEADER_MULTI_FUNCTION;
 	f0->config_at_reset[PCI_HEADER_TYPE] |= PCI_HEADER_MULTI_FUNCTION;
+	update_coalesced(h, d, false);
 	return 0;
 }
 
@@ -157,6 +205,7 @@ void pci_host_reset(struct pci_host *h)
 	pthread_mutex_lock(&h->lock);
 	h->config_address = 0;
 	pthread_mutex_unlock(&h->lock);
+	pci_host_update_coalesced(h);
 }
 
 void pci_host_remove(struct pci_host *h, struct pci_device *d)
@@ -164,6 +213,7 @@ void pci_host_remove(struct pci_host *h, struct pci_device *d)
 	int slot;
 
 	pthread_mutex_lock(&h->lock);
+	update_coalesced(h, d, true);
 	for (slot = 0; slot < PCI_MAX_DEVICES * PCI_MAX_FUNCTIONS; slot++)
 		if (h->dev[slot] == d)
 			h->dev[slot] = NULL;
@@ -358,8 +408,10 @@ static void pci_write(void *opaque, uint64_t offset, unsigned int size, uint64_t
 		reset = (value & RESET_CPU) != 0;
 	} else if (offset >= OFFSET_DATA && offset + size <= OFFSET_DATA + 4) {
 		d = selected(h, &reg);
-		if (d)
+		if (d) {
 			config_write(d, reg + (unsigned int)(offset - OFFSET_DATA), size, value);
+			update_coalesced(h, d, false);
+		}
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (reset)

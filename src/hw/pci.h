@@ -47,6 +47,15 @@ struct pci_host;
 #define PCI_BAR_IO 0x1
 #define PCI_BAR_MEM64 0x4
 
+/* Bytes of a BAR whose guest writes only latch values (kvm/coalesced.h),
+ * and where the host last let the accelerator record them. */
+struct pci_coalesce_span {
+	unsigned int bar;
+	uint32_t off, len;
+	uint64_t at; /* 0: nowhere */
+};
+#define PCI_COALESCE_SPANS 4
+
 struct pci_device {
 	uint8_t config[PCI_CONFIG_SPACE];
 	uint8_t wmask[PCI_CONFIG_SPACE]; /* writable bits of each byte */
@@ -68,6 +77,8 @@ struct pci_device {
 	const struct pci_host *host;
 	const char *name; /* for statistics */
 	uint64_t exits;	  /* MMIO and port accesses that reached the BARs */
+	struct pci_coalesce_span coalesce[PCI_COALESCE_SPANS];
+	unsigned int ncoalesce;
 };
 
 struct pci_host {
@@ -82,6 +93,9 @@ struct pci_host {
 	uint64_t mmio_next; /* where the next BAR is placed */
 	uint64_t mmio_end;
 	uint64_t io_start, io_next, io_end; /* the port window (none: 0, 0) */
+	/* Where I/O and memory BARs decode, for coalesced writes; NULL in
+	 * tests that have none. */
+	struct bus *pio_bus, *mmio_bus;
 };
 
 extern const struct bus_ops pci_host_ops; /* register over 0xcf8, 8 ports */
@@ -97,6 +111,20 @@ void pci_host_init(struct pci_host *h, const struct power_control *power, uint64
 /* The ports I/O BARs are assigned from (end exclusive); without a window
  * I/O BARs stay unassigned. Before any device is added. */
 void pci_host_set_io_window(struct pci_host *h, uint64_t start, uint64_t end);
+/* The buses the windows are on: coalesced BAR writes (pci_device_coalesce)
+ * are set up there, and follow the BARs as the guest moves them. */
+void pci_host_set_buses(struct pci_host *h, struct bus *pio, struct bus *mmio);
+/* Declares that guest writes to bytes [off, off+len) of BAR bar only
+ * latch values (kvm/coalesced.h says what qualifies): wherever the BAR
+ * decodes, the accelerator may record them and Vireo replays them before
+ * the guest's next access that exits. Before the device is added; 0, or
+ * -1 when the device has PCI_COALESCE_SPANS already. */
+int pci_device_coalesce(struct pci_device *d, unsigned int bar, uint32_t off, uint32_t len);
+/* Moves every device's coalesced spans to where its BARs decode now:
+ * after configuration spaces changed other than by a config write (a
+ * state load). With the vCPUs paused. Config writes, additions, removals
+ * and pci_host_reset() do it themselves. */
+void pci_host_update_coalesced(struct pci_host *h);
 /* Fills the identity fields and makes the standard bits writable. */
 void pci_device_init(struct pci_device *d, uint16_t vendor, uint16_t device, uint32_t class_code,
 		     uint8_t revision);
@@ -124,7 +152,8 @@ void pci_device_save_reset_state(struct pci_device *d);
 /* Puts that state back, with the vCPUs paused (system_reset); the caller
  * then reacts to the change (BARs moved back, MSI-X off) as to a write. */
 void pci_device_restore_reset_state(struct pci_device *d);
-/* The host bridge's own state after a reset (the address latch). */
+/* The host bridge's own state after a reset (the address latch); after
+ * the devices' own reset, it also moves coalesced spans with the BARs. */
 void pci_host_reset(struct pci_host *h);
 /* Takes d off the bus (with the vCPUs paused: nothing may reach it). */
 void pci_host_remove(struct pci_host *h, struct pci_device *d);

@@ -290,8 +290,10 @@ static void unplug(struct piix_ide *p)
 	unsigned int c;
 
 	for (c = 0; c < 2; c++) {
-		if (p->registered[2 * c])
+		if (p->registered[2 * c]) {
+			bus_coalesce(p->env.pio, legacy[c].cmd + 1, 6, false);
 			bus_unregister(p->env.pio, legacy[c].cmd);
+		}
 		if (p->registered[2 * c + 1])
 			bus_unregister(p->env.pio, legacy[c].ctl);
 		p->registered[2 * c] = p->registered[2 * c + 1] = false;
@@ -365,6 +367,12 @@ static int plug(struct piix_ide *p, struct error *err)
 			return error_set(err, "piix3-ide: ports 0x%x-0x%x are taken", legacy[c].cmd,
 					 legacy[c].cmd + 7);
 		p->registered[2 * c] = true;
+		/* The task file's parameter registers (features to device,
+		 * ports 1-6) only latch values until the command register
+		 * (port 7) is written: written without an exit each
+		 * (kvm/coalesced.h), replayed before that command. The data
+		 * port (0) moves a transfer on and raises interrupts: not. */
+		bus_coalesce(p->env.pio, legacy[c].cmd + 1, 6, true);
 		if (bus_register(p->env.pio, legacy[c].ctl, 1, names[2 * c + 1], &ctl_ops, &p->ch[c]) < 0)
 			return error_set(err, "piix3-ide: port 0x%x is taken", legacy[c].ctl);
 		p->registered[2 * c + 1] = true;
@@ -418,6 +426,10 @@ struct device *piix_ide_create(const struct piix_ide_env *env, struct block_back
 	p->pci.wmask[IDETIM] = p->pci.wmask[IDETIM + 1] = 0xff;
 	p->pci.wmask[IDETIM + 2] = p->pci.wmask[IDETIM + 3] = 0xff;
 	pci_device_set_bar(&p->pci, BM_BAR, BM_BAR_SIZE, PCI_BAR_IO);
+	/* Each channel's PRD table address only latches until the engine is
+	 * started (the command byte): coalesced, as the task file's. */
+	pci_device_coalesce(&p->pci, BM_BAR, IDE_BM_PRD, 4);
+	pci_device_coalesce(&p->pci, BM_BAR, 8 + IDE_BM_PRD, 4);
 	p->pci.bar_ops[BM_BAR] = &bm_ops;
 	p->pci.bar_opaque[BM_BAR] = p;
 	if (plug(p, err) < 0) {

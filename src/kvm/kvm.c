@@ -74,6 +74,7 @@ int kvm_open(struct kvm *k, const char *path)
 	k->max_vcpus = n > 0 ? (unsigned int)n : 4; /* KVM's documented default */
 	k->has_tsc_deadline = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	k->has_stats_fd = ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0;
+	kvm_coalesced_probe(&k->coalesced, k->sys_fd);
 	return 0;
 fail:
 	close(k->sys_fd);

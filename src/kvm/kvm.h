@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvm/coalesced.h"
+
 struct kvm_cpuid2;
 struct irq_chip_ops;
 
@@ -28,6 +30,7 @@ struct kvm {
 	unsigned int max_vcpus;
 	int has_tsc_deadline;
 	int has_stats_fd;
+	struct kvm_coalesced coalesced; /* writes KVM records for later */
 	/* KVM_SET_GSI_ROUTING replaces the whole table, so every route lives
 	 * here and each change commits them all. */
 	pthread_mutex_t routes_lock;

@@ -142,6 +142,17 @@ static void note_reset_registers(struct vcpu *v)
 			 "trace event has its RIP)", v->id);
 }
 
+/* A write KVM recorded instead of exiting (kvm/coalesced.h). */
+static void replay_write(void *ctx, bool pio, uint64_t addr, unsigned int len,
+			 const uint8_t *data)
+{
+	struct vm *vm = ctx;
+	uint8_t buf[8];
+
+	memcpy(buf, data, len);
+	bus_access(pio ? &vm->pio : &vm->mmio, addr, len, 1, buf);
+}
+
 static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -249,7 +260,14 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (vm_stop_reason(v->vm) == VM_RUNNING) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		int r = ioctl(v->fd, KVM_RUN, 0), e = errno;
+
+		/* Writes KVM recorded reach their devices before anything
+		 * else this exit brings: the guest's order. Also before a
+		 * pause, so that saved device state has them. */
+		kvm_coalesced_replay(&v->vm->kvm.coalesced, replay_write, v->vm);
+		errno = e;
+		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* A kick: a stop, a pause or a state dump. The
 				 * flag is cleared before the requests are read,
@@ -396,6 +414,7 @@ int vcpus_create(struct vm *vm, uint64_t entry, uint64_t zero_page)
 			goto out;
 		}
 		v->run = run;
+		kvm_coalesced_attach(&vm->kvm.coalesced, run, vm->kvm.vcpu_mmap_size);
 		if (setup_cpuid(vm, v, supported) < 0 || boot_cpu_setup_lapic_fpu(v->fd) < 0)
 			goto out;
 		if (i == 0 && boot_cpu_setup(v->fd, entry, zero_page) < 0)

@@ -230,6 +230,7 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 	state_reader_init(&r, dl->buf, dl->len);
 	if (devices_load_all(&vm->devices, &r, err) < 0 || state_reader_done(&r, err) < 0)
 		return -1;
+	pci_host_update_coalesced(&vm->pci); /* the BARs are the saved VM's */
 	state_reader_init(&r, cl->buf, cl->len);
 	if (kvm_irqchips_load(&chips, &r, err) < 0 || kvm_irqchips_set(&vm->kvm, &chips, err) < 0)
 		return -1;

@@ -258,6 +258,64 @@ static void test_high_addresses(void **state)
 	assert_int_equal(b.unclaimed, 1);
 }
 
+/* Coalesced zones asked for before the accelerator can take them (the
+ * devices are made before the VM) wait on the bus and are handed over by
+ * bus_coalesce_apply(); a removed zone leaves the accelerator only if it
+ * had it. */
+struct accel {
+	int ready, added, removed;
+	uint64_t last_addr, last_len;
+};
+
+static int accel_zone(void *ctx, uint64_t addr, uint64_t len, bool add)
+{
+	struct accel *acc = ctx;
+
+	if (!acc->ready)
+		return -1;
+	if (add)
+		acc->added++;
+	else
+		acc->removed++;
+	acc->last_addr = addr;
+	acc->last_len = len;
+	return 0;
+}
+
+static void test_coalesce_before_the_vm(void **state)
+{
+	struct accel acc = { 0 };
+	struct bus nb;
+	unsigned int i;
+
+	(void)state;
+	bus_init(&nb, "pio");
+	/* No coalescer at all: kept, nothing else. */
+	assert_int_equal(bus_coalesce(&nb, 0x1f1, 6, true), 0);
+	assert_int_equal(bus_coalesce_apply(&nb), 0);
+	bus_set_coalescer(&nb, accel_zone, &acc);
+	/* Not ready (no VM yet): kept for later. */
+	assert_int_equal(bus_coalesce(&nb, 0x171, 6, true), 0);
+	for (i = 0; i < 20; i++) /* past the first allocation */
+		assert_int_equal(bus_coalesce(&nb, 0x1000 + 16 * i, 4, true), 0);
+	assert_int_equal(bus_coalesce(&nb, 0x1000, 4, false), 0); /* never applied: no call */
+	assert_int_equal(acc.removed, 0);
+	assert_int_equal(bus_coalesce(&nb, 0x1000, 4, false), -1); /* gone already */
+	acc.ready = 1;
+	assert_int_equal(bus_coalesce_apply(&nb), 21);
+	assert_int_equal(acc.added, 21);
+	assert_int_equal(bus_coalesce_apply(&nb), 21); /* nothing twice */
+	assert_int_equal(acc.added, 21);
+	/* Now taken at once, and removed from the accelerator. */
+	assert_int_equal(bus_coalesce(&nb, 0x3000, 8, true), 0);
+	assert_int_equal(acc.added, 22);
+	assert_int_equal(bus_coalesce(&nb, 0x171, 6, false), 0);
+	assert_int_equal(acc.removed, 1);
+	assert_int_equal(acc.last_addr, 0x171);
+	assert_int_equal(acc.last_len, 6);
+	bus_destroy(&nb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +328,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_high_addresses, setup, teardown),
+		cmocka_unit_test(test_coalesce_before_the_vm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
