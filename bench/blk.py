@@ -23,7 +23,8 @@ Exits per request, two ways:
     summed over vCPUs) across the fio run, divided by the requests the
     guest completed on vda in that time (/sys/block/vda/stat): every KVM
     exit, whatever its cause (interrupts, timers, halts of the vCPU too);
-    and the exits that reached userspace (io_exits + mmio_exits) likewise;
+    and the exits that reached userspace (kvm_userspace_exit trace events,
+    bench/vmguest.py) likewise;
   - per VM, for vireo: "exits" summed over the vCPUs in --stats-json, minus
     those of a VM that only boots and powers off, divided by the requests
     over the same difference.
@@ -108,7 +109,7 @@ def run_vm(config, img, cache, args, stats_json):
                 "iops": nums["iops"],
                 "requests": reqs,
                 "exits_per_req": k["exits"] / reqs if k and reqs else None,
-                "uexits_per_req": (k["io_exits"] + k["mmio_exits"]) / reqs if k and reqs else None,
+                "uexits_per_req": k["user_exits"] / reqs if k and reqs else None,
             }
         total_reqs = disk_requests(g.ok("cat /sys/block/vda/stat"))
         g.poweroff()

@@ -82,7 +82,7 @@ def run_vm(kind, args):
             res[name] = {"mbps": bps / 1e6, "exits_per_mb": per_mb("exits"),
                          "halts_per_mb": per_mb("halt_exits"),
                          "irqs_per_mb": per_mb("irq_injections"),
-                         "user_per_mb": per_mb("io_exits", "mmio_exits")}
+                         "user_per_mb": per_mb("user_exits")}
         g.poweroff()
     finally:
         g.close()
