@@ -10,6 +10,7 @@ VIREO_E2E_QEMU=1 runs the same tests against qemu-system-x86_64 with the
 equivalent virtio-pci devices instead of vireo: a check of the tests and of
 the guest image, not of vireo (cases that read vireo's --stats-json are
 skipped there)."""
+import contextlib
 import hashlib
 import http.server
 import json
@@ -254,6 +255,12 @@ def run_ok(cmd, what, timeout=120):
     except subprocess.TimeoutExpired:
         return False, "%s: no answer within %d s" % (what, timeout)
     return r.returncode == 0, "%s: %s" % (what, (r.stderr or r.stdout).strip()[-300:])
+
+
+def must_run(cmd, what, timeout=120):
+    """run_ok, the test failing when the command does."""
+    ok, why = run_ok(cmd, what, timeout)
+    check(ok, why)
 
 
 class DirectDir:
@@ -592,18 +599,33 @@ def test_disk_nbd(d):
            "vireo answers and powers off; the data is in the file"
 
 
+def ceph_missing():
+    """Why a throwaway cluster cannot be started here, or None."""
+    tools = [t for t in ("ceph-mon", "ceph-osd", "rbd") if not shutil.which(t)]
+    return "Ceph is not installed (no %s; scripts/deps)" % ", ".join(tools) if tools else None
+
+
+@contextlib.contextmanager
+def rbd_cluster(cdir):
+    """A throwaway single-node Ceph cluster in cdir (tests/rbd/cluster:
+    one monitor, one memstore OSD, pool rbd, client.vireo) for the with
+    block: yields its ceph.conf; stopped and cdir removed afterwards."""
+    script = os.path.join(vmmod.ROOT, "tests", "rbd", "cluster")
+    r = subprocess.run([script, "start", cdir], capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, "cluster start: %s" % (r.stdout + r.stderr)[-600:])
+    try:
+        yield r.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop", cdir], capture_output=True, timeout=120)
+
+
 def test_disk_rbd(d):
     """A disk on a Ceph RBD image of a throwaway single-node cluster
     (tests/rbd/cluster) as client.vireo: mkfs.ext4, 64 MiB written with
     its sha256, a second VM reads it back, and `rbd export` gives the
     host the same image."""
-    cdir = os.path.join(d, "ceph")
-    r = subprocess.run(["tests/rbd/cluster", "start", cdir], capture_output=True, text=True,
-                       timeout=300)
-    check(r.returncode == 0, "cluster start: %s" % (r.stdout + r.stderr)[-600:])
-    conf = r.stdout.strip().splitlines()[-1]
-    try:
-        run_ok(["rbd", "-c", conf, "create", "rbd/vm", "--size", "256M"], "rbd create")
+    with rbd_cluster(os.path.join(d, "ceph")) as conf:
+        must_run(["rbd", "-c", conf, "create", "rbd/vm", "--size", "256M"], "rbd create")
         disk = "rbd=rbd/vm,conf=%s,id=vireo" % conf
         g = Guest(disks=[disk])
         try:
@@ -626,12 +648,10 @@ def test_disk_rbd(d):
             g.kill()
         check(again == sha, "second VM read %s, the first wrote %s" % (again, sha))
         img = os.path.join(d, "export.img")
-        run_ok(["rbd", "-c", conf, "export", "rbd/vm", img], "rbd export")
+        must_run(["rbd", "-c", conf, "export", "--no-progress", "rbd/vm", img], "rbd export")
         out = os.path.join(d, "data.out")
         how = host_extract(img, "/data", out)
         check(sha256_file(out) == sha, "rbd export: /data differs (%s)" % how)
-    finally:
-        subprocess.run(["tests/rbd/cluster", "stop", cdir], capture_output=True, timeout=120)
     return "ext4 with 64 MiB on RBD as client.vireo: a second VM and rbd export (%s) agree on " \
            "sha256 %s..." % (how, sha[:12])
 
@@ -996,11 +1016,11 @@ def main():
         "discard survive kill -9, qemu-img check and commit", test_disk_qcow2)
     run("virtio-blk: a disk on qemu-nbd: fsync'd data in the file; the server killed, reads fail "
         "and vireo goes on", test_disk_nbd)
-    if shutil.which("ceph-mon") and shutil.which("rbd"):
+    if not ceph_missing():
         run("virtio-blk: a disk on Ceph RBD (single-node cluster, client.vireo): ext4 + sha256, a "
             "second VM and rbd export agree", test_disk_rbd)
     else:
-        s.skip("virtio-blk: a disk on Ceph RBD", "Ceph is not installed (scripts/deps)")
+        s.skip("virtio-blk: a disk on Ceph RBD", ceph_missing())
     run("virtio-blk: --no-ioeventfd notifies by MMIO exits, ioeventfd by none",
         test_disk_no_ioeventfd)
     # Earlier, in 2 of 5 full runs the nested host itself soft-locked as
