@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
-"""A real Debian 12 (systemd, udev, networkd) booted by vireo from a qcow2
-overlay over the cached base image (guest/debian/build), on a real KVM.
+"""A real Debian 12 (systemd, udev, networkd) booted by vireo from the
+cached base image (guest/debian/build), on a real KVM, three times: from a
+qcow2 overlay over the base, from the same overlay served by qemu-nbd
+(which reads the qcow2 chain; vireo's disk on NBD), and from Ceph RBD (the
+base `qemu-img convert`ed into an image of a throwaway single-node cluster,
+tests/rbd/cluster; vireo's disk on that image as client.vireo): the
+network-storage paths under a whole distribution.
 
-The guest must reach multi-user.target with root logged in automatically
-on the serial getty (ttyS0), `systemctl is-system-running` must say
-"running" (no failed unit), systemd-networkd must get 10.0.2.15 by DHCP
-from --net user and fetch a file from a host HTTP server through 10.0.2.2,
-/dev/hwrng must be virtio-rng and give bytes. Then a file is written and
-synced, `systemctl poweroff` must end vireo with status 0, `qemu-img
-check` must find the overlay clean, and the file's blocks (where the guest
-says they are) must be allocated in the overlay itself, with the file's
-bytes there, while the base image is left untouched. The same again with
-the overlay served by qemu-nbd (which reads the qcow2 chain) and vireo's
-disk on NBD: the network-storage path under a whole distribution.
+Each time the guest must reach multi-user.target with root logged in
+automatically on the serial getty (ttyS0), `systemctl is-system-running`
+must say "running" (no failed unit), systemd-networkd must get 10.0.2.15
+by DHCP from --net user and fetch a file from a host HTTP server through
+10.0.2.2, /dev/hwrng must be virtio-rng and give bytes. Then a file is
+written and synced, `systemctl poweroff` must end vireo with status 0, and
+the file's blocks (where the guest's filefrag says they are) must hold
+its bytes on the storage: for the overlay (file or NBD), `qemu-img check`
+must find it clean and the blocks must be allocated in the overlay itself;
+for RBD, the image must still be the base's size and its `rbd export`
+must hold the bytes at those offsets. The base image is left untouched.
 
 Skipped, visibly, when the cached image is missing or out of date:
 tests/e2e/run builds it on the host before the nested hosts start
-(guest/debian/build)."""
+(guest/debian/build); the RBD case also when Ceph or QEMU's rbd driver
+(qemu-block-extra) is not installed (scripts/deps)."""
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from test_virtio import HttpBlob
+from test_virtio import HttpBlob, ceph_missing, must_run, rbd_cluster
 from vm import BOOT_TIMEOUT, ROOT, VM, GuestShell, Suite, check
 
 BUILD = os.path.join(ROOT, "guest", "debian", "build")
@@ -41,6 +48,8 @@ PROMPT = r"root@vireo-debian:~# "
 # systemd's boot takes 30-60 s in the nested host, more with the other
 # nested host busy beside it.
 LOGIN_TIMEOUT = max(300.0, BOOT_TIMEOUT * 2.5)
+# The file the guest writes and syncs, then looked for on the storage.
+FILE_BYTES = 256 << 10
 
 
 def image_dir():
@@ -118,36 +127,172 @@ def in_overlay(overlay, ranges):
     return data
 
 
-def nbd_server(overlay, sock):
-    """qemu-nbd serving the overlay (it reads the qcow2 and its backing
+def holds(data, sha, where):
+    check(len(data) >= FILE_BYTES and hashlib.sha256(data[:FILE_BYTES]).hexdigest() == sha,
+          "the file's blocks in %s do not hold what the guest wrote (%d bytes read, sha256 %s, "
+          "the guest's %s)" % (where, len(data), hashlib.sha256(data[:FILE_BYTES]).hexdigest(), sha))
+
+
+class Overlay:
+    """The disk is a fresh qcow2 overlay over the base, a file. Each kind
+    of storage: open() makes it and gives vireo's --disk, check() looks at
+    it on the host after the guest's poweroff (the file's disk ranges,
+    their sha256) and says what it found, close() undoes open()."""
+
+    def open(self, base, d):
+        self.base = base
+        self.overlay = os.path.join(d, "overlay.qcow2")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
+                        self.overlay], check=True, timeout=60)
+        return "path=%s,format=qcow2" % self.overlay
+
+    def check(self, ranges, sha):
+        r = subprocess.run(["qemu-img", "check", self.overlay], capture_output=True, text=True,
+                           timeout=300)
+        check(r.returncode == 0 and "No errors were found" in r.stdout,
+              "qemu-img check of the overlay: status %d: %s" % (r.returncode, (r.stdout + r.stderr)[-500:]))
+        info = qemu_img_json("info", self.overlay)
+        check(info.get("backing-filename") == self.base,
+              "overlay's backing file: %r" % info.get("backing-filename"))
+        holds(in_overlay(self.overlay, ranges), sha, "the overlay")
+        return "overlay clean, %.1f MiB, holds the file's %d extent(s)" % (
+            os.stat(self.overlay).st_blocks * 512 / 2**20, len(ranges))
+
+    def close(self):
+        pass
+
+
+class OverNbd(Overlay):
+    """The overlay served by qemu-nbd (it reads the qcow2 and its backing
     chain; vireo sees a raw export over a Unix socket), until its one
     client goes."""
-    p = subprocess.Popen(["qemu-nbd", "-k", sock, "-f", "qcow2", "--cache=writeback", overlay],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not os.path.exists(sock):
-        check(p.poll() is None and time.monotonic() < deadline,
-              "qemu-nbd did not start: %r" % (p.stderr.read() if p.poll() is not None else b""))
-        time.sleep(0.05)
-    return p
+
+    nbd = None
+
+    def open(self, base, d):
+        super().open(base, d)
+        sock = os.path.join(d, "nbd.sock")
+        self.nbd = subprocess.Popen(["qemu-nbd", "-k", sock, "-f", "qcow2", "--cache=writeback",
+                                     self.overlay], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sock):
+            check(self.nbd.poll() is None and time.monotonic() < deadline, "qemu-nbd did not start: %r" %
+                  (self.nbd.stderr.read() if self.nbd.poll() is not None else b""))
+            time.sleep(0.05)
+        return "nbd=nbd+unix:///?socket=%s" % sock
+
+    def check(self, ranges, sha):
+        # Its client gone, qemu-nbd flushes the overlay and exits.
+        check(self.nbd.wait(60) == 0, "qemu-nbd: status %s: %r" %
+              (self.nbd.returncode, self.nbd.stderr.read()))
+        return super().check(ranges, sha)
+
+    def close(self):
+        if self.nbd and self.nbd.poll() is None:
+            self.nbd.kill()
+            self.nbd.wait()
 
 
-def test_boot(img, over_nbd=False):
+def mem_available():
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("MemAvailable:"))
+
+
+def qemu_rbd_missing():
+    """Why qemu-img cannot write to RBD here, or None. Debian's qemu-img
+    lists rbd among its formats with or without the driver module
+    (qemu-block-extra); only opening an rbd: name tells."""
+    if not shutil.which("qemu-img"):
+        return "qemu-img is not installed (qemu-utils; scripts/deps)"
+    r = subprocess.run(["qemu-img", "info", "rbd:rbd/none:conf=/nonexistent/ceph.conf"],
+                       capture_output=True, text=True, timeout=60)
+    return ("QEMU has no rbd driver (qemu-block-extra; scripts/deps): %s" % r.stderr.strip()
+            if "Unknown protocol" in r.stderr else None)
+
+
+class Rbd:
+    """The base converted into an RBD image (`qemu-img convert -f qcow2 -O
+    raw` into rbd:rbd/debian as client.admin) of a throwaway single-node
+    cluster; vireo's disk is that image, as client.vireo. The image must
+    fit the memstore OSD's 2 GiB of RAM: qemu-img writes only the base's
+    data (about 600 MiB of the 2 GiB; the boot adds some 15), not its
+    holes. In the nested host (6 GiB, /tmp in RAM) that is about 0.9 GiB
+    for the OSD, the 1 GiB guest, and 0.65 GiB for the sparse rbd export
+    once the guest is gone."""
+
+    def __init__(self):
+        self.stack = contextlib.ExitStack()
+
+    def open(self, base, d):
+        self.d = d
+        self.cdir = os.path.join(d, "ceph")
+        t = time.monotonic()
+        self.conf = self.stack.enter_context(rbd_cluster(self.cdir))
+        self.t_cluster = time.monotonic() - t
+        t = time.monotonic()
+        must_run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", base,
+                  "rbd:rbd/debian:conf=%s" % self.conf], "qemu-img convert into rbd", 900)
+        self.t_convert = time.monotonic() - t
+        self.size = qemu_img_json("info", base)["virtual-size"]
+        self.used_before = self.store_used()
+        return "rbd=rbd/debian,conf=%s,id=vireo" % self.conf
+
+    def store_used(self):
+        """Bytes in the memstore OSD (its statfs, through its admin
+        socket), and its capacity."""
+        r = subprocess.run(["ceph", "--admin-daemon", os.path.join(self.cdir, "run", "osd.0.asok"),
+                            "perf", "dump"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "ceph perf dump of osd.0: %s" % r.stderr.strip()[-300:])
+        osd = json.loads(r.stdout)["osd"]
+        return osd["stat_bytes_used"], osd["stat_bytes"]
+
+    def check(self, ranges, sha):
+        r = subprocess.run(["rbd", "-c", self.conf, "info", "--format", "json", "rbd/debian"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "rbd info: %s" % r.stderr.strip()[-300:])
+        size = json.loads(r.stdout)["size"]
+        check(size == self.size, "rbd/debian is %d bytes, the base %d" % (size, self.size))
+        # rbd export writes a sparse file: only the data takes RAM (the
+        # nested host's /tmp is in memory).
+        export = os.path.join(self.d, "export.raw")
+        t = time.monotonic()
+        must_run(["rbd", "-c", self.conf, "export", "--no-progress", "rbd/debian", export],
+                 "rbd export", 600)
+        t = time.monotonic() - t
+        try:
+            with open(export, "rb") as f:
+                data = b""
+                for start, length in ranges:
+                    f.seek(start)
+                    data += f.read(length)
+            holds(data, sha, "rbd export")
+            exported = os.stat(export).st_blocks * 512
+            free = mem_available()
+        finally:
+            os.unlink(export)
+        used, total = self.store_used()
+        return ("cluster up in %.1f s, qemu-img convert into RBD in %.1f s; rbd export (%.1f s, "
+                "%.0f MiB of data) holds the file's %d extent(s); memstore %.0f MiB before the "
+                "boot, %.0f after, of %.0f; %.0f MiB of RAM available here with the export" % (
+                    self.t_cluster, self.t_convert, t, exported / 2**20, len(ranges),
+                    self.used_before[0] / 2**20, used / 2**20, total / 2**20, free / 2**20))
+
+    def close(self):
+        self.stack.close()
+
+
+def test_boot(img, storage):
+    """Boots the image with its disk on storage (Overlay, OverNbd, Rbd),
+    checks the guest, powers it off, then has storage check what the
+    guest wrote; the base image must be left as it was."""
     base = os.path.join(img, "base.qcow2")
     before = os.stat(base)
     d = tempfile.mkdtemp()
-    httpd = nbd = None
+    httpd = None
     try:
-        overlay = os.path.join(d, "overlay.qcow2")
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
-                        overlay], check=True, timeout=60)
+        disk = storage.open(base, d)
         blob = os.urandom(1 << 20)
         httpd = HttpBlob(blob)
-        disk = "path=%s,format=qcow2" % overlay
-        if over_nbd:
-            sock = os.path.join(d, "nbd.sock")
-            nbd = nbd_server(overlay, sock)
-            disk = "nbd=nbd+unix:///?socket=%s" % sock
         g = Debian(img, disk)
         try:
             # Boot finished, and nothing failed on the way.
@@ -180,8 +325,8 @@ def test_boot(img, over_nbd=False):
             a = g.value("head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \\n'", 60)
             b = g.value("head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \\n'", 60)
             # A file on the root file system, synced; where its blocks are.
-            sha = g.value("head -c 262144 /dev/urandom >/root/vireo-e2e.bin && sync && "
-                          "sha256sum /root/vireo-e2e.bin | cut -d' ' -f1")
+            sha = g.value("head -c %d /dev/urandom >/root/vireo-e2e.bin && sync && "
+                          "sha256sum /root/vireo-e2e.bin | cut -d' ' -f1" % FILE_BYTES)
             frag = g.ok("filefrag -v /root/vireo-e2e.bin")
             root_dev = g.value("findmnt -n -o SOURCE,FSTYPE /")
             t_off = time.monotonic()
@@ -192,9 +337,6 @@ def test_boot(img, over_nbd=False):
                   (rc, g.vm.stderr_tail()))
         finally:
             g.vm.kill()
-        if nbd:
-            # Its client gone, qemu-nbd flushes the overlay and exits.
-            check(nbd.wait(60) == 0, "qemu-nbd: status %s: %r" % (nbd.returncode, nbd.stderr.read()))
         check(root_dev.split() == ["/dev/vda", "ext4"], "root file system: %r" % root_dev)
         check(addr.split()[1:] == ["10.0.2.15/24"], "DHCP address: %r, expected 10.0.2.15/24" % addr)
         check(route == "10.0.2.2", "default route via %r" % route)
@@ -204,49 +346,42 @@ def test_boot(img, over_nbd=False):
         check(len(a) == 128 and len(b) == 128 and a != b and a != "0" * 128,
               "/dev/hwrng reads: %r / %r" % (a, b))
 
-        # The overlay after the guest's clean poweroff.
-        r = subprocess.run(["qemu-img", "check", overlay], capture_output=True, text=True, timeout=300)
-        check(r.returncode == 0 and "No errors were found" in r.stdout,
-              "qemu-img check of the overlay: status %d: %s" % (r.returncode, (r.stdout + r.stderr)[-500:]))
-        info = qemu_img_json("info", overlay)
-        check(info.get("backing-filename") == base, "overlay's backing file: %r" % info.get("backing-filename"))
-        data = in_overlay(overlay, extents(frag))
-        check(len(data) >= 262144 and hashlib.sha256(data[:262144]).hexdigest() == sha,
-              "the file's blocks in the overlay do not hold what the guest wrote "
-              "(%d bytes read, sha256 %s, the guest's %s)" %
-              (len(data), hashlib.sha256(data[:262144]).hexdigest(), sha))
+        how = storage.check(extents(frag), sha)
         after = os.stat(base)
         check((after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns),
               "the base image changed (size or mtime)")
-        used = os.stat(overlay).st_blocks * 512
     finally:
         if httpd:
             httpd.close()
-        if nbd and nbd.poll() is None:
-            nbd.kill()
-            nbd.wait()
+        storage.close()
         shutil.rmtree(d, ignore_errors=True)
     return ("login prompt after %.1f s; %s; %s DHCP 10.0.2.15 via 10.0.2.2, wget 1 MiB from "
-            "the host; %s gives bytes; 256 KiB written, poweroff in %.1f s -> 0; overlay clean, "
-            "%.1f MiB, holds the file's %d extent(s)" % (
-                g.login, state, addr.split()[0], rng, t_off, used / 2**20, len(extents(frag))))
+            "the host; %s gives bytes; 256 KiB written, poweroff in %.1f s -> 0; %s" % (
+                g.login, state, addr.split()[0], rng, t_off, how))
 
 
 def main():
     s = Suite()
     tests = (
         ("debian: Debian 12 on a qcow2 overlay: systemd to a serial login, DHCP, wget, rng, "
-         "file kept in the overlay, systemctl poweroff -> 0", False),
+         "file kept in the overlay, systemctl poweroff -> 0", Overlay, None),
         ("debian: the same over NBD (qemu-nbd serving the overlay): systemd to a serial "
-         "login, DHCP, wget, rng, file kept in the overlay, poweroff -> 0", True),
+         "login, DHCP, wget, rng, file kept in the overlay, poweroff -> 0", OverNbd, None),
+        ("debian: the same on Ceph RBD (qemu-img convert of the base into a single-node "
+         "cluster, client.vireo): systemd to a serial login, DHCP, wget, rng, file in the "
+         "image (rbd export), poweroff -> 0", Rbd, lambda: ceph_missing() or qemu_rbd_missing()),
     )
     img, why = image_dir()
-    for name, over_nbd in tests:
+    for name, storage, missing in tests:
         if img is None:
-            s.skip(name, "no usable Debian image (%s): guest/debian/build makes it once per "
-                   "machine; tests/e2e/run runs it before the nested hosts" % why)
+            why_not = ("no usable Debian image (%s): guest/debian/build makes it once per "
+                       "machine; tests/e2e/run runs it before the nested hosts" % why)
+        else:
+            why_not = missing and missing()
+        if why_not:
+            s.skip(name, why_not)
         elif s.selected(name):
-            s.run(name, test_boot, img, over_nbd)
+            s.run(name, test_boot, img, storage())
     return s.finish()
 
 
