@@ -3,6 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* arr (count used of *capacity elements of size bytes) with room for
+ * one more: itself, or grown (doubling, from first), or NULL when out of
+ * memory (arr and *capacity as they were). */
+static void *with_room(void *arr, unsigned int count, unsigned int *capacity, size_t size,
+		       unsigned int first)
+{
+	unsigned int cap;
+	void *grown;
+
+	if (count < *capacity)
+		return arr;
+	cap = *capacity ? 2 * *capacity : first;
+	grown = realloc(arr, cap * size);
+	if (grown)
+		*capacity = cap;
+	return grown;
+}
+
 void bus_init(struct bus *b, const char *name)
 {
 	memset(b, 0, sizeof(*b));
@@ -22,6 +40,7 @@ void bus_destroy(struct bus *b)
 int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 		 const struct bus_ops *ops, void *dev)
 {
+	struct bus_region *regions;
 	unsigned int i;
 
 	if (len == 0 || base + len < base)
@@ -32,15 +51,10 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const char *name,
 		if (base < r->base + r->len && r->base < base + len)
 			return -1;
 	}
-	if (b->count == b->capacity) {
-		unsigned int cap = b->capacity ? 2 * b->capacity : 16;
-		struct bus_region *grown = realloc(b->region, cap * sizeof(*grown));
-
-		if (!grown)
-			return -1;
-		b->region = grown;
-		b->capacity = cap;
-	}
+	regions = with_room(b->region, b->count, &b->capacity, sizeof(*regions), 16);
+	if (!regions)
+		return -1;
+	b->region = regions;
 	b->region[b->count++] = (struct bus_region){
 		.base = base, .len = len, .name = name, .ops = ops, .dev = dev,
 	};
@@ -74,15 +88,12 @@ int bus_coalesce(struct bus *b, uint64_t addr, uint64_t len, bool add)
 	unsigned int i;
 
 	if (add) {
-		if (b->nzones == b->zones_capacity) {
-			unsigned int cap = b->zones_capacity ? 2 * b->zones_capacity : 8;
-			struct bus_zone *grown = realloc(b->zones, cap * sizeof(*grown));
+		struct bus_zone *zones = with_room(b->zones, b->nzones, &b->zones_capacity,
+						   sizeof(*zones), 8);
 
-			if (!grown)
-				return -1;
-			b->zones = grown;
-			b->zones_capacity = cap;
-		}
+		if (!zones)
+			return -1;
+		b->zones = zones;
 		b->zones[b->nzones++] = (struct bus_zone){
 			.addr = addr, .len = len,
 			.applied = b->coalesce && b->coalesce(b->coalesce_ctx, addr, len, true) == 0,
