@@ -322,6 +322,11 @@ def live_run(kind, tmp, dirty):
     stall, stall_at = max(stalls or [(0, 0)])
     gap_at = (src[-1] - t0, dst[0] - t0)
     quit_vmm(g, q, "migrated source")
+    # vireo logs where its downtime went (pause, last pages, disks, state,
+    # sending, the destination's word): kept with the run, so that an
+    # outlier explains itself.
+    steps = re.search(r"downtime \d+ ms \(([^)]*)\)", g.vm.stderr.decode(errors="replace")
+                      if isinstance(g.vm.stderr, bytes) else g.vm.stderr)
     d.ok("touch /tmp/hb-stop; sleep 0.2; echo answering")
     q2 = QMP(sock2)
     st = q2.cmd("query-status")["status"]
@@ -335,7 +340,8 @@ def live_run(kind, tmp, dirty):
             "hb_largest_ms": gap * 1e3,
             "hb_usual_ms": usual * 1e3, "gap_at": gap_at,
             "sent_mib": ram.get("transferred", 0) / MIB, "passes": ram.get("dirty-sync-count"),
-            "throttle": seen["throttle"], "guest_rate": rate}
+            "throttle": seen["throttle"], "guest_rate": rate,
+            "downtime_steps": steps.group(1) if steps else None}
 
 
 def guarded(title, fn, *args):
@@ -371,7 +377,8 @@ def live_line(r):
                 r["gap_at"][0], r["gap_at"][1], r["hb_stall_ms"], r["stall_at"],
                 r["hb_largest_ms"], r["hb_usual_ms"], r["sent_mib"], r["passes"], r["throttle"],
                 ", guest dirtying %.1f MiB/s" % r["guest_rate"]
-                if r["guest_rate"] is not None else ""))
+                if r["guest_rate"] is not None else "") +
+            ("; downtime's steps (ms): %s" % r["downtime_steps"] if r.get("downtime_steps") else ""))
 
 
 def main():

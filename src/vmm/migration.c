@@ -348,6 +348,9 @@ static void complete_live(struct vm *vm)
 	struct error err = { 0 };
 	struct mig_out o;
 	uint64_t stop_at = monotonic_ms(), pages = 0, before;
+	/* When each step of the stop-and-copy ended: a downtime over the
+	 * limit says in the log where it went. */
+	uint64_t t_paused, t_pages, t_disks, t_state, t_sent;
 	unsigned int n = 0, i;
 	uint32_t status;
 	char msg[MIG_MAX_REPLY + 1];
@@ -365,14 +368,20 @@ static void complete_live(struct vm *vm)
 			goto failed;
 		vm_qmp_event(vm, "STOP", NULL);
 	}
+	t_paused = monotonic_ms();
 	if (sync_dirty(vm) < 0) {
 		error_set(&err, "reading the dirty log: %s", strerror(errno));
 		goto failed;
 	}
 	if (send_todo(vm, &o, true, &pages) < 0)
 		goto send_failed;
-	if (vm_sync_disks(vm, &err) < 0 || vm_state_build(vm, sec, &n, &err) < 0)
+	t_pages = monotonic_ms();
+	if (vm_sync_disks(vm, &err) < 0)
 		goto failed;
+	t_disks = monotonic_ms();
+	if (vm_state_build(vm, sec, &n, &err) < 0)
+		goto failed;
+	t_state = monotonic_ms();
 	/* The images are the destination's from here: it locks them before
 	 * it runs. */
 	vm_unlock_disks(vm);
@@ -382,6 +391,7 @@ static void complete_live(struct vm *vm)
 			break;
 	if (i < n || mig_send_end(&o) < 0)
 		goto send_failed;
+	t_sent = monotonic_ms();
 	if (wait_readable(m->fd, REPLY_TIMEOUT_MS) < 0 ||
 	    mig_read_reply(m->fd, &status, msg, sizeof(msg)) < 0) {
 		error_set(&err, "no word from the destination: %s",
@@ -403,9 +413,14 @@ static void complete_live(struct vm *vm)
 	pthread_mutex_unlock(&m->lock);
 	stop_tracking(vm);
 	vm->postmigrate = true;
-	log_info("migrated to %s: %llu MiB in %llu ms, downtime %llu ms", m->uri,
-		 (unsigned long long)(o.sent >> 20), (unsigned long long)m->total_ms,
-		 (unsigned long long)m->downtime_ms);
+	log_info("migrated to %s: %llu MiB in %llu ms, downtime %llu ms (pause %llu, last %llu pages "
+		 "%llu, disks flushed %llu, state %llu, sent %llu, destination's word %llu)",
+		 m->uri, (unsigned long long)(o.sent >> 20), (unsigned long long)m->total_ms,
+		 (unsigned long long)m->downtime_ms, (unsigned long long)(t_paused - stop_at),
+		 (unsigned long long)pages, (unsigned long long)(t_pages - t_paused),
+		 (unsigned long long)(t_disks - t_pages), (unsigned long long)(t_state - t_disks),
+		 (unsigned long long)(t_sent - t_state),
+		 (unsigned long long)(stop_at + m->downtime_ms - t_sent));
 	set_status(vm, "completed");
 	return;
 send_failed:
