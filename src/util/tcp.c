@@ -2,9 +2,14 @@
 #include "util/tcp.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* "HOST:PORT" or "[V6]:PORT" into its parts. */
@@ -37,6 +42,31 @@ static int split_host_port(const char *s, char *host, size_t hn, char *port, siz
 	return 0;
 }
 
+void tcp_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void tcp_set_rcvbuf(int fd, int bytes)
+{
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+void tcp_wait_sent(int fd, int bytes, unsigned int timeout_ms)
+{
+	struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+	unsigned int waited;
+	int queued;
+
+	for (waited = 0; waited < timeout_ms; waited++) {
+		if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued <= bytes)
+			return;
+		nanosleep(&ms, NULL);
+	}
+}
+
 /* A connected (or, with passive, listening) TCP socket for HOST:PORT. */
 int tcp_socket(const char *hostport, bool passive, struct error *err)
 {
@@ -61,6 +91,7 @@ int tcp_socket(const char *hostport, bool passive, struct error *err)
 			if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0)
 				break;
 		} else if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			tcp_nodelay(fd);
 			break;
 		}
 		saved = errno;

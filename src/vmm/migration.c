@@ -356,6 +356,10 @@ static void complete_live(struct vm *vm)
 	char msg[MIG_MAX_REPLY + 1];
 
 	memset(sec, 0, sizeof(sec));
+	/* The destination catches up with what was sent before the guest
+	 * stops: bytes still queued here would be read during the downtime. */
+	tcp_wait_sent(m->fd, 256 << 10, 1000);
+	stop_at = monotonic_ms();
 	if (mig_out_init(&o, m->fd, 0, &m->cancel) < 0) {
 		finish_failed(vm, "failed", "out of memory");
 		return;
