@@ -347,7 +347,7 @@ static void complete_live(struct vm *vm)
 	struct vm_state_section sec[SNAPSHOT_MAX_SECTIONS];
 	struct error err = { 0 };
 	struct mig_out o;
-	uint64_t stop_at = monotonic_ms(), pages = 0, before;
+	uint64_t stop_at, pages = 0, before;
 	/* When each step of the stop-and-copy ended: a downtime over the
 	 * limit says in the log where it went. */
 	uint64_t t_paused, t_pages, t_disks, t_state, t_sent;
