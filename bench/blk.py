@@ -37,7 +37,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, delta, fmt, stats_exits
+from vmguest import BenchGuest, delta, disk_requests, fio_numbers, fmt, stats_exits
 
 MIB = 1 << 20
 JOBS = (
@@ -60,13 +60,6 @@ PAIRS = (
     ("vireo-noioeventfd", "qemu", "vireo without ioeventfd vs QEMU's defaults (aio=threads)"),
     ("vireo", "qemu", "previous method: vireo vs QEMU's defaults (aio=threads, no iothread)"),
 )
-
-
-def disk_requests(stat_line):
-    """Completed requests in a /sys/block/X/stat line: reads, writes,
-    discards, flushes."""
-    f = [int(x) for x in stat_line.split()]
-    return f[0] + f[4] + (f[11] if len(f) > 11 else 0) + (f[15] if len(f) > 15 else 0)
 
 
 def odirect_ok(d):
@@ -97,10 +90,7 @@ def run_vm(config, img, cache, args, stats_json):
             side = "write" if "write" in opts.split()[0] else "read"
             out = g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
                        "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name))
-            nums = {}
-            for line in out.splitlines():
-                key, val = line.split()
-                nums.setdefault(key.strip('"'), float(val.rstrip(",")))
+            nums = fio_numbers(out)
             stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
             reqs = disk_requests(stat[1]) - disk_requests(stat[0])
             k = delta(after, before)

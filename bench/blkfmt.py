@@ -27,7 +27,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest
+from vmguest import BenchGuest, fio_numbers
 
 MIB = 1 << 20
 JOBS = (
@@ -101,10 +101,7 @@ def run_vm(kind, aio, iothread, disk, d, raw, args):
             side = "write" if "write" in opts.split()[0] else "read"
             out = g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
                        "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name))
-            nums = {}
-            for line in out.splitlines():
-                key, val = line.split()
-                nums.setdefault(key.strip('"'), float(val.rstrip(",")))
+            nums = fio_numbers(out)
             res[name] = nums["iops"] if unit == "IOPS" else nums["bw_bytes"] / 1e6
         g.poweroff()
     finally:

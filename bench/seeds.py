@@ -55,7 +55,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
-from vmguest import KERNEL, VIREO, BenchGuest, delta, fmt, minus
+from vmguest import KERNEL, VIREO, BenchGuest, delta, disk_requests, fio_numbers, fmt, minus
 
 MIB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,11 +113,6 @@ def percentile(xs, p):
 
 # ---------------------------------------------------------------- disk
 
-def disk_requests(stat_line):
-    f = [int(x) for x in stat_line.split()]
-    return f[0] + f[4] + (f[11] if len(f) > 11 else 0) + (f[15] if len(f) > 15 else 0)
-
-
 def run_disk(config, img, args):
     kind, dev, accel = config
     tcg = accel == "tcg"
@@ -144,10 +139,7 @@ def run_disk(config, img, args):
             out = g.ok("awk '/^ *\"(read|write|trim|sync)\" : \\{/ { s = $1 } s == \"\\\"read\\\"\" && "
                        "/^ *\"(bw_bytes|iops|50\\.000000|99\\.000000)\" :/ { print $1, $3 }' "
                        "/tmp/%s.json" % name, 600 if tcg else 120)
-            nums = {}
-            for line in out.splitlines():
-                key, val = line.split()
-                nums.setdefault(key.strip('"'), float(val.rstrip(",")))
+            nums = fio_numbers(out)
             stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
             reqs = disk_requests(stat[1]) - disk_requests(stat[0])
             k = minus(delta(after, before), base)

@@ -203,6 +203,23 @@ class BenchGuest(vmmod.GuestShell):
         self.vm.close()
 
 
+def disk_requests(stat_line):
+    """Completed requests in a /sys/block/X/stat line: reads, writes,
+    discards, flushes."""
+    f = [int(x) for x in stat_line.split()]
+    return f[0] + f[4] + (f[11] if len(f) > 11 else 0) + (f[15] if len(f) > 15 else 0)
+
+
+def fio_numbers(out):
+    """The "key" : value lines an awk over fio's JSON printed, as floats by
+    key (the first of each key wins)."""
+    nums = {}
+    for line in out.splitlines():
+        key, val = line.split()
+        nums.setdefault(key.strip('"'), float(val.rstrip(",")))
+    return nums
+
+
 def stats_exits(path):
     """vireo --stats-json: KVM exits summed over the vCPUs, and the
     per-device counters."""
