@@ -402,6 +402,31 @@ static void config_written(struct pci_device *d, unsigned int offset, unsigned i
 	}
 }
 
+/* The registers whose writes must reach the card at once: MDIC (the
+ * driver polls it, and it may interrupt), the interrupt cause and mask
+ * registers (the line follows them: a driver that masked interrupts
+ * counts on none coming), and TCTL and TDT (a frame must leave without
+ * waiting for an unrelated exit). Every other write only latches a
+ * value or lets the card go on at leisure, so it waits in KVM's
+ * coalesced ring (kvm/coalesced.h) until the next exit to userspace --
+ * at the latest the read or write of one of these, which the driver
+ * always makes next: RDT after a refill is followed by IMS when NAPI
+ * completes, the EEPROM and reset by reads that poll them. The set is
+ * QEMU's (hw/net/e1000.c), so the two cards exit alike. */
+static const uint32_t exiting_writes[] = { E1000_MDIC, E1000_ICR, E1000_ICS, E1000_IMS,
+					   E1000_IMC, E1000_TCTL, E1000_TDT };
+
+static void coalesce_latches(struct pci_device *d)
+{
+	uint32_t from = 0;
+
+	for (size_t i = 0; i < sizeof(exiting_writes) / sizeof(exiting_writes[0]); i++) {
+		pci_device_coalesce(d, 0, from, exiting_writes[i] - from);
+		from = exiting_writes[i] + 4;
+	}
+	pci_device_coalesce(d, 0, from, E1000_BAR_SIZE - from);
+}
+
 static void build_config_space(struct e1000 *e)
 {
 	struct pci_device *d = &e->pci;
@@ -412,6 +437,7 @@ static void build_config_space(struct e1000 *e)
 	d->config[PCI_INTERRUPT_PIN] = 1; /* INTA# */
 	pci_device_set_bar(d, 0, E1000_BAR_SIZE, 0);
 	pci_device_set_bar(d, 1, E1000_IO_BAR_SIZE, PCI_BAR_IO);
+	coalesce_latches(d);
 	d->priv = e;
 	d->config_written = config_written;
 	d->bar_ops[0] = &bar_ops;

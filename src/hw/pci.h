@@ -54,7 +54,7 @@ struct pci_coalesce_span {
 	uint32_t off, len;
 	uint64_t at; /* 0: nowhere */
 };
-#define PCI_COALESCE_SPANS 4
+#define PCI_COALESCE_SPANS 8 /* the e1000's BAR 0 has 8 */
 
 struct pci_device {
 	uint8_t config[PCI_CONFIG_SPACE];
