@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "block/block_driver.h"
+#include "block/completions.h"
 #include "block/file.h"
 #include "block/nbd.h"
 #include "block/rbd.h"
@@ -160,7 +161,7 @@ void block_close(struct block_backend *b)
 {
 	if (!b)
 		return;
-	b->drv->drain(b);
+	block_drain(b);
 	b->drv->close(b);
 }
 
@@ -226,22 +227,28 @@ int block_sync(struct block_backend *b)
 
 int block_completion_fd(const struct block_backend *b)
 {
-	return b->drv->completion_fd(b);
+	return b->done ? completions_fd(b->done) : b->drv->completion_fd(b);
 }
 
 void block_process_completions(struct block_backend *b)
 {
-	b->drv->process_completions(b);
+	if (b->done)
+		completions_process(b->done);
+	else
+		b->drv->process_completions(b);
 }
 
 unsigned int block_in_flight(const struct block_backend *b)
 {
-	return b->drv->in_flight(b);
+	return b->done ? completions_in_flight(b->done) : b->drv->in_flight(b);
 }
 
 void block_drain(struct block_backend *b)
 {
-	b->drv->drain(b);
+	if (b->done)
+		completions_drain(b->done);
+	else
+		b->drv->drain(b);
 }
 
 void block_plug(struct block_backend *b)

@@ -19,6 +19,8 @@ struct block_driver {
 	int (*submit)(struct block_backend *b, struct block_req *r);
 	void (*plug)(struct block_backend *b);	 /* optional */
 	void (*unplug)(struct block_backend *b); /* optional */
+	/* NULL for a driver that completes through its node's done queue
+	 * (completions.h); the file driver reaps io_uring itself. */
 	int (*completion_fd)(const struct block_backend *b);
 	void (*process_completions)(struct block_backend *b);
 	unsigned int (*in_flight)(const struct block_backend *b);
@@ -57,6 +59,9 @@ struct block_backend {
 	 * written past it by the format as it allocates (block_submit's
 	 * bounds do not apply; the format checks its own offsets). */
 	bool growable;
+	/* The queue the driver's requests complete through, set when the
+	 * node opens; NULL: the driver's own four completion ops. */
+	struct completions *done;
 };
 
 /* The files a disk's backing chain has opened so far (from the disk

@@ -335,26 +335,6 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 	return 0;
 }
 
-static int nbd_completion_fd(const struct block_backend *b)
-{
-	return completions_fd(&N(b)->done);
-}
-
-static void nbd_process_completions(struct block_backend *b)
-{
-	completions_process(&N(b)->done);
-}
-
-static unsigned int nbd_in_flight(const struct block_backend *b)
-{
-	return completions_in_flight(&N(b)->done);
-}
-
-static void nbd_drain(struct block_backend *b)
-{
-	completions_drain(&N(b)->done);
-}
-
 static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 			   const struct iovec *iov, unsigned int iovcnt, uint64_t len)
 {
@@ -411,10 +391,6 @@ static void nbd_close_node(struct block_backend *b)
 static const struct block_driver nbd_driver = {
 	.name = "nbd",
 	.submit = nbd_submit,
-	.completion_fd = nbd_completion_fd,
-	.process_completions = nbd_process_completions,
-	.in_flight = nbd_in_flight,
-	.drain = nbd_drain,
 	.io_sync = nbd_io_sync,
 	.close = nbd_close_node,
 	.engine_name = nbd_engine_name,
@@ -502,6 +478,7 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 		goto fail;
 	}
 	n->thread_started = true;
+	n->base.done = &n->done;
 	log_debug("disk '%s': NBD export of %lld bytes%s%s%s", o->path, (long long)size,
 		  n->can_flush ? ", flush" : "", n->can_zero ? ", write zeroes" : "",
 		  L.is_read_only(n->h) == 1 ? ", read-only" : "");

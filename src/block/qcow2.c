@@ -24,26 +24,6 @@ static int q_submit(struct block_backend *b, struct block_req *r)
 	return block_workers_submit(Q(b)->workers, r);
 }
 
-static int q_completion_fd(const struct block_backend *b)
-{
-	return completions_fd(block_workers_done(Q(b)->workers));
-}
-
-static void q_process_completions(struct block_backend *b)
-{
-	completions_process(block_workers_done(Q(b)->workers));
-}
-
-static unsigned int q_in_flight(const struct block_backend *b)
-{
-	return completions_in_flight(block_workers_done(Q(b)->workers));
-}
-
-static void q_drain(struct block_backend *b)
-{
-	completions_drain(block_workers_done(Q(b)->workers));
-}
-
 static int q_sync(struct block_backend *b)
 {
 	struct qcow2 *q = Q(b);
@@ -111,10 +91,6 @@ static void q_close(struct block_backend *b)
 static const struct block_driver qcow2_driver = {
 	.name = "qcow2",
 	.submit = q_submit,
-	.completion_fd = q_completion_fd,
-	.process_completions = q_process_completions,
-	.in_flight = q_in_flight,
-	.drain = q_drain,
 	.sync = q_sync,
 	.lock = q_lock,
 	.unlock = q_unlock,
@@ -253,6 +229,7 @@ static struct block_backend *open_image(struct block_backend *file,
 	if (qcow2_meta_init(q, o->l2_cache_size) < 0)
 		goto fail; /* logged */
 	q->workers = block_workers_start(&q->base, QCOW2_WORKERS);
+	q->base.done = q->workers ? block_workers_done(q->workers) : NULL;
 	if (!q->workers)
 		goto fail;
 	free(hdr);

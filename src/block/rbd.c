@@ -214,26 +214,6 @@ static int rbd_submit(struct block_backend *b, struct block_req *r)
 	return 0;
 }
 
-static int rbd_completion_fd(const struct block_backend *b)
-{
-	return completions_fd(&N(b)->done);
-}
-
-static void rbd_process_completions(struct block_backend *b)
-{
-	completions_process(&N(b)->done);
-}
-
-static unsigned int rbd_in_flight(const struct block_backend *b)
-{
-	return completions_in_flight(&N(b)->done);
-}
-
-static void rbd_drain(struct block_backend *b)
-{
-	completions_drain(&N(b)->done);
-}
-
 static int64_t rbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 			   const struct iovec *iov, unsigned int iovcnt, uint64_t len)
 {
@@ -281,10 +261,6 @@ static void rbd_close_node(struct block_backend *b)
 static const struct block_driver rbd_driver = {
 	.name = "rbd",
 	.submit = rbd_submit,
-	.completion_fd = rbd_completion_fd,
-	.process_completions = rbd_process_completions,
-	.in_flight = rbd_in_flight,
-	.drain = rbd_drain,
 	.io_sync = rbd_io_sync,
 	.close = rbd_close_node,
 	.engine_name = rbd_engine_name,
@@ -359,6 +335,7 @@ struct block_backend *block_rbd_open(const struct block_options *o)
 	n->base.size = size;
 	if (completions_init(&n->done, release) < 0)
 		goto fail;
+	n->base.done = &n->done;
 	log_debug("disk 'rbd=%s': %llu bytes", o->path, (unsigned long long)size);
 	return &n->base;
 fail:
