@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fake_qmp_migration.h"
 #include "qmp/qmp.h"
 #include "qmp/qmp_server.h"
 
@@ -83,28 +84,6 @@ static json_t *f_query_migrate(void *ctx)
 	return f->migrations ? json_pack("{s:s}", "status", "completed") : json_object();
 }
 
-static void f_migrate_cancel(void *ctx)
-{
-	(void)ctx;
-}
-
-static json_t *f_migrate_params(void *ctx)
-{
-	(void)ctx;
-	return json_pack("{s:i}", "downtime-limit", 300);
-}
-
-static int f_set_migrate_params(void *ctx, json_t *args, struct error *err)
-{
-	(void)ctx;
-	return json_object_get(args, "bad") ? error_set(err, "Parameter 'bad' is unexpected") : 0;
-}
-
-static int f_set_migrate_caps(void *ctx, json_t *caps, struct error *err)
-{
-	(void)ctx;
-	return json_is_array(caps) ? 0 : error_set(err, "expected: array");
-}
 
 static void f_quit(void *ctx)
 {
