@@ -332,6 +332,23 @@ def host_extract(image, guest_path, dest):
         os.rmdir(mnt)
 
 
+def second_vm_reads(disks, dev, sha):
+    """A new VM with disks mounts dev (ext4 with /data and /data.sha256,
+    as the roundtrip tests leave it): the stored sum and /data read again
+    must both be sha."""
+    g = Guest(disks=disks)
+    try:
+        g.ok("mount %s /mnt" % dev, 120)
+        stored = g.value("echo stored=$(cat /mnt/data.sha256)", "stored")
+        again = guest_sha(g, "/mnt/data")
+        g.ok("umount /mnt")
+        g.poweroff()
+    finally:
+        g.kill()
+    check(stored == sha and again == sha,
+          "second VM: stored %s, recomputed %s, written %s" % (stored, again, sha))
+
+
 def test_disk_ext4_roundtrip(d):
     img = os.path.join(d, "ext4.img")
     with open(img, "wb") as f:
@@ -356,18 +373,7 @@ def test_disk_ext4_roundtrip(d):
     host_sha = sha256_file(out)
     check(os.path.getsize(out) == 64 * MIB, "host: /data is %d bytes" % os.path.getsize(out))
     check(host_sha == sha, "host (%s) sha256 %s, guest wrote %s" % (how, host_sha, sha))
-    # A second VM reads it back.
-    g = Guest(disks=["path=%s" % img])
-    try:
-        g.ok("mount /dev/vda /mnt", 120)
-        stored = g.value("echo stored=$(cat /mnt/data.sha256)", "stored")
-        again = guest_sha(g, "/mnt/data")
-        g.ok("umount /mnt")
-        g.poweroff()
-    finally:
-        g.kill()
-    check(stored == sha and again == sha,
-          "second VM: stored %s, recomputed %s, written %s" % (stored, again, sha))
+    second_vm_reads(["path=%s" % img], "/dev/vda", sha)
     return "64 MiB on ext4: guest, host (%s) and second guest agree on sha256 %s..." % (how, sha[:12])
 
 
@@ -820,6 +826,35 @@ def ip(*args):
     check(r.returncode == 0, "ip %s: %s" % (" ".join(args), r.stderr.decode(errors="replace").strip()))
 
 
+def tcp_both_ways(g, host, size, timeout, mark=lambda: None):
+    """size random bytes guest -> host, then host -> guest, over TCP with
+    the guest's nc against a listener on host's address, checksummed on
+    both sides. mark() is called before, between and after the two: its
+    three results are returned (a device's counters, for its cost)."""
+    g.ok("head -c %d /dev/urandom > /tmp/up" % size)
+    up_sha = guest_sha(g, "/tmp/up")
+    sink = Sink(host)
+    sink.start()
+    marks = [mark()]
+    g.ok("nc %s %d < /tmp/up" % (host, sink.port), timeout)
+    sink.join(60)
+    marks.append(mark())
+    check(sink.error is None and sink.sha == up_sha,
+          "guest->host: host got %d bytes sha %s (%s), guest sent %s" %
+          (sink.size, sink.sha, sink.error, up_sha))
+    data = os.urandom(size)
+    src = Source(host, data)
+    src.start()
+    g.ok("nc %s %d < /dev/null > /tmp/down" % (host, src.port), timeout)
+    src.join(60)
+    marks.append(mark())
+    down_sha = guest_sha(g, "/tmp/down")
+    want = hashlib.sha256(data).hexdigest()
+    check(src.error is None and down_sha == want,
+          "host->guest: guest got sha %s, host sent %s (%s)" % (down_sha, want, src.error))
+    return marks
+
+
 def test_net_tap():
     subprocess.run(["ip", "link", "del", TAP], capture_output=True)
     ip("tuntap", "add", "dev", TAP, "mode", "tap")
@@ -832,26 +867,7 @@ def test_net_tap():
             mac = g.value("echo mac=$(cat /sys/class/net/eth0/address)", "mac")
             ping = g.ok("ping -c 3 -W 5 %s" % TAP_HOST, 60)
             check(" 0% packet loss" in ping, "ping: %s" % ping[-300:])
-            # Guest -> host: 4 MiB, checksummed on both sides.
-            sink = Sink(TAP_HOST)
-            sink.start()
-            g.ok("head -c 4194304 /dev/urandom > /tmp/up")
-            up_sha = guest_sha(g, "/tmp/up")
-            g.ok("nc %s %d < /tmp/up" % (TAP_HOST, sink.port), 180)
-            sink.join(60)
-            check(sink.error is None and sink.sha == up_sha,
-                  "guest->host: host got %d bytes sha %s (%s), guest sent %s" %
-                  (sink.size, sink.sha, sink.error, up_sha))
-            # Host -> guest.
-            data = os.urandom(4 * MIB)
-            src = Source(TAP_HOST, data)
-            src.start()
-            g.ok("nc %s %d < /dev/null > /tmp/down" % (TAP_HOST, src.port), 180)
-            src.join(60)
-            down_sha = guest_sha(g, "/tmp/down")
-            want = hashlib.sha256(data).hexdigest()
-            check(src.error is None and down_sha == want,
-                  "host->guest: guest got sha %s, host sent %s (%s)" % (down_sha, want, src.error))
+            tcp_both_ways(g, TAP_HOST, 4 * MIB, 180)
             g.poweroff()
         finally:
             g.kill()
