@@ -14,11 +14,19 @@ Disks (all 256 MiB of data fio uses, random bytes where it reads):
   qcow2-backing  an empty qcow2 overlay over the raw file (reads come from
                  the backing file; writes copy on write);
   nbd            nbdkit's memory plugin over a unix socket (filled with
-                 random bytes first by the guest's sequential write).
+                 random bytes first by the guest's sequential write);
+  rbd            an image on a throwaway single-node Ceph cluster (one
+                 monitor, one memstore OSD: tests/rbd/cluster) as
+                 client.vireo, vireo through librbd and QEMU's rbd driver
+                 (a new image for every VM, filled like nbd's).
+
+Beside each job's rate, KVM's exits per disk request (every exit of the
+VM, net of what typing the command on the serial console costs).
 
 Targets (issue 11): qcow2 >= 0.9x vireo's raw and >= QEMU's qcow2;
-qcow2-fresh writes >= QEMU's; nbd >= QEMU's on the same server."""
+qcow2-fresh writes >= QEMU's; nbd and rbd >= QEMU's on the same server."""
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -27,7 +35,8 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, fio_numbers
+from vmguest import BenchGuest, fio_counted, fio_numbers
+from test_virtio import ceph_missing, rbd_cluster
 
 MIB = 1 << 20
 JOBS = (
@@ -36,7 +45,7 @@ JOBS = (
     ("randread", "--rw=randread --bs=4k --iodepth=32", "IOPS"),
     ("randwrite", "--rw=randwrite --bs=4k --iodepth=32", "IOPS"),
 )
-DISKS = ("raw", "qcow2", "qcow2-fresh", "qcow2-backing", "nbd")
+DISKS = ("raw", "qcow2", "qcow2-fresh", "qcow2-backing", "nbd", "rbd")
 VMMS = (("vireo", None, False), ("qemu", "io_uring", True))
 
 
@@ -61,9 +70,19 @@ class NbdServer:
             os.unlink(self.sock)
 
 
-def prepare(disk, d, raw, size_mib):
+RBD_IMAGES = iter(range(1, 1 << 30))
+
+
+def prepare(disk, d, raw, size_mib, ceph_conf=None):
     """The disk's image (a fresh one where writes must allocate): (path,
     format, cleanup)."""
+    if disk == "rbd":
+        name = "rbd/blkfmt%d" % next(RBD_IMAGES)
+        subprocess.run(["rbd", "-c", ceph_conf, "create", name, "--size", "%dM" % (size_mib + 64)],
+                       check=True, capture_output=True, timeout=120)
+        return ("rbd:%s:conf=%s:id=vireo" % (name, ceph_conf), "raw",
+                lambda: subprocess.run(["rbd", "-c", ceph_conf, "rm", "--no-progress", name],
+                                       capture_output=True, timeout=300))
     if disk == "raw":
         return raw, "raw", lambda: None
     if disk == "qcow2":
@@ -85,10 +104,10 @@ def prepare(disk, d, raw, size_mib):
     return srv.uri, "raw", srv.stop
 
 
-def run_vm(kind, aio, iothread, disk, d, raw, args):
-    path, fmt, cleanup = prepare(disk, d, raw, args.size)
+def run_vm(kind, aio, iothread, disk, d, raw, args, ceph_conf):
+    path, fmt, cleanup = prepare(disk, d, raw, args.size, ceph_conf)
     jobs = [j for j in JOBS if disk != "qcow2-fresh" or "write" in j[1]]
-    if disk == "nbd":  # data first, then the jobs in their order
+    if disk in ("nbd", "rbd"):  # data first, then the jobs in their order
         jobs = [JOBS[0]] + [j for j in JOBS if j is not JOBS[0]]
     g = BenchGuest(kind, disks=[(path, "writeback", fmt)], qemu_aio=aio, qemu_iothread=iothread)
     res = {}
@@ -97,12 +116,14 @@ def run_vm(kind, aio, iothread, disk, d, raw, args):
             fio = ("fio --name=%s --filename=/dev/vda --direct=1 --ioengine=libaio --size=%dM "
                    "--runtime=%d --time_based --ramp_time=1 %s --output-format=json "
                    "--output=/tmp/%s.json" % (name, args.size, args.runtime, opts, name))
-            g.ok(fio, args.runtime * 10 + 120)
+            reqs, k = fio_counted(g, "vda", fio, args.runtime * 10 + 120)
             side = "write" if "write" in opts.split()[0] else "read"
             out = g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
                        "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name))
             nums = fio_numbers(out)
             res[name] = nums["iops"] if unit == "IOPS" else nums["bw_bytes"] / 1e6
+            if k and reqs:
+                res["exits/" + name] = k["exits"] / reqs
         g.poweroff()
     finally:
         g.close()
@@ -121,9 +142,15 @@ def main():
     if not shutil.which("nbdkit") and "nbd" in disks:
         print("bench/blkfmt: nbdkit is not installed: the nbd disk is left out")
         disks.remove("nbd")
+    if "rbd" in disks and ceph_missing():
+        print("bench/blkfmt: %s: the rbd disk is left out" % ceph_missing())
+        disks.remove("rbd")
     labels = ["%s/%s" % (k, disk) for disk in disks for k, _, _ in VMMS]
     runs = Runs(labels)
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
+        # One cluster for the whole bench: starting one takes a minute.
+        ceph_conf = stack.enter_context(rbd_cluster(os.path.join(d, "ceph"))) \
+            if "rbd" in disks else None
         raw = os.path.join(d, "disk.raw")
         with open(raw, "wb") as f:
             for _ in range(args.size):
@@ -136,7 +163,7 @@ def main():
                     label = "%s/%s" % (kind, disk)
                     t0 = time.monotonic()
                     got = runs.attempt(i + 1, label, run_vm, kind, aio, iothread, disk, d, raw,
-                                       args)
+                                       args, ceph_conf)
                     if got is None:
                         continue
                     runs.add(label, got)
@@ -156,6 +183,11 @@ def main():
     for label in labels:
         print("%-22s %s" % (label, "  ".join("%-30s" % m(label, job).cell() for job, _, _ in JOBS)))
     print()
+    print("KVM exits per disk request")
+    for label in labels:
+        print("%-22s %s" % (label, "  ".join("%-30s" % m(label, "exits/" + job).cell("%.2f")
+                                             for job, _, _ in JOBS)))
+    print()
     targets = []
     for job, _, _ in JOBS:
         if "qcow2" in disks and "raw" in disks:
@@ -164,6 +196,8 @@ def main():
             targets.append(("vireo qcow2 / QEMU qcow2", "vireo/qcow2", "qemu/qcow2", job, 1.0))
         if "nbd" in disks:
             targets.append(("vireo / QEMU on nbdkit", "vireo/nbd", "qemu/nbd", job, 1.0))
+        if "rbd" in disks:
+            targets.append(("vireo / QEMU on Ceph RBD", "vireo/rbd", "qemu/rbd", job, 1.0))
         if "qcow2-fresh" in disks and "write" in job:
             targets.append(("vireo / QEMU, writes allocating clusters", "vireo/qcow2-fresh",
                             "qemu/qcow2-fresh", job, 1.0))

@@ -55,7 +55,8 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
-from vmguest import KERNEL, VIREO, BenchGuest, delta, disk_requests, fio_numbers, fmt, minus
+from vmguest import (KERNEL, VIREO, BenchGuest, console_cost, delta, fio_counted, fio_numbers,
+                     fmt, minus)
 
 MIB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,17 +96,6 @@ def per(k, keys, n):
 USER = ("user_exits",)  # bench/vmguest.py: returns to the VMM
 
 
-def console_cost(g, cmd, timeout=120):
-    """KVM's counters for a no-op command as long as cmd: what typing a
-    command and reading its end markers over the serial console costs (an
-    8250: every byte is several exits), to be taken off what cmd's
-    measurement counted. A command of a few hundred bytes costs about a
-    thousand exits, as much as hundreds of disk requests at queue depth 1."""
-    before = g.kvm_counters()
-    g.ok(": " + "x" * max(0, len(cmd) - 2), timeout)
-    return delta(g.kvm_counters(), before)
-
-
 def percentile(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
@@ -130,19 +120,11 @@ def run_disk(config, img, args):
             fio = ("fio --name=%s --filename=/dev/%s --direct=1 --ioengine=libaio --size=%dM "
                    "--runtime=%d --time_based --ramp_time=1 %s --lat_percentiles=1 --clat_percentiles=0 "
                    "--output-format=json --output=/tmp/%s.json" % (name, bdev, args.size, runtime, opts, name))
-            cmd = "cat /sys/block/%s/stat > /tmp/s0; %s; cat /sys/block/%s/stat > /tmp/s1" % (
-                bdev, fio, bdev)
-            base = console_cost(g, cmd, 600 if tcg else 120)
-            before = g.kvm_counters()
-            g.ok(cmd, runtime * 60 + 300)
-            after = g.kvm_counters()
+            reqs, k = fio_counted(g, bdev, fio, runtime * 60 + 300, 600 if tcg else 120)
             out = g.ok("awk '/^ *\"(read|write|trim|sync)\" : \\{/ { s = $1 } s == \"\\\"read\\\"\" && "
                        "/^ *\"(bw_bytes|iops|50\\.000000|99\\.000000)\" :/ { print $1, $3 }' "
                        "/tmp/%s.json" % name, 600 if tcg else 120)
             nums = fio_numbers(out)
-            stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
-            reqs = disk_requests(stat[1]) - disk_requests(stat[0])
-            k = minus(delta(after, before), base)
             res[name] = {"mbps": nums["bw_bytes"] / 1e6, "iops": nums["iops"],
                          "mean_us": 1e6 / nums["iops"] if nums["iops"] else None,
                          "lat_us": nums.get("50.000000", 0) / 1e3 or None,

@@ -73,8 +73,9 @@ def userspace_exit_counts():
 
 class BenchGuest(vmmod.GuestShell):
     """kind: "vireo" or "qemu". disks: [(path, cache)] or [(path, cache,
-    format)], format "raw" (default) or "qcow2", path an image file or an
-    NBD URI (nbd+unix:// or nbd://). tap: interface name
+    format)], format "raw" (default) or "qcow2", path an image file, an
+    NBD URI (nbd+unix:// or nbd://) or an RBD image in QEMU's syntax
+    (rbd:POOL/IMAGE:conf=FILE:id=USER). tap: interface name
     of a virtio-net NIC. The guest's console is its serial port. qmp: a
     path for a QMP control socket (both VMMs: the same syntax).
     qemu_aio: QEMU's block backend ("threads", its default, or "io_uring",
@@ -102,8 +103,12 @@ class BenchGuest(vmmod.GuestShell):
                     "--memory", memory, "--cpus", str(cpus)]
             for disk in disks:
                 path, cache, fmt = (tuple(disk) + ("raw",))[:3]
-                where = "nbd=%s" % path if path.startswith("nbd") else "path=%s,cache=%s" % (
-                    path, cache)
+                if path.startswith("rbd:"):  # QEMU's name: rbd:POOL/IMAGE:conf=FILE:id=USER
+                    where = "rbd=" + ",".join(path[4:].split(":"))
+                elif path.startswith("nbd"):
+                    where = "nbd=%s" % path
+                else:
+                    where = "path=%s,cache=%s" % (path, cache)
                 args += ["--disk", "%s,format=%s%s" % (where, fmt,
                                                         ",if=ide" if disk_if == "ide" else "")]
             if tap:
@@ -240,6 +245,31 @@ def minus(k, base):
         return k
     # Clamped: the no-op's count has its own noise of a few exits.
     return {x: max(0, k[x] - base.get(x, 0)) for x in k}
+
+
+def console_cost(g, cmd, timeout=120):
+    """KVM's counters for a no-op command as long as cmd: what typing a
+    command and reading its end markers over the serial console costs (an
+    8250: every byte is several exits), to be taken off what cmd's
+    measurement counted. A command of a few hundred bytes costs about a
+    thousand exits, as much as hundreds of disk requests at queue depth 1."""
+    before = g.kvm_counters()
+    g.ok(": " + "x" * max(0, len(cmd) - 2), timeout)
+    return delta(g.kvm_counters(), before)
+
+
+def fio_counted(g, bdev, fio, timeout, cost_timeout=120):
+    """Runs the command line fio in the guest with /sys/block/BDEV/stat
+    read just before and after it: (the disk requests it completed, KVM's
+    counters for it net of what typing it on the console cost)."""
+    cmd = "cat /sys/block/%s/stat > /tmp/s0; %s; cat /sys/block/%s/stat > /tmp/s1" % (
+        bdev, fio, bdev)
+    base = console_cost(g, cmd, cost_timeout)
+    before = g.kvm_counters()
+    g.ok(cmd, timeout)
+    after = g.kvm_counters()
+    stat = g.ok("cat /tmp/s0 /tmp/s1", cost_timeout).strip().splitlines()
+    return disk_requests(stat[1]) - disk_requests(stat[0]), minus(delta(after, before), base)
 
 
 def fmt(x, spec="%.1f"):
