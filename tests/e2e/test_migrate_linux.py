@@ -82,8 +82,22 @@ class Console:
         check(nums, "no heartbeat seen")
         bad = [(a, b) for a, b in zip(nums, nums[1:]) if b != a + 1]
         check(not bad, "heartbeat not continuous: %s (of %d..%d)" % (bad[:5], nums[0], nums[-1]))
-        gaps = sorted(self.net_gap(a, b) for (_, a), (_, b) in zip(self.beats, self.beats[1:]))
-        return gaps[-1], gaps[len(gaps) // 2]
+        gaps = sorted((self.net_gap(a, b), a, b) for (_, a), (_, b) in zip(self.beats, self.beats[1:]))
+        self.largest = gaps[-1]
+        return gaps[-1][0], gaps[len(gaps) // 2][0]
+
+    def largest_where(self):
+        """Where the largest gap (after check_continuous) lay: around the
+        switch-over (it spans a hold of the test's), or in the pre-copy
+        before it or the run after it, by how far from the nearest hold."""
+        _, a, b = self.largest
+        if any(s < b and e > a for s, e in self.holds):
+            return "at the switch-over"
+        before = [s - b for s, _ in self.holds if s >= b]
+        after = [a - e for _, e in self.holds if e <= a]
+        if before and (not after or min(before) <= min(after)):
+            return "%.1f s before a switch-over (pre-copy)" % min(before)
+        return "%.1f s after a switch-over" % min(after) if after else "with no migration"
 
     def held(self, start, end):
         """From start to end the test kept the guest stopped itself (the
@@ -270,11 +284,12 @@ def test_live_migration(tmp):
     dhcp_after_migration(sh)
     finish_and_verify(sh, disk, "migration")
     ram = info["ram"]
-    return ("downtime %d ms reported, largest heartbeat gap %.0f ms (median %.0f; limit 300; "
+    return ("downtime %d ms reported, largest heartbeat gap %.0f ms %s (median %.0f; limit 300; "
             "the %.0f ms the test held the destination for its RAM comparison left out); "
             "total %d ms, %.1f MiB sent, %d passes" % (
-                info["downtime"], gap * 1000, usual * 1000, console.held_ms(), info["total-time"],
-                ram["transferred"] / 2**20, ram["dirty-sync-count"]))
+                info["downtime"], gap * 1000, console.largest_where(), usual * 1000,
+                console.held_ms(), info["total-time"], ram["transferred"] / 2**20,
+                ram["dirty-sync-count"]))
 
 
 def test_back_and_forth(tmp):
@@ -298,9 +313,9 @@ def test_back_and_forth(tmp):
     sh.ok("touch /tmp/hb-stop; sleep 1")
     sh.ok("echo still here")
     sh.poweroff()
-    return ("10 hops, downtimes %s ms, largest heartbeat gap %.0f ms (median %.0f; the test's "
+    return ("10 hops, downtimes %s ms, largest heartbeat gap %.0f ms %s (median %.0f; the test's "
             "holds for its RAM comparisons, %.0f ms in all, left out)" % (
-                downtimes, gap * 1000, usual * 1000, console.held_ms()))
+                downtimes, gap * 1000, console.largest_where(), usual * 1000, console.held_ms()))
 
 
 def hot_passes(sh):
