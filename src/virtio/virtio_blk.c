@@ -352,6 +352,13 @@ static void blk_write_stats(struct virtio_device *vdev, struct jsonw *j)
 	jsonw_bool(j, "write_through", blk->write_through);
 	jsonw_uint(j, "durable_writes", blk->durable_writes);
 	jsonw_bool(j, "direct", block_direct(blk->backend));
+	/* Where a request the guest waits for is (a hung guest's first
+	 * question): taken from the ring and not answered yet, of them in
+	 * the backend's hands, and whether answered ones await their
+	 * interrupt. Read from another thread: a snapshot, not exact. */
+	jsonw_uint(j, "outstanding", __atomic_load_n(&blk->outstanding, __ATOMIC_RELAXED));
+	jsonw_uint(j, "backend_in_flight", block_in_flight(blk->backend));
+	jsonw_bool(j, "notify_pending", __atomic_load_n(&blk->notify_pending, __ATOMIC_RELAXED));
 }
 
 /* Requests not answered yet, and used entries the driver was not told of
