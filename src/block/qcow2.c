@@ -229,9 +229,9 @@ static struct block_backend *open_image(struct block_backend *file,
 	if (qcow2_meta_init(q, o->l2_cache_size) < 0)
 		goto fail; /* logged */
 	q->workers = block_workers_start(&q->base, QCOW2_WORKERS);
-	q->base.done = q->workers ? block_workers_done(q->workers) : NULL;
 	if (!q->workers)
 		goto fail;
+	q->base.done = block_workers_done(q->workers);
 	free(hdr);
 	log_debug("disk '%s': qcow2 v%u, %llu bytes, clusters of %llu, %u L2 tables cached%s%s",
 		  o->path, q->h.version, (unsigned long long)q->h.size,

@@ -412,7 +412,8 @@ static void config_written(struct pci_device *d, unsigned int offset, unsigned i
  * at the latest the read or write of one of these, which the driver
  * always makes next: RDT after a refill is followed by IMS when NAPI
  * completes, the EEPROM and reset by reads that poll them. The set is
- * QEMU's (hw/net/e1000.c), so the two cards exit alike. */
+ * QEMU's (hw/net/e1000.c), so the two cards exit alike. In ascending
+ * order: the spans between them are cut from it. */
 static const uint32_t exiting_writes[] = { E1000_MDIC, E1000_ICR, E1000_ICS, E1000_IMS,
 					   E1000_IMC, E1000_TCTL, E1000_TDT };
 
