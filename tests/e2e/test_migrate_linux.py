@@ -192,7 +192,7 @@ def migrate(src, q, disk, console, params=None, during=None):
         same_ram(q, dq)
         dq.cmd("cont")
         # From the completion seen (up to one poll, 50 ms, after it came)
-        # to the guest let go: the comparison's time, some 2.5 s, which the
+        # to the guest let go: the comparison's time, some 2 s, which the
         # heartbeat gap counted as downtime until 2026-12-05.
         console.held(held, time.monotonic())
         dq.close()
