@@ -37,7 +37,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, delta, disk_requests, fio_numbers, fmt, stats_exits
+from vmguest import BenchGuest, delta, disk_requests, fio_rates, fmt, stats_exits
 
 MIB = 1 << 20
 JOBS = (
@@ -85,12 +85,9 @@ def run_vm(config, img, cache, args, stats_json):
             g.ok("cat /sys/block/vda/stat > /tmp/s0; %s; cat /sys/block/vda/stat > /tmp/s1" % fio,
                  args.runtime * 10 + 120)
             after = g.kvm_counters()
-            # Only the numbers needed: console output costs exits too (one
-            # per byte on the 8250), and --stats-json counts them all.
-            side = "write" if "write" in opts.split()[0] else "read"
-            out = g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
-                       "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name))
-            nums = fio_numbers(out)
+            # Only the numbers needed: --stats-json counts the console's
+            # exits too.
+            nums = fio_rates(g, name, opts)
             stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
             reqs = disk_requests(stat[1]) - disk_requests(stat[0])
             k = delta(after, before)

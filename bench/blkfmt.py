@@ -27,6 +27,7 @@ Targets (issue 11): qcow2 >= 0.9x vireo's raw and >= QEMU's qcow2;
 qcow2-fresh writes >= QEMU's; nbd and rbd >= QEMU's on the same server."""
 import argparse
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, fio_counted, fio_numbers
+from vmguest import BenchGuest, fio_counted, fio_rates
 from test_virtio import ceph_missing, rbd_cluster
 
 MIB = 1 << 20
@@ -70,7 +71,7 @@ class NbdServer:
             os.unlink(self.sock)
 
 
-RBD_IMAGES = iter(range(1, 1 << 30))
+RBD_IMAGES = itertools.count(1)
 
 
 def prepare(disk, d, raw, size_mib, ceph_conf=None):
@@ -117,10 +118,7 @@ def run_vm(kind, aio, iothread, disk, d, raw, args, ceph_conf):
                    "--runtime=%d --time_based --ramp_time=1 %s --output-format=json "
                    "--output=/tmp/%s.json" % (name, args.size, args.runtime, opts, name))
             reqs, k = fio_counted(g, "vda", fio, args.runtime * 10 + 120)
-            side = "write" if "write" in opts.split()[0] else "read"
-            out = g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
-                       "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name))
-            nums = fio_numbers(out)
+            nums = fio_rates(g, name, opts)
             res[name] = nums["iops"] if unit == "IOPS" else nums["bw_bytes"] / 1e6
             if k and reqs:
                 res["exits/" + name] = k["exits"] / reqs
@@ -142,8 +140,9 @@ def main():
     if not shutil.which("nbdkit") and "nbd" in disks:
         print("bench/blkfmt: nbdkit is not installed: the nbd disk is left out")
         disks.remove("nbd")
-    if "rbd" in disks and ceph_missing():
-        print("bench/blkfmt: %s: the rbd disk is left out" % ceph_missing())
+    no_ceph = "rbd" in disks and ceph_missing()
+    if no_ceph:
+        print("bench/blkfmt: %s: the rbd disk is left out" % no_ceph)
         disks.remove("rbd")
     labels = ["%s/%s" % (k, disk) for disk in disks for k, _, _ in VMMS]
     runs = Runs(labels)

@@ -225,6 +225,16 @@ def fio_numbers(out):
     return nums
 
 
+def fio_rates(g, name, opts):
+    """bw_bytes and iops of fio job name (its options opts: the side, read
+    or write, follows --rw), from the guest's /tmp/NAME.json. Only these
+    numbers cross the console: its output costs exits too (one per byte
+    on the 8250)."""
+    side = "write" if "write" in opts.split()[0] else "read"
+    return fio_numbers(g.ok("awk '/^ *\"[a-z]+\" : \\{/ { s = $1 } s == \"\\\"%s\\\"\" && "
+                            "/^ *\"(bw_bytes|iops)\" :/ { print $1, $3 }' /tmp/%s.json" % (side, name)))
+
+
 def stats_exits(path):
     """vireo --stats-json: KVM exits summed over the vCPUs, and the
     per-device counters."""
