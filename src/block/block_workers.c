@@ -108,6 +108,19 @@ int block_workers_submit(struct block_workers *w, struct block_req *r)
 	return 0;
 }
 
+int block_workers_finished(struct block_workers *w, struct block_req *r, int64_t result)
+{
+	struct work *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	k->c.req = r;
+	k->c.result = result;
+	completions_expect(&w->done);
+	completions_push(&w->done, &k->c);
+	return 0;
+}
+
 struct completions *block_workers_done(struct block_workers *w)
 {
 	return &w->done;

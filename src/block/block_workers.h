@@ -17,6 +17,10 @@ struct block_workers *block_workers_start(struct block_backend *b, unsigned int 
 /* Drains, stops the threads, frees. NULL is fine. */
 void block_workers_stop(struct block_workers *w);
 int block_workers_submit(struct block_workers *w, struct block_req *r);
+/* A request the driver finished itself, in the caller's thread: its
+ * done() runs from the queue like the threads' (never inside submit, as
+ * block.h promises). 0, or -ENOMEM (nothing queued). */
+int block_workers_finished(struct block_workers *w, struct block_req *r, int64_t result);
 /* Where the threads hand finished requests over: the node's
  * completion_fd, process_completions, in_flight and drain are this
  * queue's. */

@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "block/file.h"
@@ -436,8 +439,84 @@ static int64_t file_io_sync(struct block_backend *bb, enum block_op op, uint64_t
 	return result;
 }
 
+/* How file_read_nowait can read without waiting on a device, found at
+ * its first call: RWF_NOWAIT (the data is in the page cache or the read
+ * says -EAGAIN), or a plain read for a file in memory (tmpfs has no
+ * RWF_NOWAIT before Linux 6.6, and its pages are there to copy), or not
+ * at all (O_DIRECT always goes to the device). */
+enum { NOWAIT_UNKNOWN, NOWAIT_FLAG, NOWAIT_IN_MEMORY, NOWAIT_NEVER };
+
+static bool in_memory(int fd)
+{
+	struct statfs s;
+
+	return fstatfs(fd, &s) == 0 &&
+	       (s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC || s.f_type == HUGETLBFS_MAGIC);
+}
+
+static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const struct iovec *iov,
+				unsigned int iovcnt)
+{
+	struct block_file *b = (struct block_file *)bb;
+	int mode = __atomic_load_n(&b->nowait, __ATOMIC_RELAXED);
+	struct iovec *left, *cur;
+	uint64_t total = iov_size(iov, iovcnt), done = 0;
+	unsigned int n = iovcnt;
+	int64_t result = -EAGAIN;
+
+	if (b->direct || mode == NOWAIT_NEVER)
+		return -EAGAIN;
+	if (!total)
+		return 0;
+	left = malloc(iovcnt * sizeof(*left));
+	if (!left)
+		return -ENOMEM;
+	memcpy(left, iov, iovcnt * sizeof(*left));
+	cur = left;
+	while (done < total) {
+		ssize_t k = preadv2(b->fd, cur, (int)n, (off_t)(offset + done), /* n <= IOV_MAX */
+				    mode == NOWAIT_IN_MEMORY ? 0 : RWF_NOWAIT);
+
+		if (k < 0 && errno == EOPNOTSUPP && mode == NOWAIT_UNKNOWN) {
+			mode = in_memory(b->fd) ? NOWAIT_IN_MEMORY : NOWAIT_NEVER;
+			__atomic_store_n(&b->nowait, mode, __ATOMIC_RELAXED);
+			if (mode == NOWAIT_NEVER)
+				break;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			result = errno == EAGAIN ? -EAGAIN : -errno;
+			break;
+		}
+		if (k == 0) /* the end of the file: zeroes, the slow way */
+			break;
+		if (mode == NOWAIT_UNKNOWN) {
+			mode = NOWAIT_FLAG;
+			__atomic_store_n(&b->nowait, mode, __ATOMIC_RELAXED);
+		}
+		done += (uint64_t)k;
+		/* A short read: on from where it stopped. */
+		while (n && (size_t)k >= cur->iov_len) {
+			k -= (ssize_t)cur->iov_len;
+			cur++;
+			n--;
+		}
+		if (n && k) {
+			cur->iov_base = (char *)cur->iov_base + k;
+			cur->iov_len -= (size_t)k;
+		}
+	}
+	if (done == total)
+		result = (int64_t)total;
+	free(left);
+	return result;
+}
+
 const struct block_driver block_file_driver = {
 	.io_sync = file_io_sync,
+	.read_nowait = file_read_nowait,
 	.name = "file",
 	.submit = file_submit,
 	.plug = file_plug,

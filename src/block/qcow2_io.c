@@ -30,10 +30,13 @@ static void iov_zero(const struct iovec *iov, unsigned int n)
 		memset(iov[i].iov_base, 0, iov[i].iov_len);
 }
 
-static int mapping_of(struct qcow2 *q, uint64_t guest, struct qcow2_mapping *m)
+/* The mapping of guest's cluster, its L2 table read in if need be (or,
+ * cached_only, -EAGAIN when it is not in the cache; a corrupt entry then
+ * -EIO, not logged: the workers, doing it again, say so). Lock held. */
+static int lookup(struct qcow2 *q, uint64_t guest, bool cached_only, struct qcow2_mapping *m)
 {
 	struct qcow2_l2 *t;
-	int r = qcow2_l2_get(q, guest, false, &t);
+	int r = cached_only ? qcow2_l2_peek(q, guest, &t) : qcow2_l2_get(q, guest, false, &t);
 
 	if (r < 0)
 		return r;
@@ -57,9 +60,16 @@ static int mapping_of(struct qcow2 *q, uint64_t guest, struct qcow2_mapping *m)
 	}
 	return 0;
 corrupt:
+	if (cached_only)
+		return -EIO;
 	log_error("disk '%s': invalid L2 entry for guest offset 0x%llx: the image is corrupt",
 		  q->base.path, (unsigned long long)(guest & ~(q->cluster_size - 1)));
 	return -EIO;
+}
+
+static int mapping_of(struct qcow2 *q, uint64_t guest, struct qcow2_mapping *m)
+{
+	return lookup(q, guest, false, m);
 }
 
 /* A compressed cluster, whole, into out (cluster_size bytes). */
@@ -256,12 +266,12 @@ static uint64_t piece_len(const struct qcow2 *q, uint64_t at, uint64_t end)
 }
 
 /* From guest offset at (up to end): how far one read serves, and the
- * mapping of at's cluster. Lock held. */
-static int read_run(struct qcow2 *q, uint64_t at, uint64_t end, struct qcow2_mapping *m,
-		    uint64_t *len)
+ * mapping of at's cluster (cached_only: as lookup()). Lock held. */
+static int read_run(struct qcow2 *q, uint64_t at, uint64_t end, bool cached_only,
+		    struct qcow2_mapping *m, uint64_t *len)
 {
 	uint64_t n = piece_len(q, at, end), k;
-	int r = mapping_of(q, at, m);
+	int r = lookup(q, at, cached_only, m);
 
 	if (r < 0 || m->kind == QCOW2_COMPRESSED) {
 		*len = n;
@@ -270,7 +280,9 @@ static int read_run(struct qcow2 *q, uint64_t at, uint64_t end, struct qcow2_map
 	for (k = 1; at + n < end && k < QCOW2_MAX_RUN; k++) {
 		struct qcow2_mapping next;
 
-		if ((r = mapping_of(q, at + n, &next)) < 0)
+		if ((r = lookup(q, at + n, cached_only, &next)) == -EAGAIN)
+			break; /* the run ends where the cache does */
+		if (r < 0)
 			return r;
 		if (next.kind != m->kind ||
 		    (m->kind == QCOW2_NORMAL && next.host_offset != m->host_offset + k * q->cluster_size))
@@ -291,7 +303,7 @@ static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct 
 	int64_t r;
 
 	pthread_mutex_lock(&q->lock);
-	r = read_run(q, at, end, &m, len);
+	r = read_run(q, at, end, false, &m, len);
 	pthread_mutex_unlock(&q->lock);
 	if (r < 0)
 		return (int)r;
@@ -316,6 +328,54 @@ static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct 
 		return (int)r;
 	}
 	return -EIO;
+}
+
+/* A READ served in the caller's thread (the device's), with no hop to a
+ * worker and back: when the lock is free, every L2 table it needs is in
+ * the cache, no backing file or compressed cluster is involved, and the
+ * file gives the data without waiting on a device (block_read_nowait).
+ * Otherwise false, and the workers take the whole request (what was read
+ * here is read again). */
+bool qcow2_read_now(struct qcow2 *q, struct block_req *r)
+{
+	uint64_t total = iov_size(r->iov, r->iovcnt), done = 0;
+	struct iovec *part;
+	bool ok = true;
+
+	part = malloc((r->iovcnt ? r->iovcnt : 1) * sizeof(*part));
+	if (!part)
+		return false;
+	while (ok && done < total) {
+		uint64_t at = r->offset + done, len = 0;
+		struct qcow2_mapping m;
+		unsigned int cnt;
+		int e;
+
+		if (pthread_mutex_trylock(&q->lock) != 0) {
+			ok = false; /* a worker is at the tables: no waiting here */
+			break;
+		}
+		e = read_run(q, at, r->offset + total, true, &m, &len);
+		pthread_mutex_unlock(&q->lock);
+		/* An error (a corrupt entry) is the workers' to report. */
+		if (e < 0 || m.kind == QCOW2_COMPRESSED || (m.kind == QCOW2_UNALLOCATED && q->backing)) {
+			ok = false;
+			break;
+		}
+		cnt = iov_slice(part, r->iovcnt, r->iov, r->iovcnt, (size_t)done, (size_t)len);
+		if (m.kind == QCOW2_NORMAL)
+			ok = block_read_nowait(q->file, m.host_offset + (at & (q->cluster_size - 1)),
+					       part, cnt) == (int64_t)len;
+		else
+			iov_zero(part, cnt);
+		done += len;
+	}
+	free(part);
+	if (ok)
+		ok = block_workers_finished(q->workers, r, (int64_t)total) == 0;
+	if (ok)
+		q->reads_now++;
+	return ok;
 }
 
 static bool needs_new(const struct qcow2_mapping *m)

@@ -126,6 +126,24 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 	return 0;
 }
 
+int qcow2_l2_peek(struct qcow2 *q, uint64_t guest, struct qcow2_l2 **out)
+{
+	uint64_t l1i = guest / q->cluster_size / q->l2_entries, offset;
+	struct qcow2_l2 *t;
+
+	*out = NULL;
+	if (l1i >= q->h.l1_size)
+		return -EIO;
+	offset = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	if (!offset)
+		return 0;
+	if (!(t = find_l2(q, offset)))
+		return -EAGAIN;
+	t->used = ++q->stamp;
+	*out = t;
+	return 0;
+}
+
 uint64_t qcow2_l2_entry(const struct qcow2 *q, const struct qcow2_l2 *t, uint64_t guest)
 {
 	return be64_get(&t->t[guest / q->cluster_size % q->l2_entries]);

@@ -510,6 +510,49 @@ static void test_create_passes_check(void **state)
 	unlink(img);
 }
 
+/* Reads of allocated clusters whose L2 tables are cached are served in
+ * the device's thread, with no worker: from the page cache (RWF_NOWAIT)
+ * here, from memory on tmpfs (no RWF_NOWAIT there before Linux 6.6); never
+ * with cache=none (O_DIRECT), where a read waits on the device (the image
+ * has data in every cluster: a zero cluster needs no device, and is
+ * served at once either way). The data is the same every way. */
+static void test_reads_served_now(void **state)
+{
+	struct block_options o = { .read_only = true, .format = "qcow2", .cache = BLOCK_CACHE_NONE };
+	char raw[512], img[512], shm[128];
+	struct block_backend *b;
+
+	(void)state;
+	path(raw, "now.raw");
+	path(img, "now.qcow2");
+	sh("dd if=/dev/urandom of='%s' bs=1M count=4 status=none", raw);
+	sh("qemu-img convert -O qcow2 '%s' '%s' && cat '%s' >/dev/null", raw, img, img);
+	b = open_fmt(img, "qcow2", true);
+	assert_non_null(b);
+	assert_reads_as_qemu(b, img);
+	assert_true(qcow2_reads_now(b) > 0);
+	block_close(b);
+
+	snprintf(shm, sizeof(shm), "/dev/shm/vireo-reads-now-%d.qcow2", (int)getpid());
+	sh("cp '%s' '%s'", img, shm);
+	b = open_fmt(shm, "qcow2", true);
+	assert_non_null(b);
+	assert_reads_as_qemu(b, shm);
+	assert_true(qcow2_reads_now(b) > 0);
+	block_close(b);
+	unlink(shm);
+
+	o.path = img;
+	b = block_open(&o);
+	assert_non_null(b);
+	assert_reads_as_qemu(b, img);
+	if (block_direct(b))
+		assert_int_equal(qcow2_reads_now(b), 0);
+	block_close(b);
+	unlink(img);
+	unlink(raw);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -528,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_locks_shared_with_qemu),
 		cmocka_unit_test(test_snapshot_on),
 		cmocka_unit_test(test_create_passes_check),
+		cmocka_unit_test(test_reads_served_now),
 	};
 
 	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
