@@ -107,6 +107,7 @@ struct nbd_cmd {
 	unsigned int iovcnt;
 	uint64_t len;
 	void *buf; /* READ/WRITE: the data, contiguous, as libnbd wants it */
+	bool buf_owned; /* buf is ours (a copy), not the caller's own memory */
 	bool finished;
 	uint64_t started_ms;
 	struct nbd_cmd *next, *prev; /* the node's list of those in flight */
@@ -167,7 +168,7 @@ static int completed(void *user_data, int *error)
 		c->completion.result = (int64_t)c->len;
 	else
 		c->completion.result = 0;
-	if (c->op == BLOCK_READ && !*error)
+	if (c->op == BLOCK_READ && !*error && c->buf_owned)
 		iov_from_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 	pthread_mutex_lock(&n->lock);
 	unlink_active(n, c);
@@ -189,10 +190,14 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 	int64_t cookie;
 
 	c->n = n;
-	if (c->op == BLOCK_READ || c->op == BLOCK_WRITE) {
+	if ((c->op == BLOCK_READ || c->op == BLOCK_WRITE) && (c->buf = iov_flat(c->iov, c->iovcnt))) {
+		/* One range of memory already (a guest buffer that is
+		 * contiguous, a worker's own): no copy either way. */
+	} else if (c->op == BLOCK_READ || c->op == BLOCK_WRITE) {
 		c->buf = malloc(c->len ? (size_t)c->len : 1);
 		if (!c->buf)
 			return -ENOMEM;
+		c->buf_owned = true;
 		if (c->op == BLOCK_WRITE)
 			iov_to_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 	} else if ((c->op == BLOCK_DISCARD || c->op == BLOCK_WRITE_ZEROES) && !n->can_zero) {
@@ -200,6 +205,7 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 		c->buf = calloc(1, c->len ? (size_t)c->len : 1);
 		if (!c->buf)
 			return -ENOMEM;
+		c->buf_owned = true;
 		c->op = BLOCK_WRITE;
 		c->iov = NULL;
 		c->iovcnt = 0;
@@ -299,7 +305,8 @@ static void release(struct completion *done)
 {
 	struct nbd_cmd *c = (struct nbd_cmd *)done;
 
-	free(c->buf);
+	if (c->buf_owned)
+		free(c->buf);
 	free(c);
 }
 
@@ -327,7 +334,8 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 	}
 	err = issue(n, c);
 	if (err) {
-		free(c->buf);
+		if (c->buf_owned)
+			free(c->buf);
 		free(c);
 		return err;
 	}
@@ -353,7 +361,8 @@ static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 			pthread_cond_wait(&n->finished, &n->lock);
 		pthread_mutex_unlock(&n->lock);
 	}
-	free(c.buf);
+	if (c.buf_owned)
+		free(c.buf);
 	return err ? err : c.completion.result;
 }
 

@@ -97,3 +97,20 @@ void iov_drop_front(struct iovec **iov, unsigned int *n, size_t bytes)
 		}
 	}
 }
+
+void *iov_flat(const struct iovec *iov, unsigned int n)
+{
+	uint8_t *start = NULL, *end = NULL;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		if (!start)
+			start = iov[i].iov_base;
+		else if ((uint8_t *)iov[i].iov_base != end)
+			return NULL;
+		end = (uint8_t *)iov[i].iov_base + iov[i].iov_len;
+	}
+	return start;
+}

@@ -25,6 +25,12 @@ size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t offset, cons
 unsigned int iov_slice(struct iovec *dst, unsigned int dst_max, const struct iovec *src,
 		       unsigned int n, size_t offset, size_t len);
 
+/* Where the bytes of iov[0..n) begin when they are one contiguous range
+ * of memory (each non-empty buffer starting where the one before ends),
+ * or NULL (scattered, or no bytes at all): a caller that needs one flat
+ * buffer can then use the list's own memory instead of a copy. */
+void *iov_flat(const struct iovec *iov, unsigned int n);
+
 /* Drops the first bytes of the list in place: *iov and *n move past the
  * entries used up, and the first remaining entry is shortened. */
 void iov_drop_front(struct iovec **iov, unsigned int *n, size_t bytes);

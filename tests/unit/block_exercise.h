@@ -97,7 +97,7 @@ static inline void exercise(struct block_backend *b, uint64_t size)
 {
 	uint8_t *ref = calloc(1, size), *got = malloc(size), *bufs = malloc(32 * 65536);
 	struct block_req r[32];
-	struct iovec iov[32];
+	struct iovec iov[64], back[2];
 	struct waiter w = { 0 };
 	unsigned int i, round;
 
@@ -114,12 +114,25 @@ static inline void exercise(struct block_backend *b, uint64_t size)
 			/* Disjoint in a round: each request its own slice. */
 			off = (size / 32) * i + off % (size / 32 - len);
 			off &= ~511ull;
+			uint8_t *slot = bufs + i * 65536;
+			uint64_t h = len / 1024 * 512; /* odd i: the first h bytes, then the rest */
+
 			for (j = 0; j < len; j++)
-				bufs[i * 65536 + j] = (uint8_t)rand();
-			memcpy(ref + off, bufs + i * 65536, len);
-			iov[i] = (struct iovec){ bufs + i * 65536, (size_t)len };
-			r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = off, .iov = &iov[i],
-						   .iovcnt = 1, .done = count_done, .opaque = &w };
+				slot[j] = (uint8_t)rand();
+			if (i % 2 && h) {
+				/* Two buffers, the first after the second in
+				 * memory: scattered, as a guest's may be. */
+				iov[2 * i] = (struct iovec){ slot + (len - h), (size_t)h };
+				iov[2 * i + 1] = (struct iovec){ slot, (size_t)(len - h) };
+				memcpy(ref + off, slot + (len - h), h);
+				memcpy(ref + off + h, slot, len - h);
+			} else {
+				iov[2 * i] = (struct iovec){ slot, (size_t)len };
+				iov[2 * i + 1] = (struct iovec){ slot + len, 0 };
+				memcpy(ref + off, slot, len);
+			}
+			r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = off, .iov = &iov[2 * i],
+						   .iovcnt = 2, .done = count_done, .opaque = &w };
 			assert_int_equal(block_submit(b, &r[i]), 0);
 		}
 		wait_for(b, &w, 32, 60);
@@ -132,6 +145,18 @@ static inline void exercise(struct block_backend *b, uint64_t size)
 	memset(ref + size / 2, 0, 1 << 20);
 	assert_int_equal(do_io(b, BLOCK_READ, 0, got, size), (int64_t)size);
 	assert_memory_equal(got, ref, size);
+	/* And a scattered read: the first 4 KiB land after the next 60. */
+	memset(got, 0, 65536);
+	back[0] = (struct iovec){ got + 61440, 4096 };
+	back[1] = (struct iovec){ got, 61440 };
+	r[0] = (struct block_req){ .op = BLOCK_READ, .offset = 0, .iov = back, .iovcnt = 2,
+				   .done = count_done, .opaque = &w };
+	w.calls = 0;
+	assert_int_equal(block_submit(b, &r[0]), 0);
+	wait_for(b, &w, 1, 60);
+	assert_int_equal(w.result, 65536);
+	assert_memory_equal(got + 61440, ref, 4096);
+	assert_memory_equal(got, ref + 4096, 61440);
 	free(ref);
 	free(got);
 	free(bufs);

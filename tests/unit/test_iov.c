@@ -109,6 +109,25 @@ static void test_iov_drop_front(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* One range end to end (empty buffers anywhere) is flat; a gap, an
+ * overlap or the wrong order is not; nothing at all has no start. */
+static void test_iov_flat(void **state)
+{
+	static uint8_t m[64];
+	struct iovec one[3] = { { m, 16 }, { m + 16, 0 }, { m + 16, 48 } };
+	struct iovec gap[2] = { { m, 16 }, { m + 17, 8 } };
+	struct iovec swapped[2] = { { m + 16, 16 }, { m, 16 } };
+	struct iovec empty[2] = { { m, 0 }, { m + 5, 0 } };
+
+	(void)state;
+	assert_ptr_equal(iov_flat(one, 3), m);
+	assert_ptr_equal(iov_flat(one + 1, 2), m + 16);
+	assert_null(iov_flat(gap, 2));
+	assert_null(iov_flat(swapped, 2));
+	assert_null(iov_flat(empty, 2));
+	assert_null(iov_flat(NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_iov_from_buf_writes_only_its_range),
 		cmocka_unit_test(test_iov_slice),
 		cmocka_unit_test(test_iov_drop_front),
+		cmocka_unit_test(test_iov_flat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
