@@ -441,9 +441,10 @@ static int64_t file_io_sync(struct block_backend *bb, enum block_op op, uint64_t
 
 /* How file_read_nowait can read without waiting on a device, found at
  * its first call: RWF_NOWAIT (the data is in the page cache or the read
- * says -EAGAIN), or a plain read for a file in memory (tmpfs has no
- * RWF_NOWAIT before Linux 6.6, and its pages are there to copy), or not
- * at all (O_DIRECT always goes to the device). */
+ * says -EAGAIN), or a plain read for a file in memory (tmpfs refuses
+ * RWF_NOWAIT with EOPNOTSUPP, on Linux 6.1 as on 6.18, and its pages are
+ * there to copy), or not at all (O_DIRECT always goes to the device;
+ * overlayfs refuses RWF_NOWAIT too). */
 enum { NOWAIT_UNKNOWN, NOWAIT_FLAG, NOWAIT_IN_MEMORY, NOWAIT_NEVER };
 
 static bool in_memory(int fd)

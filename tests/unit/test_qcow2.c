@@ -512,7 +512,7 @@ static void test_create_passes_check(void **state)
 
 /* Reads of allocated clusters whose L2 tables are cached are served in
  * the device's thread, with no worker: from the page cache (RWF_NOWAIT)
- * here, from memory on tmpfs (no RWF_NOWAIT there before Linux 6.6); never
+ * here, from memory on tmpfs (which refuses RWF_NOWAIT); never
  * with cache=none (O_DIRECT), where a read waits on the device (the image
  * has data in every cluster: a zero cluster needs no device, and is
  * served at once either way). The data is the same every way. */
