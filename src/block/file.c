@@ -498,16 +498,7 @@ static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const
 			__atomic_store_n(&b->nowait, mode, __ATOMIC_RELAXED);
 		}
 		done += (uint64_t)k;
-		/* A short read: on from where it stopped. */
-		while (n && (size_t)k >= cur->iov_len) {
-			k -= (ssize_t)cur->iov_len;
-			cur++;
-			n--;
-		}
-		if (n && k) {
-			cur->iov_base = (char *)cur->iov_base + k;
-			cur->iov_len -= (size_t)k;
-		}
+		iov_drop_front(&cur, &n, (size_t)k); /* a short read: on from where it stopped */
 	}
 	if (done == total)
 		result = (int64_t)total;
