@@ -85,7 +85,11 @@ static int l2_slot(struct qcow2 *q, struct qcow2_l2 **out)
 	return 0;
 }
 
-int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **out)
+/* How far l2_get goes for a table: only the cache, a read of the table,
+ * or a new table where there is none. */
+enum l2_how { L2_CACHED, L2_READ, L2_ALLOC };
+
+static int l2_get(struct qcow2 *q, uint64_t guest, enum l2_how how, struct qcow2_l2 **out)
 {
 	uint64_t l1i = guest / q->cluster_size / q->l2_entries, offset, host;
 	struct qcow2_l2 *t;
@@ -96,7 +100,7 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 		return -EIO;
 	offset = q->l1[l1i] & QCOW2_OFFSET_MASK;
 	if (!offset) {
-		if (!alloc)
+		if (how != L2_ALLOC)
 			return 0;
 		/* A new table: zeroes, counted, in memory; the flush writes
 		 * it before the L1 entry that points to it. */
@@ -108,6 +112,8 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 		q->l1[l1i] = host | QCOW2_OFLAG_COPIED;
 		q->l1_dirty[l1i / 64] = 1;
 	} else if (!(t = find_l2(q, offset))) {
+		if (how == L2_CACHED)
+			return -EAGAIN;
 		if ((r = l2_slot(q, &t)) < 0)
 			return r;
 		r = block_pread(q->file, t->t, q->cluster_size, offset);
@@ -116,7 +122,7 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 		t->offset = offset;
 		t->dirty = false;
 	}
-	if (alloc && !(q->l1[l1i] & QCOW2_OFLAG_COPIED)) {
+	if (how == L2_ALLOC && !(q->l1[l1i] & QCOW2_OFLAG_COPIED)) {
 		log_error("disk '%s': an L2 table is shared (internal snapshots): not written",
 			  q->base.path);
 		return -EIO;
@@ -126,22 +132,14 @@ int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **
 	return 0;
 }
 
+int qcow2_l2_get(struct qcow2 *q, uint64_t guest, bool alloc, struct qcow2_l2 **out)
+{
+	return l2_get(q, guest, alloc ? L2_ALLOC : L2_READ, out);
+}
+
 int qcow2_l2_peek(struct qcow2 *q, uint64_t guest, struct qcow2_l2 **out)
 {
-	uint64_t l1i = guest / q->cluster_size / q->l2_entries, offset;
-	struct qcow2_l2 *t;
-
-	*out = NULL;
-	if (l1i >= q->h.l1_size)
-		return -EIO;
-	offset = q->l1[l1i] & QCOW2_OFFSET_MASK;
-	if (!offset)
-		return 0;
-	if (!(t = find_l2(q, offset)))
-		return -EAGAIN;
-	t->used = ++q->stamp;
-	*out = t;
-	return 0;
+	return l2_get(q, guest, L2_CACHED, out);
 }
 
 uint64_t qcow2_l2_entry(const struct qcow2 *q, const struct qcow2_l2 *t, uint64_t guest)
