@@ -190,16 +190,19 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 	int64_t cookie;
 
 	c->n = n;
-	if ((c->op == BLOCK_READ || c->op == BLOCK_WRITE) && (c->buf = iov_flat(c->iov, c->iovcnt))) {
-		/* One range of memory already (a guest buffer that is
-		 * contiguous, a worker's own): no copy either way. */
-	} else if (c->op == BLOCK_READ || c->op == BLOCK_WRITE) {
-		c->buf = malloc(c->len ? (size_t)c->len : 1);
-		if (!c->buf)
-			return -ENOMEM;
-		c->buf_owned = true;
-		if (c->op == BLOCK_WRITE)
-			iov_to_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
+	if (c->op == BLOCK_READ || c->op == BLOCK_WRITE) {
+		/* Buffers that are one range of memory already (a guest
+		 * buffer that is contiguous, a worker's own) are used as they
+		 * are: no copy either way. */
+		c->buf = iov_flat(c->iov, c->iovcnt);
+		if (!c->buf) {
+			c->buf = malloc(c->len ? (size_t)c->len : 1);
+			if (!c->buf)
+				return -ENOMEM;
+			c->buf_owned = true;
+			if (c->op == BLOCK_WRITE)
+				iov_to_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
+		}
 	} else if ((c->op == BLOCK_DISCARD || c->op == BLOCK_WRITE_ZEROES) && !n->can_zero) {
 		/* Zeroes written out: what a discard must read back as. */
 		c->buf = calloc(1, c->len ? (size_t)c->len : 1);
