@@ -4,13 +4,15 @@ ended: the inner half of tests/nested/loop (it runs inside the nested
 host), usable on any host with a KVM that runs Linux.
 
   boots.py --boots N [--vmm vireo|qemu] [--cpus K] [--memory MIB]
-           [--streams S] [--load io|none] [--timeout S] [--idle S] [--cmdline ARGS]
+           [--streams S] [--first-alone] [--load io|none] [--timeout S] [--idle S] [--cmdline ARGS]
 
 Each boot: start the VMM with Debian's kernel and the test initramfs,
 wait for VIREO-GUEST-UP, run one shell command and check its answer,
 power off, and check how the VMM ended. S streams boot in parallel (the
 load that the e2e suite puts on the nested host: several guests at
-once). A boot that fails is classified:
+once); with --first-alone the first boot runs alone, the streams after
+it (a nested host's first guests are the ones that take it down,
+tests/nested/README.md). A boot that fails is classified:
 
   stall-boot    the guest's console went silent (--idle seconds) before
                 VIREO-GUEST-UP, the VMM still running
@@ -149,6 +151,8 @@ def main():
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--memory", type=int, default=512)
     p.add_argument("--streams", type=int, default=1)
+    p.add_argument("--first-alone", action="store_true",
+                   help="the first boot runs alone, the streams start when it is done")
     p.add_argument("--load", choices=("none", "io"), default="none")
     p.add_argument("--timeout", type=float, default=900,
                    help="a boot still printing after this is 'slow'")
@@ -164,33 +168,40 @@ def main():
     next_boot = [0]
     t_start = time.monotonic()
 
+    def boot_next(sid):
+        """Boots the next guest, if any are left; False when none were."""
+        with lock:
+            if next_boot[0] >= args.boots:
+                return False
+            next_boot[0] += 1
+            n = next_boot[0]
+        kind, secs, detail = one_boot(args, n)
+        beat = os.environ.get("VIREO_NESTED_HEARTBEAT")
+        if beat:  # tests/nested/run's watchdog: this host still moves
+            with open(beat, "w") as f:
+                f.write("%d\n" % n)
+        with lock:
+            if kind:
+                counts[kind] += 1
+                print("not ok - boot %d (stream %d, %.1fs): %s\n  # %s" % (n, sid, secs, kind,
+                      detail), flush=True)
+            else:
+                passed[0] += 1
+                times.append(secs)
+                print("ok - boot %d (stream %d, %.1fs)" % (n, sid, secs), flush=True)
+        return True
+
     def stream(sid):
-        while True:
-            with lock:
-                if next_boot[0] >= args.boots:
-                    return
-                next_boot[0] += 1
-                n = next_boot[0]
-            kind, secs, detail = one_boot(args, n)
-            beat = os.environ.get("VIREO_NESTED_HEARTBEAT")
-            if beat:  # tests/nested/run's watchdog: this host still moves
-                with open(beat, "w") as f:
-                    f.write("%d\n" % n)
-            with lock:
-                if kind:
-                    counts[kind] += 1
-                    print("not ok - boot %d (stream %d, %.1fs): %s\n  # %s" % (n, sid, secs, kind,
-                          detail), flush=True)
-                else:
-                    passed[0] += 1
-                    times.append(secs)
-                    print("ok - boot %d (stream %d, %.1fs)" % (n, sid, secs), flush=True)
+        while boot_next(sid):
+            pass
 
     stop = threading.Event()
     loader = None
     if args.load == "io":
         loader = threading.Thread(target=fio_load, args=(stop,), daemon=True)
         loader.start()
+    if args.first_alone:
+        boot_next(0)
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(args.streams)]
     for t in threads:
         t.start()
