@@ -81,11 +81,14 @@ ln -sf /proc/self/fd/2 /host/dev/stderr
 # thousand per CPU): every guest exit with its reason and RIP, every
 # exception KVM injects. When a guest stalls or triple-faults, the tail of
 # /sys/kernel/tracing/trace says what its vCPUs did last (the e2e tests
-# print it on failure: tests/e2e/diag.py). Costs little next to what an
+# print it on failure, the failed VMM's events apart: tests/e2e/diag.py). Costs little next to what an
 # exit costs under TCG. vireo.ktrace=0 turns it off.
 if [ "$ktrace" = 1 ] && mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null; then
 	t=/host/sys/kernel/tracing
 	echo 512 >$t/buffer_size_kb
+	# Each event names its process (TGID) too, so that a failure report
+	# shows the failed VM's events, not those of the VMs beside it.
+	echo 1 >$t/options/record-tgid
 	for e in kvm_exit kvm_inj_exception kvm_userspace_exit kvm_set_irq kvm_msi_set_irq; do
 		echo 1 >$t/events/kvm/$e/enable 2>/dev/null
 	done

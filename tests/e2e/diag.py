@@ -6,6 +6,7 @@ of the nested host's own kernel log and of its KVM trace (the last guest
 exits and injected exceptions: tests/nested/run, guest/init/nested-host.sh).
 Plain standard library."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -44,8 +45,10 @@ def vm_report(vm, console_lines=60):
     return "\n".join(parts)
 
 
-def host_report(lines=60, trace_lines=40):
-    """Inside the nested host: the end of its kernel log and KVM trace."""
+def host_report(pids=(), lines=60, trace_lines=40):
+    """Inside the nested host: the end of its kernel log and KVM trace, and
+    the last events of the processes pids (the failed VMMs; the nested
+    host records each event's TGID) when other VMs' events have followed."""
     if not os.environ.get("VIREO_NESTED"):
         return ""
     parts = []
@@ -59,9 +62,15 @@ def host_report(lines=60, trace_lines=40):
     # all (a few MiB at most: the buffer is 512 KiB per CPU).
     try:
         with open(TRACE, "rb") as f:
-            data = f.read(64 << 20)
+            data = f.read(64 << 20).decode(errors="replace")
         parts.append("--- the nested host's KVM trace (last %d events) ---" % trace_lines)
         parts.append(tail(data, trace_lines))
+        events = data.splitlines()
+        for pid in pids:
+            mine = [e for e in events if re.search(r"\(\s*%d\)" % pid, e)]
+            if mine and mine[-1] != events[-1]:
+                parts.append("--- the KVM trace of process %d alone (its last %d events) ---" % (pid, trace_lines))
+                parts.append("\n".join(mine[-trace_lines:]))
     except OSError as e:
         parts.append("--- the nested host's KVM trace: %s ---" % e)
     return "\n".join(parts)
@@ -69,8 +78,9 @@ def host_report(lines=60, trace_lines=40):
 
 def failure_report(vms):
     """Everything above for each VM of a failed test, as '# ' lines."""
-    parts = [vm_report(vm) for vm in vms if hasattr(vm, "proc") and hasattr(vm, "output")]
-    h = host_report()
+    vms = [vm for vm in vms if hasattr(vm, "proc") and hasattr(vm, "output")]
+    parts = [vm_report(vm) for vm in vms]
+    h = host_report([vm.proc.pid for vm in vms])
     if h:
         parts.append(h)
     return "\n".join("  # " + line for line in "\n".join(parts).splitlines())
