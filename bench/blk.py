@@ -24,7 +24,8 @@ Exits per request, two ways:
     guest completed on vda in that time (/sys/block/vda/stat): every KVM
     exit, whatever its cause (interrupts, timers, halts of the vCPU too);
     and the exits that reached userspace (kvm_userspace_exit trace events,
-    bench/vmguest.py) likewise;
+    bench/vmguest.py) likewise; both net of what typing the command on the
+    serial console cost (vmguest.fio_counted, as bench/blkfmt counts);
   - per VM, for vireo: "exits" summed over the vCPUs in --stats-json, minus
     those of a VM that only boots and powers off, divided by the requests
     over the same difference.
@@ -37,7 +38,7 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, delta, disk_requests, fio_rates, fmt, stats_exits
+from vmguest import BenchGuest, disk_requests, fio_counted, fio_rates, fmt, stats_exits
 
 MIB = 1 << 20
 JOBS = (
@@ -81,16 +82,9 @@ def run_vm(config, img, cache, args, stats_json):
             fio = ("fio --name=%s --filename=/dev/vda --direct=1 --ioengine=libaio --size=%dM "
                    "--runtime=%d --time_based --ramp_time=1 %s --output-format=json "
                    "--output=/tmp/%s.json" % (name, args.size, args.runtime, opts, name))
-            before = g.kvm_counters()
-            g.ok("cat /sys/block/vda/stat > /tmp/s0; %s; cat /sys/block/vda/stat > /tmp/s1" % fio,
-                 args.runtime * 10 + 120)
-            after = g.kvm_counters()
-            # Only the numbers needed: --stats-json counts the console's
-            # exits too.
+            # The console's own exits (typing the command) are taken off.
+            reqs, k = fio_counted(g, "vda", fio, args.runtime * 10 + 120)
             nums = fio_rates(g, name, opts)
-            stat = g.ok("cat /tmp/s0 /tmp/s1").strip().splitlines()
-            reqs = disk_requests(stat[1]) - disk_requests(stat[0])
-            k = delta(after, before)
             res[name] = {
                 "mbps": nums["bw_bytes"] / 1e6,
                 "iops": nums["iops"],
