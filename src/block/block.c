@@ -312,16 +312,16 @@ int64_t block_io_sync(struct block_backend *b, enum block_op op, uint64_t offset
 	return err ? err : b->drv->io_sync(b, op, offset, iov, iovcnt, len);
 }
 
-int64_t block_read_nowait(struct block_backend *b, uint64_t offset, const struct iovec *iov,
-			  unsigned int iovcnt)
+int64_t block_io_nowait(struct block_backend *b, enum block_op op, uint64_t offset,
+			const struct iovec *iov, unsigned int iovcnt)
 {
-	struct block_req r = { .op = BLOCK_READ, .offset = offset, .iov = iov, .iovcnt = iovcnt };
+	struct block_req r = { .op = op, .offset = offset, .iov = iov, .iovcnt = iovcnt };
 	int err;
 
-	if (!b->drv->read_nowait)
+	if (!b->drv->io_nowait || (op != BLOCK_READ && op != BLOCK_WRITE))
 		return -EAGAIN;
 	err = check_request(b, &r);
-	return err ? err : b->drv->read_nowait(b, offset, iov, iovcnt);
+	return err ? err : b->drv->io_nowait(b, op, offset, iov, iovcnt);
 }
 
 static int whole(int64_t res, uint64_t len)

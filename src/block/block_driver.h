@@ -39,13 +39,15 @@ struct block_driver {
 	 * block_submit's. */
 	int64_t (*io_sync)(struct block_backend *b, enum block_op op, uint64_t offset,
 			   const struct iovec *iov, unsigned int iovcnt, uint64_t len);
-	/* Optional: a READ done now, in the caller's thread, only if that
-	 * cannot wait on a device (the data is in memory): the bytes read,
-	 * all of them, or -EAGAIN (it would wait, or the node cannot tell;
-	 * the caller takes its asynchronous way), or -errno. For a format
-	 * serving a read in the device's thread instead of a worker's. */
-	int64_t (*read_nowait)(struct block_backend *b, uint64_t offset, const struct iovec *iov,
-			       unsigned int iovcnt);
+	/* Optional: a READ or WRITE done now, in the caller's thread, only
+	 * if that cannot wait on a device (the data is in memory, or goes
+	 * to memory): the bytes moved, all of them, or -EAGAIN (it would
+	 * wait, or the node cannot tell; the caller takes its asynchronous
+	 * way, and does the whole again: a write repeated is the same
+	 * write), or -errno. For a format serving a request in the device's
+	 * thread instead of a worker's. */
+	int64_t (*io_nowait)(struct block_backend *b, enum block_op op, uint64_t offset,
+			     const struct iovec *iov, unsigned int iovcnt);
 	/* Drained already. Frees b. */
 	void (*close)(struct block_backend *b);
 	/* For --stats-json. direct and fdatasyncs may be NULL: no O_DIRECT,
@@ -93,10 +95,10 @@ const char *block_printable(const char *s, char *buf, size_t size);
 /* The node's io_sync, with block_submit's checks. */
 int64_t block_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 		      const struct iovec *iov, unsigned int iovcnt, uint64_t len);
-/* The node's read_nowait (-EAGAIN for a node without one). Offsets as
- * io_sync's. */
-int64_t block_read_nowait(struct block_backend *b, uint64_t offset, const struct iovec *iov,
-			  unsigned int iovcnt);
+/* The node's io_nowait (-EAGAIN for a node without one), READ or WRITE.
+ * Offsets as io_sync's. */
+int64_t block_io_nowait(struct block_backend *b, enum block_op op, uint64_t offset,
+			const struct iovec *iov, unsigned int iovcnt);
 /* One buffer read or written whole: 0, or -errno (a short transfer is
  * -EIO). */
 int block_pread(struct block_backend *b, void *buf, uint64_t len, uint64_t offset);

@@ -439,12 +439,13 @@ static int64_t file_io_sync(struct block_backend *bb, enum block_op op, uint64_t
 	return result;
 }
 
-/* How file_read_nowait can read without waiting on a device, found at
- * its first call: RWF_NOWAIT (the data is in the page cache or the read
- * says -EAGAIN), or a plain read for a file in memory (tmpfs refuses
- * RWF_NOWAIT with EOPNOTSUPP, on Linux 6.1 as on 6.18, and its pages are
- * there to copy), or not at all (O_DIRECT always goes to the device;
- * overlayfs refuses RWF_NOWAIT too). */
+/* How file_io_nowait can read, or write, without waiting on a device,
+ * found at its first call for each: RWF_NOWAIT (the data is in the page
+ * cache, or goes to it, or the call says -EAGAIN), or a plain read or
+ * write for a file in memory (tmpfs refuses RWF_NOWAIT with EOPNOTSUPP,
+ * on Linux 6.1 as on 6.18, and its pages are there to copy), or not at
+ * all (O_DIRECT always goes to the device; overlayfs refuses RWF_NOWAIT;
+ * ext4 refuses it for buffered writes, which may wait for writeback). */
 enum { NOWAIT_UNKNOWN, NOWAIT_FLAG, NOWAIT_IN_MEMORY, NOWAIT_NEVER };
 
 static bool in_memory(int fd)
@@ -455,11 +456,12 @@ static bool in_memory(int fd)
 	       (s.f_type == TMPFS_MAGIC || s.f_type == RAMFS_MAGIC || s.f_type == HUGETLBFS_MAGIC);
 }
 
-static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const struct iovec *iov,
-				unsigned int iovcnt)
+static int64_t file_io_nowait(struct block_backend *bb, enum block_op op, uint64_t offset,
+			      const struct iovec *iov, unsigned int iovcnt)
 {
 	struct block_file *b = (struct block_file *)bb;
-	int mode = __atomic_load_n(&b->nowait, __ATOMIC_RELAXED);
+	int *cached = &b->nowait[op == BLOCK_WRITE];
+	int mode = __atomic_load_n(cached, __ATOMIC_RELAXED);
 	struct iovec *left, *cur;
 	uint64_t total = iov_size(iov, iovcnt), done = 0;
 	unsigned int n = iovcnt;
@@ -475,12 +477,14 @@ static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const
 	memcpy(left, iov, iovcnt * sizeof(*left));
 	cur = left;
 	while (done < total) {
-		ssize_t k = preadv2(b->fd, cur, (int)n, (off_t)(offset + done), /* n <= IOV_MAX */
-				    mode == NOWAIT_IN_MEMORY ? 0 : RWF_NOWAIT);
+		int flags = mode == NOWAIT_IN_MEMORY ? 0 : RWF_NOWAIT;
+		ssize_t k = op == BLOCK_WRITE ? /* n <= IOV_MAX */
+			pwritev2(b->fd, cur, (int)n, (off_t)(offset + done), flags) :
+			preadv2(b->fd, cur, (int)n, (off_t)(offset + done), flags);
 
 		if (k < 0 && errno == EOPNOTSUPP && mode == NOWAIT_UNKNOWN) {
 			mode = in_memory(b->fd) ? NOWAIT_IN_MEMORY : NOWAIT_NEVER;
-			__atomic_store_n(&b->nowait, mode, __ATOMIC_RELAXED);
+			__atomic_store_n(cached, mode, __ATOMIC_RELAXED);
 			if (mode == NOWAIT_NEVER)
 				break;
 			continue;
@@ -491,14 +495,14 @@ static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const
 			result = errno == EAGAIN ? -EAGAIN : -errno;
 			break;
 		}
-		if (k == 0) /* the end of the file: zeroes, the slow way */
+		if (k == 0) /* a read at the end of the file: zeroes, the slow way */
 			break;
 		if (mode == NOWAIT_UNKNOWN) {
 			mode = NOWAIT_FLAG;
-			__atomic_store_n(&b->nowait, mode, __ATOMIC_RELAXED);
+			__atomic_store_n(cached, mode, __ATOMIC_RELAXED);
 		}
 		done += (uint64_t)k;
-		iov_drop_front(&cur, &n, (size_t)k); /* a short read: on from where it stopped */
+		iov_drop_front(&cur, &n, (size_t)k); /* a short transfer: on from where it stopped */
 	}
 	if (done == total)
 		result = (int64_t)total;
@@ -508,7 +512,7 @@ static int64_t file_read_nowait(struct block_backend *bb, uint64_t offset, const
 
 const struct block_driver block_file_driver = {
 	.io_sync = file_io_sync,
-	.read_nowait = file_read_nowait,
+	.io_nowait = file_io_nowait,
 	.name = "file",
 	.submit = file_submit,
 	.plug = file_plug,

@@ -46,7 +46,7 @@ struct block_file {
 	unsigned int plugged;	/* block_plug() depth */
 	unsigned int in_flight; /* atomic: accepted, done() not yet run */
 	uint64_t fdatasyncs;	/* atomic: see block_fdatasyncs() */
-	int nowait;		/* atomic: how read_nowait reads (file.c) */
+	int nowait[2];		/* atomic: how io_nowait reads, writes (file.c) */
 
 	pthread_mutex_t lock;	   /* protects 'ready' */
 	struct block_io *ready;	   /* finished without reaching the engine */

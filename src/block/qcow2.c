@@ -21,7 +21,7 @@ static struct qcow2 *Q(const struct block_backend *b)
 
 static int q_submit(struct block_backend *b, struct block_req *r)
 {
-	if (r->op == BLOCK_READ && qcow2_read_now(Q(b), r))
+	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) && qcow2_now(Q(b), r))
 		return 0;
 	return block_workers_submit(Q(b)->workers, r);
 }
@@ -29,6 +29,11 @@ static int q_submit(struct block_backend *b, struct block_req *r)
 uint64_t qcow2_reads_now(const struct block_backend *b)
 {
 	return Q(b)->reads_now;
+}
+
+uint64_t qcow2_writes_now(const struct block_backend *b)
+{
+	return Q(b)->writes_now;
 }
 
 static int q_sync(struct block_backend *b)

@@ -41,9 +41,10 @@ struct block_backend *qcow2_open_overlay(struct block_backend *file,
 					 const struct block_options *o,
 					 struct block_backend *backing);
 int qcow2_create(struct block_backend *file, uint64_t size);
-/* How many READs of the qcow2 node b were served in the device's own
- * thread (qcow2_read_now), for tests. */
+/* How many READs, WRITEs of the qcow2 node b were served in the device's
+ * own thread (qcow2_now), for tests. */
 uint64_t qcow2_reads_now(const struct block_backend *b);
+uint64_t qcow2_writes_now(const struct block_backend *b);
 
 /* ---- inside the driver ---- */
 
@@ -93,7 +94,7 @@ struct qcow2 {
 	uint64_t *frees;
 	size_t nfrees, frees_cap;
 	bool failed; /* a metadata write failed: the image is read-only now */
-	uint64_t reads_now; /* READs qcow2_read_now served (the device's thread only) */
+	uint64_t reads_now, writes_now; /* what qcow2_now served (the device's thread only) */
 };
 
 /* A cluster-sized buffer aligned for O_DIRECT (cache=none); NULL when out
@@ -120,9 +121,9 @@ int qcow2_flush_locked(struct qcow2 *q);
 int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes);
 void qcow2_meta_free(struct qcow2 *q);
 
-/* qcow2_io.c: a READ served at once in the caller's thread, or false
- * (nothing to undo: hand it to the workers). */
-bool qcow2_read_now(struct qcow2 *q, struct block_req *r);
+/* qcow2_io.c: a READ or WRITE served at once in the caller's thread, or
+ * false (nothing to undo: hand it to the workers). */
+bool qcow2_now(struct qcow2 *q, struct block_req *r);
 /* qcow2_io.c: one guest request, in a worker thread. */
 int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 		      const struct iovec *iov, unsigned int iovcnt, uint64_t len);

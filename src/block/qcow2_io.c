@@ -330,13 +330,80 @@ static int read_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct 
 	return -EIO;
 }
 
-/* A READ served in the caller's thread (the device's), with no hop to a
- * worker and back: when the lock is free, every L2 table it needs is in
- * the cache, no backing file or compressed cluster is involved, and the
- * file gives the data without waiting on a device (block_read_nowait).
- * Otherwise false, and the workers take the whole request (what was read
- * here is read again). */
-bool qcow2_read_now(struct qcow2 *q, struct block_req *r)
+/* From guest offset at (up to end), whose cluster is mapped by m, NORMAL
+ * and copied: how far the clusters run on that way, written in place
+ * with one host write (cached_only: as lookup(); a cluster being
+ * allocated ends the run). Lock held. */
+static uint64_t in_place_run(struct qcow2 *q, uint64_t at, uint64_t end, bool cached_only,
+			     const struct qcow2_mapping *m)
+{
+	uint64_t n = piece_len(q, at, end), k;
+
+	for (k = 1; at + n < end && k < QCOW2_MAX_RUN; k++) {
+		struct qcow2_mapping next;
+
+		if (allocating(q, at + n) || lookup(q, at + n, cached_only, &next) < 0 ||
+		    next.kind != QCOW2_NORMAL || !next.copied ||
+		    next.host_offset != m->host_offset + k * q->cluster_size)
+			break;
+		n += piece_len(q, at + n, end);
+	}
+	return n;
+}
+
+/* One run of a READ served now (lock held on entry, not on return): true
+ * when *len bytes from at are in the caller's buffers. */
+static bool read_run_now(struct qcow2 *q, uint64_t at, uint64_t end, const struct block_req *r,
+			 uint64_t done, struct iovec *part, uint64_t *len)
+{
+	struct qcow2_mapping m;
+	unsigned int cnt;
+	int e = read_run(q, at, end, true, &m, len);
+
+	pthread_mutex_unlock(&q->lock);
+	/* An error (a corrupt entry) is the workers' to report. */
+	if (e < 0 || m.kind == QCOW2_COMPRESSED || (m.kind == QCOW2_UNALLOCATED && q->backing))
+		return false;
+	cnt = iov_slice(part, r->iovcnt, r->iov, r->iovcnt, (size_t)done, (size_t)*len);
+	if (m.kind != QCOW2_NORMAL) {
+		iov_zero(part, cnt);
+		return true;
+	}
+	return block_io_nowait(q->file, BLOCK_READ, m.host_offset + (at & (q->cluster_size - 1)),
+			       part, cnt) == (int64_t)*len;
+}
+
+/* One run of a WRITE served now: only over clusters written in place
+ * (allocated, refcount one, none being allocated), the lock held all
+ * along and released on return, so that no cluster of the run can be
+ * freed and handed to other data while the bytes go in. */
+static bool write_run_now(struct qcow2 *q, uint64_t at, uint64_t end, const struct block_req *r,
+			  uint64_t done, struct iovec *part, uint64_t *len)
+{
+	struct qcow2_mapping m;
+	unsigned int cnt;
+	bool ok = false;
+
+	if (!allocating(q, at) && lookup(q, at, true, &m) == 0 && m.kind == QCOW2_NORMAL &&
+	    m.copied) {
+		*len = in_place_run(q, at, end, true, &m);
+		cnt = iov_slice(part, r->iovcnt, r->iov, r->iovcnt, (size_t)done, (size_t)*len);
+		ok = block_io_nowait(q->file, BLOCK_WRITE, m.host_offset + (at & (q->cluster_size - 1)),
+				     part, cnt) == (int64_t)*len;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return ok;
+}
+
+/* A READ or WRITE served in the caller's thread (the device's), with no
+ * hop to a worker and back: when the lock is free, every L2 table it
+ * needs is in the cache, and the file moves the data without waiting on
+ * a device (block_io_nowait). A READ: no backing file or compressed
+ * cluster involved; a WRITE: every cluster written in place (no
+ * allocation, no metadata). Otherwise false, and the workers take the
+ * whole request (what was read here is read again, what was written is
+ * written again: the same bytes to the same place). */
+bool qcow2_now(struct qcow2 *q, struct block_req *r)
 {
 	uint64_t total = iov_size(r->iov, r->iovcnt), done = 0;
 	struct iovec *part;
@@ -347,33 +414,21 @@ bool qcow2_read_now(struct qcow2 *q, struct block_req *r)
 		return false;
 	while (ok && done < total) {
 		uint64_t at = r->offset + done, len = 0;
-		struct qcow2_mapping m;
-		unsigned int cnt;
-		int e;
 
 		if (pthread_mutex_trylock(&q->lock) != 0) {
 			ok = false; /* a worker is at the tables: no waiting here */
 			break;
 		}
-		e = read_run(q, at, r->offset + total, true, &m, &len);
-		pthread_mutex_unlock(&q->lock);
-		/* An error (a corrupt entry) is the workers' to report. */
-		if (e < 0 || m.kind == QCOW2_COMPRESSED || (m.kind == QCOW2_UNALLOCATED && q->backing)) {
-			ok = false;
-			break;
-		}
-		cnt = iov_slice(part, r->iovcnt, r->iov, r->iovcnt, (size_t)done, (size_t)len);
-		if (m.kind == QCOW2_NORMAL)
-			ok = block_read_nowait(q->file, m.host_offset + (at & (q->cluster_size - 1)),
-					       part, cnt) == (int64_t)len;
-		else
-			iov_zero(part, cnt);
+		ok = r->op == BLOCK_WRITE ? write_run_now(q, at, r->offset + total, r, done, part, &len) :
+					    read_run_now(q, at, r->offset + total, r, done, part, &len);
 		done += len;
 	}
 	free(part);
 	if (ok)
 		ok = block_workers_finished(q->workers, r, (int64_t)total) == 0;
-	if (ok)
+	if (ok && r->op == BLOCK_WRITE)
+		q->writes_now++;
+	else if (ok)
 		q->reads_now++;
 	return ok;
 }
@@ -433,7 +488,7 @@ static int write_new_run(struct qcow2 *q, uint64_t at, uint64_t end, const struc
 static int write_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct iovec *iov,
 			unsigned int iovcnt, uint64_t done, struct iovec *part, uint64_t *len)
 {
-	uint64_t cluster = at & ~(q->cluster_size - 1), k;
+	uint64_t cluster = at & ~(q->cluster_size - 1);
 	struct qcow2_mapping m;
 	struct piece p;
 	int64_t w;
@@ -447,15 +502,7 @@ static int write_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct
 	*len = piece_len(q, at, end);
 	if (m.kind == QCOW2_NORMAL && m.copied) {
 		/* In place, as far as the data clusters run on. */
-		for (k = 1; at + *len < end && k < QCOW2_MAX_RUN; k++) {
-			struct qcow2_mapping next;
-
-			if (allocating(q, at + *len) || mapping_of(q, at + *len, &next) < 0 ||
-			    next.kind != QCOW2_NORMAL || !next.copied ||
-			    next.host_offset != m.host_offset + k * q->cluster_size)
-				break;
-			*len += piece_len(q, at + *len, end);
-		}
+		*len = in_place_run(q, at, end, false, &m);
 		pthread_mutex_unlock(&q->lock);
 		p.iovcnt = iov_slice(part, iovcnt, iov, iovcnt, (size_t)done, (size_t)*len);
 		w = block_io_sync(q->file, BLOCK_WRITE, m.host_offset + (at - cluster), part,
