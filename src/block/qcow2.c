@@ -9,10 +9,19 @@
 #include <string.h>
 
 #include "block/qcow2.h"
+#include "util/iov.h"
 #include "util/le.h"
 #include "util/log.h"
 
 #define QCOW2_WORKERS 8
+/* The smallest READ or WRITE served in the device's thread (qcow2_now).
+ * Below it the workers serve it: measured in the nested host
+ * (bench/blkfmt), 4 KiB random writes at queue depth 32 made 2,200 IOPS
+ * served at once against 3,200-3,700 through the workers, whose later
+ * completions let the guest gather more requests per notification (1.3
+ * exits per request against 2.3); 1 MiB sequential writes made 1,300
+ * MB/s at once against 770-890 through the workers. */
+#define QCOW2_NOW_MIN (64u << 10)
 
 static struct qcow2 *Q(const struct block_backend *b)
 {
@@ -21,7 +30,8 @@ static struct qcow2 *Q(const struct block_backend *b)
 
 static int q_submit(struct block_backend *b, struct block_req *r)
 {
-	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) && qcow2_now(Q(b), r))
+	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) &&
+	    iov_size(r->iov, r->iovcnt) >= Q(b)->now_min && qcow2_now(Q(b), r))
 		return 0;
 	return block_workers_submit(Q(b)->workers, r);
 }
@@ -34,6 +44,11 @@ uint64_t qcow2_reads_now(const struct block_backend *b)
 uint64_t qcow2_writes_now(const struct block_backend *b)
 {
 	return Q(b)->writes_now;
+}
+
+void qcow2_set_now_min(struct block_backend *b, uint64_t bytes)
+{
+	Q(b)->now_min = bytes;
 }
 
 static int q_sync(struct block_backend *b)
@@ -244,6 +259,7 @@ static struct block_backend *open_image(struct block_backend *file,
 	if (!q->workers)
 		goto fail;
 	q->base.done = block_workers_done(q->workers);
+	q->now_min = QCOW2_NOW_MIN;
 	free(hdr);
 	log_debug("disk '%s': qcow2 v%u, %llu bytes, clusters of %llu, %u L2 tables cached%s%s",
 		  o->path, q->h.version, (unsigned long long)q->h.size,
