@@ -510,6 +510,20 @@ static void test_create_passes_check(void **state)
 	unlink(img);
 }
 
+/* The qcow2 image at img, opened read-only with every request served in
+ * the device's thread where it can be: reads as qemu-img reads it, and
+ * some reads were served so. */
+static void assert_read_now_as_qemu(const char *img)
+{
+	struct block_backend *b = open_fmt(img, "qcow2", true);
+
+	assert_non_null(b);
+	qcow2_set_now_min(b, 0);
+	assert_reads_as_qemu(b, img);
+	assert_true(qcow2_reads_now(b) > 0);
+	block_close(b);
+}
+
 /* Reads of allocated clusters whose L2 tables are cached are served in
  * the device's thread, with no worker: from the page cache (RWF_NOWAIT)
  * here, from memory on tmpfs (which refuses RWF_NOWAIT); never
@@ -529,21 +543,11 @@ static void test_reads_served_now(void **state)
 	path(img, "now.qcow2");
 	sh("dd if=/dev/urandom of='%s' bs=1M count=4 status=none", raw);
 	sh("qemu-img convert -O qcow2 '%s' '%s' && cat '%s' >/dev/null", raw, img, img);
-	b = open_fmt(img, "qcow2", true);
-	assert_non_null(b);
-	qcow2_set_now_min(b, 0);
-	assert_reads_as_qemu(b, img);
-	assert_true(qcow2_reads_now(b) > 0);
-	block_close(b);
+	assert_read_now_as_qemu(img);
 
 	snprintf(shm, sizeof(shm), "/dev/shm/vireo-reads-now-%d.qcow2", (int)getpid());
 	sh("cp '%s' '%s'", img, shm);
-	b = open_fmt(shm, "qcow2", true);
-	assert_non_null(b);
-	qcow2_set_now_min(b, 0);
-	assert_reads_as_qemu(b, shm);
-	assert_true(qcow2_reads_now(b) > 0);
-	block_close(b);
+	assert_read_now_as_qemu(shm);
 	unlink(shm);
 
 	o.path = img;
