@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "block/qcow2.h"
-#include "util/iov.h"
 #include "util/le.h"
 #include "util/log.h"
 
@@ -30,8 +29,7 @@ static struct qcow2 *Q(const struct block_backend *b)
 
 static int q_submit(struct block_backend *b, struct block_req *r)
 {
-	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) &&
-	    iov_size(r->iov, r->iovcnt) >= Q(b)->now_min && qcow2_now(Q(b), r))
+	if ((r->op == BLOCK_READ || r->op == BLOCK_WRITE) && qcow2_now(Q(b), r))
 		return 0;
 	return block_workers_submit(Q(b)->workers, r);
 }

@@ -126,7 +126,8 @@ int qcow2_meta_init(struct qcow2 *q, uint64_t l2_cache_bytes);
 void qcow2_meta_free(struct qcow2 *q);
 
 /* qcow2_io.c: a READ or WRITE served at once in the caller's thread, or
- * false (nothing to undo: hand it to the workers). */
+ * false (too small, or it would wait; nothing to undo: hand it to the
+ * workers). */
 bool qcow2_now(struct qcow2 *q, struct block_req *r);
 /* qcow2_io.c: one guest request, in a worker thread. */
 int64_t qcow2_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
