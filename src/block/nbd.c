@@ -154,6 +154,14 @@ static void unlink_active(struct nbd_node *n, struct nbd_cmd *c)
 	c->next = c->prev = NULL;
 }
 
+/* The command's data buffer, when it is a copy of ours, not the caller's
+ * own memory. */
+static void free_buf(struct nbd_cmd *c)
+{
+	if (c->buf_owned)
+		free(c->buf);
+}
+
 /* libnbd's completion callback, in our thread (or in the issuing call,
  * when the connection is already gone). 1: the command is retired. */
 static int completed(void *user_data, int *error)
@@ -308,8 +316,7 @@ static void release(struct completion *done)
 {
 	struct nbd_cmd *c = (struct nbd_cmd *)done;
 
-	if (c->buf_owned)
-		free(c->buf);
+	free_buf(c);
 	free(c);
 }
 
@@ -337,8 +344,7 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 	}
 	err = issue(n, c);
 	if (err) {
-		if (c->buf_owned)
-			free(c->buf);
+		free_buf(c);
 		free(c);
 		return err;
 	}
@@ -364,8 +370,7 @@ static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 			pthread_cond_wait(&n->finished, &n->lock);
 		pthread_mutex_unlock(&n->lock);
 	}
-	if (c.buf_owned)
-		free(c.buf);
+	free_buf(&c);
 	return err ? err : c.completion.result;
 }
 
