@@ -81,8 +81,9 @@ ln -sf /proc/self/fd/2 /host/dev/stderr
 # thousand per CPU): every guest exit with its reason and RIP, every
 # exception KVM injects. When a guest stalls or triple-faults, the tail of
 # /sys/kernel/tracing/trace says what its vCPUs did last (the e2e tests
-# print it on failure, the failed VMM's events apart: tests/e2e/diag.py). Costs little next to what an
-# exit costs under TCG. vireo.ktrace=0 turns it off.
+# print it on failure, the failed VMM's events apart: tests/e2e/diag.py).
+# Costs little next to what an exit costs under TCG. vireo.ktrace=0 turns
+# it off.
 if [ "$ktrace" = 1 ] && mount -t tracefs tracefs /host/sys/kernel/tracing 2>/dev/null; then
 	t=/host/sys/kernel/tracing
 	echo 512 >$t/buffer_size_kb

@@ -11,8 +11,9 @@ wait for VIREO-GUEST-UP, run one shell command and check its answer,
 power off, and check how the VMM ended. S streams boot in parallel (the
 load that the e2e suite puts on the nested host: several guests at
 once); with --first-alone the first boot runs alone, the streams after
-it (a nested host's first guests are the ones that take it down,
-tests/nested/README.md). A boot that fails is classified:
+it (to tell a nested host's first guest's failures from the others';
+tests/nested/README.md found no difference). A boot that fails is
+classified:
 
   stall-boot    the guest's console went silent (--idle seconds) before
                 VIREO-GUEST-UP, the VMM still running
