@@ -27,7 +27,7 @@ import threading
 import time
 
 import vm as vmmod
-from vm import VM, GuestShell, Suite, check, Timeout
+from vm import VM, GuestShell, Suite, check
 
 TOOLS_INITRD = os.path.join(vmmod.GUEST, "initramfs-tools.cpio.gz")
 QEMU = os.environ.get("VIREO_E2E_QEMU") == "1"
