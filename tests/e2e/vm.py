@@ -258,3 +258,40 @@ def read_counter(sh):
     """The counter of start_counter(), read whole (see there)."""
     return int(sh.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/c; done; '
                      'echo $c').split()[-1])
+
+
+def counter_advances(sh, past, when, timeout=20):
+    """The counter of start_counter() once it is past past (a value read
+    before), waiting up to timeout seconds for it in the guest, with the
+    reading shell asleep in between. Two reads back to back are no test:
+    with the writer, the memory dirtier and the nested host's steal (a
+    guest vCPU gets half of one emulated CPU or less), a CPU-bound loop
+    can go without the CPU for a whole console round trip, before a
+    migration as after it (measured: 6 of 120 back-to-back pairs before
+    a migration, 4 of 120 after, 2026-12-06). Fails, with what the guest
+    says, when the loop has not moved in timeout seconds: each running
+    task's CPU time, context switches and system calls twice a second
+    apart (a loop that runs but does nothing visible, or one that does
+    not run), the CPUs' times, the run queues, the kernel's last lines."""
+    now = int(sh.ok('end=$(($(cut -d. -f1 /proc/uptime) + %d)); while :; do c=; d=-; '
+                    'while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/c; done; '
+                    '[ "$c" -gt %d ] || [ "$(cut -d. -f1 /proc/uptime)" -ge $end ] && break; '
+                    'usleep 200000; done; echo $c' % (timeout, past), timeout + 60).split()[-1])
+    if now > past:
+        return now
+    running = ("for p in /proc/[0-9]*; do grep -q '^State:.R' $p/status 2>/dev/null && "
+               "echo \"$p $(cat $p/comm) stat $(cut -d' ' -f14,15,39 $p/stat) "
+               "$(grep -h -E 'ctxt|^sysc|^w' $p/status $p/io | tr -s '\\t\\n ' ' ')\"; "
+               "done; grep '^cpu' /proc/stat; ")
+    try:
+        report = sh.ok(
+            "cat /proc/loadavg /tmp/c; " + running + "sleep 1; " + running +
+            "for p in /proc/[0-9]*; do grep -q '^State:.R' $p/status 2>/dev/null && "
+            "{ echo \"== $p $(cat $p/comm) $(cat $p/schedstat)\"; cat $p/stack; }; done; "
+            "mount -t debugfs none /sys/kernel/debug 2>/dev/null; "
+            "grep -E '^cpu#|\\.nr_running|\\.curr->pid|\\.clock |^ *>?R ' "
+            "/sys/kernel/debug/sched/debug; dmesg | tail -n 20", 120)
+    except Exception as e:  # the shell gone too: say so
+        report = "(the guest's shell did not answer: %s)" % e
+    check(False, "the counter loop did not move %s in %d s (at %d); the guest:\n%s" % (
+        when, timeout, now, report))
