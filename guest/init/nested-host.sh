@@ -56,6 +56,16 @@ share='' interactive=0 rows='' cols='' rw_paths=''
 # shellcheck disable=SC1091 # written by tests/nested/run
 . /out/params
 
+# Where this kernel keeps jiffies, for tests/nested/qmp-dump: jiffies_64
+# and _text as the kernel maps them, and the physical start of its code
+# (so KASLR or not, jiffies_64 - _text + that is its physical address).
+# QEMU's registers of a vCPU in guest mode are the nested guest's, so
+# only L1's own clock going on (read from physical memory) tells a nested
+# host that is alive from one spinning with interrupts off.
+j=$(grep -m1 ' jiffies_64$' /proc/kallsyms) t=$(grep -m1 ' _text$' /proc/kallsyms)
+k=$(grep -m1 ' : Kernel code$' /proc/iomem)
+echo "${j%% *} ${t%% *} ${k%%-*}" >/out/l1-jiffies
+
 if [ ! -c /dev/kvm ]; then
 	fail "/dev/kvm is missing: kvm_amd did not load. CPUs with svm: $(grep -cw svm /proc/cpuinfo)." \
 		"Kernel: $(dmesg | grep -i -e kvm -e svm | tail -n 3 | tr '\n' ' ')"
