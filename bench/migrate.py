@@ -245,9 +245,7 @@ def dirty_passes(g):
     # The loop rewrites the file, and busybox's read reads a byte at a
     # time: it can get a prefix ("1" of "12 12"); only a line whose two
     # fields agree is whole (tests/e2e/vm.py, start_counter).
-    out = g.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/dn 2>/dev/null '
-               '|| usleep 10000; done; '
-               'echo DN=$c', 60)
+    out = g.ok(vmmod.read_whole("/tmp/dn") + '; echo DN=$c', 60)
     m = re.search(r"DN=(\d+)", out)
     if not m:
         raise RuntimeError("the dirtier's count: %r" % out[-300:])

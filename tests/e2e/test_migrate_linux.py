@@ -31,7 +31,7 @@ from test_snapshot_linux import (BLOCKS, CanStream, can_received, finish_and_ver
                                  shell, start_writer, vm_args)
 from test_virtio import TOOLS_INITRD, HttpBlob
 from vm import (BOOT_TIMEOUT, KERNEL, VM, Suite, check, counter_advances, read_counter,
-                start_counter)
+                read_whole, start_counter)
 
 SEQ = iter(range(1000))
 HEARTBEAT = "i=0; while [ ! -e /tmp/hb-stop ]; do i=$((i+1)); echo HB$i; usleep 20000; done"
@@ -321,8 +321,7 @@ def test_back_and_forth(tmp):
 def hot_passes(sh):
     """How many times the auto-converge test's dirtier has rewritten its
     24 MiB (read whole: see vm.start_counter)."""
-    return int(sh.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/hotn '
-                     '2>/dev/null || usleep 10000; done; echo $c').split()[-1])
+    return int(sh.ok(read_whole("/tmp/hotn") + '; echo $c').split()[-1])
 
 
 def test_auto_converge(tmp):

@@ -254,10 +254,17 @@ def start_counter(sh):
     sh.detach("(i=0; while :; do i=$((i+1)); echo $i $i >/tmp/c; done) >/dev/null 2>&1")
 
 
+def read_whole(path):
+    """Shell code leaving in $c the number of a line "N N" at path (as
+    start_counter() writes /tmp/c), read whole: until both fields agree,
+    waiting for a file not there yet."""
+    return ('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d <%s 2>/dev/null '
+            '|| usleep 10000; done' % path)
+
+
 def read_counter(sh):
     """The counter of start_counter(), read whole (see there)."""
-    return int(sh.ok('c=; d=-; while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/c; done; '
-                     'echo $c').split()[-1])
+    return int(sh.ok(read_whole("/tmp/c") + '; echo $c').split()[-1])
 
 
 def counter_advances(sh, past, when, timeout=20):
@@ -273,10 +280,10 @@ def counter_advances(sh, past, when, timeout=20):
     task's CPU time, context switches and system calls twice a second
     apart (a loop that runs but does nothing visible, or one that does
     not run), the CPUs' times, the run queues, the kernel's last lines."""
-    now = int(sh.ok('end=$(($(cut -d. -f1 /proc/uptime) + %d)); while :; do c=; d=-; '
-                    'while [ -z "$c" ] || [ "$c" != "$d" ]; do read -r c d </tmp/c; done; '
+    now = int(sh.ok('end=$(($(cut -d. -f1 /proc/uptime) + %d)); while :; do %s; '
                     '[ "$c" -gt %d ] || [ "$(cut -d. -f1 /proc/uptime)" -ge $end ] && break; '
-                    'usleep 200000; done; echo $c' % (timeout, past), timeout + 60).split()[-1])
+                    'usleep 200000; done; echo $c' % (timeout, read_whole("/tmp/c"), past),
+                    timeout + 60).split()[-1])
     if now > past:
         return now
     running = ("for p in /proc/[0-9]*; do grep -q '^State:.R' $p/status 2>/dev/null && "
