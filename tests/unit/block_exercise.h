@@ -38,9 +38,11 @@ static inline void count_done(struct block_req *r, int64_t result)
 }
 
 /* Runs completions as a device's I/O thread does (poll the completion
- * fd, then process) until w has seen n done() calls. false once the fd
- * has stayed quiet (or poll failed) for max_s seconds' worth of polls.
- * No cmocka: a test's forked children use it too. */
+ * fd, and process only when it is readable: a driver that does not wake
+ * its device hangs here as it would hang a guest) until w has seen n
+ * done() calls. false once the fd has stayed quiet (or poll failed) for
+ * max_s seconds' worth of polls. No cmocka: a test's forked children use
+ * it too. */
 static inline bool wait_within(struct block_backend *b, const struct waiter *w, unsigned int n,
 			       int max_s)
 {
@@ -48,8 +50,11 @@ static inline bool wait_within(struct block_backend *b, const struct waiter *w, 
 	int rounds = 0;
 
 	while (w->calls < n) {
-		if (poll(&p, 1, 100) <= 0 && ++rounds > max_s * 10)
-			return false;
+		if (poll(&p, 1, 100) <= 0) {
+			if (++rounds > max_s * 10)
+				return false;
+			continue;
+		}
 		block_process_completions(b);
 	}
 	return true;
