@@ -1,8 +1,9 @@
 /* Finished requests on their way to the device. block.h promises that
  * done() runs in the device's own I/O thread, from
  * block_process_completions(); NBD, RBD and the format drivers' workers
- * finish requests in other threads (libnbd's callbacks in our connection
- * thread, librbd's own threads, block_workers.c's), and hand them over
+ * finish requests in other threads (libnbd's callbacks in a format
+ * worker that drives the connection while it waits, librbd's own
+ * threads, block_workers.c's), and hand them over
  * through this queue: pushed from any thread, signalled on an eventfd
  * that the device polls, taken off in the device's thread, oldest first,
  * each done() called there.

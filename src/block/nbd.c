@@ -2,8 +2,20 @@
  * as libslirp is: a Vireo without NBD disks does not need the library).
  * libnbd's synchronous calls hold the handle for their whole duration,
  * so commands go through its asynchronous API instead, many in flight on
- * one connection: any thread issues them, one thread of ours drives the
- * socket and runs libnbd's completion callbacks.
+ * one connection.
+ *
+ * No thread of ours: the device's own I/O thread drives the socket, as
+ * QEMU's iothread does its NBD client. The node's completion fd is an
+ * epoll set of the socket (readable; writable while libnbd has a command
+ * half sent), the completion queue's eventfd and a 1 s timer, so one
+ * wakeup of the device's thread reads the server's replies, runs libnbd's
+ * callbacks and completes the requests, with no hand-over between threads
+ * on the way (the driver had a connection thread before: each request
+ * woke it, and its callbacks woke the device's thread again). A
+ * synchronous caller (a format's worker, the probe at open) drives the
+ * socket itself while it waits, so it needs no device thread running.
+ * Whoever drives holds the node's drive lock, only for calls that do not
+ * block.
  *
  * A server that dies fails the commands in flight and every later one
  * with EIO: there is no reconnection (a guest sees I/O errors and its
@@ -20,8 +32,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "block/block_driver.h"
@@ -29,7 +43,6 @@
 #include "util/clock.h"
 #include "util/iov.h"
 #include "util/log.h"
-#include "util/thread.h"
 
 #define CONNECT_TIMEOUT_MS 15000
 
@@ -98,7 +111,8 @@ struct nbd_node;
 
 struct nbd_cmd {
 	/* First: release() frees the command. Its req NULL: a synchronous
-	 * caller waits on finished. Its result: the command's, either way. */
+	 * caller waits for finished, woken on sync_fd. Its result: the
+	 * command's, either way. */
 	struct completion completion;
 	struct nbd_node *n;
 	enum block_op op;
@@ -109,6 +123,7 @@ struct nbd_cmd {
 	void *buf; /* READ/WRITE: the data, contiguous, as libnbd wants it */
 	bool buf_owned; /* buf is ours (a copy), not the caller's own memory */
 	bool finished;
+	int sync_fd; /* a synchronous caller's eventfd; -1 */
 	uint64_t started_ms;
 	struct nbd_cmd *next, *prev; /* the node's list of those in flight */
 };
@@ -117,16 +132,21 @@ _Static_assert(offsetof(struct nbd_cmd, completion) == 0, "a command begins with
 struct nbd_node {
 	struct block_backend base;
 	struct nbd_handle *h;
-	pthread_t thread;
-	bool thread_started;
-	int wake_fd;
 	bool can_flush, can_zero;
 	uint64_t timeout_ms;
 	struct completions done; /* the asynchronous commands */
-	pthread_mutex_t lock;	 /* what follows */
-	pthread_cond_t finished;
+	int epoll_fd;		 /* the completion fd: the three below */
+	int timer_fd;		 /* 1 s while commands are in flight */
+	/* Around every libnbd call that moves the connection on (issuing,
+	 * reading, writing) and the socket's place in the epoll set, which
+	 * follows libnbd's direction; held only for calls that do not block.
+	 * Taken before lock. */
+	pthread_mutex_t drive;
+	int sock_fd;	     /* in the epoll set; -1: none (not yet, or dead) */
+	uint32_t sock_events; /* what it is watched for */
+	pthread_mutex_t lock; /* what follows */
 	struct nbd_cmd *active; /* in flight, newest first */
-	bool stop, cut_off;
+	bool timer_armed, cut_off;
 };
 
 static struct nbd_node *N(const struct block_backend *b)
@@ -162,8 +182,9 @@ static void free_buf(struct nbd_cmd *c)
 		free(c->buf);
 }
 
-/* libnbd's completion callback, in our thread (or in the issuing call,
- * when the connection is already gone). 1: the command is retired. */
+/* libnbd's completion callback, in whichever thread drives the socket
+ * (or in the issuing call, when the connection is already gone), under
+ * the drive lock. 1: the command is retired. */
 static int completed(void *user_data, int *error)
 {
 	struct nbd_cmd *c = user_data;
@@ -180,15 +201,127 @@ static int completed(void *user_data, int *error)
 		iov_from_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 	pthread_mutex_lock(&n->lock);
 	unlink_active(n, c);
-	c->finished = true;
-	if (!async)
-		pthread_cond_broadcast(&n->finished);
+	if (!async) {
+		/* Under the lock: the caller, which looks at finished under
+		 * it, may close sync_fd and return as soon as it is set. */
+		kick(c->sync_fd);
+		c->finished = true;
+	}
 	pthread_mutex_unlock(&n->lock);
-	/* Not touching a synchronous c any more: its caller may have
-	 * returned. An asynchronous one is the device's from here. */
+	/* An asynchronous c is the device's from here. */
 	if (async)
 		completions_push(&n->done, &c->completion);
 	return 1;
+}
+
+/* Under the drive lock: the socket watched for what libnbd waits for
+ * (reading, for the replies; writing, while a command is half sent), or
+ * out of the set once the connection is dead (its hang-up would wake the
+ * device for ever). */
+static void watch_socket(struct nbd_node *n)
+{
+	int fd = L.aio_is_dead(n->h) == 1 ? -1 : L.aio_get_fd(n->h);
+	unsigned dir = fd >= 0 ? L.aio_get_direction(n->h) : 0;
+	struct epoll_event ev = { .events = (dir & LIBNBD_AIO_DIRECTION_READ ? EPOLLIN : 0) |
+					    (dir & LIBNBD_AIO_DIRECTION_WRITE ? EPOLLOUT : 0) };
+
+	if (fd != n->sock_fd && n->sock_fd >= 0) {
+		/* Fails harmlessly when libnbd closed it: gone from the set. */
+		epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, n->sock_fd, NULL);
+		n->sock_fd = -1;
+	}
+	if (fd < 0)
+		return;
+	if (fd != n->sock_fd) {
+		if (epoll_ctl(n->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			n->sock_fd = fd;
+			n->sock_events = ev.events;
+		}
+	} else if (ev.events != n->sock_events &&
+		   epoll_ctl(n->epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+		n->sock_events = ev.events;
+	}
+}
+
+/* Moves the connection on by what the socket allows now, without
+ * waiting: replies read (their callbacks run here), a half-sent command
+ * sent on. */
+static void drive(struct nbd_node *n)
+{
+	struct pollfd p = { .fd = -1 };
+	unsigned dir;
+
+	pthread_mutex_lock(&n->drive);
+	if (L.aio_is_dead(n->h) != 1 && (p.fd = L.aio_get_fd(n->h)) >= 0) {
+		dir = L.aio_get_direction(n->h);
+		p.events = (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+				   (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0));
+		if (poll(&p, 1, 0) > 0) {
+			if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
+			    (p.revents & (POLLIN | POLLHUP | POLLERR)))
+				L.aio_notify_read(n->h);
+			else if ((dir & LIBNBD_AIO_DIRECTION_WRITE) &&
+				 (p.revents & (POLLOUT | POLLHUP | POLLERR)))
+				L.aio_notify_write(n->h);
+		}
+	}
+	watch_socket(n);
+	pthread_mutex_unlock(&n->drive);
+}
+
+/* A command unanswered for the timeout cuts the server off: libnbd then
+ * reads the end of the stream and fails every command in flight. */
+static void check_timeout(struct nbd_node *n)
+{
+	uint64_t oldest = 0;
+	struct nbd_cmd *c;
+	bool cut = false;
+
+	pthread_mutex_lock(&n->drive);
+	pthread_mutex_lock(&n->lock);
+	for (c = n->active; c; c = c->next)
+		if (!oldest || c->started_ms < oldest)
+			oldest = c->started_ms;
+	if (oldest && monotonic_ms() - oldest > n->timeout_ms && !n->cut_off)
+		cut = n->cut_off = true;
+	pthread_mutex_unlock(&n->lock);
+	if (cut) {
+		int fd = L.aio_get_fd(n->h);
+
+		log_error("disk '%s': the NBD server has not answered for %llu s: cut off, "
+			  "its requests fail", n->base.path,
+			  (unsigned long long)(n->timeout_ms / 1000));
+		if (fd >= 0)
+			shutdown(fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&n->drive);
+}
+
+/* Under lock: the timer ticking while anything is in flight (stopped
+ * again by the first tick that finds nothing). */
+static void arm_timer(struct nbd_node *n)
+{
+	struct itimerspec every_s = { .it_interval.tv_sec = 1, .it_value.tv_sec = 1 };
+
+	if (!n->timer_armed && timerfd_settime(n->timer_fd, 0, &every_s, NULL) == 0)
+		n->timer_armed = true;
+}
+
+/* A tick of the timer, if one came: the timeout checked. */
+static void on_timer(struct nbd_node *n)
+{
+	struct itimerspec off = { 0 };
+	uint64_t ticks;
+
+	if (read(n->timer_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return; /* EAGAIN: no tick */
+	check_timeout(n);
+	pthread_mutex_lock(&n->lock);
+	if (!n->active && n->timer_armed) {
+		timerfd_settime(n->timer_fd, 0, &off, NULL);
+		n->timer_armed = false;
+	}
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* Issues c; 0, or -errno when it cannot be (then c never completes). */
@@ -222,9 +355,11 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 		c->iovcnt = 0;
 	}
 	c->started_ms = monotonic_ms();
+	pthread_mutex_lock(&n->drive);
 	pthread_mutex_lock(&n->lock);
 	if (n->cut_off) {
 		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&n->drive);
 		return -EIO;
 	}
 	c->prev = NULL;
@@ -232,7 +367,9 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 	if (n->active)
 		n->active->prev = c;
 	n->active = c;
+	arm_timer(n);
 	pthread_mutex_unlock(&n->lock);
+	/* libnbd sends the command now, as far as the socket takes it. */
 	switch (c->op) {
 	case BLOCK_READ:
 		cookie = L.aio_pread(n->h, c->buf, (size_t)c->len, c->offset, cb, 0);
@@ -258,57 +395,10 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 		unlink_active(n, c);
 		pthread_mutex_unlock(&n->lock);
 		log_debug("disk '%s': %s", n->base.path, L.get_error());
-		return -EIO;
 	}
-	kick(n->wake_fd); /* the socket has something to send */
-	return 0;
-}
-
-/* The thread that drives the connection. */
-static void *io_thread(void *arg)
-{
-	struct nbd_node *n = arg;
-
-	for (;;) {
-		struct pollfd p[2] = { { .fd = L.aio_get_fd(n->h) }, { .fd = n->wake_fd,
-								     .events = POLLIN } };
-		unsigned dir = L.aio_get_direction(n->h);
-		uint64_t count, oldest = 0;
-		struct nbd_cmd *c;
-		bool stop;
-
-		if (dir & LIBNBD_AIO_DIRECTION_READ)
-			p[0].events |= POLLIN;
-		if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-			p[0].events |= POLLOUT;
-		if (poll(p, p[0].fd >= 0 ? 2 : 1, 1000) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents && read(n->wake_fd, &count, sizeof(count)) < 0) {
-			/* EAGAIN: raced with another read */
-		}
-		if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			L.aio_notify_read(n->h);
-		else if (p[0].fd >= 0 && (p[0].revents & POLLOUT))
-			L.aio_notify_write(n->h);
-		pthread_mutex_lock(&n->lock);
-		stop = n->stop;
-		for (c = n->active; c; c = c->next)
-			if (!oldest || c->started_ms < oldest)
-				oldest = c->started_ms;
-		if (oldest && monotonic_ms() - oldest > n->timeout_ms && !n->cut_off) {
-			n->cut_off = true;
-			log_error("disk '%s': the NBD server has not answered for %llu s: cut off, "
-				  "its requests fail", n->base.path,
-				  (unsigned long long)(n->timeout_ms / 1000));
-			/* libnbd sees the end of the stream, and fails what is
-			 * in flight. */
-			shutdown(L.aio_get_fd(n->h), SHUT_RDWR);
-		}
-		pthread_mutex_unlock(&n->lock);
-		if (stop)
-			break;
-	}
-	return NULL;
+	watch_socket(n); /* a command half sent: the socket watched for writing */
+	pthread_mutex_unlock(&n->drive);
+	return cookie < 0 ? -EIO : 0;
 }
 
 /* The queue's: an asynchronous command, done with. */
@@ -331,7 +421,7 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 	if (!c)
 		return -ENOMEM;
 	*c = (struct nbd_cmd){ .completion.req = r, .op = r->op, .offset = r->offset, .iov = r->iov,
-			       .iovcnt = r->iovcnt,
+			       .iovcnt = r->iovcnt, .sync_fd = -1,
 			       .len = r->op == BLOCK_READ || r->op == BLOCK_WRITE
 					      ? iov_size(r->iov, r->iovcnt)
 					      : r->len };
@@ -352,6 +442,60 @@ static int nbd_submit(struct block_backend *b, struct block_req *r)
 	return 0;
 }
 
+/* The device's thread, its completion fd readable: the socket driven,
+ * the timer's tick taken, the requests finished so far completed. */
+static void nbd_process(struct block_backend *b)
+{
+	struct nbd_node *n = N(b);
+
+	drive(n);
+	on_timer(n);
+	completions_process(&n->done);
+}
+
+static int nbd_completion_fd(const struct block_backend *b)
+{
+	return N(b)->epoll_fd;
+}
+
+static unsigned int nbd_in_flight(const struct block_backend *b)
+{
+	return completions_in_flight(&N(b)->done);
+}
+
+static void nbd_drain(struct block_backend *b)
+{
+	struct pollfd p = { .fd = N(b)->epoll_fd, .events = POLLIN };
+
+	while (nbd_in_flight(b)) {
+		poll(&p, 1, 100);
+		nbd_process(b);
+	}
+}
+
+/* Waits for c, driving the socket meanwhile (whether or not a device's
+ * thread drives it too: whichever reads c's reply wakes sync_fd). */
+static void wait_sync(struct nbd_node *n, struct nbd_cmd *c)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->sync_fd, .events = POLLIN }, { .fd = -1 } };
+		bool finished;
+
+		drive(n);
+		pthread_mutex_lock(&n->lock);
+		finished = c->finished;
+		pthread_mutex_unlock(&n->lock);
+		if (finished)
+			return;
+		pthread_mutex_lock(&n->drive);
+		p[1].fd = n->sock_fd;
+		p[1].events = (short)n->sock_events;
+		pthread_mutex_unlock(&n->drive);
+		poll(p, 2, 1000);
+		check_timeout(n);
+	}
+}
+
 static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t offset,
 			   const struct iovec *iov, unsigned int iovcnt, uint64_t len)
 {
@@ -363,13 +507,13 @@ static int64_t nbd_io_sync(struct block_backend *b, enum block_op op, uint64_t o
 
 	if (op == BLOCK_FLUSH && !n->can_flush)
 		return 0;
+	c.sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c.sync_fd < 0)
+		return -errno;
 	err = issue(n, &c);
-	if (!err) {
-		pthread_mutex_lock(&n->lock);
-		while (!c.finished)
-			pthread_cond_wait(&n->finished, &n->lock);
-		pthread_mutex_unlock(&n->lock);
-	}
+	if (!err)
+		wait_sync(n, &c);
+	close(c.sync_fd);
 	free_buf(&c);
 	return err ? err : c.completion.result;
 }
@@ -382,20 +526,15 @@ static const char *nbd_engine_name(const struct block_backend *b)
 
 static void nbd_free(struct nbd_node *n)
 {
-	if (n->thread_started) {
-		pthread_mutex_lock(&n->lock);
-		n->stop = true;
-		pthread_mutex_unlock(&n->lock);
-		kick(n->wake_fd);
-		pthread_join(n->thread, NULL);
-	}
 	if (n->h)
 		L.close(n->h); /* fails what is left in flight: nothing, drained */
-	if (n->wake_fd >= 0)
-		close(n->wake_fd);
+	if (n->epoll_fd >= 0)
+		close(n->epoll_fd);
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
 	completions_destroy(&n->done);
-	pthread_cond_destroy(&n->finished);
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->drive);
 	free(n->base.path);
 	free(n);
 }
@@ -408,10 +547,36 @@ static void nbd_close_node(struct block_backend *b)
 static const struct block_driver nbd_driver = {
 	.name = "nbd",
 	.submit = nbd_submit,
+	.completion_fd = nbd_completion_fd,
+	.process_completions = nbd_process,
+	.in_flight = nbd_in_flight,
+	.drain = nbd_drain,
 	.io_sync = nbd_io_sync,
 	.close = nbd_close_node,
 	.engine_name = nbd_engine_name,
 };
+
+/* The completion fd: an epoll set of the completion queue's eventfd, the
+ * timer and the socket. 0, or -1 with errno. */
+static int start_watching(struct nbd_node *n)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	n->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	n->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->epoll_fd < 0 || n->timer_fd < 0 ||
+	    epoll_ctl(n->epoll_fd, EPOLL_CTL_ADD, completions_fd(&n->done), &ev) < 0 ||
+	    epoll_ctl(n->epoll_fd, EPOLL_CTL_ADD, n->timer_fd, &ev) < 0)
+		return -1;
+	pthread_mutex_lock(&n->drive);
+	watch_socket(n);
+	pthread_mutex_unlock(&n->drive);
+	if (n->sock_fd < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	return 0;
+}
 
 /* Connects, with a deadline (a host that drops packets would otherwise
  * hold the start for minutes). */
@@ -459,9 +624,9 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 		return NULL;
 	n->base.drv = &nbd_driver;
 	n->base.read_only = o->read_only;
-	n->wake_fd = -1;
+	n->epoll_fd = n->timer_fd = n->sock_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
-	pthread_cond_init(&n->finished, NULL);
+	pthread_mutex_init(&n->drive, NULL);
 	n->timeout_ms = (t && atoi(t) > 0 ? (uint64_t)atoi(t) : 30) * 1000;
 	n->base.path = strdup(o->path);
 	n->h = L.create();
@@ -488,14 +653,10 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 	}
 	n->can_flush = L.can_flush(n->h) == 1;
 	n->can_zero = L.can_zero(n->h) == 1;
-	n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (n->wake_fd < 0 || completions_init(&n->done, release) < 0 ||
-	    thread_create(&n->thread, io_thread, n) != 0) {
-		log_error("disk '%s': cannot start its I/O thread", o->path);
+	if (completions_init(&n->done, release) < 0 || start_watching(n) < 0) {
+		log_error("disk '%s': cannot set up its completion fd: %s", o->path, strerror(errno));
 		goto fail;
 	}
-	n->thread_started = true;
-	n->base.done = &n->done;
 	log_debug("disk '%s': NBD export of %lld bytes%s%s%s", o->path, (long long)size,
 		  n->can_flush ? ", flush" : "", n->can_zero ? ", write zeroes" : "",
 		  L.is_read_only(n->h) == 1 ? ", read-only" : "");

@@ -20,6 +20,7 @@
 #include "block_exercise.h"
 
 static char sock[300], uri[400];
+static pid_t running; /* the test's server, stopped by teardown if it failed first */
 
 /* Starts a server in the background and waits for its socket. */
 static pid_t server(const char *const argv[])
@@ -37,6 +38,7 @@ static pid_t server(const char *const argv[])
 	}
 	for (i = 0; i < 200 && access(sock, F_OK); i++)
 		usleep(25000);
+	running = pid;
 	assert_int_equal(access(sock, F_OK), 0);
 	return pid;
 }
@@ -46,6 +48,17 @@ static void stop(pid_t pid)
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	unlink(sock);
+	running = 0;
+}
+
+/* After each test: a server a failed test left behind, stopped, so that
+ * the next one is not refused the socket. */
+static int stop_leftover(void **state)
+{
+	(void)state;
+	if (running > 0)
+		stop(running);
+	return 0;
 }
 
 static struct block_backend *open_nbd(bool ro, const char *format)
@@ -150,6 +163,74 @@ static void test_qemu_nbd_qcow2(void **state)
 	   img, dir, dir);
 }
 
+/* A qcow2 image over NBD (qemu-nbd exports the file raw, Vireo reads the
+ * format, writing within the clusters the image has): the format's workers wait on the connection synchronously from
+ * their threads while the test's own loop drives it for the requests in
+ * flight; the image is sound afterwards. */
+static void test_qcow2_over_nbd(void **state)
+{
+	char img[512];
+	const char *argv[] = { "qemu-nbd", "-k", sock, "-f", "raw", "--cache=writeback", img,
+			       NULL };
+	struct block_backend *b;
+	pid_t pid;
+
+	(void)state;
+	path(img, "inside.qcow2");
+	/* Its clusters allocated in the file already: an NBD export has a
+	 * fixed size, so a format above cannot grow the file as it does a
+	 * local one. */
+	sh("qemu-img create -q -f qcow2 -o cluster_size=4096,preallocation=metadata '%s' 16M", img);
+	pid = server(argv);
+	b = open_nbd(false, "qcow2");
+	assert_non_null(b);
+	exercise(b, 16 << 20);
+	block_close(b);
+	stop(pid);
+	sh("qemu-img check -q '%s'", img);
+}
+
+/* Writes of 4 MiB, eight in flight: more than the socket takes at once,
+ * so each is sent in parts as the socket drains (libnbd waits to write,
+ * the node watches the socket for it). Read back whole. */
+static void test_large_writes(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "memory", "64M", NULL };
+	const size_t len = 4 << 20;
+	uint8_t *data = malloc(8 * len), *back = malloc(8 * len);
+	struct block_req r[8];
+	struct iovec iov[8];
+	struct waiter w = { 0 };
+	struct block_backend *b;
+	unsigned int i;
+	size_t j;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(back);
+	for (j = 0; j < 8 * len; j++)
+		data[j] = (uint8_t)(j * 7 + j / 4093);
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	for (i = 0; i < 8; i++) {
+		iov[i] = (struct iovec){ data + i * len, len };
+		r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = i * (uint64_t)len,
+					   .iov = &iov[i], .iovcnt = 1, .done = count_done,
+					   .opaque = &w };
+		assert_int_equal(block_submit(b, &r[i]), 0);
+	}
+	wait_for(b, &w, 8, 60);
+	assert_int_equal(w.worst, 0);
+	assert_int_equal(do_io(b, BLOCK_READ, 0, back, 8 * len), (int64_t)(8 * len));
+	assert_memory_equal(back, data, 8 * len);
+	block_close(b);
+	stop(pid);
+	free(data);
+	free(back);
+}
+
 /* Server killed with 64 requests in flight: each completes, with an
  * error where the server did not answer; the next request fails at once;
  * closing returns. */
@@ -180,6 +261,7 @@ static void test_server_dies(void **state)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	unlink(sock);
+	running = 0;
 	t0 = time(NULL);
 	wait_for(b, &w, 64, 30);
 	assert_true(w.worst < 0); /* some were not answered */
@@ -208,6 +290,11 @@ static void test_server_stalls(void **state)
 	assert_true(do_io(b, BLOCK_READ, 0, buf, sizeof(buf)) < 0);
 	assert_true(time(NULL) - t0 <= 10);
 	block_close(b);
+	/* The same, waited for synchronously: the first sector read to
+	 * probe the format, with no device's loop running. */
+	t0 = time(NULL);
+	assert_null(open_nbd(false, NULL));
+	assert_true(time(NULL) - t0 <= 10);
 	stop(pid);
 	unsetenv("VIREO_NBD_TIMEOUT_S");
 }
@@ -225,12 +312,14 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nbdkit_memory),
-		cmocka_unit_test(test_nbdkit_file),
-		cmocka_unit_test(test_read_only_export),
-		cmocka_unit_test(test_qemu_nbd_qcow2),
-		cmocka_unit_test(test_server_dies),
-		cmocka_unit_test(test_server_stalls),
+		cmocka_unit_test_teardown(test_nbdkit_memory, stop_leftover),
+		cmocka_unit_test_teardown(test_nbdkit_file, stop_leftover),
+		cmocka_unit_test_teardown(test_read_only_export, stop_leftover),
+		cmocka_unit_test_teardown(test_qemu_nbd_qcow2, stop_leftover),
+		cmocka_unit_test_teardown(test_qcow2_over_nbd, stop_leftover),
+		cmocka_unit_test_teardown(test_large_writes, stop_leftover),
+		cmocka_unit_test_teardown(test_server_dies, stop_leftover),
+		cmocka_unit_test_teardown(test_server_stalls, stop_leftover),
 	};
 
 	if (system("nbdkit --version >/dev/null 2>&1 && qemu-nbd --version >/dev/null 2>&1") != 0) {
