@@ -164,9 +164,10 @@ static void test_qemu_nbd_qcow2(void **state)
 }
 
 /* A qcow2 image over NBD (qemu-nbd exports the file raw, Vireo reads the
- * format, writing within the clusters the image has): the format's workers wait on the connection synchronously from
- * their threads while the test's own loop drives it for the requests in
- * flight; the image is sound afterwards. */
+ * format, writing within the clusters the image has): the format's
+ * workers wait on the connection synchronously from their threads while
+ * the test's own loop drives it for the requests in flight; the image is
+ * sound afterwards. */
 static void test_qcow2_over_nbd(void **state)
 {
 	char img[512];
