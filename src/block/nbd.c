@@ -214,16 +214,27 @@ static int completed(void *user_data, int *error)
 	return 1;
 }
 
-/* Under the drive lock: the socket watched for what libnbd waits for
- * (reading, for the replies; writing, while a command is half sent), or
- * out of the set once the connection is dead (its hang-up would wake the
- * device for ever). */
+/* What libnbd waits for on its socket, as poll() and epoll take it (the
+ * same bits: POLLIN is EPOLLIN, POLLOUT EPOLLOUT). */
+static short waits_for(struct nbd_handle *h)
+{
+	unsigned dir = L.aio_get_direction(h);
+
+	return (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+		       (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0));
+}
+_Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT, "poll's bits are epoll's");
+
+/* Under the drive lock, after anything that may have moved the
+ * connection on: the socket watched for what libnbd waits for (reading,
+ * for the replies; writing, while a command is half sent), or out of the
+ * set once the connection is dead (its hang-up would wake the device for
+ * ever). sock_fd and sock_events say what libnbd waits for until the next
+ * call that moves it. */
 static void watch_socket(struct nbd_node *n)
 {
 	int fd = L.aio_is_dead(n->h) == 1 ? -1 : L.aio_get_fd(n->h);
-	unsigned dir = fd >= 0 ? L.aio_get_direction(n->h) : 0;
-	struct epoll_event ev = { .events = (dir & LIBNBD_AIO_DIRECTION_READ ? EPOLLIN : 0) |
-					    (dir & LIBNBD_AIO_DIRECTION_WRITE ? EPOLLOUT : 0) };
+	struct epoll_event ev = { .events = fd >= 0 ? (uint32_t)waits_for(n->h) : 0 };
 
 	if (fd != n->sock_fd && n->sock_fd >= 0) {
 		/* Fails harmlessly when libnbd closed it: gone from the set. */
@@ -248,24 +259,19 @@ static void watch_socket(struct nbd_node *n)
  * sent on. */
 static void drive(struct nbd_node *n)
 {
-	struct pollfd p = { .fd = -1 };
-	unsigned dir;
+	struct pollfd p;
 
 	pthread_mutex_lock(&n->drive);
-	if (L.aio_is_dead(n->h) != 1 && (p.fd = L.aio_get_fd(n->h)) >= 0) {
-		dir = L.aio_get_direction(n->h);
-		p.events = (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
-				   (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0));
-		if (poll(&p, 1, 0) > 0) {
-			if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
-			    (p.revents & (POLLIN | POLLHUP | POLLERR)))
-				L.aio_notify_read(n->h);
-			else if ((dir & LIBNBD_AIO_DIRECTION_WRITE) &&
-				 (p.revents & (POLLOUT | POLLHUP | POLLERR)))
-				L.aio_notify_write(n->h);
-		}
+	/* What watch_socket() found after the last call that moved the
+	 * connection: no need to ask libnbd again. */
+	p = (struct pollfd){ .fd = n->sock_fd, .events = (short)n->sock_events };
+	if (p.fd >= 0 && poll(&p, 1, 0) > 0) {
+		if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+			L.aio_notify_read(n->h);
+		else if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLHUP | POLLERR)))
+			L.aio_notify_write(n->h);
+		watch_socket(n);
 	}
-	watch_socket(n);
 	pthread_mutex_unlock(&n->drive);
 }
 
@@ -587,16 +593,13 @@ static int connect_uri(struct nbd_node *n, const char *uri)
 	if (L.set_uri_allow_local_file(n->h, false) < 0 || L.aio_connect_uri(n->h, uri) < 0)
 		return -1;
 	while (L.aio_is_connecting(n->h)) {
-		struct pollfd p = { .fd = L.aio_get_fd(n->h) };
-		unsigned dir = L.aio_get_direction(n->h);
+		struct pollfd p = { .fd = L.aio_get_fd(n->h), .events = waits_for(n->h) };
 		int64_t left = (int64_t)(deadline - monotonic_ms());
 
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -2;
 		}
-		p.events = (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
-				   (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0));
 		if (p.fd >= 0 && poll(&p, 1, (int)(left < 100 ? left : 100)) > 0) {
 			if (p.revents & (POLLIN | POLLHUP | POLLERR))
 				L.aio_notify_read(n->h);
