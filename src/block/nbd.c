@@ -256,20 +256,31 @@ static void watch_socket(struct nbd_node *n)
 
 /* Moves the connection on by what the socket allows now, without
  * waiting: replies read (their callbacks run here), a half-sent command
- * sent on. */
+ * sent on. libnbd's notify_read stops at the end of each reply, so this
+ * goes on while the socket has more (bounded: other work waits): every
+ * reply that has arrived is completed in one wakeup, and the device
+ * raises one interrupt for them all instead of one each (1 MiB reads at
+ * queue depth 8 made 0.54 interrupts per request, QEMU 0.28). */
+#define DRIVE_ROUNDS 64
+
 static void drive(struct nbd_node *n)
 {
 	struct pollfd p;
+	unsigned int round;
 
 	pthread_mutex_lock(&n->drive);
-	/* What watch_socket() found after the last call that moved the
-	 * connection: no need to ask libnbd again. */
-	p = (struct pollfd){ .fd = n->sock_fd, .events = (short)n->sock_events };
-	if (p.fd >= 0 && poll(&p, 1, 0) > 0) {
+	for (round = 0; round < DRIVE_ROUNDS; round++) {
+		/* What watch_socket() found after the last call that moved
+		 * the connection: no need to ask libnbd again. */
+		p = (struct pollfd){ .fd = n->sock_fd, .events = (short)n->sock_events };
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+			break;
 		if ((p.events & POLLIN) && (p.revents & (POLLIN | POLLHUP | POLLERR)))
 			L.aio_notify_read(n->h);
 		else if ((p.events & POLLOUT) && (p.revents & (POLLOUT | POLLHUP | POLLERR)))
 			L.aio_notify_write(n->h);
+		else
+			break;
 		watch_socket(n);
 	}
 	pthread_mutex_unlock(&n->drive);
