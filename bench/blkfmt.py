@@ -36,7 +36,8 @@ import tempfile
 import time
 
 from stats import LEGEND, Runs, target_line
-from vmguest import BenchGuest, fio_counted, fio_rates
+import vmguest
+from vmguest import BenchGuest, fio_counted, fio_rates, reasons, reasons_text
 from test_virtio import ceph_missing, rbd_cluster
 
 MIB = 1 << 20
@@ -122,6 +123,9 @@ def run_vm(kind, aio, iothread, disk, d, raw, args, ceph_conf):
             res[name] = nums["iops"] if unit == "IOPS" else nums["bw_bytes"] / 1e6
             if k and reqs:
                 res["exits/" + name] = k["exits"] / reqs
+            if vmguest.EXIT_REASONS and reasons(k, reqs):
+                print("  %s %s, per request: %s" % (kind, name, reasons_text(reasons(k, reqs))),
+                      flush=True)
         g.poweroff()
     finally:
         g.close()
@@ -135,7 +139,11 @@ def main():
     ap.add_argument("--runtime", type=int, default=5, help="seconds per fio job")
     ap.add_argument("--size", type=int, default=256, help="MiB of the disk that fio uses")
     ap.add_argument("--only", default="", help="comma-separated disks (default: all)")
+    ap.add_argument("--exit-reasons", action="store_true",
+                    help="also print each job's KVM exits per request by exit reason and MSR "
+                    "(trace histograms: a little slower)")
     args = ap.parse_args()
+    vmguest.EXIT_REASONS = args.exit_reasons
     disks = [x for x in args.only.split(",") if x] or list(DISKS)
     if not shutil.which("nbdkit") and "nbd" in disks:
         print("bench/blkfmt: nbdkit is not installed: the nbd disk is left out")

@@ -55,8 +55,9 @@ import tempfile
 import time
 
 from stats import LEGEND, Measure, Runs, target_line
+import vmguest
 from vmguest import (KERNEL, VIREO, BenchGuest, console_cost, delta, fio_counted, fio_numbers,
-                     fmt, minus)
+                     fmt, minus, reasons, reasons_text)
 
 MIB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +97,13 @@ def per(k, keys, n):
 USER = ("user_exits",)  # bench/vmguest.py: returns to the VMM
 
 
+def reasons_lines(label, res):
+    """What --exit-reasons found in a run's results, one line per
+    measurement."""
+    return ["  %s %s, per %s: %s" % (label, name, r.get("per", "op"), reasons_text(r["reasons"]))
+            for name, r in res.items() if isinstance(r, dict) and r.get("reasons")]
+
+
 def percentile(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
@@ -130,7 +138,8 @@ def run_disk(config, img, args):
                          "lat_us": nums.get("50.000000", 0) / 1e3 or None,
                          "p99_us": nums.get("99.000000", 0) / 1e3 or None,
                          "requests": reqs,
-                         "exits": per(k, ("exits",), reqs), "uexits": per(k, USER, reqs)}
+                         "exits": per(k, ("exits",), reqs), "uexits": per(k, USER, reqs),
+                         "reasons": reasons(k, reqs), "per": "request"}
         g.poweroff(600 if tcg else 120)
     finally:
         g.close()
@@ -202,10 +211,16 @@ def run_net(config, args):
         res["ping"] = {"answered": len(times), "sent": pings,
                        "rtt_us": Measure(times).median, "p99_us": percentile(times, 0.99),
                        "exits_per_ping": per(k, ("exits",), len(times)), "seconds": tp,
-                       "uexits_per_ping": per(k, USER, len(times))}
+                       "uexits_per_ping": per(k, USER, len(times)),
+                       "reasons": reasons(k, len(times)), "per": "ping"}
         for name, flag in (("guest->host", ""), ("host->guest", "-R")):
             cmd = "%s > /tmp/n0; iperf3 -c %s -p %d -t %d -O 1 %s -J > /tmp/ip.json; %s > /tmp/n1" % (
                 nic_cmd, NET_HOST, NET_PORT, secs, flag, nic_cmd)
+            if args.exit_reasons:
+                # The NIC's interrupts by vector (virtio-net: receive,
+                # transmit, config), to say which queue's they are.
+                irqs = "grep -E 'virtio|eth0' /proc/interrupts"
+                cmd = "%s > /tmp/i0; %s; %s > /tmp/i1" % (irqs, cmd, irqs)
             base = console_cost(g, cmd, 60 * slow)
             for attempt in range(3):
                 before = g.kvm_counters()
@@ -230,11 +245,31 @@ def run_net(config, args):
             res[name] = {"mbps": bps / 1e6, "mb": mb, "packets": packets,
                          "exits_per_mb": per(k, ("exits",), mb), "uexits_per_mb": per(k, USER, mb),
                          "exits_per_pkt": per(k, ("exits",), packets),
-                         "uexits_per_pkt": per(k, USER, packets)}
+                         "uexits_per_pkt": per(k, USER, packets),
+                         "reasons": reasons(k, mb), "per": "MB"}
+            if args.exit_reasons:
+                res[name]["reasons"].update(
+                    ("irq:" + name_, v / mb) for name_, v in nic_irqs(g.ok("cat /tmp/i0"),
+                                                                    g.ok("cat /tmp/i1")).items())
         g.poweroff(600 if tcg else 120)
     finally:
         g.close()
     return res
+
+
+def nic_irqs(before, after):
+    """Interrupts per NIC vector between two greps of /proc/interrupts
+    (its last column, the handler's name: virtio0-input.0, eth0, ...)."""
+    def count(text):
+        out = {}
+        for line in text.splitlines():
+            w = line.split()
+            if len(w) > 2 and w[0].endswith(":"):
+                nums = [int(x) for x in w[1:] if x.isdigit()]
+                out[w[-1]] = sum(nums)
+        return out
+    b, a = count(before), count(after)
+    return {x: a[x] - b.get(x, 0) for x in a if a[x] - b.get(x, 0) > 0}
 
 
 def net_line(res):
@@ -490,9 +525,13 @@ def main():
     ap.add_argument("--tcg-frames", type=int, default=300)
     ap.add_argument("--can-pings", type=int, default=300, help="CAN round trips per VM (KVM)")
     ap.add_argument("--tcg-can-pings", type=int, default=30)
+    ap.add_argument("--exit-reasons", action="store_true",
+                    help="also break every KVM exit count down by exit reason and MSR (trace "
+                    "histograms: a little slower, for finding what an exit count is made of)")
     ap.add_argument("--charts", default=os.path.join(ROOT, "bench", "results"),
                     help="directory for the PNG charts and seeds.json")
     args = ap.parse_args()
+    vmguest.EXIT_REASONS = args.exit_reasons
     if args.quick:
         args.runs = 1
         args.runtime, args.tcg_runtime, args.size = 2, 2, 64
@@ -551,6 +590,8 @@ def main():
                         r.add(label, res)
                         print("%s run %d %-16s %s [%.0fs]" % (section, i + 1, label, line(res),
                                                               time.monotonic() - t0), flush=True)
+                        for text in reasons_lines(label, res):
+                            print(text, flush=True)
             finally:
                 if cleanup:
                     cleanup()

@@ -50,24 +50,94 @@ def userspace_exit_counts():
     every port I/O exit, those it handles itself too (coalesced writes,
     the PIT, the PIC), so it cannot say how many reached the VMM; this
     does, for any VMM alike. None when unavailable."""
-    hist = os.path.join(USER_EXIT_EVENT, "hist")
-    if not os.path.isdir(USER_EXIT_EVENT):
+    rows = hist_rows("kvm/kvm_userspace_exit", "common_pid", keep=True)
+    return None if rows is None else {r.get("common_pid"): n for r, n in rows}
+
+
+# KVM's exit reasons by name (the kvm_exit event's exit_reason): SVM's exit
+# codes (AMD APM vol. 2, appendix C) and VMX's basic reasons (Intel SDM
+# vol. 3, appendix C), the ones a Linux guest doing I/O meets.
+SVM_EXITS = {0x60: "intr", 0x61: "nmi", 0x62: "smi", 0x63: "init", 0x64: "vintr",
+             0x65: "cr0_sel_write", 0x6e: "rdtsc", 0x72: "cpuid", 0x76: "iret", 0x78: "hlt",
+             0x79: "invlpg", 0x7b: "ioio", 0x7c: "msr", 0x7f: "shutdown", 0x80: "vmrun",
+             0x81: "vmmcall", 0x87: "rdtscp", 0x8b: "pause", 0x400: "npf",
+             0x401: "avic_incomplete_ipi", 0x402: "avic_unaccelerated_access"}
+VMX_EXITS = {0: "exception_nmi", 1: "external_interrupt", 2: "triple_fault", 7: "interrupt_window",
+             8: "nmi_window", 10: "cpuid", 12: "hlt", 30: "io", 31: "rdmsr", 32: "wrmsr",
+             40: "pause", 44: "apic_access", 45: "eoi_induced", 48: "ept_violation",
+             49: "ept_misconfig", 52: "preemption_timer", 56: "apic_write"}
+# The MSRs whose accesses a Linux guest's interrupts and timers make (x2APIC).
+MSR_NAMES = {0x80b: "x2apic_eoi", 0x830: "x2apic_icr", 0x838: "x2apic_tmict", 0x6e0: "tsc_deadline",
+             0x832: "x2apic_lvtt", 0x4b564d02: "kvm_steal_time", 0x4b564d04: "kvm_pv_eoi"}
+_reason_triggers = []
+# Set by a benchmark's --exit-reasons: kvm_counters() adds the breakdown.
+EXIT_REASONS = False
+
+
+def hist_rows(event, keys, keep=False):
+    """[({key: int}, hitcount)] of a histogram trigger on the trace event's
+    keys (comma-separated), armed at the first call (root,
+    CONFIG_HIST_TRIGGERS) and, unless keep, disarmed at exit; None when
+    tracing is unavailable."""
+    path = os.path.join(TRACEFS, "events", event)
+    if not os.path.isdir(path):
         subprocess.run(["mount", "-t", "tracefs", "none", TRACEFS], capture_output=True)
-    if not os.path.exists(hist):
-        return None
+    trigger = "hist:keys=%s:vals=hitcount:size=8192" % keys
     try:
-        with open(os.path.join(USER_EXIT_EVENT, "trigger")) as f:
-            armed = "hist:keys=common_pid" in f.read()
+        with open(os.path.join(path, "trigger")) as f:
+            armed = ("hist:keys=" + keys + ":") in f.read()
         if not armed:
-            with open(os.path.join(USER_EXIT_EVENT, "trigger"), "w") as f:
-                f.write("hist:keys=common_pid:vals=hitcount:size=8192")
-        with open(hist) as f:
+            with open(os.path.join(path, "trigger"), "w") as f:
+                f.write(trigger)
+            if not keep:
+                _reason_triggers.append((path, trigger))
+        with open(os.path.join(path, "hist")) as f:
             text = f.read()
     except OSError:
         return None
+    rows = []
+    # "{ common_pid:  583, exit_reason: 124 } hitcount: 7" (a pid may be
+    # shown as "comm [583]")
+    for m in re.finditer(r"\{([^}]*)\}\s*hitcount:\s*(\d+)", text):
+        row = {}
+        for kv in m.group(1).split(","):
+            k, _, v = kv.partition(":")
+            num = re.search(r"(\d+)\]?\s*$", v)
+            if num:
+                row[k.strip()] = int(num.group(1))
+        rows.append((row, int(m.group(2))))
+    return rows
+
+
+@atexit.register
+def _disarm():
+    """The exit-reason triggers cost every exit a little: off when done."""
+    for path, trigger in _reason_triggers:
+        try:
+            with open(os.path.join(path, "trigger"), "w") as f:
+                f.write("!" + trigger)
+        except OSError:
+            pass
+
+
+def exit_reason_counts():
+    """KVM exits so far by thread id and reason ("exit:NAME"), MSR accesses
+    by thread id, MSR and direction ("msr:NAME:w"): histogram triggers on
+    the kvm_exit and kvm_msr trace events; {} when unavailable. What a
+    per-MB or per-request exit count is made of (bench/seeds
+    --exit-reasons)."""
     out = {}
-    for m in re.finditer(r"common_pid:\s*(?:[^\[\n]*\[\s*)?(\d+)\]?\s*\}\s*hitcount:\s*(\d+)", text):
-        out[int(m.group(1))] = int(m.group(2))
+    for r, n in hist_rows("kvm/kvm_exit", "common_pid,exit_reason,isa") or ():
+        names = SVM_EXITS if r.get("isa") == 2 else VMX_EXITS
+        reason = r.get("exit_reason", -1)
+        key = "exit:" + names.get(reason, "%#x" % reason)
+        tid = out.setdefault(r.get("common_pid"), {})
+        tid[key] = tid.get(key, 0) + n
+    for r, n in hist_rows("kvm/kvm_msr", "common_pid,ecx,write") or ():
+        ecx = r.get("ecx", -1)
+        key = "msr:%s:%s" % (MSR_NAMES.get(ecx, "%#x" % ecx), "w" if r.get("write") else "r")
+        tid = out.setdefault(r.get("common_pid"), {})
+        tid[key] = tid.get(key, 0) + n
     return out
 
 
@@ -202,6 +272,12 @@ class BenchGuest(vmmod.GuestShell):
         elif "io_exits" in out:
             # No tracing: an upper bound (in-kernel port I/O counted too).
             out["user_exits"] = out["io_exits"] + out.get("mmio_exits", 0)
+        if EXIT_REASONS:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % self.vm.proc.pid)]
+            for tid, reasons in exit_reason_counts().items():
+                if tid in tids:
+                    for key, n in reasons.items():
+                        out[key] = out.get(key, 0) + n
         return out
 
     def close(self):
@@ -255,6 +331,23 @@ def minus(k, base):
         return k
     # Clamped: the no-op's count has its own noise of a few exits.
     return {x: max(0, k[x] - base.get(x, 0)) for x in k}
+
+
+def reasons(k, n):
+    """The exits in the counters k by reason and the MSR accesses (with
+    EXIT_REASONS), per n operations, largest first ({} without them)."""
+    if not k or not n:
+        return {}
+    return dict(sorted(((x, v / n) for x, v in k.items() if x.startswith(("exit:", "msr:")) and v),
+                       key=lambda kv: -kv[1]))
+
+
+def reasons_text(r):
+    """reasons() as one line: the exit reasons above 2 % of the exits, then
+    the MSRs above that much (an MSR access is one of the "msr" exits)."""
+    total = sum(v for x, v in r.items() if x.startswith("exit:"))
+    return ", ".join("%s %.2f" % (x[5:] if x.startswith("exit:") else x, v)
+                     for x, v in r.items() if v >= 0.02 * total)
 
 
 def console_cost(g, cmd, timeout=120):
