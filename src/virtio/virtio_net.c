@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include "net/vnet_hdr.h"
+#include "util/iov.h"
 #include "util/le.h"
 #include "util/log.h"
+#include "virtio/notify_coalesce.h"
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM 0
@@ -36,6 +38,8 @@
 #define VIRTIO_NET_F_HOST_UFO 14
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_NOTF_COAL 53
 
 #define VIRTIO_NET_S_LINK_UP 1
 
@@ -47,7 +51,19 @@
 
 #define RXQ 0
 #define TXQ 1
+#define CTRLQ 2
 #define QUEUE_SIZE 256
+#define CTRL_QUEUE_SIZE 64
+
+/* The control queue's commands (5.1.6.5): a class and a command, their
+ * data, then one device-writable byte for the answer. Only notification
+ * coalescing is offered. */
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+#define VIRTIO_NET_CTRL_NOTF_COAL 6
+#define VIRTIO_NET_CTRL_NOTF_COAL_TX_SET 0
+#define VIRTIO_NET_CTRL_NOTF_COAL_RX_SET 1
+#define CTRL_MAX_CMD 64 /* bytes of a command read; longer ones are refused */
 
 /* Frames per round before the thread looks at its other work. */
 #define TX_BUDGET 256
@@ -59,6 +75,7 @@ struct virtio_net_stats {
 	uint64_t rx_bad_chains; /* receive chains too small for a header */
 	uint64_t tx_frames, tx_bytes;
 	uint64_t tx_dropped; /* malformed chains, offloads not offered, backend refused */
+	uint64_t ctrl_commands, ctrl_refused;
 };
 
 struct virtio_net {
@@ -93,7 +110,11 @@ struct virtio_net {
 		uint16_t head;
 		uint32_t len;
 	} rx_used[QUEUE_SIZE];
-	struct virtq_elem rx_first, rx_next, tx_elem;
+	struct virtq_elem rx_first, rx_next, tx_elem, ctrl_elem;
+
+	/* Used buffer notifications of the receive and transmit queues, as
+	 * the driver's VIRTIO_NET_CTRL_NOTF_COAL commands set them. */
+	struct notify_coalesce coal[2];
 
 	struct virtio_net_stats stats;
 };
@@ -188,8 +209,7 @@ static void tx_process(struct virtio_net *n)
 		if (!virtq_enable_notify(q))
 			break;
 	}
-	if (done)
-		virtio_notify(&n->vdev, TXQ);
+	notify_coalesce_used(&n->coal[TXQ], done);
 }
 
 /* ---- receive ---- */
@@ -364,7 +384,7 @@ static void rx_process(struct virtio_net *n)
 	}
 	/* Frames, and chains given back unused, are news for the driver. */
 	if (q->used_idx != used_before)
-		virtio_notify(&n->vdev, RXQ);
+		notify_coalesce_used(&n->coal[RXQ], rounds ? rounds : 1);
 }
 
 static void rx_ready(void *ctx, uint32_t events)
@@ -400,6 +420,71 @@ static void more_ready(void *ctx, uint32_t events)
 	pthread_mutex_unlock(&n->vdev.lock);
 }
 
+/* ---- control queue ---- */
+
+/* One command: its answer, VIRTIO_NET_OK or VIRTIO_NET_ERR. The guest
+ * wrote all of it; nothing is trusted. */
+static uint8_t ctrl_command(struct virtio_net *n, const uint8_t *cmd, size_t len)
+{
+	uint32_t max_packets, max_usecs;
+
+	if (len != 2 + 8 || cmd[0] != VIRTIO_NET_CTRL_NOTF_COAL ||
+	    !virtio_has_feature(&n->vdev, VIRTIO_NET_F_NOTF_COAL))
+		return VIRTIO_NET_ERR;
+	/* struct virtio_net_ctrl_coal: le32 max_packets, le32 max_usecs. */
+	max_packets = le32_get(cmd + 2);
+	max_usecs = le32_get(cmd + 6);
+	switch (cmd[1]) {
+	case VIRTIO_NET_CTRL_NOTF_COAL_TX_SET:
+		notify_coalesce_set(&n->coal[TXQ], max_packets, max_usecs);
+		break;
+	case VIRTIO_NET_CTRL_NOTF_COAL_RX_SET:
+		notify_coalesce_set(&n->coal[RXQ], max_packets, max_usecs);
+		break;
+	default:
+		return VIRTIO_NET_ERR;
+	}
+	log_debug("%s: %s coalescing: %u packets, %u us", n->name,
+		  cmd[1] == VIRTIO_NET_CTRL_NOTF_COAL_TX_SET ? "transmit" : "receive", max_packets,
+		  max_usecs);
+	return VIRTIO_NET_OK;
+}
+
+static void ctrl_process(struct virtio_net *n)
+{
+	struct virtq *q = &n->vdev.vq[CTRLQ];
+	struct virtq_elem *e = &n->ctrl_elem;
+	bool done = false;
+	int r;
+
+	if (!q->ready)
+		return;
+	while ((r = virtq_pop(q, e)) > 0) {
+		uint8_t cmd[CTRL_MAX_CMD], ack;
+		uint32_t written = 0;
+
+		n->stats.ctrl_commands++;
+		/* The readable part is the command, the writable part's first
+		 * byte the answer; a chain without room for it gets none. */
+		if (e->out_len > sizeof(cmd) || e->out_len < 2) {
+			ack = VIRTIO_NET_ERR;
+		} else {
+			iov_to_buf(e->iov, e->out_num, 0, cmd, e->out_len);
+			ack = ctrl_command(n, cmd, e->out_len);
+		}
+		if (ack != VIRTIO_NET_OK)
+			n->stats.ctrl_refused++;
+		if (e->in_len)
+			written = (uint32_t)iov_from_buf(e->iov + e->out_num, e->in_num, 0, &ack, 1);
+		virtq_push(q, e->head, written);
+		done = true;
+	}
+	if (r < 0)
+		virtio_set_needs_reset(&n->vdev, "control queue: malformed descriptor chain");
+	if (done)
+		virtio_notify(&n->vdev, CTRLQ);
+}
+
 /* ---- device ops ---- */
 
 static void net_queue_notify(struct virtio_device *vdev, unsigned int q)
@@ -414,6 +499,8 @@ static void net_queue_notify(struct virtio_device *vdev, unsigned int q)
 			virtq_disable_notify(&vdev->vq[RXQ]);
 		rx_arm(n, true);
 		rx_process(n);
+	} else if (q == CTRLQ) {
+		ctrl_process(n);
 	}
 }
 
@@ -445,6 +532,12 @@ static int net_activate(struct virtio_device *vdev)
 			ioloop_remove(&vdev->loop, &n->more_watch);
 			return -1;
 		}
+		if (notify_coalesce_watch(&n->coal[RXQ], &vdev->loop) < 0 ||
+		    notify_coalesce_watch(&n->coal[TXQ], &vdev->loop) < 0) {
+			ioloop_remove(&vdev->loop, &n->rx_watch);
+			ioloop_remove(&vdev->loop, &n->more_watch);
+			return -1;
+		}
 		n->watches_added = true;
 		n->rx_armed = true;
 	}
@@ -461,6 +554,13 @@ static void net_reset(struct virtio_device *vdev)
 	n->rx_frame_len = 0;
 	n->rx_held = 0;
 	rx_arm(n, false);
+	notify_coalesce_reset(&n->coal[RXQ]);
+	notify_coalesce_reset(&n->coal[TXQ]);
+}
+
+static const struct notify_coalesce *n_coal(struct virtio_device *vdev, unsigned int q)
+{
+	return &to_net(vdev)->coal[q];
 }
 
 static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
@@ -473,21 +573,30 @@ static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 	jsonw_uint(j, "tx_frames", s->tx_frames);
 	jsonw_uint(j, "tx_bytes", s->tx_bytes);
 	jsonw_uint(j, "tx_dropped", s->tx_dropped);
+	jsonw_uint(j, "ctrl_commands", s->ctrl_commands);
+	jsonw_uint(j, "ctrl_refused", s->ctrl_refused);
+	/* Notifications asked for and held back by coalescing, per queue. */
+	jsonw_uint(j, "rx_notifications", n_coal(vdev, RXQ)->notifications);
+	jsonw_uint(j, "rx_coalesced", n_coal(vdev, RXQ)->coalesced);
+	jsonw_uint(j, "tx_notifications", n_coal(vdev, TXQ)->notifications);
+	jsonw_uint(j, "tx_coalesced", n_coal(vdev, TXQ)->coalesced);
 }
 
 /* ---- state (snapshots) ---- */
 
-/* The own record's layout, state_revision 1: the frame waiting for the
- * guest, then the backend's state (net_backend_save: its kind, and for
- * --net user libslirp's DHCP leases and IP id counter), to the end.
- * Revision 0 had no backend state: a snapshot or migration stream of an
- * older Vireo is refused, with devices_load_all's one line ("virtio-net0:
- * the saved state is version 1, this Vireo reads version 2"), not loaded
- * with the backend's state missing. */
-#define NET_STATE_REVISION 1
+/* The own record's layout, state_revision 2: the frame waiting for the
+ * guest, the coalescing parameters (receive, then transmit: max_packets,
+ * max_usecs), then the backend's state (net_backend_save: its kind, and
+ * for --net user libslirp's DHCP leases and IP id counter), to the end.
+ * Revision 0 had no backend state, revision 1 no control queue: a
+ * snapshot or migration stream of an older Vireo is refused, with
+ * devices_load_all's one line ("virtio-net0: the saved state is version
+ * 2, this Vireo reads version 3"), not loaded with parts missing. */
+#define NET_STATE_REVISION 2
 
 struct net_saved {
 	uint32_t len, held;
+	uint32_t coal[2][2]; /* [RXQ, TXQ][max_packets, max_usecs] */
 	const uint8_t *frame;	/* VNET_HDR_LEN + len bytes, when len */
 	const uint8_t *backend; /* what net_backend_save wrote */
 	size_t backend_len;
@@ -504,6 +613,10 @@ static int parse_saved(struct state_reader *r, struct net_saved *s, struct error
 				 NET_MAX_FRAME);
 	if (s->len)
 		s->frame = state_get_span(r, VNET_HDR_LEN + (size_t)s->len);
+	s->coal[RXQ][0] = state_get_u32(r);
+	s->coal[RXQ][1] = state_get_u32(r);
+	s->coal[TXQ][0] = state_get_u32(r);
+	s->coal[TXQ][1] = state_get_u32(r);
 	s->backend_len = state_reader_left(r);
 	s->backend = state_get_span(r, s->backend_len);
 	return state_reader_done(r, err);
@@ -520,6 +633,10 @@ static void net_save(struct virtio_device *vdev, struct state_writer *w)
 	state_put_u32(w, n->rx_held);
 	if (n->rx_frame_len)
 		state_put_bytes(w, n->rx_buf, VNET_HDR_LEN + n->rx_frame_len);
+	state_put_u32(w, n->coal[RXQ].max_packets);
+	state_put_u32(w, n->coal[RXQ].max_usecs);
+	state_put_u32(w, n->coal[TXQ].max_packets);
+	state_put_u32(w, n->coal[TXQ].max_usecs);
 	net_backend_save(n->backend, w);
 }
 
@@ -553,6 +670,12 @@ static int net_load(struct virtio_device *vdev, struct state_reader *r, struct e
 		return error_set(err, "a received frame, but no receive queue running");
 	if (net_backend_load(n->backend, s.backend, s.backend_len, err) < 0)
 		return -1;
+	/* Parameters the driver set, and a notification for what the
+	 * source may have been holding back when it stopped. */
+	notify_coalesce_set(&n->coal[RXQ], s.coal[RXQ][0], s.coal[RXQ][1]);
+	notify_coalesce_set(&n->coal[TXQ], s.coal[TXQ][0], s.coal[TXQ][1]);
+	notify_coalesce_resume(&n->coal[RXQ]);
+	notify_coalesce_resume(&n->coal[TXQ]);
 	n->rx_frame_len = s.len;
 	n->rx_held = 0;
 	if (!s.len)
@@ -600,6 +723,7 @@ struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8
 	}
 	n->backend = backend;
 	n->more_fd = -1;
+	n->coal[RXQ].timer_fd = n->coal[TXQ].timer_fd = -1;
 	n->rx_buf = malloc(VNET_HDR_LEN + NET_MAX_FRAME);
 	if (!n->rx_buf) {
 		log_error("virtio-net%u: out of memory", index);
@@ -611,10 +735,16 @@ struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8
 		goto fail;
 	}
 	n->backend_hdr = net_has_vnet_hdr(n->backend);
+	if (notify_coalesce_init(&n->coal[RXQ], &n->vdev, RXQ) < 0 ||
+	    notify_coalesce_init(&n->coal[TXQ], &n->vdev, TXQ) < 0) {
+		log_error("virtio-net%u: timerfd: %s", index, strerror(errno));
+		goto fail;
+	}
 
 	features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_INDIRECT_DESC |
 		   1ULL << VIRTIO_RING_F_EVENT_IDX | 1ULL << VIRTIO_NET_F_MAC |
-		   1ULL << VIRTIO_NET_F_STATUS | 1ULL << VIRTIO_NET_F_MRG_RXBUF;
+		   1ULL << VIRTIO_NET_F_STATUS | 1ULL << VIRTIO_NET_F_MRG_RXBUF |
+		   1ULL << VIRTIO_NET_F_CTRL_VQ | 1ULL << VIRTIO_NET_F_NOTF_COAL;
 	/* Offloads only where a backend takes them through: a tap does the
 	 * checksums and segmentation for us; slirp would need us to. */
 	if (n->backend_hdr)
@@ -632,15 +762,18 @@ struct virtio_device *virtio_net_create(struct net_backend *backend, const uint8
 	n->vdev.device_id = VIRTIO_ID_NET;
 	n->vdev.host_features = features;
 	n->vdev.config_size = CFG_SIZE;
-	n->vdev.num_queues = 2;
+	n->vdev.num_queues = 3;
 	n->vdev.queue_max_size[RXQ] = QUEUE_SIZE;
 	n->vdev.queue_max_size[TXQ] = QUEUE_SIZE;
+	n->vdev.queue_max_size[CTRLQ] = CTRL_QUEUE_SIZE;
 	n->vdev.ops = &net_ops;
 	n->vdev.state_revision = NET_STATE_REVISION;
 	return &n->vdev;
 fail:
 	if (n->more_fd >= 0)
 		close(n->more_fd);
+	notify_coalesce_close(&n->coal[RXQ]);
+	notify_coalesce_close(&n->coal[TXQ]);
 	free(n->rx_buf);
 	free(n);
 	return NULL;
@@ -663,6 +796,8 @@ void virtio_net_destroy(struct virtio_device *vdev)
 	 * so no watch can fire any more. */
 	net_close(n->backend);
 	close(n->more_fd);
+	notify_coalesce_close(&n->coal[RXQ]);
+	notify_coalesce_close(&n->coal[TXQ]);
 	free(n->rx_buf);
 	free(n);
 }

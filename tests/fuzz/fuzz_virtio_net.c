@@ -236,7 +236,7 @@ static struct {
 	bool ready;
 	struct guest_mem mem;
 	struct virtio_device *vdev;
-	struct fq q[2];
+	struct fq q[3]; /* receive, transmit, control */
 	uint64_t next_buf;
 	bool wrapped; /* buffers reused while possibly in use: no length model */
 } fz;
@@ -360,6 +360,28 @@ static void add_chain(struct fuzz_input *in, unsigned int qi, bool indirect)
 	make_avail(q, head);
 }
 
+/* A well-formed notification coalescing command (class 6), its command
+ * byte and parameters from the input, and one byte for the answer. */
+static void add_coal_cmd(struct fuzz_input *in)
+{
+	struct fq *q = &fz.q[2];
+	uint16_t head = q->next_desc % q->size;
+	uint64_t cmd = alloc_buf(10), ack = alloc_buf(1);
+	uint8_t *c = fz.mem.host + cmd;
+
+	c[0] = 6;
+	c[1] = fuzz_u8(in) % 3; /* TX_SET, RX_SET, or one it does not know */
+	le32_put(c + 2, fuzz_u8(in) % 8);
+	le32_put(c + 6, (uint32_t)fuzz_u16(in) * (fuzz_u8(in) & 1 ? 100000u : 1u));
+	if ((unsigned int)q->next_desc + 2 > q->size)
+		q->raw = true;
+	write_desc(fz.mem.host + q->desc, head, cmd, 10, 1, (uint16_t)((head + 1) % q->size));
+	write_desc(fz.mem.host + q->desc, (uint16_t)((head + 1) % q->size), ack, 1, 2, 0);
+	q->next_desc = (uint16_t)(q->next_desc + 2);
+	q->in_cap[head] = 1;
+	make_avail(q, head);
+}
+
 /* An ARP request for 10.0.2.2: slirp answers it at once. */
 static void add_arp(void)
 {
@@ -394,8 +416,8 @@ static void check_used(unsigned int qi)
 	 * rings hold the guest's own doing, and only ASan (no access outside
 	 * guest RAM) and the device's survival are checked. fuzz-long found
 	 * this: an RX buffer over the TX used ring, filled with a frame slirp
-	 * delivered late. */
-	if (fz.q[0].raw || fz.wrapped) {
+	 * delivered late. The control queue writes too (its answer byte). */
+	if (fz.q[0].raw || fz.q[2].raw || fz.wrapped) {
 		q->used_seen = idx;
 		return;
 	}
@@ -432,7 +454,9 @@ static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 
 	device_setup_once();
 	vdev = fz.vdev;
-	features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << 5 | 1ULL << 16;
+	/* MAC, STATUS, and the control queue with notification coalescing
+	 * (whose timers never fire here: the loop is not started). */
+	features = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << 5 | 1ULL << 16 | 1ULL << 17 | 1ULL << 53;
 	if (mode & 2)
 		features |= 1ULL << 15; /* MRG_RXBUF */
 	if (mode & 4)
@@ -450,12 +474,15 @@ static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 	fz.next_buf = BUF_BASE;
 	fz.wrapped = false;
 	vdev->guest_features = features & vdev->host_features;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		struct fq *q = &fz.q[i];
 		struct virtq *vq = &vdev->vq[i];
 
 		memset(q, 0, sizeof(*q));
-		q->size = (uint16_t)(4u << (((mode >> (4 + 2 * i)) & 3) * 2)); /* 4..256 */
+		/* 4..256 (the control queue 16 or 64) */
+		q->size = (uint16_t)(4u << (((mode >> (4 + 2 * (i % 2))) & 3) * 2));
+		if (i == 2)
+			q->size = q->size > 16 ? 64 : 16;
 		q->desc = RING_BASE + 0x8000u * i;
 		q->avail = q->desc + 0x1000u * 4; /* 256 descriptors: 4 KiB */
 		q->used = q->avail + 0x1000u;
@@ -476,7 +503,7 @@ static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 
 	while (in->n && ops++ < 256) {
 		uint8_t op = fuzz_u8(in);
-		unsigned int qi = (op >> 3) & 1;
+		unsigned int qi = ((op >> 3) & 3) % 3;
 
 		switch (op & 7) {
 		case 0:
@@ -487,7 +514,10 @@ static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 			add_chain(in, qi, true);
 			break;
 		case 3:
-			add_arp();
+			if (qi == 2)
+				add_coal_cmd(in);
+			else
+				add_arp();
 			break;
 		case 4:
 			kick(qi);
@@ -520,6 +550,7 @@ static void fuzz_device(struct fuzz_input *in, uint8_t mode)
 		}
 		}
 	}
+	kick(2);
 	kick(1);
 	kick(0);
 }

@@ -572,9 +572,10 @@ static size_t version_at(const struct state_writer *w, const char *name)
 	return 0;
 }
 
-/* virtio-net's record changed (the backend's state came in): its version
- * is 2, the other VirtIO devices' still 1, and a record of version 1 (a
- * snapshot an older Vireo took) is refused with one line saying so. */
+/* virtio-net's record changed (the backend's state came in, then the
+ * coalescing parameters): its version is 3, the other VirtIO devices'
+ * still 1, and a record of version 2 (a snapshot an older Vireo took) is
+ * refused with one line saying so. */
 static void test_net_old_record_refused(void **state)
 {
 	struct state_writer w;
@@ -585,15 +586,15 @@ static void test_net_old_record_refused(void **state)
 		print_message("skipping: no usable /dev/kvm with an in-kernel irqchip\n");
 		skip();
 	}
-	assert_int_equal(net_dev(&a)->state_version, 2);
+	assert_int_equal(net_dev(&a)->state_version, 3);
 	assert_int_equal(device_find(&a.vm.devices, "virtio-rng")->state_version, 1);
 	save_machine(&a, &w);
 	at = version_at(&w, "virtio-net0");
-	assert_int_equal(le32_get(w.buf + at), 2);
-	le32_put(w.buf + at, 1);
+	assert_int_equal(le32_get(w.buf + at), 3);
+	le32_put(w.buf + at, 2);
 	assert_int_equal(build_with(&b, true, NULL, "user"), 0);
-	expect_load_refused(&b, &w, "virtio-net0: the saved state is version 1, this Vireo reads "
-			    "version 2");
+	expect_load_refused(&b, &w, "virtio-net0: the saved state is version 2, this Vireo reads "
+			    "version 3");
 	state_writer_free(&w);
 }
 

@@ -198,6 +198,7 @@ static void test_rx_scatter(void **state)
 #define RAM_SIZE (4u << 20)
 #define RXQ 0
 #define TXQ 1
+#define CTRLQ 2
 #define QSIZE 256
 #define BUF_BASE 0x100000u
 
@@ -207,12 +208,13 @@ static void test_rx_scatter(void **state)
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_NOTF_COAL 53
 
 struct rig {
 	struct fake_driver drv;
 	struct virtio_device *vdev;
 	uint16_t rx_seen; /* used RX entries taken so far */
-	int notified[2];
+	int notified[3];
 	int config_notified;
 };
 
@@ -250,7 +252,9 @@ static struct rig *rig_start(const struct net_options *o, uint64_t features)
 		return NULL;
 	}
 	r->vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;
-	fake_driver_start(&r->drv, r->vdev, &fake_transport, RAM_SIZE, features, 2, QSIZE, BUF_BASE);
+	/* The control queue when the driver takes it, as Linux does. */
+	fake_driver_start(&r->drv, r->vdev, &fake_transport, RAM_SIZE, features,
+			  features & (1ULL << VIRTIO_NET_F_CTRL_VQ) ? 3 : 2, QSIZE, BUF_BASE);
 	return r;
 }
 
@@ -348,14 +352,17 @@ static void test_device_identity(void **state)
 	r = user_rig(linux_features);
 	assert_string_equal(r->vdev->name, "virtio-net0");
 	assert_int_equal(r->vdev->device_id, VIRTIO_ID_NET);
-	assert_int_equal(r->vdev->num_queues, 2);
+	assert_int_equal(r->vdev->num_queues, 3);
 	assert_int_equal(r->vdev->queue_max_size[0], 256);
+	assert_int_equal(r->vdev->queue_max_size[CTRLQ], 64);
 	assert_int_equal(r->vdev->config_size, 10);
 	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
 	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_MAC));
 	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_STATUS));
 	assert_true(r->vdev->host_features & (1ULL << VIRTIO_RING_F_EVENT_IDX));
-	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	/* A control queue, for notification coalescing only. */
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	assert_true(r->vdev->host_features & (1ULL << VIRTIO_NET_F_NOTF_COAL));
 	/* slirp cannot take partial checksums: none offered. */
 	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_CSUM));
 	assert_false(r->vdev->host_features & (1ULL << VIRTIO_NET_F_GUEST_CSUM));
@@ -615,7 +622,7 @@ static void test_device_state_backend(void **state)
 		skip();
 	}
 	r = user_rig(linux_features);
-	assert_int_equal(r->vdev->state_revision, 1);
+	assert_int_equal(r->vdev->state_revision, 2);
 	post_rx(r, 16, 1536 + 12, true);
 	build_dhcp_discover(disc, 0x7001);
 	guest_send(r, disc, sizeof(disc));
@@ -662,6 +669,215 @@ static void test_device_state_backend(void **state)
 
 /* Buffers added without a kick while the device has notifications off
  * are found on the next frame. */
+/* ---- notification coalescing (VIRTIO_NET_F_NOTF_COAL) ---- */
+
+/* Sends a control command (class, command, data) as Linux does: the
+ * header and data readable, one writable byte for the answer. Returns the
+ * answer and the used length. */
+static uint8_t ctrl(struct rig *r, const uint8_t *cmd, uint32_t len, uint32_t *used_len)
+{
+	uint64_t out = fake_alloc(&r->drv, len), in = fake_alloc(&r->drv, 1);
+	struct seg s[2] = { { out, len, false }, { in, 1, true } };
+	uint16_t want = (uint16_t)(fake_used_idx(&r->drv, CTRLQ) + 1);
+	uint32_t id;
+
+	memcpy(fake_gpa(&r->drv, out), cmd, len);
+	*fake_gpa(&r->drv, in) = 0xee;
+	fake_add_chain(&r->drv, CTRLQ, s, 2);
+	fake_kick(&r->drv, CTRLQ);
+	assert_true(fake_wait_used(&r->drv, CTRLQ, want, 3000));
+	fake_used_elem(&r->drv, CTRLQ, (uint16_t)(want - 1), &id, used_len);
+	return *fake_gpa(&r->drv, in);
+}
+
+static uint8_t coal_set(struct rig *r, uint8_t which, uint32_t max_packets, uint32_t max_usecs)
+{
+	uint8_t cmd[10] = { 6, which };
+	uint32_t len;
+	uint8_t ack;
+
+	le32_put(cmd + 2, max_packets);
+	le32_put(cmd + 6, max_usecs);
+	ack = ctrl(r, cmd, sizeof(cmd), &len);
+	assert_int_equal(len, 1);
+	return ack;
+}
+
+static int notified(struct rig *r, unsigned int q)
+{
+	return __atomic_load_n(&r->notified[q], __ATOMIC_SEQ_CST);
+}
+
+/* Waits up to ms for queue q's notifications to reach want. */
+static bool wait_notified(struct rig *r, unsigned int q, int want, int ms)
+{
+	for (; ms > 0 && notified(r, q) < want; ms--)
+		usleep(1000);
+	return notified(r, q) >= want;
+}
+
+/* ARP requests to slirp's gateway: each comes back as one received frame. */
+static void arps(struct rig *r, unsigned int n)
+{
+	uint8_t req[ARP_FRAME_LEN];
+
+	build_arp_request(req, "10.0.2.2");
+	while (n--)
+		guest_send(r, req, sizeof(req));
+}
+
+/* The driver sets coalescing through the control queue; the device then
+ * holds receive and transmit notifications back until max_packets buffers
+ * were used or max_usecs went by, and a reset clears it. No EVENT_IDX
+ * here: every notification the device asks for is counted. */
+static void test_device_notification_coalescing(void **state)
+{
+	const uint64_t features = (linux_features & ~(1ULL << VIRTIO_RING_F_EVENT_IDX)) |
+				  1ULL << VIRTIO_NET_F_CTRL_VQ;
+	static const uint8_t bad_class[10] = { 4, 0 }, short_cmd[6] = { 6, 1 };
+	uint8_t cmd[2] = { 6, 0 };
+	uint32_t len;
+	int rx0, tx0;
+	struct rig *r;
+
+	(void)state;
+	r = user_rig(features);
+	post_rx(r, 64, 1536 + 12, true);
+
+	/* Commands it does not know, or malformed, are refused. */
+	assert_int_equal(ctrl(r, bad_class, sizeof(bad_class), &len), 1);
+	assert_int_equal(ctrl(r, short_cmd, sizeof(short_cmd), &len), 1);
+	assert_int_equal(ctrl(r, cmd, sizeof(cmd), &len), 1);
+	assert_int_equal(coal_set(r, 7, 4, 1000), 1);
+
+	/* Receive: 3 frames, 1 s. Two frames are held back... */
+	assert_int_equal(coal_set(r, 1, 3, 1000000), 0);
+	rx0 = notified(r, RXQ);
+	arps(r, 2);
+	assert_true(fake_wait_used(&r->drv, RXQ, 2, 3000));
+	usleep(100000);
+	assert_int_equal(notified(r, RXQ), rx0);
+	/* ... the third brings one notification for the three. */
+	arps(r, 1);
+	assert_true(wait_notified(r, RXQ, rx0 + 1, 3000));
+	assert_int_equal(fake_used_idx(&r->drv, RXQ), 3);
+	usleep(100000);
+	assert_int_equal(notified(r, RXQ), rx0 + 1);
+
+	/* Fewer than max_packets: the timer (50 ms) notifies them. */
+	assert_int_equal(coal_set(r, 1, 100, 50000), 0);
+	arps(r, 1);
+	assert_true(fake_wait_used(&r->drv, RXQ, 4, 3000));
+	assert_true(wait_notified(r, RXQ, rx0 + 2, 3000));
+
+	/* Transmit: 2 packets, 1 s: the first completion waits for the
+	 * second. */
+	assert_int_equal(coal_set(r, 0, 2, 1000000), 0);
+	tx0 = notified(r, TXQ);
+	arps(r, 1);
+	assert_true(fake_wait_used(&r->drv, TXQ, 5, 3000));
+	usleep(100000);
+	assert_int_equal(notified(r, TXQ), tx0);
+	arps(r, 1);
+	assert_true(wait_notified(r, TXQ, tx0 + 1, 3000));
+
+	/* Parameters that make what is held due notify it at once. */
+	arps(r, 1);
+	assert_true(fake_wait_used(&r->drv, TXQ, 7, 3000));
+	usleep(50000);
+	assert_int_equal(notified(r, TXQ), tx0 + 1);
+	assert_int_equal(coal_set(r, 0, 0, 0), 0);
+	assert_true(wait_notified(r, TXQ, tx0 + 2, 3000));
+
+	/* A reset puts the parameters back to 0: every frame notifies. */
+	assert_int_equal(coal_set(r, 1, 64, 1000000), 0);
+	pthread_mutex_lock(&r->vdev->lock);
+	r->vdev->ops->reset(r->vdev);
+	pthread_mutex_unlock(&r->vdev->lock);
+	/* (The rings stay as they were: the queues' kicks start it again,
+	 * as after a driver's new DRIVER_OK.) */
+	fake_kick(&r->drv, RXQ);
+	rx0 = notified(r, RXQ);
+	arps(r, 1);
+	assert_true(wait_notified(r, RXQ, rx0 + 1, 3000));
+	assert_false(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	rig_stop(r);
+}
+
+/* The parameters go with a snapshot: a second device loads them (its
+ * record saved again is the same) and notifies, within the delay, what
+ * the first may have been holding back when it stopped. */
+static void test_device_state_coalescing(void **state)
+{
+	const uint64_t features = (linux_features & ~(1ULL << VIRTIO_RING_F_EVENT_IDX)) |
+				  1ULL << VIRTIO_NET_F_CTRL_VQ;
+	struct state_writer w, again;
+	struct state_reader rd;
+	struct error err = { 0 };
+	struct virtio_device *vdev;
+	struct rig *r;
+	int rx0;
+
+	(void)state;
+	r = user_rig(features);
+	assert_int_equal(coal_set(r, 1, 5, 200000), 0);
+	assert_int_equal(coal_set(r, 0, 7, 300000), 0);
+	ioloop_stop(&r->vdev->loop);
+	pthread_mutex_lock(&r->vdev->lock);
+	state_writer_init(&w);
+	r->vdev->ops->save(r->vdev, &w);
+	pthread_mutex_unlock(&r->vdev->lock);
+	assert_false(w.failed);
+	rig_stop(r);
+
+	r = user_rig(features);
+	vdev = r->vdev;
+	ioloop_stop(&vdev->loop);
+	rx0 = notified(r, RXQ);
+	pthread_mutex_lock(&vdev->lock);
+	state_reader_init(&rd, w.buf, w.len);
+	if (vdev->ops->load(vdev, &rd, &err) < 0)
+		fail_msg("load: %s", err.msg);
+	state_writer_init(&again);
+	vdev->ops->save(vdev, &again);
+	assert_int_equal(again.len, w.len);
+	assert_memory_equal(again.buf, w.buf, w.len);
+	pthread_mutex_unlock(&vdev->lock);
+	assert_int_equal(notified(r, RXQ), rx0);
+	assert_int_equal(ioloop_start(&vdev->loop), 0);
+	assert_true(wait_notified(r, RXQ, rx0 + 1, 3000));
+	state_writer_free(&w);
+	state_writer_free(&again);
+	rig_stop(r);
+}
+
+/* Without NOTF_COAL negotiated its commands are refused; a control chain
+ * with no room for the answer is given back with nothing written. */
+static void test_device_ctrl_without_feature(void **state)
+{
+	const uint64_t features = (linux_features & ~(1ULL << VIRTIO_NET_F_NOTF_COAL)) |
+				  1ULL << VIRTIO_NET_F_CTRL_VQ;
+	uint8_t cmd[10] = { 6, 1 };
+	uint64_t out;
+	struct seg s;
+	uint32_t id, len;
+	struct rig *r;
+
+	(void)state;
+	r = user_rig(features);
+	assert_int_equal(coal_set(r, 1, 8, 100), 1);
+	out = fake_alloc(&r->drv, sizeof(cmd));
+	memcpy(fake_gpa(&r->drv, out), cmd, sizeof(cmd));
+	s = (struct seg){ out, sizeof(cmd), false };
+	fake_add_chain(&r->drv, CTRLQ, &s, 1);
+	fake_kick(&r->drv, CTRLQ);
+	assert_true(fake_wait_used(&r->drv, CTRLQ, 2, 3000));
+	fake_used_elem(&r->drv, CTRLQ, 1, &id, &len);
+	assert_int_equal(len, 0);
+	assert_false(r->vdev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	rig_stop(r);
+}
+
 static void test_device_buffers_without_kick(void **state)
 {
 	uint8_t req[ARP_FRAME_LEN], buf[4096];
@@ -928,6 +1144,9 @@ int main(void)
 		cmocka_unit_test(test_device_mergeable_resume),
 		cmocka_unit_test(test_device_state_half_frame),
 		cmocka_unit_test(test_device_state_backend),
+		cmocka_unit_test(test_device_notification_coalescing),
+		cmocka_unit_test(test_device_ctrl_without_feature),
+		cmocka_unit_test(test_device_state_coalescing),
 		cmocka_unit_test(test_device_buffers_without_kick),
 		cmocka_unit_test(test_device_no_mergeable),
 		cmocka_unit_test(test_device_bad_tx_chains),
