@@ -603,6 +603,18 @@ static void take_offer(struct rig *r, uint32_t xid, const char *ip)
 	}
 }
 
+/* The device's record, its I/O thread stopped first; the rig goes. */
+static void save_and_stop(struct rig *r, struct state_writer *w)
+{
+	ioloop_stop(&r->vdev->loop);
+	pthread_mutex_lock(&r->vdev->lock);
+	state_writer_init(w);
+	r->vdev->ops->save(r->vdev, w);
+	pthread_mutex_unlock(&r->vdev->lock);
+	assert_false(w->failed);
+	rig_stop(r);
+}
+
 /* The device's record carries its backend's state: libslirp's DHCP
  * leases go with a snapshot into a second device on a fresh backend,
  * which saves the same record again and leases as the first would. */
@@ -627,13 +639,7 @@ static void test_device_state_backend(void **state)
 	build_dhcp_discover(disc, 0x7001);
 	guest_send(r, disc, sizeof(disc));
 	take_offer(r, 0x7001, "10.0.2.15");
-	ioloop_stop(&r->vdev->loop);
-	pthread_mutex_lock(&r->vdev->lock);
-	state_writer_init(&w);
-	r->vdev->ops->save(r->vdev, &w);
-	pthread_mutex_unlock(&r->vdev->lock);
-	assert_false(w.failed);
-	rig_stop(r);
+	save_and_stop(r, &w);
 
 	r = user_rig(linux_features);
 	vdev = r->vdev;
@@ -716,6 +722,15 @@ static bool wait_notified(struct rig *r, unsigned int q, int want, int ms)
 	return notified(r, q) >= want;
 }
 
+/* Queue q's used index reaches used, and 100 ms later its notifications
+ * are still n: what was used is held back. */
+static void assert_held(struct rig *r, unsigned int q, uint16_t used, int n)
+{
+	assert_true(fake_wait_used(&r->drv, q, used, 3000));
+	usleep(100000);
+	assert_int_equal(notified(r, q), n);
+}
+
 /* ARP requests to slirp's gateway: each comes back as one received frame. */
 static void arps(struct rig *r, unsigned int n)
 {
@@ -754,15 +769,11 @@ static void test_device_notification_coalescing(void **state)
 	assert_int_equal(coal_set(r, 1, 3, 1000000), 0);
 	rx0 = notified(r, RXQ);
 	arps(r, 2);
-	assert_true(fake_wait_used(&r->drv, RXQ, 2, 3000));
-	usleep(100000);
-	assert_int_equal(notified(r, RXQ), rx0);
+	assert_held(r, RXQ, 2, rx0);
 	/* ... the third brings one notification for the three. */
 	arps(r, 1);
 	assert_true(wait_notified(r, RXQ, rx0 + 1, 3000));
-	assert_int_equal(fake_used_idx(&r->drv, RXQ), 3);
-	usleep(100000);
-	assert_int_equal(notified(r, RXQ), rx0 + 1);
+	assert_held(r, RXQ, 3, rx0 + 1);
 
 	/* Fewer than max_packets: the timer (50 ms) notifies them. */
 	assert_int_equal(coal_set(r, 1, 100, 50000), 0);
@@ -775,17 +786,13 @@ static void test_device_notification_coalescing(void **state)
 	assert_int_equal(coal_set(r, 0, 2, 1000000), 0);
 	tx0 = notified(r, TXQ);
 	arps(r, 1);
-	assert_true(fake_wait_used(&r->drv, TXQ, 5, 3000));
-	usleep(100000);
-	assert_int_equal(notified(r, TXQ), tx0);
+	assert_held(r, TXQ, 5, tx0);
 	arps(r, 1);
 	assert_true(wait_notified(r, TXQ, tx0 + 1, 3000));
 
 	/* Parameters that make what is held due notify it at once. */
 	arps(r, 1);
-	assert_true(fake_wait_used(&r->drv, TXQ, 7, 3000));
-	usleep(50000);
-	assert_int_equal(notified(r, TXQ), tx0 + 1);
+	assert_held(r, TXQ, 7, tx0 + 1);
 	assert_int_equal(coal_set(r, 0, 0, 0), 0);
 	assert_true(wait_notified(r, TXQ, tx0 + 2, 3000));
 
@@ -822,13 +829,7 @@ static void test_device_state_coalescing(void **state)
 	r = user_rig(features);
 	assert_int_equal(coal_set(r, 1, 5, 200000), 0);
 	assert_int_equal(coal_set(r, 0, 7, 300000), 0);
-	ioloop_stop(&r->vdev->loop);
-	pthread_mutex_lock(&r->vdev->lock);
-	state_writer_init(&w);
-	r->vdev->ops->save(r->vdev, &w);
-	pthread_mutex_unlock(&r->vdev->lock);
-	assert_false(w.failed);
-	rig_stop(r);
+	save_and_stop(r, &w);
 
 	r = user_rig(features);
 	vdev = r->vdev;
