@@ -123,9 +123,9 @@ def run_vm(kind, aio, iothread, disk, d, raw, args, ceph_conf):
             res[name] = nums["iops"] if unit == "IOPS" else nums["bw_bytes"] / 1e6
             if k and reqs:
                 res["exits/" + name] = k["exits"] / reqs
-            if vmguest.EXIT_REASONS and reasons(k, reqs):
-                print("  %s %s, per request: %s" % (kind, name, reasons_text(reasons(k, reqs))),
-                      flush=True)
+            why = reasons(k, reqs) if vmguest.EXIT_REASONS else None
+            if why:
+                print("  %s %s, per request: %s" % (kind, name, reasons_text(why)), flush=True)
         g.poweroff()
     finally:
         g.close()

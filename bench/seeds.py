@@ -58,6 +58,7 @@ from stats import LEGEND, Measure, Runs, target_line
 import vmguest
 from vmguest import (KERNEL, VIREO, BenchGuest, console_cost, delta, fio_counted, fio_numbers,
                      fmt, minus, reasons, reasons_text)
+from vm import interrupt_counts
 
 MIB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -268,15 +269,7 @@ def run_net(config, args):
 def nic_irqs(before, after):
     """Interrupts per NIC vector between two greps of /proc/interrupts
     (its last column, the handler's name: virtio0-input.0, eth0, ...)."""
-    def count(text):
-        out = {}
-        for line in text.splitlines():
-            w = line.split()
-            if len(w) > 2 and w[0].endswith(":"):
-                nums = [int(x) for x in w[1:] if x.isdigit()]
-                out[w[-1]] = sum(nums)
-        return out
-    b, a = count(before), count(after)
+    b, a = interrupt_counts(before), interrupt_counts(after)
     return {x: a[x] - b.get(x, 0) for x in a if a[x] - b.get(x, 0) > 0}
 
 

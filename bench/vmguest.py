@@ -24,7 +24,6 @@ VIREO = os.path.join(ROOT, "build", "vireo")
 QEMU = shutil.which("qemu-system-x86_64") or "qemu-system-x86_64"
 DEBUGFS_KVM = "/sys/kernel/debug/kvm"
 TRACEFS = "/sys/kernel/tracing"
-USER_EXIT_EVENT = os.path.join(TRACEFS, "events", "kvm", "kvm_userspace_exit")
 
 
 @atexit.register
@@ -126,18 +125,21 @@ def exit_reason_counts():
     the kvm_exit and kvm_msr trace events; {} when unavailable. What a
     per-MB or per-request exit count is made of (bench/seeds
     --exit-reasons)."""
-    out = {}
-    for r, n in hist_rows("kvm/kvm_exit", "common_pid,exit_reason,isa") or ():
+    def exit_key(r):
         names = SVM_EXITS if r.get("isa") == 2 else VMX_EXITS
         reason = r.get("exit_reason", -1)
-        key = "exit:" + names.get(reason, "%#x" % reason)
-        tid = out.setdefault(r.get("common_pid"), {})
-        tid[key] = tid.get(key, 0) + n
-    for r, n in hist_rows("kvm/kvm_msr", "common_pid,ecx,write") or ():
+        return "exit:" + names.get(reason, "%#x" % reason)
+
+    def msr_key(r):
         ecx = r.get("ecx", -1)
-        key = "msr:%s:%s" % (MSR_NAMES.get(ecx, "%#x" % ecx), "w" if r.get("write") else "r")
-        tid = out.setdefault(r.get("common_pid"), {})
-        tid[key] = tid.get(key, 0) + n
+        return "msr:%s:%s" % (MSR_NAMES.get(ecx, "%#x" % ecx), "w" if r.get("write") else "r")
+
+    out = {}
+    for event, keys, key_of in (("kvm/kvm_exit", "common_pid,exit_reason,isa", exit_key),
+                                ("kvm/kvm_msr", "common_pid,ecx,write", msr_key)):
+        for r, n in hist_rows(event, keys) or ():
+            tid, key = out.setdefault(r.get("common_pid"), {}), key_of(r)
+            tid[key] = tid.get(key, 0) + n
     return out
 
 
@@ -262,18 +264,17 @@ class BenchGuest(vmmod.GuestShell):
                     out[name] = int(f.read())
             except OSError:
                 pass
+        try:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % self.vm.proc.pid)]
+        except OSError:
+            tids = []
         counts = userspace_exit_counts()
         if counts is not None:
-            try:
-                tids = [int(t) for t in os.listdir("/proc/%d/task" % self.vm.proc.pid)]
-            except OSError:
-                tids = []
             out["user_exits"] = sum(counts.get(t, 0) for t in tids)
         elif "io_exits" in out:
             # No tracing: an upper bound (in-kernel port I/O counted too).
             out["user_exits"] = out["io_exits"] + out.get("mmio_exits", 0)
         if EXIT_REASONS:
-            tids = [int(t) for t in os.listdir("/proc/%d/task" % self.vm.proc.pid)]
             for tid, reasons in exit_reason_counts().items():
                 if tid in tids:
                     for key, n in reasons.items():
@@ -343,8 +344,8 @@ def reasons(k, n):
 
 
 def reasons_text(r):
-    """reasons() as one line: the exit reasons above 2 % of the exits, then
-    the MSRs above that much (an MSR access is one of the "msr" exits)."""
+    """reasons() as one line, largest first: the exit reasons and the MSRs
+    (each access one of the "msr" exits) above 2 % of all the exits."""
     total = sum(v for x, v in r.items() if x.startswith("exit:"))
     return ", ".join("%s %.2f" % (x[5:] if x.startswith("exit:") else x, v)
                      for x, v in r.items() if v >= 0.02 * total)

@@ -8,7 +8,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "util/log.h"
 #include "virtio/virtio.h"
 
 static bool active(const struct notify_coalesce *c)
@@ -16,13 +15,20 @@ static bool active(const struct notify_coalesce *c)
 	return c->max_packets && c->max_usecs;
 }
 
+/* What is pending is to be notified now: without coalescing at once,
+ * with it once max_packets are in. */
+static bool due(const struct notify_coalesce *c)
+{
+	return !active(c) || c->pending >= c->max_packets;
+}
+
+/* Only while active(): usecs is at least 1, so the timer is armed, not
+ * disarmed by a zero time. */
 static void arm(struct notify_coalesce *c, uint32_t usecs)
 {
 	struct itimerspec t = { .it_value = { .tv_sec = usecs / 1000000,
 					      .tv_nsec = (long)(usecs % 1000000) * 1000 } };
 
-	if (!t.it_value.tv_sec && !t.it_value.tv_nsec)
-		t.it_value.tv_nsec = 1000;
 	if (timerfd_settime(c->timer_fd, 0, &t, NULL) == 0)
 		c->armed = true;
 }
@@ -83,13 +89,8 @@ void notify_coalesce_used(struct notify_coalesce *c, unsigned int n)
 {
 	if (!n)
 		return;
-	if (!active(c)) {
-		c->notifications++;
-		virtio_notify(c->vdev, c->queue);
-		return;
-	}
 	c->pending += n;
-	if (c->pending >= c->max_packets) {
+	if (due(c)) {
 		fire(c);
 		return;
 	}
@@ -108,7 +109,7 @@ void notify_coalesce_set(struct notify_coalesce *c, uint32_t max_packets, uint32
 	 * counts from now: when the first pending buffer came is not kept. */
 	if (!c->pending)
 		return;
-	if (!active(c) || c->pending >= c->max_packets)
+	if (due(c))
 		fire(c);
 	else
 		arm(c, c->max_usecs);

@@ -558,14 +558,10 @@ static void net_reset(struct virtio_device *vdev)
 	notify_coalesce_reset(&n->coal[TXQ]);
 }
 
-static const struct notify_coalesce *n_coal(struct virtio_device *vdev, unsigned int q)
-{
-	return &to_net(vdev)->coal[q];
-}
-
 static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 {
-	const struct virtio_net_stats *s = &((struct virtio_net *)vdev)->stats;
+	const struct virtio_net_stats *s = &to_net(vdev)->stats;
+	const struct notify_coalesce *coal = to_net(vdev)->coal;
 
 	jsonw_uint(j, "rx_frames", s->rx_frames);
 	jsonw_uint(j, "rx_bytes", s->rx_bytes);
@@ -576,10 +572,10 @@ static void net_write_stats(struct virtio_device *vdev, struct jsonw *j)
 	jsonw_uint(j, "ctrl_commands", s->ctrl_commands);
 	jsonw_uint(j, "ctrl_refused", s->ctrl_refused);
 	/* Notifications asked for and held back by coalescing, per queue. */
-	jsonw_uint(j, "rx_notifications", n_coal(vdev, RXQ)->notifications);
-	jsonw_uint(j, "rx_coalesced", n_coal(vdev, RXQ)->coalesced);
-	jsonw_uint(j, "tx_notifications", n_coal(vdev, TXQ)->notifications);
-	jsonw_uint(j, "tx_coalesced", n_coal(vdev, TXQ)->coalesced);
+	jsonw_uint(j, "rx_notifications", coal[RXQ].notifications);
+	jsonw_uint(j, "rx_coalesced", coal[RXQ].coalesced);
+	jsonw_uint(j, "tx_notifications", coal[TXQ].notifications);
+	jsonw_uint(j, "tx_coalesced", coal[TXQ].coalesced);
 }
 
 /* ---- state (snapshots) ---- */

@@ -887,11 +887,7 @@ def ping_times(g, host, n):
 
 def nic_interrupts(g):
     """The guest's virtio-net interrupts so far: (receive, transmit)."""
-    out = g.ok("grep virtio0- /proc/interrupts")
-    counts = {}
-    for line in out.splitlines():
-        w = line.split()
-        counts[w[-1]] = sum(int(x) for x in w[1:-1] if x.isdigit())
+    counts = vmmod.interrupt_counts(g.ok("grep virtio0- /proc/interrupts"))
     return counts.get("virtio0-input.0", 0), counts.get("virtio0-output.0", 0)
 
 

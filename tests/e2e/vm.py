@@ -259,6 +259,18 @@ class GuestShell:
         check(status == 0, "exit status %d after poweroff; stderr %r" % (status, self.vm.stderr[-600:]))
 
 
+def interrupt_counts(text):
+    """Lines of a guest's /proc/interrupts (all of it or grepped) as {the
+    handler's name (its last column: eth0, virtio0-input.0): interrupts
+    over all CPUs}."""
+    counts = {}
+    for line in text.splitlines():
+        w = line.split()
+        if len(w) > 2 and w[0].endswith(":"):
+            counts[w[-1]] = sum(int(x) for x in w[1:-1] if x.isdigit())
+    return counts
+
+
 def start_counter(sh):
     """A counter loop in the guest: /tmp/c holds "N N", N counting up.
     The number is written twice because the reader (busybox's read, which
