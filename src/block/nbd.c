@@ -73,6 +73,9 @@ static struct libnbd {
 	int64_t (*aio_zero)(struct nbd_handle *, uint64_t, uint64_t, nbd_completion_callback,
 			    uint32_t);
 } L;
+/* libnbd 1.12 and later; NULL before (then libnbd zeroes every read
+ * buffer before the read, which only costs time). */
+static int (*set_pread_initialize)(struct nbd_handle *, bool);
 static bool loaded;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
@@ -102,6 +105,7 @@ static void load(void)
 			return;
 		}
 	}
+	set_pread_initialize = (int (*)(struct nbd_handle *, bool))dlsym(h, "nbd_set_pread_initialize");
 	loaded = true;
 }
 
@@ -121,13 +125,31 @@ struct nbd_cmd {
 	unsigned int iovcnt;
 	uint64_t len;
 	void *buf; /* READ/WRITE: the data, contiguous, as libnbd wants it */
-	bool buf_owned; /* buf is ours (a copy), not the caller's own memory */
+	struct bounce *bounce; /* buf's, when it is a copy: not the caller's memory */
 	bool finished;
 	int sync_fd; /* a synchronous caller's eventfd; -1 */
 	uint64_t started_ms;
 	struct nbd_cmd *next, *prev; /* the node's list of those in flight */
 };
 _Static_assert(offsetof(struct nbd_cmd, completion) == 0, "a command begins with its completion");
+
+/* A buffer for a command whose own memory is not one range (a guest
+ * request scattered over pages). Kept for the next command rather than
+ * freed: a megabyte's malloc and free each time cost page faults and
+ * zeroing, and libnbd is told not to zero read buffers (its default, so
+ * that an application that ignores a failed read shows no stale heap).
+ * That is safe here because a pooled buffer only ever holds this disk's
+ * own data (what the server sent, what the guest wrote) or the zeroes it
+ * was born with: a server whose successful reply leaves part of a read
+ * uncovered (libnbd only checks that some data came) shows the guest
+ * nothing but its own disk's bytes, never other host memory. */
+struct bounce {
+	struct bounce *next;
+	size_t cap;
+	uint8_t data[];
+};
+#define BOUNCE_KEEP 32 /* buffers the pool keeps: queue depth's worth */
+#define BOUNCE_KEEP_MAX (4u << 20) /* bigger ones (a long discard's zeroes) freed */
 
 struct nbd_node {
 	struct block_backend base;
@@ -147,6 +169,8 @@ struct nbd_node {
 	pthread_mutex_t lock; /* what follows */
 	struct nbd_cmd *active; /* in flight, newest first */
 	bool timer_armed, cut_off;
+	struct bounce *pool; /* free bounce buffers, under lock */
+	unsigned int pooled;
 };
 
 static struct nbd_node *N(const struct block_backend *b)
@@ -174,12 +198,50 @@ static void unlink_active(struct nbd_node *n, struct nbd_cmd *c)
 	c->next = c->prev = NULL;
 }
 
-/* The command's data buffer, when it is a copy of ours, not the caller's
- * own memory. */
+/* A bounce buffer of at least len bytes: a pooled one, else a new one
+ * (zeroed: see struct bounce). NULL when memory is short. */
+static struct bounce *bounce_get(struct nbd_node *n, size_t len)
+{
+	struct bounce *b, **p;
+	size_t cap;
+
+	pthread_mutex_lock(&n->lock);
+	for (p = &n->pool; (b = *p); p = &b->next) {
+		if (b->cap >= len) {
+			*p = b->next;
+			n->pooled--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (b)
+		return b;
+	cap = (len + 65535) & ~(size_t)65535; /* near sizes share buffers */
+	b = calloc(1, sizeof(*b) + (cap ? cap : 1));
+	if (b)
+		b->cap = cap;
+	return b;
+}
+
+/* The command's bounce buffer, if it had one, back to the pool (or freed
+ * when the pool is full). */
 static void free_buf(struct nbd_cmd *c)
 {
-	if (c->buf_owned)
-		free(c->buf);
+	struct nbd_node *n = c->n;
+	struct bounce *b = c->bounce;
+
+	if (!b)
+		return;
+	c->bounce = NULL;
+	pthread_mutex_lock(&n->lock);
+	if (n->pooled < BOUNCE_KEEP && b->cap <= BOUNCE_KEEP_MAX) {
+		b->next = n->pool;
+		n->pool = b;
+		n->pooled++;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	free(b);
 }
 
 /* libnbd's completion callback, in whichever thread drives the socket
@@ -197,7 +259,7 @@ static int completed(void *user_data, int *error)
 		c->completion.result = (int64_t)c->len;
 	else
 		c->completion.result = 0;
-	if (c->op == BLOCK_READ && !*error && c->buf_owned)
+	if (c->op == BLOCK_READ && !*error && c->bounce)
 		iov_from_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 	pthread_mutex_lock(&n->lock);
 	unlink_active(n, c);
@@ -354,19 +416,20 @@ static int issue(struct nbd_node *n, struct nbd_cmd *c)
 		 * are: no copy either way. */
 		c->buf = iov_flat(c->iov, c->iovcnt);
 		if (!c->buf) {
-			c->buf = malloc(c->len ? (size_t)c->len : 1);
-			if (!c->buf)
+			c->bounce = bounce_get(n, (size_t)c->len);
+			if (!c->bounce)
 				return -ENOMEM;
-			c->buf_owned = true;
+			c->buf = c->bounce->data;
 			if (c->op == BLOCK_WRITE)
 				iov_to_buf(c->iov, c->iovcnt, 0, c->buf, (size_t)c->len);
 		}
 	} else if ((c->op == BLOCK_DISCARD || c->op == BLOCK_WRITE_ZEROES) && !n->can_zero) {
 		/* Zeroes written out: what a discard must read back as. */
-		c->buf = calloc(1, c->len ? (size_t)c->len : 1);
-		if (!c->buf)
+		c->bounce = bounce_get(n, (size_t)c->len);
+		if (!c->bounce)
 			return -ENOMEM;
-		c->buf_owned = true;
+		c->buf = c->bounce->data;
+		memset(c->buf, 0, (size_t)c->len);
 		c->op = BLOCK_WRITE;
 		c->iov = NULL;
 		c->iovcnt = 0;
@@ -543,6 +606,12 @@ static const char *nbd_engine_name(const struct block_backend *b)
 
 static void nbd_free(struct nbd_node *n)
 {
+	while (n->pool) {
+		struct bounce *b = n->pool;
+
+		n->pool = b->next;
+		free(b);
+	}
 	if (n->h)
 		L.close(n->h); /* fails what is left in flight: nothing, drained */
 	if (n->epoll_fd >= 0)
@@ -646,6 +715,10 @@ struct block_backend *block_nbd_open(const struct block_options *o)
 	n->h = L.create();
 	if (!n->base.path || !n->h) {
 		log_error("disk '%s': cannot create an NBD handle", o->path);
+		goto fail;
+	}
+	if (set_pread_initialize && set_pread_initialize(n->h, false) < 0) {
+		log_error("disk '%s': %s", o->path, L.get_error());
 		goto fail;
 	}
 	r = connect_uri(n, o->path);

@@ -281,6 +281,68 @@ static void test_replies_in_one_wakeup(void **state)
 	stop(pid);
 }
 
+/* Reads scattered over two buffers each (as a guest's pages are), 32 in
+ * flight, of sizes that vary, round after round: they go through the
+ * node's pooled bounce buffers, which are reused without being cleared,
+ * so a buffer handed to two commands at once, or one too small, shows as
+ * wrong data. */
+static void test_scattered_reads_reuse_buffers(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "memory", "32M", NULL };
+	enum { N = 32, SLOT = 1 << 20 };
+	const size_t size = 32 << 20;
+	uint8_t *disk = malloc(size), *bufs = malloc((size_t)N * SLOT);
+	struct block_req r[N];
+	struct iovec iov[2 * N];
+	struct waiter w = { 0 };
+	struct block_backend *b;
+	unsigned int i, round;
+	size_t j;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(disk);
+	assert_non_null(bufs);
+	for (j = 0; j < size; j++)
+		disk[j] = (uint8_t)(j * 13 + j / 4091);
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	assert_int_equal(do_io(b, BLOCK_WRITE, 0, disk, size), (int64_t)size);
+	srand(11);
+	for (round = 0; round < 6; round++) {
+		uint64_t off[N], len[N], h[N];
+
+		w.calls = 0;
+		memset(bufs, 0, (size_t)N * SLOT);
+		for (i = 0; i < N; i++) {
+			uint8_t *slot = bufs + (size_t)i * SLOT;
+
+			len[i] = (uint64_t)(8 + rand() % (SLOT / 512 - 8)) * 512;
+			off[i] = (uint64_t)(rand() % (int)((size - len[i]) / 512)) * 512;
+			h[i] = len[i] / 4 & ~511ull;
+			/* The first h bytes land after the rest. */
+			iov[2 * i] = (struct iovec){ slot + (len[i] - h[i]), (size_t)h[i] };
+			iov[2 * i + 1] = (struct iovec){ slot, (size_t)(len[i] - h[i]) };
+			r[i] = (struct block_req){ .op = BLOCK_READ, .offset = off[i], .iov = &iov[2 * i],
+						   .iovcnt = 2, .done = count_done, .opaque = &w };
+			assert_int_equal(block_submit(b, &r[i]), 0);
+		}
+		wait_for(b, &w, N, 60);
+		assert_int_equal(w.worst, 0);
+		for (i = 0; i < N; i++) {
+			uint8_t *slot = bufs + (size_t)i * SLOT;
+
+			assert_memory_equal(slot + (len[i] - h[i]), disk + off[i], h[i]);
+			assert_memory_equal(slot, disk + off[i] + h[i], len[i] - h[i]);
+		}
+	}
+	block_close(b);
+	stop(pid);
+	free(disk);
+	free(bufs);
+}
+
 /* Server killed with 64 requests in flight: each completes, with an
  * error where the server did not answer; the next request fails at once;
  * closing returns. */
@@ -369,6 +431,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_qcow2_over_nbd, stop_leftover),
 		cmocka_unit_test_teardown(test_large_writes, stop_leftover),
 		cmocka_unit_test_teardown(test_replies_in_one_wakeup, stop_leftover),
+		cmocka_unit_test_teardown(test_scattered_reads_reuse_buffers, stop_leftover),
 		cmocka_unit_test_teardown(test_server_dies, stop_leftover),
 		cmocka_unit_test_teardown(test_server_stalls, stop_leftover),
 	};
