@@ -181,11 +181,6 @@ static int check_writable(struct qcow2 *q)
 			  "all on it, or open it readonly=on", q->base.path);
 		return -1;
 	}
-	if (q->h.nb_snapshots) {
-		log_error("disk '%s': has internal snapshots, which Vireo does not write to: open it "
-			  "readonly=on, or remove them (qemu-img snapshot -d)", q->base.path);
-		return -1;
-	}
 	if (!q->h.autoclear)
 		return 0;
 	/* Unknown to us, so no longer true once we write: cleared first. */

@@ -436,10 +436,15 @@ bool qcow2_now(struct qcow2 *q, struct block_req *r)
 	return ok;
 }
 
+/* Whether a write to the cluster goes to a new one. Only a cluster of our
+ * own (COPIED: refcount one), data or preallocated zeroes, is written
+ * where it is; one shared with an internal snapshot (refcount above one)
+ * keeps its contents for the snapshot. */
 static bool needs_new(const struct qcow2_mapping *m)
 {
-	return m->kind == QCOW2_UNALLOCATED || m->kind == QCOW2_COMPRESSED ||
-	       (m->kind == QCOW2_ZERO && !(m->host_offset && m->copied));
+	bool own_space = m->kind == QCOW2_NORMAL || (m->kind == QCOW2_ZERO && m->host_offset);
+
+	return !(own_space && m->copied);
 }
 
 /* Whole clusters from at that all need new ones: allocated together, in
@@ -511,12 +516,6 @@ static int write_extent(struct qcow2 *q, uint64_t at, uint64_t end, const struct
 		w = block_io_sync(q->file, BLOCK_WRITE, m.host_offset + (at - cluster), part,
 				  p.iovcnt, 0);
 		return w < 0 ? (int)w : (uint64_t)w == *len ? 0 : -EIO;
-	}
-	if (m.kind == QCOW2_NORMAL) {
-		log_error("disk '%s': a cluster is shared (internal snapshots): not written",
-			  q->base.path);
-		r = -EIO;
-		goto out;
 	}
 	if (at == cluster && needs_new(&m) &&
 	    ((r = write_new_run(q, at, end, iov, iovcnt, done, part, len)) < 0 || *len))

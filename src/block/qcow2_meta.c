@@ -85,6 +85,8 @@ static int l2_slot(struct qcow2 *q, struct qcow2_l2 **out)
 	return 0;
 }
 
+static int free_push(struct qcow2 *q, uint64_t host);
+
 /* How far l2_get goes for a table: only the cache, a read of the table,
  * or a new table where there is none. */
 enum l2_how { L2_CACHED, L2_READ, L2_ALLOC };
@@ -123,9 +125,18 @@ static int l2_get(struct qcow2 *q, uint64_t guest, enum l2_how how, struct qcow2
 		t->dirty = false;
 	}
 	if (how == L2_ALLOC && !(q->l1[l1i] & QCOW2_OFLAG_COPIED)) {
-		log_error("disk '%s': an L2 table is shared (internal snapshots): not written",
-			  q->base.path);
-		return -EIO;
+		/* Shared with an internal snapshot (its refcount above one):
+		 * changed in a copy of our own. The clusters it points to keep
+		 * their refcounts, which count every snapshot that reaches
+		 * them, through whichever table. Like a new table, the copy is
+		 * written at the flush before the L1 entry that points to it;
+		 * the old one loses our reference after that. */
+		if ((r = qcow2_alloc_cluster(q, &host)) < 0 || (r = free_push(q, offset)) < 0)
+			return r;
+		t->offset = host;
+		t->dirty = true;
+		q->l1[l1i] = host | QCOW2_OFLAG_COPIED;
+		q->l1_dirty[l1i / 64] = 1;
 	}
 	t->used = ++q->stamp;
 	*out = t;

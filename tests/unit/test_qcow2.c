@@ -280,21 +280,34 @@ static void check_promised(const char *img, const char *raw, const uint64_t *ran
 
 /* kill -9 at random moments of a write-heavy workload: qemu-img check
  * finds no corruption (leaked clusters are allowed, and reported as
- * such), and every block written before a completed flush is there. */
+ * such), and every block written before a completed flush is there. The
+ * third pass writes over an internal snapshot of a full image (every
+ * write a copy of a shared cluster, or of a shared L2 table), and the
+ * snapshot must read as it was taken after every kill. */
 static void test_kill_during_writes(void **state)
 {
-	static const char *const opts[] = { "cluster_size=65536", "cluster_size=4096" };
-	char img[512], raw[512], cmd[1200];
+	static const char *const opts[] = { "cluster_size=65536", "cluster_size=4096",
+					    "cluster_size=65536" };
+	char img[512], raw[512], snap[512], cmd[1200];
 	unsigned int o, round;
 
 	(void)state;
 	path(img, "kill.qcow2");
 	path(raw, "kill.raw");
-	for (o = 0; o < 2; o++) {
+	path(snap, "kill-snap.raw");
+	for (o = 0; o < 3; o++) {
 		uint64_t next = 0, ranges[2 * 12];
 		unsigned int leaks = 0, n = 0;
+		bool snapshot = o == 2;
 
 		sh("qemu-img create -q -f qcow2 -o %s '%s' 32M", opts[o], img);
+		if (snapshot) {
+			/* Allocated zeroes where the stamps go (a lost stamp
+			 * reads as 0), a pattern where the churn goes. */
+			sh("qemu-io -f qcow2 -c 'write -P 0 0 16M' -c 'write -P 0x5c 16M 16M' '%s' "
+			   ">/dev/null && qemu-img snapshot -c before '%s'", img, img);
+			sh("qemu-img convert -O raw '%s' '%s'", img, snap);
+		}
 		srand(o + 1);
 		for (round = 0; round < 12; round++) {
 			uint64_t k, promised = UINT64_MAX;
@@ -332,14 +345,98 @@ static void test_kill_during_writes(void **state)
 			}
 			leaks += WEXITSTATUS(status) == 3;
 			check_promised(img, raw, ranges, n, opts[o]);
+			if (snapshot)
+				sh("qemu-img convert -l snapshot.name=before -O raw '%s' '%s' && "
+				   "cmp -s '%s' '%s'", img, raw, raw, snap);
 		}
 		for (round = 0, next = 0; round < n; round++)
 			next += ranges[2 * round + 1] - ranges[2 * round] + 1;
-		print_message("%s: 12 kills, %llu blocks promised, all there; leaked clusters "
-			      "after %u kills\n", opts[o], (unsigned long long)next, leaks);
+		print_message("%s%s: 12 kills, %llu blocks promised, all there; leaked clusters "
+			      "after %u kills\n", opts[o], snapshot ? ", over a snapshot" : "",
+			      (unsigned long long)next, leaks);
 	}
 	unlink(img);
 	unlink(raw);
+	unlink(snap);
+}
+
+/* Writes, write-zeroes and discards over internal snapshots (what
+ * `qemu-img snapshot -c` and libvirt's snapshots make): the active image
+ * reads as a raw file given the same writes, each snapshot still reads as
+ * it was taken, qemu-img check finds nothing (not even a leak), and
+ * qemu-img can revert to a snapshot afterwards. */
+static void test_writes_over_internal_snapshots(void **state)
+{
+	static const char *const opts[] = { "cluster_size=65536", "cluster_size=4096",
+					    "compat=0.10", "refcount_bits=64" };
+	char raw[512], img[512], s1[512], s2[512], out[512];
+	uint8_t *buf = malloc(1 << 20);
+	unsigned int i, pass, k;
+
+	(void)state;
+	path(raw, "snapw.raw");
+	path(img, "snapw.qcow2");
+	path(s1, "snapw-s1.raw");
+	path(s2, "snapw-s2.raw");
+	path(out, "snapw-out.raw");
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		make_source(raw, 4); /* 7 MiB: random, a zero MiB, a hole */
+		sh("qemu-img convert -O qcow2 -o %s '%s' '%s' && qemu-img snapshot -c s1 '%s'",
+		   opts[i], raw, img, img);
+		sh("cp '%s' '%s'", raw, s1);
+		/* Two passes: over one snapshot, then over two. */
+		for (pass = 0; pass < 2; pass++) {
+			struct block_backend *b = open_fmt(img, "qcow2", false);
+			int fd = open(raw, O_RDWR);
+
+			assert_non_null(b);
+			srand(i * 2 + pass);
+			for (k = 0; k < 200; k++) {
+				uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
+				uint64_t off = (uint64_t)(rand() % (7 * 2048 - 256)) * 512;
+				int what = rand() % 10;
+				size_t j;
+
+				if (what < 7) {
+					for (j = 0; j < len; j++)
+						buf[j] = (uint8_t)(rand() >> 7);
+					assert_int_equal(do_io(b, BLOCK_WRITE, off, buf, len),
+							 (int64_t)len);
+				} else {
+					assert_int_equal(do_io(b, what < 9 ? BLOCK_WRITE_ZEROES
+									   : BLOCK_DISCARD,
+							       off, NULL, len),
+							 0);
+					memset(buf, 0, len);
+				}
+				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+				if (k % 50 == 49)
+					assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+			}
+			close(fd);
+			block_close(b);
+			sh("qemu-img check -q '%s'", img);
+			sh("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, raw);
+			assert_reads_as_raw(img, "qcow2");
+			sh("qemu-img convert -l snapshot.name=s1 -O raw '%s' '%s' && cmp '%s' '%s'",
+			   img, out, out, s1);
+			if (pass == 0) {
+				sh("qemu-img snapshot -c s2 '%s' && cp '%s' '%s'", img, raw, s2);
+			} else {
+				sh("qemu-img convert -l snapshot.name=s2 -O raw '%s' '%s' && "
+				   "cmp '%s' '%s'", img, out, out, s2);
+			}
+		}
+		/* Back to the first snapshot, by the reference tool. */
+		sh("qemu-img snapshot -a s1 '%s' && qemu-img check -q '%s' && "
+		   "qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, img, img, s1);
+	}
+	unlink(raw);
+	unlink(img);
+	unlink(s1);
+	unlink(s2);
+	unlink(out);
+	free(buf);
 }
 
 /* What a process killed between counting a new cluster and writing it
@@ -615,6 +712,7 @@ int main(void)
 		cmocka_unit_test(test_leak_past_eof_not_reused),
 		cmocka_unit_test(test_locks_shared_with_qemu),
 		cmocka_unit_test(test_snapshot_on),
+		cmocka_unit_test(test_writes_over_internal_snapshots),
 		cmocka_unit_test(test_create_passes_check),
 		cmocka_unit_test(test_reads_served_now),
 		cmocka_unit_test(test_writes_served_now),
