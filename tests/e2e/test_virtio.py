@@ -502,16 +502,23 @@ def test_disk_qcow2(d):
     the guest reads the base's data through the overlay, writes 4 MiB
     with conv=fsync and discards 1 MiB, and vireo dies by SIGKILL. The
     overlay passes qemu-img check (leaks allowed), reads back the base's
-    data and the guest's, and qemu-img commit folds it into the base."""
+    data and the guest's, and qemu-img commit folds it into the base.
+    A second disk holds an internal snapshot (qemu-img snapshot -c) of
+    a full image: the guest's fsync'd writes over it are there after the
+    kill, and the snapshot still reads as it was taken."""
     base_raw, base = os.path.join(d, "base.raw"), os.path.join(d, "base.qcow2")
     top = os.path.join(d, "top.qcow2")
+    snap_raw, snap = os.path.join(d, "snap.raw"), os.path.join(d, "snap.qcow2")
     random_file(base_raw, 8 * MIB)
     with open(base_raw, "r+b") as f:
         f.truncate(48 * MIB)
     qemu_img("convert", "-c", "-O", "qcow2", base_raw, base)
     qemu_img("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top, "64M")
     base_sha = sha256_file(base_raw, 0, 8 * MIB)
-    g = Guest(disks=["path=%s,format=qcow2" % top])
+    random_file(snap_raw, 16 * MIB)
+    qemu_img("convert", "-O", "qcow2", snap_raw, snap)
+    qemu_img("snapshot", "-c", "before", snap)
+    g = Guest(disks=["path=%s,format=qcow2" % top, "path=%s,format=qcow2" % snap])
     try:
         size = int(g.value("echo size=$(cat /sys/block/vda/size)", "size"))
         check(size * 512 == 64 * MIB, "guest sees vda of %d sectors, the overlay is 64 MiB" % size)
@@ -531,6 +538,12 @@ def test_disk_qcow2(d):
         # One sector of a cluster only the compressed base has: the rest of
         # the cluster comes from the base (copy on write).
         g.ok("dd if=/dev/zero of=/dev/vda bs=512 count=1 seek=0 conv=fsync 2>/dev/null", 60)
+        # Over the snapshot: 4 MiB from 2 MiB + 512 (clusters copied whole
+        # and in part, the L2 table copied), read back by the guest.
+        g.ok("dd if=/tmp/blob of=/dev/vdb bs=512 seek=4097 conv=fsync 2>&1", 180)
+        got = g.value("echo sha=$(dd if=/dev/vdb bs=512 skip=4097 count=8192 iflag=direct "
+                      "2>/dev/null | sha256sum | cut -d' ' -f1)", "sha")
+        check(got == sha, "over the snapshot the guest reads back %s, it wrote %s" % (got, sha))
         g.vm.proc.kill()  # SIGKILL after the fsyncs
         g.vm.proc.wait(30)
     finally:
@@ -548,6 +561,18 @@ def test_disk_qcow2(d):
     with open(out, "rb") as f:
         f.seek(1 * MIB)
         check(f.read(1 * MIB) == bytes(1 * MIB), "the discarded MiB does not read as zeroes")
+    r = subprocess.run(["qemu-img", "check", snap], capture_output=True, text=True, timeout=120)
+    check(r.returncode in (0, 3), "the snapshotted image after kill -9: qemu-img check status %d: %s"
+          % (r.returncode, r.stdout[-400:]))
+    snap_out = os.path.join(d, "snap-out.raw")
+    qemu_img("convert", "-O", "raw", snap, snap_out)
+    check(sha256_file(snap_out, 2 * MIB + 512, 4 * MIB) == sha,
+          "the guest's 4 MiB over the snapshot are not in the image")
+    check(sha256_file(snap_out, 0, 2 * MIB + 512) == sha256_file(snap_raw, 0, 2 * MIB + 512),
+          "the snapshotted image's data before the guest's write changed")
+    qemu_img("convert", "-l", "snapshot.name=before", "-O", "raw", snap, snap_out)
+    check(sha256_file(snap_out, 0, 16 * MIB) == sha256_file(snap_raw, 0, 16 * MIB),
+          "the internal snapshot no longer reads as it was taken")
     # The reference tool takes what vireo wrote further.
     qemu_img("commit", "-q", top)
     r = subprocess.run(["qemu-img", "check", base], capture_output=True, text=True, timeout=120)
@@ -555,7 +580,8 @@ def test_disk_qcow2(d):
     qemu_img("convert", "-O", "raw", base, out)
     check(sha256_file(out, 16 * MIB, 4 * MIB) == sha, "the guest's data did not commit into the base")
     return "overlay over a compressed base: base read through, 4 MiB fsync'd + 1 MiB discarded, " \
-           "kill -9: qemu-img check %s, data there, qemu-img commit clean" % (
+           "kill -9: qemu-img check %s, data there, qemu-img commit clean; 4 MiB over an " \
+           "internal snapshot there, the snapshot intact" % (
                "clean" if r.returncode == 0 else "leaks only")
 
 
@@ -1094,7 +1120,8 @@ def main():
         test_disk_survives_kill9)
     run("virtio-blk: cache=none uses O_DIRECT, fsync'd data survives kill -9", test_disk_cache_none)
     run("virtio-blk: qcow2 overlay on a compressed base: reads through, fsync'd writes and a "
-        "discard survive kill -9, qemu-img check and commit", test_disk_qcow2)
+        "discard survive kill -9, qemu-img check and commit; writes over an internal snapshot "
+        "keep it", test_disk_qcow2)
     run("virtio-blk: a disk on qemu-nbd: fsync'd data in the file; the server killed, reads fail "
         "and vireo goes on", test_disk_nbd)
     if not ceph_missing():
