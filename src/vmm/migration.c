@@ -103,7 +103,8 @@ static uint64_t count_todo(const struct vm *vm)
 	return c;
 }
 
-/* Sends the pages in todo, in runs, clearing them; counts them. */
+/* Sends the pages in todo, in runs, clearing them; counts them. All sent
+ * on return (the stage flushed): the pass's rate is measured on it. */
 static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, uint64_t *pages)
 {
 	struct migration *m = &vm->mig;
@@ -133,6 +134,11 @@ static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, uint64_t 
 		pthread_mutex_unlock(&m->lock);
 		zero = 0;
 	}
+	if (mig_out_flush(o) < 0)
+		return -1;
+	pthread_mutex_lock(&m->lock);
+	m->transferred = o->sent;
+	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 

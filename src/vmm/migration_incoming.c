@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -21,35 +22,79 @@
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
+/* The stream's reader: a buffer in front of the socket, so that the
+ * many small records of a pass (a header and a page or a few, where the
+ * guest dirtied scattered pages) cost a system call per buffer, not
+ * three per record; the bulk of a long run of pages goes straight into
+ * guest RAM. */
+#define IN_BUF (256u << 10)
+#define SIGNAL_EVERY 32 /* reads between looks at the signal fd */
+
 struct incoming {
 	int fd, signal_fd;
+	uint8_t *buf;
+	size_t head, tail; /* buf[head..tail): read, not yet taken */
+	unsigned int reads;
 };
 
-/* Reads n bytes of the stream; a signal (SIGINT, SIGTERM) ends the wait. */
+static bool signalled(int signal_fd);
+
+/* Some bytes of the stream, up to n, into p: as many as have come, else
+ * waits for some. 0 at the end of the stream, -1 on an error or a signal
+ * (SIGINT, SIGTERM), which is also looked for now and then while the
+ * bytes keep coming. */
+static ssize_t read_some(struct incoming *in, void *p, size_t n)
+{
+	if (++in->reads % SIGNAL_EVERY == 0 && signalled(in->signal_fd))
+		return -1;
+	for (;;) {
+		struct pollfd fds[2] = { { .fd = in->fd, .events = POLLIN },
+					 { .fd = in->signal_fd, .events = POLLIN } };
+		ssize_t r = recv(in->fd, p, n, MSG_DONTWAIT);
+
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			return -1;
+		if (fds[1].revents & POLLIN)
+			return -1;
+	}
+}
+
+/* Reads exactly n bytes of the stream (mig_read_fn). */
 static int incoming_read(void *ctx, void *buf, size_t n)
 {
 	struct incoming *in = ctx;
 	uint8_t *p = buf;
 
 	while (n) {
-		struct pollfd fds[2] = { { .fd = in->fd, .events = POLLIN },
-					 { .fd = in->signal_fd, .events = POLLIN } };
 		ssize_t r;
 
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (fds[1].revents & POLLIN)
-			return -1;
-		r = read(in->fd, p, n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (in->head < in->tail) {
+			size_t k = in->tail - in->head < n ? in->tail - in->head : n;
+
+			memcpy(p, in->buf + in->head, k);
+			in->head += k;
+			p += k;
+			n -= k;
 			continue;
-		if (r <= 0)
+		}
+		if (n >= IN_BUF / 2) {
+			/* Bulk: straight to where it goes. */
+			if ((r = read_some(in, p, n)) <= 0)
+				return -1;
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if ((r = read_some(in, in->buf, IN_BUF)) <= 0)
 			return -1;
-		p += r;
-		n -= (size_t)r;
+		in->head = 0;
+		in->tail = (size_t)r;
 	}
 	return 0;
 }
@@ -114,14 +159,18 @@ int migration_incoming(struct vm *vm, const char *addr, int signal_fd, struct er
 	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
 	struct mig_target t = { .ram = vm->mem.host, .ram_size = vm->mem.size,
 				.low_size = vm->mem.low_size, .ncpus = vm->ncpus };
-	struct incoming in = { .fd = -1, .signal_fd = signal_fd };
+	struct incoming in = { .fd = -1, .signal_fd = signal_fd, .buf = malloc(IN_BUF) };
 	unsigned int n = 0;
 	uint64_t bytes = 0, start;
 	int lfd, ret = -1;
 
+	if (!in.buf)
+		return error_set(err, "incoming migration: out of memory");
 	lfd = tcp_socket(addr, true, err);
-	if (lfd < 0)
+	if (lfd < 0) {
+		free(in.buf);
 		return -1;
+	}
 	/* What the source has sent and this side not yet read is part of the
 	 * downtime when the source stops: TCP's own receive buffer grows to
 	 * megabytes, tens to hundreds of milliseconds of reading under
@@ -189,5 +238,6 @@ out:
 		close(in.fd);
 	if (lfd >= 0)
 		close(lfd);
+	free(in.buf);
 	return ret;
 }

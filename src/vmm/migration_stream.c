@@ -17,6 +17,10 @@
 #include "util/zero.h"
 #include "vmm/snapshot_file.h"
 
+/* The stage: one whole 'P' record of MIG_MAX_RUN pages and its header. */
+#define P_HEADER 21
+#define MIG_STAGE ((size_t)MIG_MAX_RUN * MIG_PAGE + 64)
+
 uint64_t mig_checksum(const void *p, size_t n)
 {
 	return XXH64(p, n, 0);
@@ -28,7 +32,7 @@ int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *canc
 	o->fd = fd;
 	o->max_bw = max_bw;
 	o->cancel = cancel;
-	o->buf = malloc((size_t)MIG_MAX_RUN * MIG_PAGE);
+	o->buf = malloc(MIG_STAGE);
 	return o->buf ? 0 : -1;
 }
 
@@ -108,45 +112,69 @@ static int send_bytes(struct mig_out *o, const void *p, size_t n)
 	return send_iov(o, &iov, 1);
 }
 
+int mig_out_flush(struct mig_out *o)
+{
+	size_t n = o->used;
+
+	o->used = 0;
+	return n ? send_bytes(o, o->buf, n) : 0;
+}
+
+/* Room for n more bytes in the stage (n <= MIG_STAGE): what is there is
+ * sent first if they would not fit. Where they go, or NULL. */
+static uint8_t *stage(struct mig_out *o, size_t n)
+{
+	uint8_t *at;
+
+	if (o->used + n > MIG_STAGE && mig_out_flush(o) < 0)
+		return NULL;
+	at = o->buf + o->used;
+	o->used += n;
+	return at;
+}
+
 int mig_send_header(struct mig_out *o, uint32_t ncpus, uint64_t ram_size, uint64_t low_size)
 {
-	uint8_t h[32];
+	uint8_t *h = stage(o, 32);
 
+	if (!h)
+		return -1;
 	memcpy(h, MIG_MAGIC, 8);
 	le32_put(h + 8, MIG_VERSION);
 	le32_put(h + 12, ncpus);
 	le64_put(h + 16, ram_size);
 	le64_put(h + 24, low_size);
-	return send_bytes(o, h, sizeof(h));
+	return 0;
 }
 
-/* One 'P' record: the pages are copied first, so the checksum is of
- * exactly the bytes sent even while the guest writes them (the dirty log
- * then has them sent again). */
+/* One 'P' record, staged: the pages are copied first, so the checksum is
+ * of exactly the bytes sent even while the guest writes them (the dirty
+ * log then has them sent again). */
 static int send_run(struct mig_out *o, const uint8_t *ram, uint64_t first, uint32_t count)
 {
-	uint8_t h[21];
-	struct iovec iov[2];
 	size_t len = (size_t)count * MIG_PAGE;
+	uint8_t *h = stage(o, P_HEADER + len);
 
-	memcpy(o->buf, ram + first * MIG_PAGE, len);
+	if (!h)
+		return -1;
+	memcpy(h + P_HEADER, ram + first * MIG_PAGE, len);
 	h[0] = 'P';
 	le64_put(h + 1, first);
 	le32_put(h + 9, count);
-	le64_put(h + 13, mig_checksum(o->buf, len));
-	iov[0] = (struct iovec){ .iov_base = h, .iov_len = sizeof(h) };
-	iov[1] = (struct iovec){ .iov_base = o->buf, .iov_len = len };
-	return send_iov(o, iov, 2);
+	le64_put(h + 13, mig_checksum(h + P_HEADER, len));
+	return 0;
 }
 
 static int send_zero(struct mig_out *o, uint64_t first, uint32_t count)
 {
-	uint8_t h[13];
+	uint8_t *h = stage(o, 13);
 
+	if (!h)
+		return -1;
 	h[0] = 'Z';
 	le64_put(h + 1, first);
 	le32_put(h + 9, count);
-	return send_bytes(o, h, sizeof(h));
+	return 0;
 }
 
 int mig_send_pages(struct mig_out *o, const uint8_t *ram, uint64_t first, uint64_t count,
@@ -179,6 +207,8 @@ int mig_send_section(struct mig_out *o, uint32_t kind, uint32_t index, const voi
 	uint8_t h[21];
 	struct iovec iov[2];
 
+	if (mig_out_flush(o) < 0) /* RAM staged before it goes first */
+		return -1;
 	h[0] = 'S';
 	le32_put(h + 1, kind);
 	le32_put(h + 5, index);
@@ -191,7 +221,12 @@ int mig_send_section(struct mig_out *o, uint32_t kind, uint32_t index, const voi
 
 int mig_send_end(struct mig_out *o)
 {
-	return send_bytes(o, "E", 1);
+	uint8_t *e = stage(o, 1);
+
+	if (!e)
+		return -1;
+	*e = 'E';
+	return mig_out_flush(o);
 }
 
 int mig_send_reply(int fd, uint32_t status, const char *msg)

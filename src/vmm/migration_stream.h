@@ -52,19 +52,29 @@ struct mig_out {
 	uint64_t window_start;	/* ns: the rate limit's reference time */
 	uint64_t window_bytes;	/* bytes sent since then */
 	volatile bool *cancel; /* may be NULL */
-	uint8_t *buf;	       /* MIG_MAX_RUN pages: RAM is copied before its checksum */
+	/* Records staged for one write: RAM is copied here before its
+	 * checksum, and a pass's many small records (a page or a few each,
+	 * where the guest dirtied scattered pages) go out together instead
+	 * of a system call each. Room for one whole 'P' record at least. */
+	uint8_t *buf;
+	size_t used;
 };
 
 /* The records' checksum (XXH64 of p[0..n), seed 0). */
 uint64_t mig_checksum(const void *p, size_t n);
 
 int mig_out_init(struct mig_out *o, int fd, uint64_t max_bw, volatile bool *cancel);
+/* What is staged, sent: the sender calls it before it waits for or
+ * counts anything that needs the bytes gone (the end of a pass). */
+int mig_out_flush(struct mig_out *o);
+/* Frees the stage; what is staged and unsent is dropped. */
 void mig_out_free(struct mig_out *o);
 /* Each 0, or -1 with errno set (ECANCELED when cancelled). */
 int mig_send_header(struct mig_out *o, uint32_t ncpus, uint64_t ram_size, uint64_t low_size);
 /* Pages [first, first+count) of ram, as 'P' records; a page found zero
  * is sent as 'Z' when zeros_too (a page the destination may hold
- * non-zero), skipped otherwise. *zero_pages counts them. */
+ * non-zero), skipped otherwise. *zero_pages counts them. Staged: sent
+ * as the stage fills, the rest by mig_out_flush(). */
 int mig_send_pages(struct mig_out *o, const uint8_t *ram, uint64_t first, uint64_t count,
 		   bool zeros_too, uint64_t *zero_pages);
 int mig_send_section(struct mig_out *o, uint32_t kind, uint32_t index, const void *buf,
