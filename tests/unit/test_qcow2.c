@@ -119,6 +119,36 @@ static void test_probed_backing_refused(void **state)
 
 /* Writes through Vireo, the same writes into a raw file: qemu-img check
  * finds nothing wrong, and qemu-img compare finds them equal. */
+/* n random writes (70 %), write-zeroes and discards (reading back as
+ * zeroes) of up to 128 KiB within the first size bytes, to b and the same
+ * to the raw file fd, a flush every 50; buf: 128 KiB of scratch. */
+static void random_writes(struct block_backend *b, int fd, uint64_t size, unsigned int n,
+			  uint8_t *buf)
+{
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		uint64_t off = (uint64_t)(rand() % (int)(size / 512 - 256)) * 512;
+		uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
+		int what = rand() % 10;
+		size_t j;
+
+		if (what < 7) {
+			for (j = 0; j < len; j++)
+				buf[j] = (uint8_t)(rand() >> 7);
+			assert_int_equal(do_io(b, BLOCK_WRITE, off, buf, len), (int64_t)len);
+		} else {
+			enum block_op op = what < 9 ? BLOCK_WRITE_ZEROES : BLOCK_DISCARD;
+
+			assert_int_equal(do_io(b, op, off, NULL, len), 0);
+			memset(buf, 0, len);
+		}
+		assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+		if (k % 50 == 49)
+			assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
+	}
+}
+
 static void test_writes_pass_qemu_img(void **state)
 {
 	static const char *const opts[] = { "cluster_size=65536", "cluster_size=4096",
@@ -126,7 +156,7 @@ static void test_writes_pass_qemu_img(void **state)
 					    "refcount_bits=1", "cluster_size=2097152" };
 	char raw[512], img[512], base[512];
 	uint8_t *buf = malloc(1 << 20);
-	unsigned int i, k;
+	unsigned int i;
 
 	(void)state;
 	path(raw, "w.raw");
@@ -156,27 +186,7 @@ static void test_writes_pass_qemu_img(void **state)
 		assert_non_null(b);
 		fd = open(raw, O_RDWR);
 		srand(i);
-		for (k = 0; k < 300; k++) {
-			uint64_t off = (uint64_t)(rand() % (16 * 2048 - 256)) * 512;
-			uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
-			int what = rand() % 10;
-			size_t j;
-
-			if (what < 7) {
-				for (j = 0; j < len; j++)
-					buf[j] = (uint8_t)(rand() >> 7);
-				assert_int_equal(do_io(b, BLOCK_WRITE, off, buf, len), (int64_t)len);
-				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-			} else {
-				enum block_op op = what < 9 ? BLOCK_WRITE_ZEROES : BLOCK_DISCARD;
-
-				assert_int_equal(do_io(b, op, off, NULL, len), 0);
-				memset(buf, 0, len);
-				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-			}
-			if (k % 50 == 49)
-				assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
-		}
+		random_writes(b, fd, 16 << 20, 300, buf);
 		close(fd);
 		block_close(b);
 		sh("qemu-img check -q '%s'", img);
@@ -371,7 +381,7 @@ static void test_writes_over_internal_snapshots(void **state)
 					    "compat=0.10", "refcount_bits=64" };
 	char raw[512], img[512], s1[512], s2[512], out[512];
 	uint8_t *buf = malloc(1 << 20);
-	unsigned int i, pass, k;
+	unsigned int i, pass;
 
 	(void)state;
 	path(raw, "snapw.raw");
@@ -391,28 +401,7 @@ static void test_writes_over_internal_snapshots(void **state)
 
 			assert_non_null(b);
 			srand(i * 2 + pass);
-			for (k = 0; k < 200; k++) {
-				uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
-				uint64_t off = (uint64_t)(rand() % (7 * 2048 - 256)) * 512;
-				int what = rand() % 10;
-				size_t j;
-
-				if (what < 7) {
-					for (j = 0; j < len; j++)
-						buf[j] = (uint8_t)(rand() >> 7);
-					assert_int_equal(do_io(b, BLOCK_WRITE, off, buf, len),
-							 (int64_t)len);
-				} else {
-					assert_int_equal(do_io(b, what < 9 ? BLOCK_WRITE_ZEROES
-									   : BLOCK_DISCARD,
-							       off, NULL, len),
-							 0);
-					memset(buf, 0, len);
-				}
-				assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-				if (k % 50 == 49)
-					assert_int_equal(do_io(b, BLOCK_FLUSH, 0, NULL, 0), 0);
-			}
+			random_writes(b, fd, 7 << 20, 200, buf);
 			close(fd);
 			block_close(b);
 			sh("qemu-img check -q '%s'", img);
