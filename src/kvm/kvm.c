@@ -154,6 +154,32 @@ int kvm_get_dirty_log(struct kvm *k, uint32_t slot, uint64_t *bitmap)
 	return ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
 }
 
+int kvm_dirty_log_manual(struct kvm *k, bool on)
+{
+	const uint64_t want = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+
+	if (on) {
+		int have = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+		/* Both or neither: initially set is what makes the first
+		 * pass's protection come in pieces too. */
+		if (have < 0 || ((uint64_t)have & want) != want)
+			return -ENOTSUP;
+		cap.args[0] = want;
+	}
+	return ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
+}
+
+int kvm_clear_dirty_log(struct kvm *k, uint32_t slot, uint64_t first, uint32_t n,
+			uint64_t *bitmap)
+{
+	struct kvm_clear_dirty_log log = { .slot = slot, .first_page = first, .num_pages = n,
+					   .dirty_bitmap = bitmap };
+
+	return ioctl(k->vm_fd, KVM_CLEAR_DIRTY_LOG, &log) < 0 ? -errno : 0;
+}
+
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };

@@ -48,8 +48,23 @@ int kvm_set_memslot(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, v
 int kvm_set_dirty_logging(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
 			  bool on);
 /* The slot's pages written by vCPUs since the last call, one bit per
- * page (KVM clears its log as it hands it over). 0 or -errno. */
+ * page (KVM clears its log as it hands it over, unless the log is
+ * manual). 0 or -errno. */
 int kvm_get_dirty_log(struct kvm *k, uint32_t slot, uint64_t *bitmap);
+/* The manual dirty log (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), on before
+ * logging starts or off after it ends: KVM_GET_DIRTY_LOG then leaves the
+ * pages it reports unprotected and logged, and logging starts with every
+ * page logged and none protected, until kvm_clear_dirty_log() says which
+ * to protect again, in pieces as they are sent: KVM's lock is held for a
+ * piece at a time, not for all of RAM at once, so the guest is not held
+ * up that long. 0, or -errno (-ENOTSUP: KVM has no such log). */
+int kvm_dirty_log_manual(struct kvm *k, bool on);
+/* Pages [first, first+n) of the slot whose bits are set in bitmap (bit 0:
+ * page first): out of the log and write-protected, so that the next write
+ * logs them again. first a multiple of 64; n too unless the range ends
+ * the slot. 0 or -errno. */
+int kvm_clear_dirty_log(struct kvm *k, uint32_t slot, uint64_t first, uint32_t n,
+			uint64_t *bitmap);
 /* Sets an interrupt line of the in-kernel PIC/IOAPIC (GSI). */
 int kvm_irq_line(struct kvm *k, uint32_t gsi, int level);
 /* The VM's kvmclock (nanoseconds of guest time), read and set: guest time

@@ -51,19 +51,28 @@ static void set_status(struct vm *vm, const char *status)
 
 /* ---- dirty pages ------------------------------------------------------ */
 
+/* KVM's log on (manual where KVM has it, as QEMU uses it: see
+ * kvm_dirty_log_manual) or off. */
 static int dirty_logging(struct vm *vm, bool on)
 {
 	struct vm_ram_slot s[VM_RAM_SLOTS];
 	unsigned int i, n = vm_ram_slots(vm, s);
 
+	if (on)
+		vm->mig.manual_log = kvm_dirty_log_manual(&vm->kvm, true) == 0;
 	for (i = 0; i < n; i++)
 		if (kvm_set_dirty_logging(&vm->kvm, s[i].id, s[i].gpa, s[i].size,
 					  vm->mem.host + s[i].offset, on) < 0)
 			return -1;
+	if (!on && vm->mig.manual_log) {
+		kvm_dirty_log_manual(&vm->kvm, false);
+		vm->mig.manual_log = false;
+	}
 	return 0;
 }
 
-/* The pages written since the last call, by the vCPUs (KVM's log) and by
+/* The pages written since the last call (with KVM's manual log: since
+ * send_todo protected them again), by the vCPUs (KVM's log) and by
  * Vireo's devices, into m->todo. */
 static int sync_dirty(struct vm *vm)
 {
@@ -103,21 +112,52 @@ static uint64_t count_todo(const struct vm *vm)
 	return c;
 }
 
-/* Sends the pages in todo, in runs, clearing them; counts them. All sent
- * on return (the stage flushed): the pass's rate is measured on it. */
-static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, uint64_t *pages)
+/* Pages protected again in KVM's manual log at a time, just before they
+ * are sent (a multiple of 64, as KVM wants): 16 MiB. */
+#define PROTECT_PAGES 4096
+
+/* Pages [first, first+n) of slot sl, those set in todo: out of KVM's
+ * manual log and write-protected, before they are read to be sent, so
+ * that a write from now on is in the next sync. */
+static int protect_again(struct vm *vm, const struct vm_ram_slot *sl, uint64_t first, uint64_t n)
+{
+	const uint64_t *todo = vm->mig.todo;
+	uint64_t mask[PROTECT_PAGES / 64] = { 0 }, base = sl->offset / MIG_PAGE, i;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		uint64_t p = base + first + i;
+
+		if (todo[p / 64] >> (p % 64) & 1) {
+			mask[i / 64] |= 1ULL << (i % 64);
+			any = true;
+		}
+	}
+	if (!any)
+		return 0;
+	if (kvm_clear_dirty_log(&vm->kvm, sl->id, first, (uint32_t)n, mask) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends the pages in todo in [first, end), in runs, clearing them; counts
+ * them. */
+static int send_range(struct vm *vm, struct mig_out *o, uint64_t first, uint64_t end,
+		      bool zeros_too, uint64_t *pages)
 {
 	struct migration *m = &vm->mig;
-	uint64_t total = vm->mem.size / MIG_PAGE, p = 0, zero = 0;
+	uint64_t p = first, zero = 0;
 
-	while (p < total) {
+	while (p < end) {
 		uint64_t run = 0;
 
 		if (!(m->todo[p / 64] >> (p % 64) & 1)) {
 			p++;
 			continue;
 		}
-		while (p + run < total && (m->todo[(p + run) / 64] >> ((p + run) % 64) & 1))
+		while (p + run < end && (m->todo[(p + run) / 64] >> ((p + run) % 64) & 1))
 			run++;
 		/* Cleared before the copy: a write during the send is in the
 		 * next sync. */
@@ -133,6 +173,32 @@ static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, uint64_t 
 		m->normal_pages += run - zero;
 		pthread_mutex_unlock(&m->lock);
 		zero = 0;
+	}
+	return 0;
+}
+
+/* Sends the pages in todo, slot by slot, a piece at a time: with KVM's
+ * manual log and protect set (pre-copy, the guest running), each piece
+ * write-protected again just before it is sent. Counts them. All sent on
+ * return (the stage flushed): the pass's rate is measured on it. */
+static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, bool protect,
+		     uint64_t *pages)
+{
+	struct migration *m = &vm->mig;
+	struct vm_ram_slot s[VM_RAM_SLOTS];
+	unsigned int i, n = vm_ram_slots(vm, s);
+
+	for (i = 0; i < n; i++) {
+		uint64_t slot_pages = s[i].size / MIG_PAGE, at;
+
+		for (at = 0; at < slot_pages; at += PROTECT_PAGES) {
+			uint64_t k = slot_pages - at < PROTECT_PAGES ? slot_pages - at : PROTECT_PAGES;
+			uint64_t first = s[i].offset / MIG_PAGE + at;
+
+			if ((protect && m->manual_log && protect_again(vm, &s[i], at, k) < 0) ||
+			    send_range(vm, o, first, first + k, zeros_too, pages) < 0)
+				return -1;
+		}
 	}
 	if (mig_out_flush(o) < 0)
 		return -1;
@@ -251,7 +317,7 @@ static void *precopy_thread(void *arg)
 	if (vm->mem.size / MIG_PAGE % 64)
 		m->todo[words - 1] = (1ULL << (vm->mem.size / MIG_PAGE % 64)) - 1;
 	if (mig_send_header(&o, vm->ncpus, vm->mem.size, vm->mem.low_size) < 0 ||
-	    send_todo(vm, &o, false, &pages) < 0) {
+	    send_todo(vm, &o, false, true, &pages) < 0) {
 		precopy_failed(m, "sending RAM", errno);
 		goto out;
 	}
@@ -288,7 +354,7 @@ static void *precopy_thread(void *arg)
 		o.max_bw = __atomic_load_n(&m->params.max_bandwidth, __ATOMIC_RELAXED);
 		pass_start = t;
 		pass_sent = o.sent;
-		if (send_todo(vm, &o, true, &pages) < 0) {
+		if (send_todo(vm, &o, true, true, &pages) < 0) {
 			precopy_failed(m, "sending RAM", errno);
 			goto out;
 		}
@@ -383,7 +449,7 @@ static void complete_live(struct vm *vm)
 		error_set(&err, "reading the dirty log: %s", strerror(errno));
 		goto failed;
 	}
-	if (send_todo(vm, &o, true, &pages) < 0)
+	if (send_todo(vm, &o, true, false, &pages) < 0) /* paused: nothing to protect */
 		goto send_failed;
 	t_pages = monotonic_ms();
 	if (vm_sync_disks(vm, &err) < 0)

@@ -56,6 +56,7 @@ struct migration {
 	char uri[256];
 	uint64_t *todo;	   /* pages still to send, a bit per page */
 	uint64_t *scratch; /* KVM's log of one slot */
+	bool manual_log;   /* KVM's log is manual (kvm_dirty_log_manual) */
 	/* What query-migrate reports. */
 	uint64_t start_ms, setup_ms, total_ms, downtime_ms, expected_downtime_ms;
 	uint64_t transferred, precopy_bytes, downtime_bytes, remaining, ram_total;
