@@ -323,8 +323,11 @@ def live_run(kind, tmp, dirty):
     # vireo logs where its downtime went (pause, last pages, disks, state,
     # sending, the destination's word): kept with the run, so that an
     # outlier explains itself.
-    steps = re.search(r"downtime \d+ ms \(([^)]*)\)", g.vm.stderr.decode(errors="replace")
-                      if isinstance(g.vm.stderr, bytes) else g.vm.stderr)
+    log = g.vm.stderr.decode(errors="replace") if isinstance(g.vm.stderr, bytes) else g.vm.stderr
+    steps = re.search(r"downtime \d+ ms \(([^)]*)\)", log)
+    # And when its pre-copy passes ended (ms from the start, +the dirty
+    # log's sync): a pre-copy stall of the guest set beside them.
+    passes = re.search(r"passes ended at \(ms, \+sync\) ([^;]*);", log)
     d.ok("touch /tmp/hb-stop; sleep 0.2; echo answering")
     q2 = QMP(sock2)
     st = q2.cmd("query-status")["status"]
@@ -339,7 +342,8 @@ def live_run(kind, tmp, dirty):
             "hb_usual_ms": usual * 1e3, "gap_at": gap_at,
             "sent_mib": ram.get("transferred", 0) / MIB, "passes": ram.get("dirty-sync-count"),
             "throttle": seen["throttle"], "guest_rate": rate,
-            "downtime_steps": steps.group(1) if steps else None}
+            "downtime_steps": steps.group(1) if steps else None,
+            "passes_at": passes.group(1) if passes else None}
 
 
 def guarded(title, fn, *args):
@@ -376,7 +380,8 @@ def live_line(r):
                 r["hb_largest_ms"], r["hb_usual_ms"], r["sent_mib"], r["passes"], r["throttle"],
                 ", guest dirtying %.1f MiB/s" % r["guest_rate"]
                 if r["guest_rate"] is not None else "") +
-            ("; downtime's steps (ms): %s" % r["downtime_steps"] if r.get("downtime_steps") else ""))
+            ("; downtime's steps (ms): %s" % r["downtime_steps"] if r.get("downtime_steps") else "") +
+            ("; passes ended at (ms, +sync): %s" % r["passes_at"] if r.get("passes_at") else ""))
 
 
 def main():

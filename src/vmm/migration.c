@@ -321,14 +321,19 @@ static void *precopy_thread(void *arg)
 		precopy_failed(m, "sending RAM", errno);
 		goto out;
 	}
+	m->passes[0] = 0;
 	for (;;) {
 		uint64_t t = monotonic_ms(), elapsed = t - pass_start ? t - pass_start : 1;
 		uint64_t sent = o.sent - pass_sent, dirty, bw;
+		size_t used = strlen(m->passes);
 
 		if (sync_dirty(vm) < 0) {
 			precopy_failed(m, "reading the dirty log", errno);
 			goto out;
 		}
+		snprintf(m->passes + used, sizeof(m->passes) - used, "%s%llu+%llu",
+			 used ? ", " : "", (unsigned long long)(t - m->start_ms),
+			 (unsigned long long)(monotonic_ms() - t));
 		dirty = count_todo(vm);
 		bw = sent * 1000 / elapsed; /* bytes/s over the last pass */
 		pthread_mutex_lock(&m->lock);
@@ -489,9 +494,11 @@ static void complete_live(struct vm *vm)
 	pthread_mutex_unlock(&m->lock);
 	stop_tracking(vm);
 	vm->postmigrate = true;
-	log_info("migrated to %s: %llu MiB in %llu ms, downtime %llu ms (pause %llu, last %llu pages "
-		 "%llu, disks flushed %llu, state %llu, sent %llu, destination's word %llu)",
+	log_info("migrated to %s: %llu MiB in %llu ms, passes ended at (ms, +sync) %s; downtime "
+		 "%llu ms (pause %llu, last %llu pages %llu, disks flushed %llu, state %llu, sent "
+		 "%llu, destination's word %llu)",
 		 m->uri, (unsigned long long)(o.sent >> 20), (unsigned long long)m->total_ms,
+		 m->passes,
 		 (unsigned long long)m->downtime_ms, (unsigned long long)(t_paused - stop_at),
 		 (unsigned long long)pages, (unsigned long long)(t_pages - t_paused),
 		 (unsigned long long)(t_disks - t_pages), (unsigned long long)(t_state - t_disks),

@@ -57,6 +57,10 @@ struct migration {
 	uint64_t *todo;	   /* pages still to send, a bit per page */
 	uint64_t *scratch; /* KVM's log of one slot */
 	bool manual_log;   /* KVM's log is manual (kvm_dirty_log_manual) */
+	/* The pre-copy's passes, for the log line of a completed migration:
+	 * when each ended and how long its dirty-log sync took (ms from the
+	 * start), so that a stall of the guest can be put beside them. */
+	char passes[256];
 	/* What query-migrate reports. */
 	uint64_t start_ms, setup_ms, total_ms, downtime_ms, expected_downtime_ms;
 	uint64_t transferred, precopy_bytes, downtime_bytes, remaining, ram_total;
