@@ -112,6 +112,12 @@ static uint64_t count_todo(const struct vm *vm)
 	return c;
 }
 
+/* Whether page p is still to be sent. */
+static bool todo_has(const struct migration *m, uint64_t p)
+{
+	return m->todo[p / 64] >> (p % 64) & 1;
+}
+
 /* Pages protected again in KVM's manual log at a time, just before they
  * are sent (a multiple of 64, as KVM wants): 16 MiB. */
 #define PROTECT_PAGES 4096
@@ -121,14 +127,11 @@ static uint64_t count_todo(const struct vm *vm)
  * that a write from now on is in the next sync. */
 static int protect_again(struct vm *vm, const struct vm_ram_slot *sl, uint64_t first, uint64_t n)
 {
-	const uint64_t *todo = vm->mig.todo;
 	uint64_t mask[PROTECT_PAGES / 64] = { 0 }, base = sl->offset / MIG_PAGE, i;
 	bool any = false;
 
 	for (i = 0; i < n; i++) {
-		uint64_t p = base + first + i;
-
-		if (todo[p / 64] >> (p % 64) & 1) {
+		if (todo_has(&vm->mig, base + first + i)) {
 			mask[i / 64] |= 1ULL << (i % 64);
 			any = true;
 		}
@@ -153,11 +156,11 @@ static int send_range(struct vm *vm, struct mig_out *o, uint64_t first, uint64_t
 	while (p < end) {
 		uint64_t run = 0;
 
-		if (!(m->todo[p / 64] >> (p % 64) & 1)) {
+		if (!todo_has(m, p)) {
 			p++;
 			continue;
 		}
-		while (p + run < end && (m->todo[(p + run) / 64] >> ((p + run) % 64) & 1))
+		while (p + run < end && todo_has(m, p + run))
 			run++;
 		/* Cleared before the copy: a write during the send is in the
 		 * next sync. */

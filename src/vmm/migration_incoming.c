@@ -37,7 +37,12 @@ struct incoming {
 	unsigned int reads;
 };
 
-static bool signalled(int signal_fd);
+static bool signalled(int signal_fd)
+{
+	struct pollfd p = { .fd = signal_fd, .events = POLLIN };
+
+	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
+}
 
 /* Some bytes of the stream, up to n, into p: as many as have come, else
  * waits for some. 0 at the end of the stream, -1 on an error or a signal
@@ -97,13 +102,6 @@ static int incoming_read(void *ctx, void *buf, size_t n)
 		in->tail = (size_t)r;
 	}
 	return 0;
-}
-
-static bool signalled(int signal_fd)
-{
-	struct pollfd p = { .fd = signal_fd, .events = POLLIN };
-
-	return signal_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 /* The NICs tell the network they are here now. */
