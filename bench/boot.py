@@ -83,10 +83,15 @@ def run_once(cmd, env=None):
 
 
 def boot_path(stats):
-    """The boot path vireo reports in --stats-json, or None (older vireo)."""
+    """What vireo reports in --stats-json: its boot path (None from an
+    older vireo), the guest pages it backed, and its own start-up in
+    seconds (from its set-up's start to the first KVM_RUN; None from an
+    older vireo)."""
     with open(stats) as f:
         s = json.load(f)
-    return s.get("boot_path"), s.get("guest_resident_bytes")
+    startup = s.get("startup_us")
+    return (s.get("boot_path"), s.get("guest_resident_bytes"),
+            startup / 1e6 if startup else None)
 
 
 def main():
@@ -144,10 +149,13 @@ def main():
                 res = {"marker": r[0], "exit": r[1], "rss": r[2]}
                 extra = ""
                 if label.startswith("vireo"):
-                    path, guest = boot_path(stats)
+                    path, guest, startup = boot_path(stats)
                     paths[label].append(path)
                     res["own"] = r[2] - guest
                     extra = " boot path %s" % path
+                    if startup is not None:
+                        res["startup"] = startup
+                        extra += ", start-up %.3fs" % startup
                 runs.add(label, res)
                 print("run %d %-13s marker %6.3fs exit %6.3fs peak RSS %6.1f MiB status %d%s" %
                       (i + 1, label, r[0], r[1], r[2] / 2**20, r[3], extra), flush=True)
@@ -167,6 +175,13 @@ def main():
             for l in labels))).rstrip())
     own = Measure([r["own"] / 2**20 for r in runs.ok["vireo"]], len(runs.bad["vireo"]))
     print("%-20s %s" % ("vireo own mem, MiB", own.cell("%.2f")))
+    # The VMM's own part of the time to marker: the rest is the guest's.
+    for l in ("vireo", "vireo-nocache"):
+        startups = [r["startup"] for r in runs.ok[l] if "startup" in r]
+        if startups:
+            print("%-20s %s (set-up to the first KVM_RUN; the rest of the time to marker is "
+                  "the guest's)" % ("%s start-up, s" % l,
+                                   Measure(startups, len(runs.bad[l])).cell("%.3f")))
     print("vireo first boot     %s (includes decompressing the kernel into the cache, when it "
           "was not there)" % ("%.3fs" % first[0] if first else "failed"))
 

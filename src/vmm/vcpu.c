@@ -12,6 +12,7 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "vmm/vm.h"
@@ -260,7 +261,12 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (vm_stop_reason(v->vm) == VM_RUNNING) {
-		int r = ioctl(v->fd, KVM_RUN, 0), e = errno;
+		int r, e;
+
+		if (!v->first_run_ns)
+			__atomic_store_n(&v->first_run_ns, monotonic_ns(), __ATOMIC_RELAXED);
+		r = ioctl(v->fd, KVM_RUN, 0);
+		e = errno;
 
 		/* Writes KVM recorded reach their devices before anything
 		 * else this exit brings: the guest's order. Also before a

@@ -13,6 +13,7 @@
 
 #include "arch/x86/layout.h"
 #include "kvm/stats.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "hw/acpi_pm.h"
 #include "qmp/qmp_server.h"
@@ -156,6 +157,7 @@ static int coalesce_mmio(void *ctx, uint64_t addr, uint64_t len, bool add)
 
 void vm_init(struct vm *vm, const struct vm_options *o)
 {
+	vm->setup_started_ns = monotonic_ns();
 	vm->opts = o;
 	vm->vm_stats_fd = -1;
 	vm->wake_fd = -1;
@@ -453,6 +455,8 @@ static const char *stop_reason_name(int r)
 
 int vm_stats_to(struct vm *vm, FILE *f)
 {
+	uint64_t first_run = vm->vcpus ? __atomic_load_n(&vm->vcpus[0].first_run_ns, __ATOMIC_RELAXED)
+				       : 0;
 	struct device *d;
 	struct jsonw j;
 	unsigned int i;
@@ -466,6 +470,11 @@ int vm_stats_to(struct vm *vm, FILE *f)
 	jsonw_string(&j, "boot_path_detail", vm->boot_path_detail);
 	jsonw_uint(&j, "memory_bytes", vm->mem.size);
 	jsonw_uint(&j, "system_resets", vm->resets);
+	/* Vireo's own part of a boot: from the start of the set-up (the
+	 * command line parsed) to vCPU 0 entering KVM_RUN for the first time
+	 * (devices, backends, guest memory, the kernel loaded). With -S or
+	 * --incoming it includes the wait for cont; 0 if it never ran. */
+	jsonw_uint(&j, "startup_us", first_run ? (first_run - vm->setup_started_ns) / 1000 : 0);
 	/* Guest writes KVM recorded instead of exiting to userspace, later
 	 * replayed to their devices (kvm/coalesced.h); the devices' own
 	 * counters below count them as accesses like any. */

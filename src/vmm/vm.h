@@ -65,6 +65,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	int started;
+	/* When its first KVM_RUN was entered (monotonic ns); 0 before. */
+	uint64_t first_run_ns;
 	/* Exits that reached userspace, by kind. */
 	uint64_t io_exits, mmio_exits, other_exits;
 	/* Set by vcpus_throttle(): sleep this long at the next kick. */
@@ -107,6 +109,9 @@ struct vm {
 	/* Interrupt controllers and PIT as created: what a reset puts back. */
 	struct kvm_irqchips_state irqchips_at_reset;
 	unsigned int resets; /* system resets done */
+	/* When vm_init() began the set-up (monotonic ns): with vCPU 0's
+	 * first_run_ns, Vireo's own part of a boot. */
+	uint64_t setup_started_ns;
 	/* How the kernel was loaded (struct linux_image), for --stats-json. */
 	const char *boot_path, *boot_path_detail;
 	/* Where console input goes: the UART, or the virtio console. Returns

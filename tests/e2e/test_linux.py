@@ -150,6 +150,7 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False):
         finally:
             vm.kill()
         check(status == 0, "exit status %d; stderr %r" % (status, vm.stderr))
+        wall_us = (time.time() - host_time) * 1e6
         want_reason = "reset" if ending.startswith("reboot") else "poweroff"
         stats = json.load(open(stats_path))
     check(stats["exit_reason"] == want_reason, "exit_reason %s" % stats["exit_reason"])
@@ -162,11 +163,13 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False):
           "boot_path %s (%s), expected %s (%s)" % (stats["boot_path"], stats["boot_path_detail"],
                                                   path, " or ".join(details)))
     check(len(stats["vcpus"]) == cpus, "stats for %d vCPUs" % len(stats["vcpus"]))
+    check(0 < stats["startup_us"] < wall_us, "startup_us %r, the run took %.0f us" % (
+        stats["startup_us"], wall_us))
     exits = sum(v["kvm"]["exits"] for v in stats["vcpus"])
     check(exits > 0 and stats["devices"]["uart8250@0x3f8"]["exits"] > 0, "no exits counted")
-    return "%d vCPUs, %d MiB, '%s' -> %s, %d KVM exits; kernel: %s (%s)%s" % (
+    return "%d vCPUs, %d MiB, '%s' -> %s, %d KVM exits; kernel: %s (%s), start-up %.0f ms%s" % (
         cpus, memory_mib, ending, want_reason, exits, stats["boot_path"],
-        stats["boot_path_detail"], high_detail)
+        stats["boot_path_detail"], stats["startup_us"] / 1e3, high_detail)
 
 
 def test_shell_command_and_devices():
