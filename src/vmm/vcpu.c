@@ -263,7 +263,9 @@ static void *vcpu_thread(void *arg)
 	while (vm_stop_reason(v->vm) == VM_RUNNING) {
 		int r, e;
 
-		if (!v->first_run_ns)
+		/* The first KVM_RUN that enters the guest: under -S the
+		 * first ones return at once (immediate_exit) until cont. */
+		if (!v->first_run_ns && !__atomic_load_n(&v->run->immediate_exit, __ATOMIC_RELAXED))
 			__atomic_store_n(&v->first_run_ns, monotonic_ns(), __ATOMIC_RELAXED);
 		r = ioctl(v->fd, KVM_RUN, 0);
 		e = errno;

@@ -471,9 +471,10 @@ int vm_stats_to(struct vm *vm, FILE *f)
 	jsonw_uint(&j, "memory_bytes", vm->mem.size);
 	jsonw_uint(&j, "system_resets", vm->resets);
 	/* Vireo's own part of a boot: from the start of the set-up (the
-	 * command line parsed) to vCPU 0 entering KVM_RUN for the first time
+	 * command line parsed) to vCPU 0 first entering KVM_RUN to run the guest
 	 * (devices, backends, guest memory, the kernel loaded). With -S or
-	 * --incoming it includes the wait for cont; 0 if it never ran. */
+	 * --incoming it includes the wait (for cont, for the state); 0 if the
+	 * guest never ran. */
 	jsonw_uint(&j, "startup_us", first_run ? (first_run - vm->setup_started_ns) / 1000 : 0);
 	/* Guest writes KVM recorded instead of exiting to userspace, later
 	 * replayed to their devices (kvm/coalesced.h); the devices' own

@@ -65,7 +65,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	int started;
-	/* When its first KVM_RUN was entered (monotonic ns); 0 before. */
+	/* When it first entered KVM_RUN to run the guest (monotonic ns); 0
+	 * before. */
 	uint64_t first_run_ns;
 	/* Exits that reached userspace, by kind. */
 	uint64_t io_exits, mmio_exits, other_exits;

@@ -108,6 +108,25 @@ def test_guest_reboot_resets_in_place():
     check(ev["data"]["reason"] == "host-qmp-quit", "SHUTDOWN %r" % ev)
 
 
+def test_start_paused_startup_counts_the_wait():
+    """-S: no guest instruction runs before cont, so Vireo's start-up
+    (--stats-json's startup_us, up to the guest's first KVM_RUN) is not
+    reported yet, and once cont came it includes the wait."""
+    vm, path = start("echo", "-S")
+    q = QMP(path)
+    check(q.cmd("query-status")["status"] == "prelaunch", "not in prelaunch")
+    time.sleep(1.0)
+    startup = q.cmd("query-vireo-stats")["startup_us"]
+    check(startup == 0, "startup_us %r before the guest ran" % startup)
+    q.cmd("cont")
+    echo_round(vm, "after-cont")
+    startup = q.cmd("query-vireo-stats")["startup_us"]
+    check(startup >= 1000000, "startup_us %r: the 1 s before cont left out" % startup)
+    vm.send("q")
+    check(vm.wait(30) == 0, "exit status")
+    return "start-up %.2f s with the wait" % (startup / 1e6)
+
+
 def test_quit_while_paused():
     vm, path = start("spin", "--cpus", "2")
     q = QMP(path)
@@ -242,6 +261,8 @@ def main():
         s.run("qmp: --reboot reset: the guest's reboots reset it in place, quit still ends it",
               test_guest_reboot_resets_in_place)
         s.run("qmp: quit while paused (2 vCPUs)", test_quit_while_paused)
+        s.run("qmp: -S: start-up reported once the guest ran, the wait included",
+              test_start_paused_startup_counts_the_wait)
         s.run("qmp: wait=on starts the guest when a client connects", test_wait_on_holds_the_start)
         s.run("qmp: query-cpus-fast/-block/-pci/-commands/-vireo-stats", test_queries, tmp)
         s.run("qmp: misbehaving clients, a flood, socat; the VM goes on", test_bad_clients)
