@@ -82,7 +82,7 @@ def run_once(cmd, env=None):
     return t_marker, t_exit, usage.ru_maxrss * 1024, code
 
 
-def boot_path(stats):
+def vireo_stats(stats):
     """What vireo reports in --stats-json: its boot path (None from an
     older vireo), the guest pages it backed, and its own start-up in
     seconds (from its set-up's start to the first KVM_RUN; None from an
@@ -149,7 +149,7 @@ def main():
                 res = {"marker": r[0], "exit": r[1], "rss": r[2]}
                 extra = ""
                 if label.startswith("vireo"):
-                    path, guest, startup = boot_path(stats)
+                    path, guest, startup = vireo_stats(stats)
                     paths[label].append(path)
                     res["own"] = r[2] - guest
                     extra = " boot path %s" % path
