@@ -38,12 +38,16 @@ runs and spread, ratios vireo/QEMU, and the targets.
              started once it listens), downtime-limit 300 ms, max-bandwidth
              128 MiB/s and auto-converge on for both (vireo's defaults;
              QEMU's but for auto-converge, off by default there), idle (a
-             console heartbeat only) and while the guest rewrites 16 MiB of
-             random bytes in /tmp every 100 ms or so (dd from a 16 MiB
-             random file, then usleep 100000: random, not zeros, which both
-             VMMs would send as zero-page markers; the guest's rate is
-             measured over 3 s before the migration). The guest prints HB<n>
-             to its console every 20 ms; a thread timestamps each line as it
+             console heartbeat only) and while the guest rewrites a 16 MiB
+             buffer of random bytes at 100 MiB/s, paced every 10 ms
+             (guest/progs/dirtier.c: random, not zeros, which both VMMs would
+             send as zero-page markers, and changed every pass; the rate the
+             guest got is measured over 3 s before the migration). The guest
+             prints HB<n> to its console every 20 ms (guest/progs/heartbeat.c;
+             neither program forks: busybox's sh forked for every usleep and
+             dd of the shell loops these replaced, a burst of page faults
+             each under the dirty log, so their gaps could measure the shell
+             as much as the VMM); a thread timestamps each line as it
              arrives from either process (tests/e2e/test_migrate_linux.py's
              Console), and the beats must be continuous (no number lost or
              repeated). The downtime seen from outside (guest clocks stop
@@ -92,8 +96,19 @@ MAX_BANDWIDTH = 128 * MIB  # bytes/s: the same
 UNLIMITED = 1 << 50        # bytes/s: "no limit" for a save to a file
 LIVE_TIMEOUT = 240         # s: a live migration that has not completed by then failed
 SNAP_SIZES = (("256M", 256), ("512M", 512), ("1G", 1024))
-DIRTY_CMD = ("(n=0; while :; do dd if=/tmp/pattern of=/tmp/dirty bs=1M count=16 conv=notrunc "
-             "2>/dev/null; n=$((n+1)); echo $n $n >/tmp/dn; usleep 100000; done) >/dev/null 2>&1")
+DIRTY_MIB, DIRTY_RATE = 16, 100  # MiB rewritten, MiB/s
+DIRTY_CMD = "/usr/bin/vireo-dirtier %d %d /tmp/dn </dev/null >/dev/null 2>/tmp/dirtier.err" % (
+    DIRTY_MIB, DIRTY_RATE)
+# --shell-workload: the shell loops the programs replaced, kept because a
+# guest that forks is a workload too, and the pre-copy stall depends on it
+# (README, Snapshots and live migration): a beat forks usleep, a pass forks
+# dd and usleep (about 75 MiB/s here, at whatever rate the shell gets).
+SHELL_HEARTBEAT = "i=0; while [ ! -e /tmp/hb-stop ]; do i=$((i+1)); echo HB$i; usleep 20000; done"
+SHELL_DIRTY_CMD = ("(dd if=/dev/urandom of=/tmp/pattern bs=1M count=%d 2>/dev/null; n=0; "
+                   "while :; do dd if=/tmp/pattern of=/tmp/dirty bs=1M count=%d conv=notrunc "
+                   "2>/dev/null; n=$((n+1)); echo $n $n >/tmp/dn; "
+                   "usleep 100000; done) </dev/null >/dev/null 2>/tmp/dirtier.err" % (
+                       DIRTY_MIB, DIRTY_MIB))
 
 
 def qmp_path(tmp, tag):
@@ -241,14 +256,21 @@ class TaggedConsole(Console):
 
 
 def dirty_passes(g):
-    """How many times the dirtier has rewritten its 16 MiB, and when."""
-    # The loop rewrites the file, and busybox's read reads a byte at a
-    # time: it can get a prefix ("1" of "12 12"); only a line whose two
-    # fields agree is whole (tests/e2e/vm.py, start_counter).
-    out = g.ok(vmmod.read_whole("/tmp/dn") + '; echo DN=$c', 60)
+    """How many times the dirtier has rewritten its buffer, and when."""
+    # The program renames a whole "N N" line into place; the shell loop
+    # rewrites the file, which a read can catch half written: a line is
+    # whole when its two fields agree. Waited for 30 s at most in the
+    # guest: three times the shell loop never wrote its first count in 60
+    # s, a vCPU idle, and no evidence was left; now the guest says what it
+    # had (its processes, the dirtier's errors).
+    out = g.ok("w=0; while { ! read -r c d </tmp/dn || [ \"$c\" != \"$d\" ]; } 2>/dev/null && "
+               "[ $w -lt 3000 ]; do w=$((w+1)); usleep 10000; done; "
+               "if [ -n \"$c\" ] && [ \"$c\" = \"$d\" ]; then echo DN=$c; "
+               "else echo DIRTIER-SILENT; ps; "
+               "cat /tmp/dirtier.err /proc/loadavg; ls -l /tmp; fi", 60)
     m = re.search(r"DN=(\d+)", out)
     if not m:
-        raise RuntimeError("the dirtier's count: %r" % out[-300:])
+        raise RuntimeError("the dirtier wrote no count in 30 s; the guest: %r" % out[-3000:])
     return int(m.group(1)), time.monotonic()
 
 
@@ -259,7 +281,6 @@ def live_run(kind, tmp, dirty):
     q = QMP(sock)
     rate = None
     if dirty:
-        g.ok("dd if=/dev/urandom of=/tmp/pattern bs=1M count=16 2>/dev/null")
         g.detach(DIRTY_CMD)
         # The guest's own rate, over 3 s before the heartbeat starts (the
         # shell's output would take beats from the console's record).
@@ -268,7 +289,7 @@ def live_run(kind, tmp, dirty):
         n1, t_n1 = dirty_passes(g)
         if n1 <= n0:
             raise RuntimeError("the dirtier did not run: %d passes before, %d after" % (n0, n1))
-        rate = (n1 - n0) * 16 / (t_n1 - t_n0)
+        rate = (n1 - n0) * DIRTY_MIB / (t_n1 - t_n0)
     console = TaggedConsole()
     g.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
     until = time.monotonic() + 2
@@ -390,7 +411,13 @@ def main():
     ap.add_argument("--only", default="",
                     help="comma-separated scenarios: snap256, snap512, snap1g, idle, dirty "
                          "(default: all)")
+    ap.add_argument("--shell-workload", action="store_true",
+                    help="live migration: the guest's heartbeat and dirtier as shell loops "
+                         "that fork (busybox usleep, dd) instead of guest/progs' programs")
     args = ap.parse_args()
+    global HEARTBEAT, DIRTY_CMD
+    if args.shell_workload:
+        HEARTBEAT, DIRTY_CMD = SHELL_HEARTBEAT, SHELL_DIRTY_CMD
     labels = ["vireo", "qemu"]
     scenarios = [("snap%s" % ("1g" if mib == 1024 else mib),
                   "snapshot+restore %s" % ("1 GiB" if mib == 1024 else "%d MiB" % mib),
@@ -438,6 +465,10 @@ def main():
     print("\nmigration benchmark: %d runs each (order flipped every run), %s, %s; %.0f s" % (
         args.runs, "inside the nested host" if os.environ.get("VIREO_NESTED")
         else "on this host's KVM", qemu_version, time.monotonic() - t_start))
+    print("live migration's guest workload: %s" % (
+        "shell loops that fork (--shell-workload)" if args.shell_workload
+        else "guest/progs' heartbeat and dirtier (%d MiB at %d MiB/s), no fork" % (
+            DIRTY_MIB, DIRTY_RATE)))
     print(LEGEND)
     head = "%-42s %-36s %s" % ("", "vireo", "qemu")
 

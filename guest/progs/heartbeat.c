@@ -4,8 +4,8 @@
  * Why a program and not the shell loop the tests used ("echo HB$i; usleep
  * 20000"): busybox's sh forks for every usleep, and a fork write-faults the
  * pages it shares with the child. During a live migration those pages are
- * write-protected by the dirty log, so the shell loop's beats measured the
- * guest's page faults as much as whether its vCPU ran. This loop only
+ * write-protected by the dirty log, so the shell loop's gaps could measure
+ * the guest's page faults as much as whether its vCPU ran. This loop only
  * writes a line and sleeps: a gap between two beats is time the guest did
  * not run (or could not reach its console). */
 #include <errno.h>
