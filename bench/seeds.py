@@ -41,6 +41,12 @@ measurement, divided by the operations the guest counted meanwhile
 (/sys/block/X/stat, the NIC's packet and byte counters, frames). TCG
 has no KVM: no exits to count, said so in the tables.
 
+--irq-spacing (net) also traces the NIC's interrupts in the guest (tracefs,
+irq_handler_entry on the NIC's lines) during each iperf3 direction and
+prints how many there were and the gaps between them by size: whether an
+interrupt throttle (the e1000's ITR; QEMU's 128 us floor on it) could have
+acted at all.
+
 TCG inside the nested host is an emulator inside an emulator: its
 workloads are kept tiny and its absolute figures are distorted far more
 than the others (themselves those of a machine emulated by QEMU TCG:
@@ -201,6 +207,8 @@ def run_net(config, args):
             NET_HOST, NET_HOST), 60 * slow)
         if coalesce:
             g.ok("ethtool -C eth0 %s" % args.coalesce)
+        if args.irq_spacing:
+            irq_trace_setup(g)
         stats = "/sys/class/net/eth0/statistics/"
         nic_cmd = "cat %srx_bytes %stx_bytes %srx_packets %stx_packets" % ((stats,) * 4)
 
@@ -230,6 +238,9 @@ def run_net(config, args):
                 # transmit, config), to say which queue's they are.
                 irqs = "grep -E 'virtio|eth0' /proc/interrupts"
                 cmd = "%s > /tmp/i0; %s; %s > /tmp/i1" % (irqs, cmd, irqs)
+            if args.irq_spacing:
+                ev = "%s/events/irq/irq_handler_entry/enable" % TRACEFS
+                cmd = "echo > %s/trace; echo 1 > %s; %s; echo 0 > %s" % (TRACEFS, ev, cmd, ev)
             base = console_cost(g, cmd, 60 * slow)
             for attempt in range(3):
                 before = g.kvm_counters()
@@ -256,6 +267,8 @@ def run_net(config, args):
                          "exits_per_pkt": per(k, ("exits",), packets),
                          "uexits_per_pkt": per(k, USER, packets),
                          "reasons": reasons(k, mb), "per": "MB"}
+            if args.irq_spacing:
+                res[name]["irq_spacing"] = irq_gaps(g)
             if args.exit_reasons:
                 res[name]["reasons"].update(
                     ("irq:" + name_, v / mb) for name_, v in nic_irqs(g.ok("cat /tmp/i0"),
@@ -264,6 +277,47 @@ def run_net(config, args):
     finally:
         g.close()
     return res
+
+
+# --irq-spacing: the NIC's interrupts as the guest handles them, traced in
+# the guest (tracefs, irq_handler_entry filtered on the NIC's lines: eth0's
+# for the e1000, virtio-net's queue vectors), and the gaps between them
+# counted by size: whether any interrupt throttle (the e1000's ITR, QEMU's
+# 128 us floor on it) could have acted at all.
+TRACEFS = "/sys/kernel/tracing"
+IRQ_GAP_BOUNDS_US = (64, 128, 256, 1000, 5000)
+IRQ_GAPS_AWK = (
+    "awk '/irq_handler_entry/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\\.[0-9]+:$/) "
+    "{ t = substr($i, 1, length($i) - 1) + 0; break } "
+    "if (n++) { d = (t - p) * 1e6; k = 0; "
+    + "".join("if (d >= %d) k = %d; " % (b, i + 1) for i, b in enumerate(IRQ_GAP_BOUNDS_US))
+    + "c[k]++ } p = t } END { printf \"IRQGAPS %d\", n; for (k = 0; k <= "
+    + str(len(IRQ_GAP_BOUNDS_US))
+    + "; k++) printf \" %d\", c[k]; print \"\" }' " + TRACEFS + "/trace")
+
+
+def irq_trace_setup(g):
+    """tracefs in the guest, its irq_handler_entry event filtered on the
+    NIC's interrupt lines; returns them."""
+    irqs = g.ok("awk '/eth0|virtio[0-9]+-(input|output)/ { sub(\":\", \"\", $1); print $1 }' "
+                "/proc/interrupts").split()
+    if not irqs:
+        raise RuntimeError("--irq-spacing: no NIC interrupt line in /proc/interrupts")
+    g.ok("mount -t tracefs nodev %s 2>/dev/null; echo '%s' > %s/events/irq/irq_handler_entry/filter"
+         " && echo 8192 > %s/buffer_size_kb" % (
+             TRACEFS, " || ".join("irq == %s" % i for i in irqs), TRACEFS, TRACEFS))
+    return irqs
+
+
+def irq_gaps(g):
+    """The traced interrupts' count and gaps by size (IRQ_GAP_BOUNDS_US)."""
+    out = g.ok(IRQ_GAPS_AWK, 120)
+    w = [l for l in out.splitlines() if l.startswith("IRQGAPS")][0].split()[1:]
+    n, counts = int(w[0]), [int(x) for x in w[1:]]
+    names = ["<%dus" % IRQ_GAP_BOUNDS_US[0]] + [
+        "%d-%dus" % (a, b) for a, b in zip(IRQ_GAP_BOUNDS_US, IRQ_GAP_BOUNDS_US[1:])] + [
+        ">=%dus" % IRQ_GAP_BOUNDS_US[-1]]
+    return {"irqs": n, "gaps": dict(zip(names, counts))}
 
 
 def nic_irqs(before, after):
@@ -275,12 +329,18 @@ def nic_irqs(before, after):
 
 def net_line(res):
     p = res["ping"]
-    return "%-10s ping %s us (%d/%d in %.1fs) %s exits/ping | %s" % (
+    line = "%-10s ping %s us (%d/%d in %.1fs) %s exits/ping | %s" % (
         res["driver"], fmt(p["rtt_us"], "%.0f"), p["answered"], p["sent"], p["seconds"],
         fmt(p["exits_per_ping"], "%.1f"), " | ".join(
             "%s %7.1f Mbit/s %s exits/MB %s exits/pkt" % (
                 d, res[d]["mbps"], fmt(res[d]["exits_per_mb"], "%.1f"),
                 fmt(res[d]["exits_per_pkt"], "%.2f")) for d in ("guest->host", "host->guest")))
+    for d in ("guest->host", "host->guest"):
+        sp = res[d].get("irq_spacing")
+        if sp:
+            line += "\n    %s: %d NIC interrupts, gaps %s" % (d, sp["irqs"], " ".join(
+                "%s %d" % kv for kv in sp["gaps"].items()))
+    return line
 
 
 class NetHost:
@@ -532,6 +592,9 @@ def main():
     ap.add_argument("--exit-reasons", action="store_true",
                     help="also break every KVM exit count down by exit reason and MSR (trace "
                     "histograms: a little slower, for finding what an exit count is made of)")
+    ap.add_argument("--irq-spacing", action="store_true",
+                    help="net: also trace the NIC's interrupts in the guest and count the gaps "
+                    "between them by size (could an interrupt throttle have acted?)")
     ap.add_argument("--charts", default=os.path.join(ROOT, "bench", "results"),
                     help="directory for the PNG charts and seeds.json")
     args = ap.parse_args()
