@@ -30,6 +30,7 @@ void migration_init(struct migration *m)
 		.downtime_limit_ms = 300,
 		.max_bandwidth = 128ULL << 20,
 		.auto_converge = true,
+		.events = true,
 		.throttle_initial = 20,
 		.throttle_increment = 10,
 		.max_throttle = 99,
@@ -38,7 +39,8 @@ void migration_init(struct migration *m)
 
 static void event(struct vm *vm, const char *status)
 {
-	vm_qmp_event(vm, "MIGRATION", json_pack("{s:s}", "status", status));
+	if (__atomic_load_n(&vm->mig.params.events, __ATOMIC_RELAXED))
+		vm_qmp_event(vm, "MIGRATION", json_pack("{s:s}", "status", status));
 }
 
 static void set_status(struct vm *vm, const char *status)

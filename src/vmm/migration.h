@@ -36,6 +36,7 @@ struct migration_params {
 	uint64_t downtime_limit_ms; /* QEMU's downtime-limit: 300 */
 	uint64_t max_bandwidth;	    /* bytes/s, QEMU's max-bandwidth: 128 MiB/s */
 	bool auto_converge;	    /* on here; a capability off by default in QEMU */
+	bool events;		    /* MIGRATION events: on here, off by default in QEMU */
 	unsigned int throttle_initial, throttle_increment, max_throttle; /* % */
 };
 

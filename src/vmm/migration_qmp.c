@@ -61,8 +61,9 @@ json_t *migration_params_json(struct vm *vm)
 
 json_t *migration_caps_json(struct vm *vm)
 {
-	return json_pack("[{s:s,s:b}]", "capability", "auto-converge", "state",
-			 vm->mig.params.auto_converge);
+	return json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "auto-converge", "state",
+			 vm->mig.params.auto_converge, "capability", "events", "state",
+			 vm->mig.params.events);
 }
 
 static bool busy(const struct migration *m)
@@ -118,7 +119,7 @@ int migration_set_params(struct vm *vm, json_t *args, struct error *err)
 
 int migration_set_caps(struct vm *vm, json_t *caps, struct error *err)
 {
-	bool ac = vm->mig.params.auto_converge;
+	bool ac = vm->mig.params.auto_converge, ev = vm->mig.params.events;
 	size_t i;
 	json_t *c;
 
@@ -130,13 +131,17 @@ int migration_set_caps(struct vm *vm, json_t *caps, struct error *err)
 		if (!json_is_string(name) || !json_is_boolean(state) || json_object_size(c) != 2)
 			return error_set(err, "capabilities: each is {\"capability\": NAME, "
 					 "\"state\": BOOL}");
-		if (strcmp(json_string_value(name), "auto-converge"))
+		if (!strcmp(json_string_value(name), "auto-converge"))
+			ac = json_is_true(state);
+		else if (!strcmp(json_string_value(name), "events"))
+			ev = json_is_true(state); /* what libvirt sets before it migrates */
+		else
 			return error_set(err, "Capability '%s' is not supported by Vireo",
 					 json_string_value(name));
-		ac = json_is_true(state);
 	}
 	if (busy(&vm->mig))
 		return error_set(err, "There's a migration process in progress");
 	vm->mig.params.auto_converge = ac;
+	__atomic_store_n(&vm->mig.params.events, ev, __ATOMIC_RELAXED);
 	return 0;
 }

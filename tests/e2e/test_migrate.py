@@ -137,9 +137,18 @@ def test_disk_handover(tmp):
     count_to(src, 1, 0)
     # The destination opens the image the source holds, and waits.
     dst, port = destination("--disk", "path=" + disk)
+    # And QEMU's "events" capability (libvirt sets it): on by default here,
+    # off in QEMU; off, the migration sends no MIGRATION event.
+    caps = {c["capability"]: c["state"] for c in q.cmd("query-migrate-capabilities")}
+    check(caps == {"auto-converge": True, "events": True}, "capabilities %r" % caps)
+    q.cmd("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": False}]})
+    caps = {c["capability"]: c["state"] for c in q.cmd("query-migrate-capabilities")}
+    check(caps == {"auto-converge": True, "events": False}, "capabilities %r" % caps)
     q.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
     info = wait_migration(q)
     check(info["status"] == "completed", "query-migrate %r" % info)
+    check(not [e for e in q.events if e["event"] == "MIGRATION"],
+          "MIGRATION events with the capability off: %r" % q.events)
     count_to(dst, 1, 1)
     # The image is the destination's now: the source may not run on it.
     reply = q.execute("cont")
