@@ -12,6 +12,7 @@ void guest_mem_layout(struct guest_mem *m, uint64_t size)
 	m->size = size;
 	m->low_size = size < LOW_RAM_END ? size : LOW_RAM_END;
 	m->written = NULL;
+	m->tracking = false;
 }
 
 #define HUGE_PAGE_SIZE (2ULL << 20)
@@ -47,6 +48,8 @@ int guest_mem_map(struct guest_mem *m, uint64_t size)
 void guest_mem_unmap(struct guest_mem *m)
 {
 	guest_mem_track_writes_stop(m);
+	free(m->written);
+	m->written = NULL;
 	if (m->host)
 		munmap(m->host, m->size);
 	m->host = NULL;
@@ -102,39 +105,45 @@ size_t guest_mem_bitmap_words(const struct guest_mem *m)
 
 int guest_mem_track_writes_start(struct guest_mem *m)
 {
-	if (m->written)
+	size_t i, n = guest_mem_bitmap_words(m);
+
+	if (guest_mem_tracking(m))
 		return 0;
-	m->written = calloc(guest_mem_bitmap_words(m), sizeof(uint64_t));
-	return m->written ? 0 : -1;
+	if (!m->written && !(m->written = calloc(n, sizeof(uint64_t))))
+		return -1;
+	/* Marks left from a migration before: a page sent once more. */
+	for (i = 0; i < n; i++)
+		__atomic_store_n(&m->written[i], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->tracking, true, __ATOMIC_RELEASE);
+	return 0;
 }
 
 void guest_mem_track_writes_stop(struct guest_mem *m)
 {
-	free(m->written);
-	m->written = NULL;
+	__atomic_store_n(&m->tracking, false, __ATOMIC_RELEASE);
 }
 
 void guest_mem_mark_written(const struct guest_mem *m, const void *host, size_t len)
 {
-	uint64_t *bits = __atomic_load_n(&m->written, __ATOMIC_ACQUIRE);
+	uint64_t *bits = m->written;
 	uintptr_t p = (uintptr_t)host, base = (uintptr_t)m->host;
 	uint64_t first, last, i;
 
-	if (!bits || !len || p < base || p - base >= m->size)
+	if (!guest_mem_tracking(m) || !len || p < base || p - base >= m->size)
 		return;
 	first = (p - base) >> GUEST_PAGE_SHIFT;
 	last = (p - base + len - 1) >> GUEST_PAGE_SHIFT;
 	if (last >= m->size >> GUEST_PAGE_SHIFT)
 		last = (m->size >> GUEST_PAGE_SHIFT) - 1;
 	for (i = first; i <= last; i++)
-		__atomic_fetch_or(&bits[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+		__atomic_fetch_or(&bits[i / 64], 1ULL << (i % 64), __ATOMIC_RELEASE);
 }
 
 void guest_mem_take_written(const struct guest_mem *m, uint64_t *bitmap)
 {
 	size_t i, n = guest_mem_bitmap_words(m);
 
-	if (!m->written)
+	if (!guest_mem_tracking(m))
 		return;
 	for (i = 0; i < n; i++)
 		bitmap[i] |= __atomic_exchange_n(&m->written[i], 0, __ATOMIC_ACQ_REL);

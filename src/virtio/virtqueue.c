@@ -227,17 +227,23 @@ static void mark_chain_written(struct virtq *q, uint16_t head)
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem *u = &q->used->ring[q->used_idx & (q->size - 1)];
+	bool tracking = guest_mem_tracking(q->mem);
 
-	if (q->mem->written) {
+	/* Every page is marked after its write, never before: a migration
+	 * that took the marks between a mark and its write would send the
+	 * page without the write and never see it again. The chain's
+	 * buffers are written by now; they are walked before the used
+	 * index is published, after which the driver may reuse the
+	 * descriptors. */
+	if (tracking)
 		mark_chain_written(q, head);
-		mark_used_ring(q);
-	}
-
 	__atomic_store_n(&u->id, (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
 	q->used_idx++;
 	/* Release: the element is visible before the index that covers it. */
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	if (tracking)
+		mark_used_ring(q);
 }
 
 bool virtq_should_notify(struct virtq *q)
