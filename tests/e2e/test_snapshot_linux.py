@@ -82,6 +82,20 @@ class CanStream(threading.Thread):
         subprocess.run(["ip", "link", "del", self.dev], capture_output=True)
 
 
+# The guest's candump: -d reports frames its socket dropped ("DROPCOUNT:
+# ... (total drops N)"), which the test must tell from frames the device
+# lost; -r, a receive buffer large enough that it should not.
+GUEST_CANDUMP = "candump -d -r 16000000 -L can0 > /tmp/rx.txt 2>&1"
+
+
+def guest_can_drops(sh):
+    """Frames the guest lost after the device had given them to it: its
+    candump socket's drops and can0's rx_dropped (candump stopped)."""
+    out = sh.ok("grep -o 'total drops [0-9]*' /tmp/rx.txt | tail -n 1; "
+                "cat /sys/class/net/can0/statistics/rx_dropped").split()
+    return (int(out[2]) if len(out) == 4 else 0), int(out[-1])
+
+
 def can_received(sh):
     """Stops the guest's candump; the sequence numbers it received."""
     sh.ok("p=$(pidof candump); kill $p; while [ -e /proc/$p ] && "
@@ -90,25 +104,30 @@ def can_received(sh):
                                           for l in sh.ok("cat /tmp/rx.txt").split("\n")) if m]
 
 
-def check_can(got, stream, detached, attached, lost):
+def check_can(got, stream, detached, attached, lost, guest_drops):
     """Once each, in order; every frame missing was sent while no VM was
-    on the bus ([detached, attached]) or was counted lost."""
+    on the bus ([detached, attached]) or was counted lost: by Vireo (lost)
+    or by the guest itself (guest_drops: guest_can_drops())."""
     check(got, "the guest received no CAN frame")
     repeats = [(a, b) for a, b in zip(got, got[1:]) if b <= a]
     check(not repeats, "CAN frames again or out of order: %s" % repeats[:5])
     have = set(got)
     missing = [n for n in range(got[0], got[-1] + 1) if n not in have]
     outside = [n for n in missing if not detached <= stream.sent_at[n] <= attached]
-    check(len(outside) <= lost, "%d CAN frames missing while a VM was attached (first %s, sent "
-          "%s ms from the snapshot; the restored VM attached at %.0f ms), %d counted lost" % (
+    in_guest = sum(guest_drops)
+    check(len(outside) <= lost + in_guest,
+          "%d CAN frames missing while a VM was attached (first %s, sent %s ms from the "
+          "snapshot; the restored VM attached at %.0f ms), %d counted lost by vireo, %d by the "
+          "guest (its candump socket %d, can0 %d)" % (
               len(outside), outside[:5],
               ["%.0f" % ((stream.sent_at[n] - detached) * 1e3) for n in outside[:5]],
-              (attached - detached) * 1e3, lost))
+              (attached - detached) * 1e3, lost, in_guest, guest_drops[0], guest_drops[1]))
     check(got[-1] >= len(stream.sent_at) - 10, "the last CAN frames (%d of %d) did not arrive" %
           (got[-1], len(stream.sent_at)))
     return ("CAN: %d frames once each, in order; %d missing: %d sent while no VM was attached, "
-            "%d later but counted (%d lost or dropped)" % (
-                len(got), len(missing), len(missing) - len(outside), len(outside), lost))
+            "%d later but counted (%d lost or dropped by vireo, %d by the guest)" % (
+                len(got), len(missing), len(missing) - len(outside), len(outside), lost,
+                in_guest))
 
 
 def shell(vm):
@@ -176,7 +195,7 @@ def snapshot_kill_restore(disk, snap, path, stream):
         sh.sh("dmesg -n 1")
         sh.ok("/sbin/ip link set can0 up")
         stream.start()
-        sh.detach("candump -r 16000000 -L can0 > /tmp/rx.txt 2>&1")
+        sh.detach(GUEST_CANDUMP)
         sh.ok("n=0; while [ ! -s /tmp/rx.txt ] && [ $n -lt 300 ]; do usleep 100000; "
               "n=$((n+1)); done; [ -s /tmp/rx.txt ]", 60)
     start_counter(sh)
@@ -217,6 +236,7 @@ def snapshot_kill_restore(disk, snap, path, stream):
         stream.stop()
         time.sleep(0.5)
         got = can_received(sh)
+        guest_drops = guest_can_drops(sh)
         q2 = QMP(rpath)
         st = q2.cmd("query-vireo-stats")["devices"]["virtio-can0"]
         # Lost in the kernel's queue, or dropped by the restored device at
@@ -224,7 +244,7 @@ def snapshot_kill_restore(disk, snap, path, stream):
         # migration where the source guest had those frames).
         lost += st["rx_lost"] + st["rx_dropped"]
         q2.close()
-        can_note = "; " + check_can(got, stream, t0, attached, lost)
+        can_note = "; " + check_can(got, stream, t0, attached, lost, guest_drops)
     finish_and_verify(sh, disk, "restore")
     size = os.stat(snap)
     return ("counter %d -> %d, uptime %.1f -> %.1f s over %.1f s; snapshot %.0f MiB on disk of %.0f%s"
