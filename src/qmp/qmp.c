@@ -12,7 +12,7 @@ const char *const qmp_command_names[] = {
 	"stop", "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast", "query-block",
 	"query-pci", "query-vireo-stats", "migrate", "query-migrate", "migrate_cancel", "migrate-set-parameters",
 	"query-migrate-parameters", "migrate-set-capabilities", "query-migrate-capabilities",
-	"query-vireo-ram-digest", "pmemsave", NULL,
+	"query-vireo-ram-digest", "query-vireo-migration-pages", "pmemsave", NULL,
 };
 
 /* Vireo's version where QEMU puts its own: clients print it, and the
@@ -179,6 +179,21 @@ static json_t *ram_digest(const struct qmp_ops *ops, json_t *args)
 	return d ? ok(d) : from_error(&err);
 }
 
+static json_t *migration_pages(const struct qmp_ops *ops, json_t *args)
+{
+	static const char *const keys[] = { "offset", "length", NULL };
+	uint64_t offset = UINT64_MAX, length = 4096;
+	struct error err = { 0 };
+	json_t *bad, *d;
+
+	if ((bad = only_keys(args, keys)) || (bad = uint_arg(args, "offset", &offset)) ||
+	    (bad = uint_arg(args, "length", &length)))
+		return bad;
+	/* Without an offset: the summary per pass. */
+	d = ops->migration_pages(ops->ctx, offset, length, &err);
+	return d ? ok(d) : from_error(&err);
+}
+
 static json_t *pmemsave(const struct qmp_ops *ops, json_t *args)
 {
 	static const char *const keys[] = { "val", "size", "filename", NULL };
@@ -244,6 +259,8 @@ static json_t *run_command(struct qmp_session *s, const struct qmp_ops *ops, con
 	}
 	if (!strcmp(cmd, "query-vireo-ram-digest") && ops->ram_digest)
 		return ram_digest(ops, args);
+	if (!strcmp(cmd, "query-vireo-migration-pages") && ops->migration_pages)
+		return migration_pages(ops, args);
 	if (!strcmp(cmd, "pmemsave") && ops->pmemsave)
 		return pmemsave(ops, args);
 	bad = no_arguments(args);

@@ -60,6 +60,11 @@ struct qmp_ops {
 	 * New reference, or NULL with err set. */
 	json_t *(*ram_digest)(void *ctx, uint64_t offset, uint64_t length, uint64_t chunk,
 			      struct error *err);
+	/* query-vireo-migration-pages: what the last live migration did
+	 * with each page of [offset, offset+length) (migration.h). New
+	 * reference, or NULL with err set. */
+	json_t *(*migration_pages)(void *ctx, uint64_t offset, uint64_t length,
+				   struct error *err);
 	/* QEMU's pmemsave: size bytes of guest RAM from guest physical
 	 * address addr into a new file. */
 	int (*pmemsave)(void *ctx, uint64_t addr, uint64_t size, const char *path,

@@ -96,11 +96,23 @@ static int sync_dirty(struct vm *vm)
 					     (uint64_t)__builtin_ctzll(bits);
 
 				m->todo[p / 64] |= 1ULL << (p % 64);
+				m->page_log[p] |= MIG_PAGE_DIRTY_KVM;
 				bits &= bits - 1;
 			}
 		}
 	}
-	guest_mem_take_written(&vm->mem, m->todo);
+	/* Vireo's own writes, through scratch to note them apart. */
+	memset(m->scratch, 0, guest_mem_bitmap_words(&vm->mem) * 8);
+	guest_mem_take_written(&vm->mem, m->scratch);
+	for (size_t w = 0; w < guest_mem_bitmap_words(&vm->mem); w++) {
+		uint64_t bits = m->scratch[w];
+
+		m->todo[w] |= bits;
+		while (bits) {
+			m->page_log[w * 64 + (uint64_t)__builtin_ctzll(bits)] |= MIG_PAGE_DIRTY_VIREO;
+			bits &= bits - 1;
+		}
+	}
 	return 0;
 }
 
@@ -166,8 +178,13 @@ static int send_range(struct vm *vm, struct mig_out *o, uint64_t first, uint64_t
 			run++;
 		/* Cleared before the copy: a write during the send is in the
 		 * next sync. */
-		for (uint64_t q = p; q < p + run; q++)
+		for (uint64_t q = p; q < p + run; q++) {
+			uint16_t l = m->page_log[q];
+
 			m->todo[q / 64] &= ~(1ULL << (q % 64));
+			m->page_log[q] = (uint16_t)((m->pass < MIG_PAGE_PASS ? m->pass : MIG_PAGE_PASS) |
+						    (l & (MIG_PAGE_DIRTY_KVM | MIG_PAGE_DIRTY_VIREO)) >> 2);
+		}
 		if (mig_send_pages(o, vm->mem.host, p, run, zeros_too, &zero) < 0)
 			return -1;
 		*pages += run;
@@ -193,6 +210,7 @@ static int send_todo(struct vm *vm, struct mig_out *o, bool zeros_too, bool prot
 	struct vm_ram_slot s[VM_RAM_SLOTS];
 	unsigned int i, n = vm_ram_slots(vm, s);
 
+	m->pass++;
 	for (i = 0; i < n; i++) {
 		uint64_t slot_pages = s[i].size / MIG_PAGE, at;
 
@@ -615,7 +633,10 @@ int migration_start(struct vm *vm, const char *uri, struct error *err)
 		goto failed;
 	m->todo = calloc(words, sizeof(uint64_t));
 	m->scratch = calloc(words, sizeof(uint64_t));
-	if (!m->todo || !m->scratch || guest_mem_track_writes_start(&vm->mem) < 0) {
+	free(m->page_log);
+	m->page_log = calloc(vm->mem.size / MIG_PAGE, sizeof(*m->page_log));
+	m->pass = 0;
+	if (!m->todo || !m->scratch || !m->page_log || guest_mem_track_writes_start(&vm->mem) < 0) {
 		error_set(err, "out of memory");
 		goto failed;
 	}
@@ -664,5 +685,6 @@ void migration_shutdown(struct vm *vm)
 	}
 	if (m->todo)
 		stop_tracking(vm);
+	free(m->page_log);
+	m->page_log = NULL;
 }
-

@@ -19,7 +19,8 @@
  * The pre-copy runs in a thread of its own; QMP, the stop and everything
  * that touches the machine run on the main thread. The source's side is
  * migration.c, the destination's migration_incoming.c, the QMP words
- * migration_qmp.c, the stream itself migration_stream.c. */
+ * migration_qmp.c, the stream itself migration_stream.c, the record of
+ * what was sent for which reason migration_pages.c. */
 #ifndef VIREO_VMM_MIGRATION_H
 #define VIREO_VMM_MIGRATION_H
 
@@ -58,6 +59,13 @@ struct migration {
 	uint64_t *todo;	   /* pages still to send, a bit per page */
 	uint64_t *scratch; /* KVM's log of one slot */
 	bool manual_log;   /* KVM's log is manual (kvm_dirty_log_manual) */
+	/* Of the last live migration, kept after it for
+	 * query-vireo-migration-pages (to tell why a page differs at the
+	 * destination): per page, the pass that last sent it and what put
+	 * it there (MIG_PAGE_* bits). Passes are counted as they begin: 1 is
+	 * the first, the last the stop-and-copy's. */
+	uint16_t *page_log;
+	unsigned int pass;
 	/* The pre-copy's passes, for the log line of a completed migration:
 	 * when each ended and how long its dirty-log sync took (ms from the
 	 * start), so that a stall of the guest can be put beside them. */
@@ -71,6 +79,20 @@ struct migration {
 };
 
 void migration_init(struct migration *m);
+/* page_log: the pass (up to 255) that last sent the page; which tracker
+ * reported the page for that pass (none: the first pass sends all); and
+ * which reported it since (sent by no pass yet). */
+#define MIG_PAGE_PASS 0xffu
+#define MIG_PAGE_SENT_KVM (1u << 8)
+#define MIG_PAGE_SENT_VIREO (1u << 9)
+#define MIG_PAGE_DIRTY_KVM (1u << 10)
+#define MIG_PAGE_DIRTY_VIREO (1u << 11)
+/* query-vireo-migration-pages: page_log of [offset, offset+length) as
+ * {"passes": N, "pages": [{"pass": P, "sent-for": [...], "dirty-since":
+ * [...]}]}; offset UINT64_MAX: per pass (0: never sent), how many pages
+ * it sent last and for which tracker. Refused while a migration runs or
+ * before the first live one (new reference, or NULL with err set). */
+json_t *migration_pages_json(struct vm *vm, uint64_t offset, uint64_t length, struct error *err);
 /* The pre-copy's decisions after each pass (pure: the unit tests drive
  * them). Whether `remaining` bytes go within limit_ms at bw bytes/s; and
  * the throttle after a pass that sent `sent` bytes while the guest

@@ -331,6 +331,11 @@ static json_t *ram_digest(void *ctx, uint64_t offset, uint64_t length, uint64_t 
 			 wall == UINT64_MAX ? json_null() : json_integer((json_int_t)wall));
 }
 
+static json_t *migration_pages(void *ctx, uint64_t offset, uint64_t length, struct error *err)
+{
+	return migration_pages_json(ctx, offset, length, err);
+}
+
 static int pmemsave(void *ctx, uint64_t addr, uint64_t size, const char *path,
 		    struct error *err)
 {
@@ -371,6 +376,7 @@ const struct qmp_ops *vm_qmp_ops(struct vm *vm)
 		.query_pci = query_pci,
 		.stats = stats,
 		.ram_digest = ram_digest,
+		.migration_pages = migration_pages,
 		.pmemsave = pmemsave,
 	};
 

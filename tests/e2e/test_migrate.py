@@ -106,6 +106,7 @@ def test_migrate_goes_on(tmp):
     check(dq.cmd("query-status")["status"] == "prelaunch", "destination not waiting under -S")
     a, b = q.cmd("query-vireo-ram-digest"), dq.cmd("query-vireo-ram-digest")
     check(a["crc32"] == b["crc32"], "guest RAM differs after the migration")
+    pages_note = check_page_log(q, dq, ram)
     dq.cmd("cont")
     refused = dq.execute("query-vireo-ram-digest").get("error", {}).get("desc", "")
     check("running" in refused, "a digest of a running VM: %r" % refused)
@@ -124,8 +125,37 @@ def test_migrate_goes_on(tmp):
     count_to(dst, 1, 0)
     dst.send("q")
     check(dst.wait(30) == 0, "destination exit status")
-    return "downtime %d ms, total %d ms, %d bytes" % (info["downtime"], info["total-time"],
-                                                     ram["transferred"])
+    return "downtime %d ms, total %d ms, %d bytes; %s" % (info["downtime"], info["total-time"],
+                                                         ram["transferred"], pages_note)
+
+
+def check_page_log(q, dq, ram):
+    """query-vireo-migration-pages on the source: every page sent by some
+    pass, one pass per dirty sync and one more (the first), the pages of
+    the last pass reported by KVM's log (the guest counted on) and every
+    page after the first pass by one tracker at least. The destination
+    ran no migration: refused."""
+    refused = dq.execute("query-vireo-migration-pages", {"offset": 0}).get("error", {})
+    check("no live migration" in refused.get("desc", ""), "destination's page log: %r" % refused)
+    bad = q.execute("query-vireo-migration-pages", {"offset": 4095}).get("error", {})
+    check("page-aligned" in bad.get("desc", ""), "unaligned offset: %r" % bad)
+    pages, passes = [], None
+    for mib in range(ram["total"] >> 20):
+        r = q.cmd("query-vireo-migration-pages", {"offset": mib << 20, "length": 1 << 20})
+        passes = r["passes"]
+        pages += r["pages"]
+    check(len(pages) == ram["total"] >> 12, "%d pages listed of %d" % (len(pages), ram["total"] >> 12))
+    check(passes == ram["dirty-sync-count"] + 1, "%d passes for %d dirty syncs" % (
+        passes, ram["dirty-sync-count"]))
+    check(all(1 <= p["pass"] <= passes for p in pages), "a page no pass sent")
+    later = [p for p in pages if p["pass"] > 1]
+    check(all(p["sent-for"] for p in later), "a page sent again for no reason: %r" % [
+        p for p in later if not p["sent-for"]][:3])
+    # The summary counts the same.
+    summary = q.cmd("query-vireo-migration-pages")["last-sent-by"]
+    check([s["pages"] for s in summary] == [sum(p["pass"] == i for p in pages)
+                                            for i in range(passes + 1)], "summary %r" % summary)
+    return "page log: %d passes, pages sent last by each %s" % (passes, [s["pages"] for s in summary])
 
 
 def test_disk_handover(tmp):

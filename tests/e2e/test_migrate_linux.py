@@ -155,9 +155,16 @@ def same_ram(q, dq):
             os.unlink(fa)
             os.unlink(fb)
             offs = [i for i in range(4096) if sa[i] != sb[i]]
-            detail.append("page 0x%x: %d bytes differ at 0x%x..0x%x; source %s destination %s%s" % (
-                addr, len(offs), offs[0], offs[-1], sa[offs[0]:offs[0] + 16].hex(),
-                sb[offs[0]:offs[0] + 16].hex(), " (destination page zero)" if not any(sb) else ""))
+            # What the source's migration did with it: the pass that sent
+            # it last, which tracker reported it for that pass.
+            log = q.cmd("query-vireo-migration-pages", {"offset": addr})
+            detail.append("page 0x%x: %d bytes differ at 0x%x..0x%x; source %s destination %s%s; "
+                          "sent last by pass %d of %d for %s" % (
+                              addr, len(offs), offs[0], offs[-1], sa[offs[0]:offs[0] + 16].hex(),
+                              sb[offs[0]:offs[0] + 16].hex(),
+                              " (destination page zero)" if not any(sb) else "",
+                              log["pages"][0]["pass"], log["passes"],
+                              log["pages"][0]["sent-for"] or "the first pass (all pages)"))
         detail.append("MiB %d: %d pages differ: %s" % (mib, len(pages), [hex((mib << 20) + p * 4096)
                                                                       for p in pages[:8]]))
     check(False, "guest RAM differs after the migration in %d MiB chunks %s: %s" % (
@@ -282,6 +289,7 @@ def test_live_migration(tmp):
     sh.detach("(%s) >/dev/ttyS0 2>&1" % HEARTBEAT)
     time.sleep(2)
     dst, qpath, info, _ = migrate(src, q, disk, console, {"downtime-limit": 300})
+    q_pages = q.cmd("query-vireo-migration-pages")["last-sent-by"][1:]
     finish_source(src, q)
     gap, usual = console.check_continuous()
     sh = shell(dst)
@@ -291,14 +299,22 @@ def test_live_migration(tmp):
     dhcp_after_migration(sh)
     dirtied = passes_of(sh, "/tmp/dirtyn")
     check(dirtied > 0, "the dirtier never finished a pass")
+    # Pages sent again after the first pass: the vCPUs' (the dirtier's)
+    # through KVM's log, and the devices' (disk reads, received packets,
+    # used rings) through Vireo's own marks.
+    by = q_pages[1:]
+    check(sum(p["kvm-dirty-log"] for p in by) > 0 and sum(p["vireo-writes"] for p in by) > 0,
+          "after the first pass no page came from one of the trackers: %r" % by)
     finish_and_verify(sh, disk, "migration")  # powers the guest off
     ram = info["ram"]
     return ("downtime %d ms reported, largest heartbeat gap %.0f ms %s (median %.0f; limit 300; "
             "the %.0f ms the test held the destination for its RAM comparison left out); "
-            "total %d ms, %.1f MiB sent, %d passes; the dirtier rewrote its 16 MiB %d times" % (
+            "total %d ms, %.1f MiB sent, %d passes; the dirtier rewrote its 16 MiB %d times; "
+            "pages sent last by each pass after the first (for KVM's log/Vireo's writes) %s" % (
                 info["downtime"], gap * 1000, console.largest_where(), usual * 1000,
                 console.held_ms(), info["total-time"], ram["transferred"] / 2**20,
-                ram["dirty-sync-count"], dirtied))
+                ram["dirty-sync-count"], dirtied,
+                ["%d (%d/%d)" % (p["pages"], p["kvm-dirty-log"], p["vireo-writes"]) for p in by]))
 
 
 def test_back_and_forth(tmp):
