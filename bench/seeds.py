@@ -234,9 +234,9 @@ def run_net(config, args):
             cmd = "%s > /tmp/n0; iperf3 -c %s -p %d -t %d -O 1 %s -J > /tmp/ip.json; %s > /tmp/n1" % (
                 nic_cmd, NET_HOST, NET_PORT, secs, flag, nic_cmd)
             if args.exit_reasons:
-                # The NIC's interrupts by vector (virtio-net: receive,
-                # transmit, config), to say which queue's they are.
-                irqs = "grep -E 'virtio|eth0' /proc/interrupts"
+                # The NIC's interrupts by vector (virtio-net: receive
+                # and transmit), to say which queue's they are.
+                irqs = "grep -E '%s' /proc/interrupts" % NIC_IRQ_LINES
                 cmd = "%s > /tmp/i0; %s; %s > /tmp/i1" % (irqs, cmd, irqs)
             if args.irq_spacing:
                 ev = "%s/events/irq/irq_handler_entry/enable" % TRACEFS
@@ -284,6 +284,11 @@ def run_net(config, args):
 # for the e1000, virtio-net's queue vectors), and the gaps between them
 # counted by size: whether any interrupt throttle (the e1000's ITR, QEMU's
 # 128 us floor on it) could have acted at all.
+# The NIC's interrupt lines in /proc/interrupts, by their handlers' names:
+# the e1000's one line (eth0) or virtio-net's queue vectors (virtioN-input.0,
+# virtioN-output.0; not its config vector, nor other virtio devices').
+# Both --exit-reasons' count per vector and --irq-spacing's trace use it.
+NIC_IRQ_LINES = "eth0|virtio[0-9]+-(input|output)"
 TRACEFS = "/sys/kernel/tracing"
 IRQ_GAP_BOUNDS_US = (64, 128, 256, 1000, 5000)
 IRQ_GAPS_AWK = (
@@ -298,15 +303,14 @@ IRQ_GAPS_AWK = (
 
 def irq_trace_setup(g):
     """tracefs in the guest, its irq_handler_entry event filtered on the
-    NIC's interrupt lines; returns them."""
-    irqs = g.ok("awk '/eth0|virtio[0-9]+-(input|output)/ { sub(\":\", \"\", $1); print $1 }' "
-                "/proc/interrupts").split()
+    NIC's interrupt lines."""
+    irqs = g.ok("awk '/%s/ { sub(\":\", \"\", $1); print $1 }' /proc/interrupts" %
+                NIC_IRQ_LINES).split()
     if not irqs:
         raise RuntimeError("--irq-spacing: no NIC interrupt line in /proc/interrupts")
     g.ok("mount -t tracefs nodev %s 2>/dev/null; echo '%s' > %s/events/irq/irq_handler_entry/filter"
          " && echo 8192 > %s/buffer_size_kb" % (
              TRACEFS, " || ".join("irq == %s" % i for i in irqs), TRACEFS, TRACEFS))
-    return irqs
 
 
 def irq_gaps(g):
