@@ -3,7 +3,8 @@
 migration (a CI run of migrate-linux once found two such pages). One
 Linux guest with the migration test's workloads, made to churn: a disk
 writer that never ends, the 16 MiB dirtier, a process forked every
-20 ms, the console heartbeat; a wget at the end. It is migrated
+20 ms, the zero-writing dd loop that the CI run had, the console
+heartbeat; a wget at the end. It is migrated
 back and forth HOPS times (default 20), each time with the two ends' RAM
 compared to the byte (test_migrate_linux.same_ram, which reports each page
 that differs with the source's record of the pass that sent it last and
@@ -33,6 +34,11 @@ def churn(sh):
     sh.detach("%s 16 100 /tmp/dirtyn </dev/null >/dev/null 2>&1" % DIRTIER)
     # Forks: fresh page tables and zeroed pages for each.
     sh.detach("(while :; do /bin/true; usleep 20000; done) >/dev/null 2>&1")
+    # The live migration test's dirtier when CI saw the RAM differ: a dd
+    # every 100 ms, each with a fresh 1 MiB buffer zeroed and filled
+    # from /dev/zero, written over a tmpfs file.
+    sh.detach("(while :; do dd if=/dev/zero of=/tmp/zeros bs=1M count=16 conv=notrunc "
+              "2>/dev/null; usleep 100000; done) >/dev/null 2>&1")
 
 
 def stress(tmp, hops):
