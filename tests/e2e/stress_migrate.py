@@ -14,6 +14,7 @@ suites, as CI runs them:
     tests/nested/run --mem 4G --timeout 3000 -- tests/e2e/stress_migrate.py [HOPS]
 """
 import os
+import re
 import sys
 import tempfile
 import time
@@ -57,10 +58,13 @@ def stress(tmp, hops):
         dst, qpath, info, _ = migrate(vm, q, disk, console, {"downtime-limit": 300})
         finish_source(vm, q)
         downtimes.append(info["downtime"])
+        # The source's own account of the downtime, step by step (pause,
+        # last pages, disks, state, sending, the destination's word).
+        steps = re.search(rb"downtime \d+ ms \(([^)]*)\)", vm.stderr)
         vm, q = dst, QMP(qpath)
-        print("# hop %d: downtime %d ms, %d passes, %.1f MiB" % (
-            hop + 1, info["downtime"], info["ram"]["dirty-sync-count"],
-            info["ram"]["transferred"] / 2**20), flush=True)
+        print("# hop %d: downtime %d ms (%s), %d passes, %.1f MiB" % (
+            hop + 1, info["downtime"], steps.group(1).decode() if steps else "?",
+            info["ram"]["dirty-sync-count"], info["ram"]["transferred"] / 2**20), flush=True)
     console.check_continuous()
     # The heartbeat shares the console with the shell: stopped first.
     sh = shell(vm)
