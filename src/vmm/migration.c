@@ -73,6 +73,24 @@ static int dirty_logging(struct vm *vm, bool on)
 	return 0;
 }
 
+/* Adds the pages set in bitmap (words of it, its bit 0 being page first
+ * of RAM) to m->todo, noting in the page log which tracker reported them. */
+static void add_dirty(struct migration *m, uint64_t first, const uint64_t *bitmap, uint64_t words,
+		      uint16_t tracker)
+{
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t bits = bitmap[w];
+
+		while (bits) {
+			uint64_t p = first + w * 64 + (uint64_t)__builtin_ctzll(bits);
+
+			m->todo[p / 64] |= 1ULL << (p % 64);
+			m->page_log[p] |= tracker;
+			bits &= bits - 1;
+		}
+	}
+}
+
 /* The pages written since the last call (with KVM's manual log: since
  * send_todo protected them again), by the vCPUs (KVM's log) and by
  * Vireo's devices, into m->todo. */
@@ -81,38 +99,20 @@ static int sync_dirty(struct vm *vm)
 	struct migration *m = &vm->mig;
 	struct vm_ram_slot s[VM_RAM_SLOTS];
 	unsigned int i, n = vm_ram_slots(vm, s);
+	uint64_t words = guest_mem_bitmap_words(&vm->mem);
 
 	for (i = 0; i < n; i++) {
-		uint64_t pages = s[i].size / MIG_PAGE, w, words = (pages + 63) / 64;
+		uint64_t slot_words = (s[i].size / MIG_PAGE + 63) / 64;
 
-		memset(m->scratch, 0, words * 8);
+		memset(m->scratch, 0, slot_words * 8);
 		if (kvm_get_dirty_log(&vm->kvm, s[i].id, m->scratch) < 0)
 			return -1;
-		for (w = 0; w < words; w++) {
-			uint64_t bits = m->scratch[w];
-
-			while (bits) {
-				uint64_t p = s[i].offset / MIG_PAGE + w * 64 +
-					     (uint64_t)__builtin_ctzll(bits);
-
-				m->todo[p / 64] |= 1ULL << (p % 64);
-				m->page_log[p] |= MIG_PAGE_DIRTY_KVM;
-				bits &= bits - 1;
-			}
-		}
+		add_dirty(m, s[i].offset / MIG_PAGE, m->scratch, slot_words, MIG_PAGE_DIRTY_KVM);
 	}
 	/* Vireo's own writes, through scratch to note them apart. */
-	memset(m->scratch, 0, guest_mem_bitmap_words(&vm->mem) * 8);
+	memset(m->scratch, 0, words * 8);
 	guest_mem_take_written(&vm->mem, m->scratch);
-	for (size_t w = 0; w < guest_mem_bitmap_words(&vm->mem); w++) {
-		uint64_t bits = m->scratch[w];
-
-		m->todo[w] |= bits;
-		while (bits) {
-			m->page_log[w * 64 + (uint64_t)__builtin_ctzll(bits)] |= MIG_PAGE_DIRTY_VIREO;
-			bits &= bits - 1;
-		}
-	}
+	add_dirty(m, 0, m->scratch, words, MIG_PAGE_DIRTY_VIREO);
 	return 0;
 }
 

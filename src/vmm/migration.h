@@ -57,7 +57,7 @@ struct migration {
 	int fd;
 	char uri[256];
 	uint64_t *todo;	   /* pages still to send, a bit per page */
-	uint64_t *scratch; /* KVM's log of one slot */
+	uint64_t *scratch; /* KVM's log of one slot, or Vireo's marks */
 	bool manual_log;   /* KVM's log is manual (kvm_dirty_log_manual) */
 	/* Of the last live migration, kept after it for
 	 * query-vireo-migration-pages (to tell why a page differs at the

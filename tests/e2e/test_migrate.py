@@ -131,10 +131,10 @@ def test_migrate_goes_on(tmp):
 
 def check_page_log(q, dq, ram):
     """query-vireo-migration-pages on the source: every page sent by some
-    pass, one pass per dirty sync and one more (the first), the pages of
-    the last pass reported by KVM's log (the guest counted on) and every
-    page after the first pass by one tracker at least. The destination
-    ran no migration: refused."""
+    pass, one pass per dirty sync and one more (the first), every page
+    sent after the first pass reported by one tracker at least, and the
+    summary per pass counting the same. The destination ran no
+    migration: refused."""
     refused = dq.execute("query-vireo-migration-pages", {"offset": 0}).get("error", {})
     check("no live migration" in refused.get("desc", ""), "destination's page log: %r" % refused)
     bad = q.execute("query-vireo-migration-pages", {"offset": 4095}).get("error", {})
