@@ -293,10 +293,11 @@ def read_counter(sh):
     return int(sh.ok(read_whole("/tmp/c") + '; echo $c').split()[-1])
 
 
-def counter_advances(sh, past, when, timeout=20):
+def counter_advances(sh, past, when, timeout=20, uptime=False):
     """The counter of start_counter() once it is past past (a value read
     before), waiting up to timeout seconds for it in the guest, with the
-    reading shell asleep in between. Two reads back to back are no test:
+    reading shell asleep in between; with uptime, (counter, the guest's
+    /proc/uptime read right after it), in the same round trip. Two reads back to back are no test:
     with the writer, the memory dirtier and the nested host's steal (a
     guest vCPU gets half of one emulated CPU or less), a CPU-bound loop
     can go without the CPU for a whole console round trip, before a
@@ -306,12 +307,13 @@ def counter_advances(sh, past, when, timeout=20):
     task's CPU time, context switches and system calls twice a second
     apart (a loop that runs but does nothing visible, or one that does
     not run), the CPUs' times, the run queues, the kernel's last lines."""
-    now = int(sh.ok('end=$(($(cut -d. -f1 /proc/uptime) + %d)); while :; do %s; '
-                    '[ "$c" -gt %d ] || [ "$(cut -d. -f1 /proc/uptime)" -ge $end ] && break; '
-                    'usleep 200000; done; echo $c' % (timeout, read_whole("/tmp/c"), past),
-                    timeout + 60).split()[-1])
+    out = sh.ok('end=$(($(cut -d. -f1 /proc/uptime) + %d)); while :; do %s; '
+                '[ "$c" -gt %d ] || [ "$(cut -d. -f1 /proc/uptime)" -ge $end ] && break; '
+                'usleep 200000; done; echo $c $(cut -d" " -f1 /proc/uptime)'
+                % (timeout, read_whole("/tmp/c"), past), timeout + 60).split()
+    now = int(out[-2])
     if now > past:
-        return now
+        return (now, float(out[-1])) if uptime else now
     running = ("for p in /proc/[0-9]*; do grep -q '^State:.R' $p/status 2>/dev/null && "
                "echo \"$p $(cat $p/comm) stat $(cut -d' ' -f14,15,39 $p/stat) "
                "$(grep -h -E 'ctxt|^sysc|^w' $p/status $p/io | tr -s '\\t\\n ' ' ')\"; "
