@@ -255,23 +255,20 @@ class Rbd:
         osd = json.loads(body)["osd"]
         return osd["stat_bytes_used"], osd["stat_bytes"]
 
-    def read_ranges(self, ranges):
-        """The bytes of the ranges of rbd/debian, read through librbd (its
-        Python binding) as client.admin: not through vireo."""
+    def read_back(self, ranges):
+        """The size of rbd/debian and the bytes of its ranges, read through
+        librbd (its Python binding) as client.admin: not through vireo."""
         import rados
         import rbd
         with rados.Rados(conffile=self.conf, name="client.admin") as cluster, \
                 cluster.open_ioctx("rbd") as ioctx, \
                 rbd.Image(ioctx, "debian", read_only=True) as image:
-            return b"".join(image.read(start, length) for start, length in ranges)
+            return image.size(), b"".join(image.read(start, length) for start, length in ranges)
 
     def check(self, ranges, sha):
-        r = subprocess.run(["rbd", "-c", self.conf, "info", "--format", "json", "rbd/debian"],
-                           capture_output=True, text=True, timeout=60)
-        check(r.returncode == 0, "rbd info: %s" % r.stderr.strip()[-300:])
-        size = json.loads(r.stdout)["size"]
+        size, data = self.read_back(ranges)
         check(size == self.size, "rbd/debian is %d bytes, the base %d" % (size, self.size))
-        holds(self.read_ranges(ranges), sha, "rbd/debian")
+        holds(data, sha, "rbd/debian")
         used, total = self.store_used()
         return ("cluster up in %.1f s, qemu-img convert into RBD in %.1f s; the file's %d "
                 "extent(s) read back from the cluster by librbd hold it; memstore %.0f MiB "

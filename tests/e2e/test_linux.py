@@ -113,7 +113,11 @@ def check_ram_above_4g(vm, memory_mib):
 # quiet: the kernel's log through the emulated 8250 (an exit or two a
 # byte) took some 13 s of each boot in the nested host; the first case
 # boots without it, and checks that the whole log came through.
-def boot(cpus, memory_mib, extra=None, cmdline="console=ttyS0 quiet", env=None):
+VERBOSE = "console=ttyS0"
+QUIET = VERBOSE + " quiet"
+
+
+def boot(cpus, memory_mib, extra=None, cmdline=QUIET, env=None):
     args = ["--cpus", str(cpus), "--memory", "%dM" % memory_mib, "--cmdline", cmdline]
     vm = VM(args + (extra or []), env=env)
     m = vm.expect(r"VIREO-GUEST-UP cpus=(\d+) mem_kb=(\d+) time=(\d+)\r?\n")
@@ -134,8 +138,8 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False, verbose=False)
         stats_path = os.path.join(d, "stats.json")
         host_time = time.time()
         vm, m = boot(cpus, memory_mib, ["--stats-json", stats_path], env=env,
-                     cmdline="console=ttyS0" if verbose else "console=ttyS0 quiet")
-        high_detail = ""
+                     cmdline=VERBOSE if verbose else QUIET)
+        detail = ""
         try:
             if verbose:
                 log = vm.output[:m.start()]
@@ -143,7 +147,7 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False, verbose=False)
                              rb"Run /init as init process"):
                     check(re.search(line, log), "no %r in the kernel's log on the console "
                           "(%d bytes before VIREO-GUEST-UP)" % (line.decode(), len(log)))
-                high_detail = "; the kernel's log on the console, %d bytes" % len(log)
+                detail = "; the kernel's log on the console, %d bytes" % len(log)
             guest_cpus, guest_time = int(m.group(1)), int(m.group(3))
             check(guest_cpus == cpus, "guest sees %d CPUs, expected %d" % (guest_cpus, cpus))
             # The guest's clock comes from the host (kvmclock / CMOS).
@@ -157,7 +161,7 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False, verbose=False)
             n = int(vm.expect(r"cpuinfo-count=(\d+)\r?\n", 60).group(1))
             check(n == cpus, "/proc/cpuinfo lists %d processors" % n)
             if above_4g:
-                high_detail += "; " + check_ram_above_4g(vm, memory_mib)
+                detail += "; " + check_ram_above_4g(vm, memory_mib)
             vm.send(ending + "\n")
             status = vm.wait(120)
         finally:
@@ -182,7 +186,7 @@ def test_boot(cpus, memory_mib, ending, env=None, above_4g=False, verbose=False)
     check(exits > 0 and stats["devices"]["uart8250@0x3f8"]["exits"] > 0, "no exits counted")
     return "%d vCPUs, %d MiB, '%s' -> %s, %d KVM exits; kernel: %s (%s), start-up %.0f ms%s" % (
         cpus, memory_mib, ending, want_reason, exits, stats["boot_path"],
-        stats["boot_path_detail"], stats["startup_us"] / 1e3, high_detail)
+        stats["boot_path_detail"], stats["startup_us"] / 1e3, detail)
 
 
 def test_shell_command_and_devices():
@@ -207,7 +211,7 @@ def test_shell_command_and_devices():
 
 
 def test_panic_ends_vm():
-    vm, _ = boot(1, 256, cmdline="console=ttyS0 quiet panic=-1")
+    vm, _ = boot(1, 256, cmdline=QUIET + " panic=-1")
     try:
         vm.send("echo c > /proc/sysrq-trigger\n")
         vm.expect(r"Kernel panic", 60)
