@@ -20,8 +20,13 @@ as PNG charts (gnuplot).
   net   e1000 (Intel 82540EM, Linux e1000) against virtio-net, on a tap in
         the nested host: vireo-e1000, vireo-virtio, qemu-e1000,
         qemu-virtio (vhost=off: QEMU's own userspace device, as Vireo's),
-        qemu-tcg-e1000. iperf3 TCP both ways, ping round trips (median,
-        p99).
+        qemu-tcg-e1000. iperf3 TCP both ways, flat out and (KVM) paced at
+        a fixed rate every configuration sustains (--paced-g2h, --paced-h2g:
+        the same traffic per second, so exits per MB compare like for like;
+        flat out, the one-vCPU guest either keeps up or polls, which sets
+        its exits per MB: each run says which, see guest_polled), ping
+        round trips (median, p99), and the VMM's CPU per MB less the
+        guest's.
   can   QEMU's kvaser_pci (an SJA1000, Linux kvaser_pci + sja1000) under
         TCG and under KVM, Vireo's Kvaser card (--can ...,model=kvaser,
         when this build has it), and Vireo's virtio-can (our guest
@@ -67,6 +72,7 @@ from vmguest import (KERNEL, VIREO, BenchGuest, console_cost, delta, fio_counted
 from vm import interrupt_counts
 
 MIB = 1 << 20
+HZ = os.sysconf("SC_CLK_TCK")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TCG_BOOT_TIMEOUT = 1800
 
@@ -178,6 +184,12 @@ def prepare_disk(tmp, args):
 NET_TAP = "vstap0"
 NET_HOST, NET_GUEST = "192.168.102.1", "192.168.102.2"
 NET_PORT = 5202
+# The paced directions' names in a run's results: iperf3 -b at a fixed
+# rate (--paced-g2h, --paced-h2g), below what every KVM configuration
+# reaches flat out (guest -> host the e1000s' slow state: 6-37 Mbit/s), so
+# that every configuration carries the same traffic per second and the
+# guest never falls behind (guest_polled): exits per MB like for like.
+PACED = {"guest->host": "paced guest->host", "host->guest": "paced host->guest"}
 
 
 def run_net(config, args):
@@ -211,6 +223,12 @@ def run_net(config, args):
             irq_trace_setup(g)
         stats = "/sys/class/net/eth0/statistics/"
         nic_cmd = "cat %srx_bytes %stx_bytes %srx_packets %stx_packets" % ((stats,) * 4)
+        # The VM left idle at its prompt: its background exits and VMM CPU
+        # per second (timers, the idle loop), to be taken off the paced
+        # transfers', where they are a large share (at 5 Mbit/s a second
+        # carries 0.6 MB).
+        idle = idle_rates(g, args.idle_time)
+        res["idle"] = idle
 
         # Round trips: ping, 0.2 s apart.
         pings = args.tcg_pings if tcg else args.pings
@@ -230,7 +248,18 @@ def run_net(config, args):
                        "exits_per_ping": per(k, ("exits",), len(times)), "seconds": tp,
                        "uexits_per_ping": per(k, USER, len(times)),
                        "reasons": reasons(k, len(times)), "per": "ping"}
-        for name, flag in (("guest->host", ""), ("host->guest", "-R")):
+        if k and times and "exits_per_s" in idle:
+            res["ping"]["net_exits_per_ping"] = (k["exits"] - idle["exits_per_s"] * tp) / len(times)
+        # Each direction flat out, then (KVM only) paced at a fixed rate
+        # that every configuration sustains: the same work per second in
+        # every VMM, for exits per MB like for like (see PACED).
+        directions = [("guest->host", "", 0), ("host->guest", "-R", 0)]
+        if not tcg:
+            directions += [(PACED[d], flag, rate) for d, flag, rate in (
+                ("guest->host", "", args.paced_g2h), ("host->guest", "-R", args.paced_h2g)) if rate]
+        for name, flag, rate in directions:
+            if rate:
+                flag += " -b %dM" % rate
             cmd = "%s > /tmp/n0; iperf3 -c %s -p %d -t %d -O 1 %s -J > /tmp/ip.json; %s > /tmp/n1" % (
                 nic_cmd, NET_HOST, NET_PORT, secs, flag, nic_cmd)
             if args.exit_reasons:
@@ -243,9 +272,13 @@ def run_net(config, args):
                 cmd = "echo > %s/trace; echo 1 > %s; %s; echo 0 > %s" % (TRACEFS, ev, cmd, ev)
             base = console_cost(g, cmd, 60 * slow)
             for attempt in range(3):
-                before = g.kvm_counters()
+                # The guest's counters outside the window: ethtool -S
+                # reads the e1000's statistics registers, an exit each.
+                g.ok("%s > /tmp/s0" % NIC_STATS)
+                before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
                 g.sh(cmd, secs * 10 * slow + 120)
-                after = g.kvm_counters()
+                after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+                g.ok("%s > /tmp/s1" % NIC_STATS)
                 out = g.ok("awk '/\"sum_received\"/ { r = 1 } r && /\"bits_per_second\"/ "
                            "{ print $2; exit }' /tmp/ip.json", 60 * slow).strip()
                 if out:
@@ -266,9 +299,19 @@ def run_net(config, args):
                          "exits_per_mb": per(k, ("exits",), mb), "uexits_per_mb": per(k, USER, mb),
                          "exits_per_pkt": per(k, ("exits",), packets),
                          "uexits_per_pkt": per(k, USER, packets),
-                         "reasons": reasons(k, mb), "per": "MB"}
+                         "reasons": reasons(k, mb), "per": "MB",
+                         "vmm_ms_per_mb": (cpu1["vmm"] - cpu0["vmm"]) / HZ * 1e3 / mb,
+                         "guest_ms_per_mb": (cpu1["guest"] - cpu0["guest"]) / HZ * 1e3 / mb,
+                         "seconds": t1 - t0}
+            net_of_idle(res[name], k, cpu1["vmm"] - cpu0["vmm"], idle)
             if args.irq_spacing:
                 res[name]["irq_spacing"] = irq_gaps(g)
+            ns = nic_stats(g.ok("cat /tmp/s0"), g.ok("cat /tmp/s1"))
+            res[name]["polled"] = guest_polled(ns)
+            if rate:
+                res[name]["rate"] = rate
+            if args.nic_stats:
+                res[name]["nic_stats"] = ns
             if args.exit_reasons:
                 res[name]["reasons"].update(
                     ("irq:" + name_, v / mb) for name_, v in nic_irqs(g.ok("cat /tmp/i0"),
@@ -324,6 +367,79 @@ def irq_gaps(g):
     return {"irqs": n, "gaps": dict(zip(names, counts))}
 
 
+# What the guest's driver and network stack counted during each iperf3
+# direction: the driver's own counters (ethtool -S: for the e1000,
+# rx_no_buffer_count is the card finding the ring full), the NIC's
+# interrupts, and the softirq's packets and budget exhaustions
+# (/proc/net/softnet_stat, summed over CPUs). --nic-stats prints them all;
+# every run says whether the guest polled (guest_polled).
+NIC_STATS = ("{ ethtool -S eth0 | sed 's/^ *//'; "
+             "awk '/%s/ { n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; "
+             "print \"irq:\" $NF \": \" n }' /proc/interrupts; "
+             "p=0; s=0; while read a b c r; do p=$((p + 0x$a)); s=$((s + 0x$c)); "
+             "done < /proc/net/softnet_stat; "
+             "echo softnet_processed: $p; echo softnet_time_squeeze: $s; }" % NIC_IRQ_LINES)
+
+
+def nic_stats(before, after):
+    """The counters that moved between two NIC_STATS outputs."""
+    def parse(text):
+        out = {}
+        for line in text.splitlines():
+            k, _, v = line.rpartition(":")
+            if k and v.strip().isdigit():
+                out[k.strip()] = int(v)
+        return out
+    b, a = parse(before), parse(after)
+    return {k: a[k] - b.get(k, 0) for k in a if a[k] != b.get(k, 0)}
+
+
+def idle_rates(g, seconds):
+    """KVM exits (all, and to userspace) and the VMM's CPU time (ms, not
+    the guest's) per second of the VM idle at its prompt."""
+    before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    time.sleep(seconds)
+    after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    k, dt = delta(after, before), t1 - t0
+    out = {"seconds": dt, "vmm_ms_per_s": (cpu1["vmm"] - cpu0["vmm"]) / HZ * 1e3 / dt}
+    if k:
+        out["exits_per_s"] = k["exits"] / dt
+        out["uexits_per_s"] = k.get("user_exits", 0) / dt
+    return out
+
+
+def net_of_idle(r, k, vmm_ticks, idle):
+    """A transfer's exits and VMM CPU per MB less what the idle VM makes in
+    as long (idle_rates), into r."""
+    dt, mb = r["seconds"], r["mb"]
+    if not mb:
+        return
+    r["net_vmm_ms_per_mb"] = (vmm_ticks / HZ * 1e3 - idle["vmm_ms_per_s"] * dt) / mb
+    if k and "exits_per_s" in idle:
+        r["net_exits_per_mb"] = (k["exits"] - idle["exits_per_s"] * dt) / mb
+        r["net_uexits_per_mb"] = (k.get("user_exits", 0) - idle["uexits_per_s"] * dt) / mb
+
+
+def guest_polled(ns):
+    """Whether the guest's receive ran polled rather than interrupt-driven
+    in a transfer (nic_stats' counters). A flat-out TCP stream puts the
+    one-vCPU guest in one of two states and keeps it there: either its
+    softirq keeps up with the card, so NAPI completes and re-enables the
+    card's interrupt after a few dozen frames (about 7 interrupts per MB
+    host -> guest), or it does not, so every softirq run exhausts its
+    budget (softnet_stat's time_squeeze), ksoftirqd polls on and the card
+    interrupts a few times per second (about 2 per MB). Which one a run
+    falls into depends on timing at its start, for either VMM (2026-12-07:
+    Vireo's card and QEMU's both fell into each), and it sets the exits
+    per MB: 81-85 polled, 131-140 on interrupts, alike for the two cards.
+    Polled: time_squeeze at least half the NIC's interrupts (seen host ->
+    guest: 0.74 to 1.23 polled, under 0.04 on interrupts; guest -> host,
+    where the guest receives only ACKs, has no such clear split: 0.46 was
+    seen)."""
+    irqs = sum(v for k, v in ns.items() if k.startswith("irq:"))
+    return irqs > 0 and 2 * ns.get("softnet_time_squeeze", 0) >= irqs
+
+
 def nic_irqs(before, after):
     """Interrupts per NIC vector between two greps of /proc/interrupts
     (its last column, the handler's name: virtio0-input.0, eth0, ...)."""
@@ -331,19 +447,34 @@ def nic_irqs(before, after):
     return {x: a[x] - b.get(x, 0) for x in a if a[x] - b.get(x, 0) > 0}
 
 
+NET_DIRECTIONS = ("guest->host", "host->guest", PACED["guest->host"], PACED["host->guest"])
+
+
 def net_line(res):
     p = res["ping"]
-    line = "%-10s ping %s us (%d/%d in %.1fs) %s exits/ping | %s" % (
+    dirs = [d for d in NET_DIRECTIONS if d in res]
+
+    def one(d):
+        r = res[d]
+        return "%s%s %7.1f Mbit/s %s exits/MB (%s net of idle) %s exits/pkt%s, CPU/MB %s ms VMM %s ms guest" % (
+            d, " at %d" % r["rate"] if r.get("rate") else "", r["mbps"],
+            fmt(r["exits_per_mb"], "%.1f"), fmt(r.get("net_exits_per_mb"), "%.1f"),
+            fmt(r["exits_per_pkt"], "%.2f"),
+            " (guest polled)" if r.get("polled") else "", fmt(r.get("vmm_ms_per_mb"), "%.1f"),
+            fmt(r.get("guest_ms_per_mb"), "%.1f"))
+    line = "%-10s ping %s us (%d/%d in %.1fs) %s exits/ping; idle %s exits/s" % (
         res["driver"], fmt(p["rtt_us"], "%.0f"), p["answered"], p["sent"], p["seconds"],
-        fmt(p["exits_per_ping"], "%.1f"), " | ".join(
-            "%s %7.1f Mbit/s %s exits/MB %s exits/pkt" % (
-                d, res[d]["mbps"], fmt(res[d]["exits_per_mb"], "%.1f"),
-                fmt(res[d]["exits_per_pkt"], "%.2f")) for d in ("guest->host", "host->guest")))
-    for d in ("guest->host", "host->guest"):
+        fmt(p["exits_per_ping"], "%.1f"), fmt(res.get("idle", {}).get("exits_per_s"), "%.0f"))
+    for d in dirs:
+        line += "\n    " + one(d)
+    for d in dirs:
         sp = res[d].get("irq_spacing")
         if sp:
             line += "\n    %s: %d NIC interrupts, gaps %s" % (d, sp["irqs"], " ".join(
                 "%s %d" % kv for kv in sp["gaps"].items()))
+        ns = res[d].get("nic_stats")
+        if ns:
+            line += "\n    %s: %s" % (d, " ".join("%s %d" % kv for kv in sorted(ns.items())))
     return line
 
 
@@ -599,6 +730,15 @@ def main():
     ap.add_argument("--irq-spacing", action="store_true",
                     help="net: also trace the NIC's interrupts in the guest and count the gaps "
                     "between them by size (could an interrupt throttle have acted?)")
+    ap.add_argument("--paced-g2h", type=int, default=5, metavar="MBIT",
+                    help="net: the paced guest -> host transfer's rate (KVM; 0: none)")
+    ap.add_argument("--paced-h2g", type=int, default=100, metavar="MBIT",
+                    help="net: the paced host -> guest transfer's rate (KVM; 0: none)")
+    ap.add_argument("--idle-time", type=float, default=5, metavar="S",
+                    help="net: seconds the VM is left idle to measure its background exits")
+    ap.add_argument("--nic-stats", action="store_true",
+                    help="net: also print what the guest counted per iperf3 direction (its "
+                    "driver's ethtool -S, the NIC's interrupts, softnet_stat)")
     ap.add_argument("--charts", default=os.path.join(ROOT, "bench", "results"),
                     help="directory for the PNG charts and seeds.json")
     args = ap.parse_args()
@@ -607,6 +747,7 @@ def main():
         args.runs = 1
         args.runtime, args.tcg_runtime, args.size = 2, 2, 64
         args.time, args.tcg_time, args.pings, args.tcg_pings = 2, 2, 10, 5
+        args.idle_time = 2
         args.frames, args.tcg_frames, args.can_pings, args.tcg_can_pings = 2000, 100, 50, 10
     if os.geteuid() != 0:
         raise SystemExit("bench/seeds: needs root (tap, vcan)")
@@ -683,7 +824,7 @@ def main():
     rep = Report(runs, only, unavailable)
     tables(rep, args, unavailable)
     seeds_table(rep)
-    targets(rep)
+    targets(rep, args)
     for section in runs:
         print(runs[section].counts_line().replace("runs per", "%s: runs per" % section))
         print(runs[section].failed_line().replace("runs that", "%s: runs that" % section))
@@ -704,6 +845,9 @@ def table(rep, section, rows, unavailable):
                 cells.append("not available")
                 continue
             v = rep.m(section, l, key)
+            if spec == "of n":  # a yes/no per run: how many of the runs
+                cells.append("%d of %d" % (sum(v.values), v.n) if v.n else "-")
+                continue
             cells.append(v.cell(spec) if (v.n or v.failed) else "-")
         print("%-34s %s" % (what, "  ".join("%-26s" % c for c in cells)))
 
@@ -716,6 +860,15 @@ def g(*path):
                 return None
             r = r.get(p)
         return r
+    return key
+
+
+def polled(direction):
+    """A key function: 1 if the guest polled in that direction
+    (guest_polled), 0 if not, None if not measured."""
+    def key(r):
+        d = (r or {}).get(direction) or {}
+        return None if "polled" not in d else int(d["polled"])
     return key
 
 
@@ -736,14 +889,32 @@ def tables(rep, args, unavailable):
             ("ping round trip p50, us", g("ping", "rtt_us"), "%.0f"),
             ("ping round trip p99, us", g("ping", "p99_us"), "%.0f"),
             ("  KVM exits/ping", g("ping", "exits_per_ping"), "%.1f"),
+            ("    net of the idle VM", g("ping", "net_exits_per_ping"), "%.1f"),
             ("TCP guest->host, Mbit/s", g("guest->host", "mbps"), "%.0f"),
             ("  KVM exits/MB", g("guest->host", "exits_per_mb"), "%.1f"),
             ("    of which to userspace", g("guest->host", "uexits_per_mb"), "%.1f"),
             ("  KVM exits/packet", g("guest->host", "exits_per_pkt"), "%.2f"),
+            ("  VMM CPU/MB, ms (not the guest's)", g("guest->host", "vmm_ms_per_mb"), "%.1f"),
+            ("  runs with the guest polling", polled("guest->host"), "of n"),
             ("TCP host->guest, Mbit/s", g("host->guest", "mbps"), "%.0f"),
             ("  KVM exits/MB", g("host->guest", "exits_per_mb"), "%.1f"),
             ("    of which to userspace", g("host->guest", "uexits_per_mb"), "%.1f"),
-            ("  KVM exits/packet", g("host->guest", "exits_per_pkt"), "%.2f")), unavailable)
+            ("  KVM exits/packet", g("host->guest", "exits_per_pkt"), "%.2f"),
+            ("  VMM CPU/MB, ms (not the guest's)", g("host->guest", "vmm_ms_per_mb"), "%.1f"),
+            ("  runs with the guest polling", polled("host->guest"), "of n"),
+            ("TCP guest->host at %d Mbit/s" % args.paced_g2h, g(PACED["guest->host"], "mbps"), "%.1f"),
+            ("  KVM exits/MB", g(PACED["guest->host"], "exits_per_mb"), "%.1f"),
+            ("    net of the idle VM", g(PACED["guest->host"], "net_exits_per_mb"), "%.1f"),
+            ("    to userspace, net of idle", g(PACED["guest->host"], "net_uexits_per_mb"), "%.1f"),
+            ("  VMM CPU/MB net of idle, ms", g(PACED["guest->host"], "net_vmm_ms_per_mb"), "%.1f"),
+            ("TCP host->guest at %d Mbit/s" % args.paced_h2g, g(PACED["host->guest"], "mbps"), "%.1f"),
+            ("  KVM exits/MB", g(PACED["host->guest"], "exits_per_mb"), "%.1f"),
+            ("    net of the idle VM", g(PACED["host->guest"], "net_exits_per_mb"), "%.1f"),
+            ("    to userspace, net of idle", g(PACED["host->guest"], "net_uexits_per_mb"), "%.1f"),
+            ("  VMM CPU/MB net of idle, ms", g(PACED["host->guest"], "net_vmm_ms_per_mb"), "%.1f"),
+            ("  runs with the guest polling", polled(PACED["host->guest"]), "of n"),
+            ("idle VM: KVM exits/s", g("idle", "exits_per_s"), "%.0f"),
+            ("idle VM: VMM CPU, ms/s", g("idle", "vmm_ms_per_s"), "%.1f")), unavailable)
     if "can" in rep.runs:
         table(rep, "can", (
             ("round trip p50, us", g("rtt_us"), "%.0f"),
@@ -804,12 +975,16 @@ def seeds_table(rep):
                   "VirtIO; TCG: no KVM)")
 
 
-def targets(rep):
+def targets(rep, args):
     print()
     ops = {"disk": (("4K random read, exits/request", g("randread", "exits")),
                     ("1M sequential read, exits/request", g("seqread", "exits"))),
            "net": (("TCP guest->host, exits/MB", g("guest->host", "exits_per_mb")),
-                   ("TCP host->guest, exits/MB", g("host->guest", "exits_per_mb"))),
+                   ("TCP host->guest, exits/MB", g("host->guest", "exits_per_mb")),
+                   ("TCP guest->host at %d Mbit/s, exits/MB net of the idle VM" % args.paced_g2h,
+                    g(PACED["guest->host"], "net_exits_per_mb")),
+                   ("TCP host->guest at %d Mbit/s, exits/MB net of the idle VM" % args.paced_h2g,
+                    g(PACED["host->guest"], "net_exits_per_mb"))),
            "can": (("guest->host flood, exits/frame", g("tx", "exits")),
                    ("round trip, exits/round trip", g("exits_per_rtt")))}
     for section in ("disk", "net", "can"):
@@ -824,12 +999,32 @@ def targets(rep):
             a, b = rep.m(section, ve, key), rep.m(section, qe, key)
             print(target_line("%s %s: %s / %s (no more exits than QEMU's emulation)" % (
                 section, what, ve, qe), a.over(b), 1.0, "lower"))
+            if section == "net" and " at " not in what:
+                print(polled_split(rep, what, ve, qe, key))
             print(target_line("%s %s: %s / %s (VirtIO >= 10x fewer exits)" % (
                 section, what, ve, vv), a.over(rep.m(section, vv, key)), 10.0, "higher", "%.1f"))
             if section == "net" and rep.m(section, "vireo-virtio-coal", key).n:
                 print(target_line("%s %s: %s / %s (the same, the guest's ethtool -C coalescing)" % (
                     section, what, ve, "vireo-virtio-coal"),
                     a.over(rep.m(section, "vireo-virtio-coal", key)), 10.0, "higher", "%.1f"))
+
+
+def polled_split(rep, what, ve, qe, key):
+    """A flat-out direction's exits per MB, the two emulated cards' runs
+    split by the guest's state (guest_polled): like with like where the
+    two cards' runs fell into the same one."""
+    direction = what.split(",")[0].split()[-1]
+    parts = []
+    for state, want in (("guest polling", 1), ("on interrupts", 0)):
+        ms = []
+        for label in (ve, qe):
+            runs = rep.runs["net"].ok[label]
+            ms.append(Measure([key(r) for r in runs if polled(direction)(r) == want]))
+        cells = " against ".join("%s %s" % (l, m.cell("%.1f") if m.n else "no run")
+                                 for l, m in zip((ve, qe), ms))
+        ratio = " (%s)" % ms[0].over(ms[1]).cell() if ms[0].n and ms[1].n else ""
+        parts.append("%s: %s%s" % (state, cells, ratio))
+    return "  %s, by the guest's state: %s" % (what, "; ".join(parts))
 
 
 def charts(rep, args, unavailable):
@@ -843,6 +1038,10 @@ def charts(rep, args, unavailable):
                  ("1M sequential read MB/s", g("seqread", "mbps"), False)),
         "net": (("KVM exits per packet, guest->host", g("guest->host", "exits_per_pkt"), True),
                 ("KVM exits per MB, host->guest", g("host->guest", "exits_per_mb"), True),
+                ("KVM exits per MB net of idle, guest->host at %d Mbit/s" % args.paced_g2h,
+                 g(PACED["guest->host"], "net_exits_per_mb"), True),
+                ("KVM exits per MB net of idle, host->guest at %d Mbit/s" % args.paced_h2g,
+                 g(PACED["host->guest"], "net_exits_per_mb"), True),
                 ("TCP guest->host Mbit/s", g("guest->host", "mbps"), False),
                 ("ping round trip p50, us", g("ping", "rtt_us"), False)),
         "can": (("KVM exits per frame (flood)", g("tx", "exits"), True),
