@@ -11,6 +11,30 @@
 #define FACS_LEN 64
 
 /* FADT flags and IA-PC boot architecture flags (ACPI 6.5, 5.2.9). */
+/* FADT fields used here, by their offsets (ACPI 6.5, table 5.9). */
+enum fadt_field {
+	FADT_SCI_INT = 46,
+	FADT_PM1A_EVT_BLK = 56,
+	FADT_PM1A_CNT_BLK = 64,
+	FADT_PM_TMR_BLK = 76,
+	FADT_PM1_EVT_LEN = 88,
+	FADT_PM1_CNT_LEN = 89,
+	FADT_PM_TMR_LEN = 91,
+	FADT_P_LVL2_LAT = 96,
+	FADT_P_LVL3_LAT = 98,
+	FADT_CENTURY = 108,
+	FADT_IAPC_BOOT_ARCH = 109,
+	FADT_FLAGS = 112,
+	FADT_RESET_REG = 116,
+	FADT_RESET_VALUE = 128,
+	FADT_MINOR_VERSION = 131,
+	FADT_X_FIRMWARE_CTRL = 132,
+	FADT_X_DSDT = 140,
+	FADT_X_PM1A_EVT_BLK = 148,
+	FADT_X_PM1A_CNT_BLK = 172,
+	FADT_X_PM_TMR_BLK = 208,
+	FADT_HYPERVISOR_VENDOR_ID = 268,
+};
 #define FADT_F_WBINVD (1u << 0)
 #define FADT_F_PROC_C1 (1u << 2)
 #define FADT_F_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
@@ -215,33 +239,34 @@ static size_t build_fadt(struct builder *b, size_t facs, size_t dsdt)
 		return 0;
 	f = b->t->buf + off;
 	header(f, "FACP", FADT_LEN, 6);
-	le16_put(f + 46, ACPI_SCI_IRQ);
+	le16_put(f + FADT_SCI_INT, ACPI_SCI_IRQ);
 	/* SMI_CMD = 0: the machine is always in ACPI mode. */
-	le32_put(f + 56, ACPI_PM_PORT);			      /* PM1a_EVT_BLK */
-	le32_put(f + 64, ACPI_PM_PORT + ACPI_PM1_CNT_OFFSET); /* PM1a_CNT_BLK */
-	le32_put(f + 76, ACPI_PM_PORT + ACPI_PM_TMR_OFFSET);  /* PM_TMR_BLK */
-	f[88] = ACPI_PM1_EVT_LEN;
-	f[89] = ACPI_PM1_CNT_LEN;
-	f[91] = ACPI_PM_TMR_LEN;
-	le16_put(f + 96, 101);	/* P_LVL2_LAT > 100: no C2 */
-	le16_put(f + 98, 1001); /* P_LVL3_LAT > 1000: no C3 */
-	f[108] = 0x32;		/* CMOS century register */
+	le32_put(f + FADT_PM1A_EVT_BLK, ACPI_PM_PORT);
+	le32_put(f + FADT_PM1A_CNT_BLK, ACPI_PM_PORT + ACPI_PM1_CNT_OFFSET);
+	le32_put(f + FADT_PM_TMR_BLK, ACPI_PM_PORT + ACPI_PM_TMR_OFFSET);
+	f[FADT_PM1_EVT_LEN] = ACPI_PM1_EVT_LEN;
+	f[FADT_PM1_CNT_LEN] = ACPI_PM1_CNT_LEN;
+	f[FADT_PM_TMR_LEN] = ACPI_PM_TMR_LEN;
+	le16_put(f + FADT_P_LVL2_LAT, 101);  /* > 100: no C2 */
+	le16_put(f + FADT_P_LVL3_LAT, 1001); /* > 1000: no C3 */
+	f[FADT_CENTURY] = 0x32;		     /* the CMOS century register */
 	/* No 8042 flag: Linux then does not probe for a PS/2 keyboard, which
 	 * would only cost boot time; the i8042 is still there for reset. */
-	le16_put(f + 109, IAPC_VGA_NOT_PRESENT);
+	le16_put(f + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT);
 	/* A fixed-feature power button (PM1 PWRBTN_STS/EN, on the SCI): what
 	 * system_powerdown presses. No sleep button. */
-	le32_put(f + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
-				  FADT_F_RESET_REG_SUP);
-	gas_io(f + 116, PCI_RESET_PORT, 8, 1); /* RESET_REG */
-	f[128] = ACPI_RESET_VALUE;
-	f[131] = 5; /* FADT minor version: ACPI 6.5 */
-	le64_put(f + 132, gpa(b, facs)); /* X_FIRMWARE_CTRL */
-	le64_put(f + 140, gpa(b, dsdt)); /* X_DSDT */
-	gas_io(f + 148, ACPI_PM_PORT, 8 * ACPI_PM1_EVT_LEN, 0);
-	gas_io(f + 172, ACPI_PM_PORT + ACPI_PM1_CNT_OFFSET, 8 * ACPI_PM1_CNT_LEN, 0);
-	gas_io(f + 208, ACPI_PM_PORT + ACPI_PM_TMR_OFFSET, 8 * ACPI_PM_TMR_LEN, 3);
-	memcpy(f + 268, "VIREO\0\0\0", 8); /* hypervisor vendor identity */
+	le32_put(f + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
+					 FADT_F_RESET_REG_SUP);
+	gas_io(f + FADT_RESET_REG, PCI_RESET_PORT, 8, 1);
+	f[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
+	f[FADT_MINOR_VERSION] = 5; /* ACPI 6.5 */
+	le64_put(f + FADT_X_FIRMWARE_CTRL, gpa(b, facs));
+	le64_put(f + FADT_X_DSDT, gpa(b, dsdt));
+	gas_io(f + FADT_X_PM1A_EVT_BLK, ACPI_PM_PORT, 8 * ACPI_PM1_EVT_LEN, 0);
+	gas_io(f + FADT_X_PM1A_CNT_BLK, ACPI_PM_PORT + ACPI_PM1_CNT_OFFSET, 8 * ACPI_PM1_CNT_LEN,
+	       0);
+	gas_io(f + FADT_X_PM_TMR_BLK, ACPI_PM_PORT + ACPI_PM_TMR_OFFSET, 8 * ACPI_PM_TMR_LEN, 3);
+	memcpy(f + FADT_HYPERVISOR_VENDOR_ID, "VIREO\0\0\0", 8);
 	finish(f, FADT_LEN);
 	return off;
 }
