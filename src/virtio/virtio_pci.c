@@ -10,7 +10,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
 #include "util/le.h"
 #include "util/log.h"
 
@@ -856,9 +855,9 @@ static int vp_realize(struct device *d, struct error *err)
 		goto fail;
 	}
 	vp->slot = slot;
-	if (irq_line_claim(vp->env.irq, PCI_INTX_GSI((unsigned int)slot), &vp->intx) < 0) {
+	if (irq_line_claim(vp->env.irq, vp->env.intx_gsi((unsigned int)slot), &vp->intx) < 0) {
 		error_set(err, "%s: no room on interrupt line %u", vdev->name,
-			  PCI_INTX_GSI((unsigned int)slot));
+			  vp->env.intx_gsi((unsigned int)slot));
 		goto fail;
 	}
 	vp->pci.config[PCI_INTERRUPT_LINE] = (uint8_t)vp->intx.gsi;

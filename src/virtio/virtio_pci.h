@@ -25,6 +25,7 @@ struct virtio_pci_env {
 	struct pci_host *host;
 	const struct guest_mem *mem;
 	bool use_ioeventfd;
+	unsigned int (*intx_gsi)(unsigned int slot); /* the platform's INTA# routing */
 };
 
 /* The device (hw/device.h) for vdev on virtio-pci; registered by the

@@ -1,20 +1,14 @@
 /* The emulated (non-VirtIO) PCI devices of a machine, from the command
  * line to the device list: the VMM opens the backend and hands it to the
  * device, which owns it from then on (hw/device.h). */
-#include "arch/x86/layout.h"
 #include "hw/e1000.h"
 #include "hw/kvaser_pci.h"
 #include "vmm/vm.h"
 
-static unsigned int intx_gsi(unsigned int slot)
-{
-	return PCI_INTX_GSI(slot);
-}
-
 int vm_add_e1000(struct vm *vm, const struct net_config *n, unsigned int index, struct error *err)
 {
 	struct e1000_env env = {
-		.irq = &vm->irq, .host = &vm->pci, .mem = &vm->mem, .intx_gsi = intx_gsi,
+		.irq = &vm->irq, .host = &vm->pci, .mem = &vm->mem, .intx_gsi = vm_pci_intx_gsi,
 	};
 	struct net_backend *b = net_open(&n->net);
 	struct device *d;
@@ -37,7 +31,7 @@ int vm_add_kvaser(struct vm *vm, const struct can_config *c, unsigned int index,
 {
 	struct kvaser_pci_env env = {
 		.irq = &vm->irq, .host = &vm->pci, .report = vm_post_event, .report_ctx = vm,
-		.intx_gsi = intx_gsi,
+		.intx_gsi = vm_pci_intx_gsi,
 	};
 	struct can_backend *b = can_backend_open(&c->can);
 	struct device *d;

@@ -23,6 +23,7 @@ static int add(struct vm *vm, struct virtio_device *vdev, struct error *err)
 		.host = &vm->pci,
 		.mem = &vm->mem,
 		.use_ioeventfd = !vm->opts->no_ioeventfd,
+		.intx_gsi = vm_pci_intx_gsi,
 	};
 	struct device *d;
 

@@ -22,6 +22,11 @@
 #include "hw/rtc.h"
 #include "hw/uart8250.h"
 
+unsigned int vm_pci_intx_gsi(unsigned int slot)
+{
+	return PCI_INTX_GSI(slot);
+}
+
 static void power_request_cb(void *ctx, enum power_event ev, const char *source)
 {
 	struct vm *vm = ctx;

@@ -206,6 +206,10 @@ int vm_stats_to(struct vm *vm, FILE *f);
 const struct qmp_ops *vm_qmp_ops(struct vm *vm);
 void vm_qmp_event(struct vm *vm, const char *name, json_t *data);
 void vm_qmp_shutdown_event(struct vm *vm);
+/* The platform's routing of a PCI slot's INTA#: the GSI its line reaches
+ * (arch/x86/layout.h, as the DSDT's _PRT says), handed to every PCI
+ * device so that devices need not know the platform. */
+unsigned int vm_pci_intx_gsi(unsigned int slot);
 /* A device's event, from any thread: queued, and sent as a QMP event
  * {"device": device} by the main thread. */
 void vm_post_event(void *vm, const char *device, const char *event);
