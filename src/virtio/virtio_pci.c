@@ -32,6 +32,8 @@
 #define COMMON_LEN 0x3c
 #define ISR_OFF 0x1000
 #define ISR_LEN 1
+#define ISR_QUEUE 1u  /* a queue's interrupt (4.1.4.5) */
+#define ISR_CONFIG 2u /* the device configuration changed */
 #define DEVCFG_OFF 0x2000
 #define DEVCFG_MAX 0x1000
 #define NOTIFY_OFF 0x3000
@@ -174,14 +176,14 @@ static void transport_notify_queue(struct virtio_device *vdev, unsigned int q)
 {
 	struct virtio_pci *vp = vdev->transport_priv;
 
-	interrupt(vp, vp->q[q].msix_vector, 1);
+	interrupt(vp, vp->q[q].msix_vector, ISR_QUEUE);
 }
 
 static void transport_notify_config(struct virtio_device *vdev)
 {
 	struct virtio_pci *vp = vdev->transport_priv;
 
-	interrupt(vp, vp->config_vector, 2);
+	interrupt(vp, vp->config_vector, ISR_CONFIG);
 }
 
 static const struct virtio_transport_ops transport_ops = {
@@ -1106,7 +1108,7 @@ static int read_saved(struct virtio_pci *vp, struct state_reader *r, struct vp_s
 	if (s->guest_features & ~vdev->host_features)
 		return error_set(err, "features 0x%" PRIx64 " were never offered",
 				 s->guest_features & ~vdev->host_features);
-	if (s->isr & ~3u)
+	if (s->isr & ~(ISR_QUEUE | ISR_CONFIG))
 		return error_set(err, "ISR 0x%02x has undefined bits", s->isr);
 	if (s->pba >> vp->nvectors)
 		return error_set(err, "pending MSI-X vectors beyond the table");
