@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
+
 int completions_init(struct completions *q, void (*release)(struct completion *c))
 {
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -35,8 +37,6 @@ void completions_expect(struct completions *q)
 
 void completions_push(struct completions *q, struct completion *c)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&q->lock);
 	c->next = q->done;
 	q->done = c;
@@ -44,9 +44,7 @@ void completions_push(struct completions *q, struct completion *c)
 	/* After the link, outside the lock: the device reads the eventfd
 	 * before it takes the list, so a push it does not see in this take
 	 * signals after that read, and it comes back. */
-	if (write(q->event_fd, &one, sizeof(one)) < 0) {
-		/* Only when the counter would overflow: readable anyway. */
-	}
+	eventfd_signal(q->event_fd);
 }
 
 int completions_fd(const struct completions *q)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "block/file.h"
+#include "util/eventfd.h"
 #include "util/iov.h"
 
 #define MAX_RETRIES 1000 /* -EAGAIN/-EINTR in a row before giving up */
@@ -61,11 +62,7 @@ void file_count_fdatasync(struct block_file *b, int64_t res)
 
 void file_signal(struct block_file *b)
 {
-	uint64_t one = 1;
-
-	if (write(b->event_fd, &one, sizeof(one)) < 0) {
-		/* Only when the counter would overflow: readable anyway. */
-	}
+	eventfd_signal(b->event_fd);
 }
 
 static bool finish(struct block_io *io, int64_t result)

@@ -41,6 +41,7 @@
 #include "block/block_driver.h"
 #include "block/completions.h"
 #include "util/clock.h"
+#include "util/eventfd.h"
 #include "util/iov.h"
 #include "util/log.h"
 
@@ -178,15 +179,6 @@ static struct nbd_node *N(const struct block_backend *b)
 	return (struct nbd_node *)b;
 }
 
-static void kick(int fd)
-{
-	uint64_t one = 1;
-
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* Only when the counter would overflow: readable anyway. */
-	}
-}
-
 static void unlink_active(struct nbd_node *n, struct nbd_cmd *c)
 {
 	if (c->prev)
@@ -266,7 +258,7 @@ static int completed(void *user_data, int *error)
 	if (!async) {
 		/* Under the lock: the caller, which looks at finished under
 		 * it, may close sync_fd and return as soon as it is set. */
-		kick(c->sync_fd);
+		eventfd_signal(c->sync_fd);
 		c->finished = true;
 	}
 	pthread_mutex_unlock(&n->lock);

@@ -23,6 +23,7 @@
 #include "hw/e1000_dev.h"
 #include "net/vnet_hdr.h"
 #include "util/clock.h"
+#include "util/eventfd.h"
 #include "util/le.h"
 #include "util/log.h"
 
@@ -224,14 +225,10 @@ static uint32_t reg_read(struct e1000 *e, uint32_t off)
 
 static void kick_rx(struct e1000 *e)
 {
-	uint64_t one = 1;
-
 	if (!e->rx_stalled)
 		return;
 	e->rx_stalled = false;
-	if (write(e->kick_fd, &one, sizeof(one)) < 0) {
-		/* Only on counter overflow: it is set anyway. */
-	}
+	eventfd_signal(e->kick_fd);
 }
 
 static void reg_write(struct e1000 *e, uint32_t off, uint32_t v)

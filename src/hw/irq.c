@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
+
 void irq_service_init(struct irq_service *s, const struct irq_chip_ops *ops, void *chip)
 {
 	memset(s, 0, sizeof(*s));
@@ -112,8 +114,6 @@ int irq_msi_program(struct irq_msi *m, uint64_t addr, uint32_t data)
 
 void irq_msi_fire(struct irq_msi *m)
 {
-	uint64_t one = 1;
-
 	if (!m->valid)
 		return;
 	if (m->fd < 0) {
@@ -121,9 +121,7 @@ void irq_msi_fire(struct irq_msi *m)
 		return;
 	}
 	__atomic_fetch_add(&m->svc->raised, 1, __ATOMIC_RELAXED);
-	if (write(m->fd, &one, sizeof(one)) < 0) {
-		/* Cannot overflow a counter the kernel drains. */
-	}
+	eventfd_signal(m->fd);
 }
 
 void irq_msi_close(struct irq_msi *m)

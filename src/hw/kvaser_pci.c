@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "hw/sja1000.h"
+#include "util/eventfd.h"
 #include "util/ioloop.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -183,11 +184,8 @@ static bool deliver(struct kvaser *k, const struct can_msg *m, bool fill)
 
 static void kick(struct kvaser *k)
 {
-	uint64_t one = 1;
-
-	if (k->kick_fd >= 0 && write(k->kick_fd, &one, sizeof(one)) < 0) {
-		/* The counter is full: the thread is woken anyway. */
-	}
+	if (k->kick_fd >= 0)
+		eventfd_signal(k->kick_fd);
 }
 
 /* The backend's events. From the I/O thread (fill: frames go into the

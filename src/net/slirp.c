@@ -24,6 +24,7 @@
 #include "net/hostfwd.h"
 #include "net/libslirp.h"
 #include "net/net_backend.h"
+#include "util/eventfd.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -69,15 +70,6 @@ struct user_net {
 static struct user_net *to_user(struct net_backend *b)
 {
 	return (struct user_net *)b;
-}
-
-static void eventfd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	/* Only fails when the counter would overflow: it is set anyway. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("user network: eventfd write: %s", strerror(errno));
 }
 
 static void eventfd_drain(int fd)

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
 #include "util/log.h"
 #include "util/thread.h"
 
@@ -98,9 +99,7 @@ void ioloop_stop(struct ioloop *l)
 
 	if (!l->running)
 		return;
-	if (write(l->stop_fd, &one, sizeof(one)) < 0) {
-		/* An eventfd write only fails on overflow, which cannot happen. */
-	}
+	eventfd_signal(l->stop_fd);
 	pthread_join(l->thread, NULL);
 	/* Consume the stop request, so that the loop can start again (a
 	 * paused device's thread is stopped and started like this). */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "net/vnet_hdr.h"
+#include "util/eventfd.h"
 #include "util/iov.h"
 #include "util/le.h"
 #include "util/log.h"
@@ -175,11 +176,7 @@ static void tx_one(struct virtio_net *n, const struct virtq_elem *e)
 
 static void more_later(struct virtio_net *n)
 {
-	uint64_t one = 1;
-
-	if (write(n->more_fd, &one, sizeof(one)) < 0) {
-		/* Only on counter overflow: it is set anyway. */
-	}
+	eventfd_signal(n->more_fd);
 }
 
 static void tx_process(struct virtio_net *n)

@@ -1,5 +1,6 @@
 #include "virtio/virtio_pci.h"
 
+#include "util/eventfd.h"
 #include "virtio/virtio_blk.h"
 
 #include <errno.h>
@@ -290,11 +291,9 @@ static void kick_ready_queues(struct virtio_pci *vp)
 	struct virtio_device *vdev = vp->vdev;
 
 	for (unsigned int i = 0; i < vdev->num_queues; i++) {
-		uint64_t one = 1;
 
-		if (vdev->vq[i].ready && write(vp->q[i].kick_fd, &one, sizeof(one)) < 0) {
-			/* Cannot overflow. */
-		}
+		if (vdev->vq[i].ready)
+		eventfd_signal(vp->q[i].kick_fd);
 	}
 }
 
@@ -597,11 +596,8 @@ static void bar_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vdev->num_queues) {
 		/* The slow path (or a notification size KVM did not match):
 		 * hand it to the I/O thread like an ioeventfd would. */
-		uint64_t one = 1;
 
-		if (write(vp->q[(off - NOTIFY_OFF) / NOTIFY_MULT].kick_fd, &one, sizeof(one)) < 0) {
-			/* Counter overflow is impossible; nothing to do. */
-		}
+		eventfd_signal(vp->q[(off - NOTIFY_OFF) / NOTIFY_MULT].kick_fd);
 		return;
 	}
 	pthread_mutex_lock(&vdev->lock);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
 #include "vmm/vm.h"
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
@@ -45,9 +46,5 @@ int vm_stop_reason(const struct vm *vm)
 
 void vm_wake(struct vm *vm)
 {
-	uint64_t one = 1;
-
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
-		/* The counter cannot overflow from a handful of writes. */
-	}
+	eventfd_signal(vm->wake_fd);
 }

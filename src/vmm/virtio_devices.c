@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
 #include "util/log.h"
 #include "virtio/virtio_blk.h"
 #include "virtio/virtio_can.h"
@@ -53,11 +54,8 @@ static void console_output(void *ctx, const uint8_t *buf, size_t len)
 static void console_rx_space(void *ctx)
 {
 	struct vm *vm = ctx;
-	uint64_t one = 1;
 
-	if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
-		/* The loop re-polls anyway. */
-	}
+	eventfd_signal(vm->wake_fd);
 }
 
 static size_t console_receive(void *ctx, const uint8_t *buf, size_t len)

@@ -14,6 +14,7 @@
 #include "arch/x86/layout.h"
 #include "kvm/stats.h"
 #include "util/clock.h"
+#include "util/eventfd.h"
 #include "util/log.h"
 #include "hw/acpi_pm.h"
 #include "qmp/qmp_server.h"
@@ -61,11 +62,8 @@ static void uart_tx(void *ctx, uint8_t byte)
 static void uart_rx_space(void *ctx)
 {
 	struct uart_port *p = ctx;
-	uint64_t one = 1;
 
-	if (write(p->vm->wake_fd, &one, sizeof(one)) < 0) {
-		/* Nothing to do: the loop also re-polls on its next wakeup. */
-	}
+	eventfd_signal(p->vm->wake_fd);
 }
 
 static size_t uart_receive(void *ctx, const uint8_t *buf, size_t len)
