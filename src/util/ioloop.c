@@ -95,7 +95,7 @@ int ioloop_start(struct ioloop *l)
 
 void ioloop_stop(struct ioloop *l)
 {
-	uint64_t one = 1;
+	uint64_t v;
 
 	if (!l->running)
 		return;
@@ -103,7 +103,7 @@ void ioloop_stop(struct ioloop *l)
 	pthread_join(l->thread, NULL);
 	/* Consume the stop request, so that the loop can start again (a
 	 * paused device's thread is stopped and started like this). */
-	if (read(l->stop_fd, &one, sizeof(one)) < 0) {
+	if (read(l->stop_fd, &v, sizeof(v)) < 0) {
 		/* Nothing to read cannot happen: the thread saw it. */
 	}
 	l->running = 0;

@@ -290,11 +290,9 @@ static void kick_ready_queues(struct virtio_pci *vp)
 {
 	struct virtio_device *vdev = vp->vdev;
 
-	for (unsigned int i = 0; i < vdev->num_queues; i++) {
-
+	for (unsigned int i = 0; i < vdev->num_queues; i++)
 		if (vdev->vq[i].ready)
-		eventfd_signal(vp->q[i].kick_fd);
-	}
+			eventfd_signal(vp->q[i].kick_fd);
 }
 
 static void write_status(struct virtio_pci *vp, uint8_t status)
@@ -596,7 +594,6 @@ static void bar_write(void *opaque, uint64_t off, unsigned int size, uint64_t va
 	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vdev->num_queues) {
 		/* The slow path (or a notification size KVM did not match):
 		 * hand it to the I/O thread like an ioeventfd would. */
-
 		eventfd_signal(vp->q[(off - NOTIFY_OFF) / NOTIFY_MULT].kick_fd);
 		return;
 	}

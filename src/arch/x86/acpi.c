@@ -10,7 +10,6 @@
 #define FADT_LEN 276
 #define FACS_LEN 64
 
-/* FADT flags and IA-PC boot architecture flags (ACPI 6.5, 5.2.9). */
 /* FADT fields used here, by their offsets (ACPI 6.5, table 5.9). */
 enum fadt_field {
 	FADT_SCI_INT = 46,
@@ -35,6 +34,8 @@ enum fadt_field {
 	FADT_X_PM_TMR_BLK = 208,
 	FADT_HYPERVISOR_VENDOR_ID = 268,
 };
+
+/* FADT flags and IA-PC boot architecture flags (ACPI 6.5, 5.2.9). */
 #define FADT_F_WBINVD (1u << 0)
 #define FADT_F_PROC_C1 (1u << 2)
 #define FADT_F_SLP_BUTTON (1u << 5) /* no fixed-feature sleep button */
