@@ -150,11 +150,6 @@ class CanGuest(BenchGuest):
         self.ok("stty -echo")
         self.ok("dmesg -n 1")
 
-    def cpu_ticks(self):
-        with open("/proc/%d/stat" % self.vm.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime
-
 
 class HostDump:
     """candump -L on vcan0 into a file, shown to receive before use."""

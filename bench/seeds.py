@@ -262,11 +262,6 @@ def run_net(config, args):
                 flag += " -b %dM" % rate
             cmd = "%s > /tmp/n0; iperf3 -c %s -p %d -t %d -O 1 %s -J > /tmp/ip.json; %s > /tmp/n1" % (
                 nic_cmd, NET_HOST, NET_PORT, secs, flag, nic_cmd)
-            if args.exit_reasons:
-                # The NIC's interrupts by vector (virtio-net: receive
-                # and transmit), to say which queue's they are.
-                irqs = "grep -E '%s' /proc/interrupts" % NIC_IRQ_LINES
-                cmd = "%s > /tmp/i0; %s; %s > /tmp/i1" % (irqs, cmd, irqs)
             if args.irq_spacing:
                 ev = "%s/events/irq/irq_handler_entry/enable" % TRACEFS
                 cmd = "echo > %s/trace; echo 1 > %s; %s; echo 0 > %s" % (TRACEFS, ev, cmd, ev)
@@ -275,9 +270,9 @@ def run_net(config, args):
                 # The guest's counters outside the window: ethtool -S
                 # reads the e1000's statistics registers, an exit each.
                 g.ok("%s > /tmp/s0" % NIC_STATS)
-                before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+                before, cpu0, t0 = g.kvm_counters(), g.cpu_split(), time.monotonic()
                 g.sh(cmd, secs * 10 * slow + 120)
-                after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+                after, cpu1, t1 = g.kvm_counters(), g.cpu_split(), time.monotonic()
                 g.ok("%s > /tmp/s1" % NIC_STATS)
                 out = g.ok("awk '/\"sum_received\"/ { r = 1 } r && /\"bits_per_second\"/ "
                            "{ print $2; exit }' /tmp/ip.json", 60 * slow).strip()
@@ -313,9 +308,10 @@ def run_net(config, args):
             if args.nic_stats:
                 res[name]["nic_stats"] = ns
             if args.exit_reasons:
-                res[name]["reasons"].update(
-                    ("irq:" + name_, v / mb) for name_, v in nic_irqs(g.ok("cat /tmp/i0"),
-                                                                    g.ok("cat /tmp/i1")).items())
+                # The NIC's interrupts by vector (virtio-net: receive and
+                # transmit), to say which queue's they are.
+                res[name]["reasons"].update((x, v / mb) for x, v in ns.items()
+                                            if x.startswith("irq:"))
         g.poweroff(600 if tcg else 120)
     finally:
         g.close()
@@ -330,7 +326,8 @@ def run_net(config, args):
 # The NIC's interrupt lines in /proc/interrupts, by their handlers' names:
 # the e1000's one line (eth0) or virtio-net's queue vectors (virtioN-input.0,
 # virtioN-output.0; not its config vector, nor other virtio devices').
-# Both --exit-reasons' count per vector and --irq-spacing's trace use it.
+# NIC_STATS (each run's interrupt count, and --exit-reasons' count per
+# vector) and --irq-spacing's trace use it.
 NIC_IRQ_LINES = "eth0|virtio[0-9]+-(input|output)"
 TRACEFS = "/sys/kernel/tracing"
 IRQ_GAP_BOUNDS_US = (64, 128, 256, 1000, 5000)
@@ -374,21 +371,25 @@ def irq_gaps(g):
 # (/proc/net/softnet_stat, summed over CPUs). --nic-stats prints them all;
 # every run says whether the guest polled (guest_polled).
 NIC_STATS = ("{ ethtool -S eth0 | sed 's/^ *//'; "
-             "awk '/%s/ { n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; "
-             "print \"irq:\" $NF \": \" n }' /proc/interrupts; "
+             "grep -E '%s' /proc/interrupts | sed 's/^/irq /'; "
              "p=0; s=0; while read a b c r; do p=$((p + 0x$a)); s=$((s + 0x$c)); "
              "done < /proc/net/softnet_stat; "
              "echo softnet_processed: $p; echo softnet_time_squeeze: $s; }" % NIC_IRQ_LINES)
 
 
 def nic_stats(before, after):
-    """The counters that moved between two NIC_STATS outputs."""
+    """The counters that moved between two NIC_STATS outputs; the NIC's
+    interrupts as "irq:" and the handler's name (eth0, virtio0-input.0)."""
     def parse(text):
-        out = {}
+        out, irqs = {}, []
         for line in text.splitlines():
+            if line.startswith("irq "):
+                irqs.append(line[4:])
+                continue
             k, _, v = line.rpartition(":")
             if k and v.strip().isdigit():
                 out[k.strip()] = int(v)
+        out.update(("irq:" + name, n) for name, n in interrupt_counts("\n".join(irqs)).items())
         return out
     b, a = parse(before), parse(after)
     return {k: a[k] - b.get(k, 0) for k in a if a[k] != b.get(k, 0)}
@@ -397,9 +398,9 @@ def nic_stats(before, after):
 def idle_rates(g, seconds):
     """KVM exits (all, and to userspace) and the VMM's CPU time (ms, not
     the guest's) per second of the VM idle at its prompt."""
-    before, cpu0, t0 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    before, cpu0, t0 = g.kvm_counters(), g.cpu_split(), time.monotonic()
     time.sleep(seconds)
-    after, cpu1, t1 = g.kvm_counters(), g.cpu_ticks(), time.monotonic()
+    after, cpu1, t1 = g.kvm_counters(), g.cpu_split(), time.monotonic()
     k, dt = delta(after, before), t1 - t0
     out = {"seconds": dt, "vmm_ms_per_s": (cpu1["vmm"] - cpu0["vmm"]) / HZ * 1e3 / dt}
     if k:
@@ -438,13 +439,6 @@ def guest_polled(ns):
     seen)."""
     irqs = sum(v for k, v in ns.items() if k.startswith("irq:"))
     return irqs > 0 and 2 * ns.get("softnet_time_squeeze", 0) >= irqs
-
-
-def nic_irqs(before, after):
-    """Interrupts per NIC vector between two greps of /proc/interrupts
-    (its last column, the handler's name: virtio0-input.0, eth0, ...)."""
-    b, a = interrupt_counts(before), interrupt_counts(after)
-    return {x: a[x] - b.get(x, 0) for x in a if a[x] - b.get(x, 0) > 0}
 
 
 NET_DIRECTIONS = ("guest->host", "host->guest", PACED["guest->host"], PACED["host->guest"])
