@@ -160,6 +160,10 @@ static int run(const struct vm_options *o)
 			goto out;
 		}
 	}
+	/* A loaded VM's devices wait with its vCPUs: with -S until cont
+	 * (vm_resume), so that nothing the source left queued runs early. */
+	if (o->incoming && !o->start_paused)
+		devices_resume_all(&vm->devices);
 	if (o->stats_json)
 		vm_open_stats(vm);
 

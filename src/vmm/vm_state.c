@@ -245,7 +245,6 @@ int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 	pthread_mutex_lock(&vm->pci.lock);
 	vm->pci.config_address = cfg_addr;
 	pthread_mutex_unlock(&vm->pci.lock);
-	devices_resume_all(&vm->devices);
 	return 0;
 }
 

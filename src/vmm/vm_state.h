@@ -44,7 +44,11 @@ int vm_state_check(struct vm *vm, const struct vm_state_loaded *l, unsigned int 
 /* Loads checked sections into the VM built from the same options, its
  * RAM already in place and its vCPUs not yet run: devices, then the
  * interrupt controllers, the vCPUs, the clock. Every record is checked
- * again as it is parsed; on -1 (err set) the VM must not run. */
+ * again as it is parsed; on -1 (err set) the VM must not run. The
+ * devices are left paused either way: the caller resumes them when the
+ * VM is to run (devices_resume_all). A loaded device resumed at once
+ * would take the requests the guest queued before the source stopped
+ * and write guest RAM while the VM waits for cont (-S). */
 int vm_state_apply(struct vm *vm, const struct vm_state_loaded *l, unsigned int n,
 		   struct error *err);
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Not part of make check: a hunt for RAM that differs after a live
-migration (a CI run of migrate-linux once found two such pages). One
+migration (a CI run of migrate-linux once found two such pages: the
+destination's disk had taken a request while it waited for cont, now
+mended; README, "Found: the RAM that differed once"). One
 Linux guest with the migration test's workloads, made to churn: a disk
 writer that never ends, the 16 MiB dirtier, a process forked every
 20 ms, the zero-writing dd loop that the CI run had, the console

@@ -5,7 +5,8 @@
  * registers — paused and saved; a second machine built from the same
  * options, with the first one's RAM, loads the record and must carry on:
  * the same record when saved again, the UART hands over the unread bytes,
- * and the disk takes the driver's next request on the same queue. A
+ * and the disk takes the driver's next request on the same queue; a
+ * whole machine state loaded leaves the devices paused until resumed. A
  * damaged, truncated or foreign record is refused and changes nothing.
  * Skipped without a usable /dev/kvm. */
 #include "cmocka_prelude.h"
@@ -20,6 +21,8 @@
 #include "virtio/virtio.h"
 #include "virtio/virtio_pci.h"
 #include "vmm/vm.h"
+#include "vmm/snapshot_file.h"
+#include "vmm/vm_state.h"
 
 #define MMIO_START 0xc0000000ULL
 #define MMIO_END 0xfec00000ULL
@@ -248,14 +251,12 @@ static void put_desc(struct machine *m, unsigned int i, uint64_t addr, uint32_t 
 
 /* One request (type 1 = write, 0 = read) of sector 3 through avail
  * entry n, in descriptors 3n..3n+2 (so a device that took an old entry
- * again would show); waits for used entry n and checks it names them. */
-static void request(struct machine *m, uint32_t type, uint16_t n)
+ * again would show), and its notification. */
+static void queue_request(struct machine *m, uint32_t type, uint16_t n)
 {
 	uint8_t *hdr = ram(m, HDR, 16);
 	uint8_t *avail = ram(m, AVAIL, 4 + 2 * QSIZE);
-	uint8_t *used = ram(m, USED, 4 + 8 * QSIZE);
 	uint16_t head = (uint16_t)(3 * n);
-	unsigned int tries;
 
 	le32_put(hdr, type);
 	le32_put(hdr + 4, 0);
@@ -267,15 +268,35 @@ static void request(struct machine *m, uint32_t type, uint16_t n)
 	le16_put(avail + 4 + 2 * (n % QSIZE), head);
 	__atomic_store_n((uint16_t *)(avail + 2), (uint16_t)(n + 1), __ATOMIC_RELEASE);
 	bar_write(m, NOTIFY_OFF, 2, 0);
+}
+
+static uint16_t used_idx(struct machine *m)
+{
+	return __atomic_load_n((uint16_t *)ram(m, USED + 2, 2), __ATOMIC_ACQUIRE);
+}
+
+/* Waits for used entry n and checks it names the request of avail
+ * entry n, done. */
+static void wait_request(struct machine *m, uint16_t n)
+{
+	uint8_t *used = ram(m, USED, 4 + 8 * QSIZE);
+	unsigned int tries;
+
 	for (tries = 0; tries < 5000; tries++) {
-		if (le16_get(used + 2) == (uint16_t)(n + 1))
+		if (used_idx(m) == (uint16_t)(n + 1))
 			break;
 		usleep(1000);
 	}
 	usleep(10000); /* time for a wrong extra entry to show */
-	assert_int_equal(le16_get(used + 2), (uint16_t)(n + 1));
-	assert_int_equal(le32_get(used + 4 + 8 * (n % QSIZE)), head);
+	assert_int_equal(used_idx(m), (uint16_t)(n + 1));
+	assert_int_equal(le32_get(used + 4 + 8 * (n % QSIZE)), 3 * n);
 	assert_int_equal(*ram(m, STATUS, 1), 0);
+}
+
+static void request(struct machine *m, uint32_t type, uint16_t n)
+{
+	queue_request(m, type, n);
+	wait_request(m, n);
 }
 
 /* a into a state a running guest leaves behind, paused, saved. */
@@ -356,6 +377,50 @@ static void test_round_trip(void **state)
 		assert_int_equal(ram(&b, DATA, 512)[i], 0x5a);
 	state_writer_free(&w);
 	state_writer_free(&again);
+}
+
+/* A whole machine state (vm_state_build, as a snapshot or a migration
+ * takes it) with a request the guest queued and notified after the
+ * devices paused, as a vCPU stopped just after its kick leaves one. The
+ * machine that loads it (vm_state_apply) must not take the request
+ * until it runs: with -S a device that ran on would write guest RAM
+ * while the VM waits for cont (CI once saw a live migration's
+ * destination differ from its source by just such a read, data page
+ * and used ring). Resumed, it takes it, once. */
+static void test_loaded_machine_waits_to_run(void **state)
+{
+	struct vm_state_section sec[SNAPSHOT_MAX_SECTIONS];
+	struct vm_state_loaded l[SNAPSHOT_MAX_SECTIONS];
+	struct error err = { 0 };
+	unsigned int n = 0, i;
+
+	(void)state;
+	need_vm();
+	memset(sec, 0, sizeof(sec));
+	memset(ram(&a, DATA, 512), 0x5a, 512);
+	driver_init(&a);
+	request(&a, 1, 0);
+	assert_int_equal(devices_pause_all(&a.vm.devices, NULL), 0);
+	memset(ram(&a, DATA, 512), 0, 512);
+	queue_request(&a, 0, 1);
+	usleep(20000);
+	assert_int_equal(used_idx(&a), 1); /* paused: not taken */
+	if (vm_state_build(&a.vm, sec, &n, &err) < 0)
+		fail_msg("build: %s", err.msg);
+	for (i = 0; i < n; i++)
+		l[i] = (struct vm_state_loaded){ .kind = sec[i].kind, .index = sec[i].index,
+						 .buf = sec[i].w.buf, .len = sec[i].w.len };
+	prepare_b(true);
+	if (vm_state_check(&b.vm, l, n, &err) < 0 || vm_state_apply(&b.vm, l, n, &err) < 0)
+		fail_msg("apply: %s", err.msg);
+	usleep(50000);
+	assert_int_equal(used_idx(&b), 1);
+	assert_memory_equal(b.vm.mem.host, a.vm.mem.host, RAM);
+	devices_resume_all(&b.vm.devices);
+	wait_request(&b, 1);
+	for (i = 0; i < 512; i++)
+		assert_int_equal(ram(&b, DATA, 512)[i], 0x5a);
+	vm_state_free(sec);
 }
 
 /* Every shortened record, and every record with one byte flipped, is
@@ -602,6 +667,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loaded_machine_waits_to_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_machine_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_outside_ram_refused, setup, teardown),
