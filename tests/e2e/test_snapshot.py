@@ -57,6 +57,7 @@ def test_migrate_and_restore(tmp):
     check([e["data"]["status"] for e in q.events[1:]] == ["setup", "active", "completed"],
           "MIGRATION statuses")
     check(q.cmd("query-status")["status"] == "postmigrate", "status after migrate")
+    digest = q.cmd("query-vireo-ram-digest")
     info = q.cmd("query-migrate")
     check(info["status"] == "completed" and info["ram"]["total"] == 32 << 20, "query-migrate %r" % info)
     # Paused: input waits; cont runs the source on from where it was.
@@ -72,8 +73,14 @@ def test_migrate_and_restore(tmp):
     st = os.stat(snap)
     check(st.st_mode & 0o777 == 0o600, "snapshot mode %o (it holds guest memory)" % st.st_mode)
     check(st.st_blocks * 512 < st.st_size // 4, "untouched RAM was written, not left as holes")
-    # The restored VM is the one saved: its next count is 4 again.
-    r = restore(snap)
+    # The restored VM is the one saved: its RAM to the byte (the file's
+    # data pages, and anonymous zeroes over its holes), and its next
+    # count is 4 again.
+    rpath = fresh_socket_path("restored")
+    r = restore(snap, "-S", "--qmp", "unix:%s,server=on,wait=off" % rpath)
+    rq = QMP(rpath)
+    check(rq.cmd("query-vireo-ram-digest") == digest, "restored RAM differs from the saved VM's")
+    rq.cmd("cont")
     count_to(r, 1, 3)
     count_to(r, 2, 4)
     r.send("q")
