@@ -60,11 +60,9 @@ unsigned int completions_in_flight(const struct completions *q)
 void completions_process(struct completions *q)
 {
 	struct completion *list, *out = NULL;
-	uint64_t count;
 
-	if (read(q->event_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: nothing signalled, but look anyway (drain). */
-	}
+	/* Nothing signalled: look anyway (drain). */
+	(void)eventfd_consume(q->event_fd);
 	pthread_mutex_lock(&q->lock);
 	list = q->done;
 	q->done = NULL;

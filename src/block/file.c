@@ -363,13 +363,11 @@ static void file_process_completions(struct block_backend *bb)
 {
 	struct block_file *b = (struct block_file *)bb;
 	struct block_io *list, *ready;
-	uint64_t count;
 
 	/* Clear the fd before looking, so a completion after the look
-	 * makes it readable again. */
-	if (read(b->event_fd, &count, sizeof(count)) < 0) {
-		/* EAGAIN: nothing signalled, but look anyway (block_drain). */
-	}
+	 * makes it readable again; nothing signalled, look anyway
+	 * (block_drain). */
+	(void)eventfd_consume(b->event_fd);
 	list = b->engine->reap(b);
 	pthread_mutex_lock(&b->lock);
 	ready = b->ready;

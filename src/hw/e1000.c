@@ -467,10 +467,9 @@ static void rx_ready(void *ctx, uint32_t events)
 static void kicked(void *ctx, uint32_t events)
 {
 	struct e1000 *e = ctx;
-	uint64_t v;
 
 	(void)events;
-	if (read(e->kick_fd, &v, sizeof(v)) < 0)
+	if (!eventfd_consume(e->kick_fd))
 		return;
 	pthread_mutex_lock(&e->lock);
 	e1000_rx_process(e);

@@ -242,12 +242,9 @@ static void backend_ready(void *ctx, uint32_t events)
 static void kicked(void *ctx, uint32_t events)
 {
 	struct kvaser *k = ctx;
-	uint64_t v;
 
 	(void)events;
-	if (read(k->kick_fd, &v, sizeof(v)) < 0) {
-		/* Nothing to read: woken for nothing. */
-	}
+	(void)eventfd_consume(k->kick_fd); /* false: woken for nothing, look anyway */
 	pthread_mutex_lock(&k->lock);
 	process_backend(k, true);
 	update_watch(k);

@@ -72,14 +72,6 @@ static struct user_net *to_user(struct net_backend *b)
 	return (struct user_net *)b;
 }
 
-static void eventfd_drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("user network: eventfd read: %s", strerror(errno));
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -322,7 +314,7 @@ static void *user_thread(void *arg)
 
 		pthread_mutex_lock(&u->lock);
 		if (n > 0 && (u->pfd[0].revents & POLLIN))
-			eventfd_drain(u->wake_fd);
+			(void)eventfd_consume(u->wake_fd);
 		u->lib->pollfds_poll(u->slirp, n < 0, get_revents, u);
 		run_timers(u);
 	}
@@ -361,14 +353,14 @@ static ssize_t user_recv(struct net_backend *b, const struct iovec *iov, unsigne
 
 	pthread_mutex_lock(&u->rxq_lock);
 	if (!u->rxq_count) {
-		eventfd_drain(u->base.rx_fd);
+		(void)eventfd_consume(u->base.rx_fd);
 		pthread_mutex_unlock(&u->rxq_lock);
 		return -EAGAIN;
 	}
 	f = u->rxq[u->rxq_head];
 	u->rxq_head = (u->rxq_head + 1) % RXQ_FRAMES;
 	if (--u->rxq_count == 0)
-		eventfd_drain(u->base.rx_fd);
+		(void)eventfd_consume(u->base.rx_fd);
 	pthread_mutex_unlock(&u->rxq_lock);
 
 	if (f->len > room) {

@@ -2,6 +2,7 @@
 #ifndef VIREO_UTIL_EVENTFD_H
 #define VIREO_UTIL_EVENTFD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -14,6 +15,16 @@ static inline void eventfd_signal(int fd)
 	ssize_t done = write(fd, &one, sizeof(one));
 
 	(void)done;
+}
+
+/* Reads the counter, which resets it: true if the eventfd had been
+ * signalled, false if not (EAGAIN on a non-blocking one: a wakeup for
+ * nothing, or another reader was first). */
+static inline bool eventfd_consume(int fd)
+{
+	uint64_t n;
+
+	return read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
 }
 
 #endif

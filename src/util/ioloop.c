@@ -95,17 +95,13 @@ int ioloop_start(struct ioloop *l)
 
 void ioloop_stop(struct ioloop *l)
 {
-	uint64_t v;
-
 	if (!l->running)
 		return;
 	eventfd_signal(l->stop_fd);
 	pthread_join(l->thread, NULL);
 	/* Consume the stop request, so that the loop can start again (a
 	 * paused device's thread is stopped and started like this). */
-	if (read(l->stop_fd, &v, sizeof(v)) < 0) {
-		/* Nothing to read cannot happen: the thread saw it. */
-	}
+	(void)eventfd_consume(l->stop_fd); /* there is one: the thread saw it */
 	l->running = 0;
 }
 

@@ -404,10 +404,9 @@ static void rx_ready(void *ctx, uint32_t events)
 static void more_ready(void *ctx, uint32_t events)
 {
 	struct virtio_net *n = ctx;
-	uint64_t v;
 
 	(void)events;
-	if (read(n->more_fd, &v, sizeof(v)) < 0)
+	if (!eventfd_consume(n->more_fd))
 		return;
 	pthread_mutex_lock(&n->vdev.lock);
 	if (virtio_running(&n->vdev)) {

@@ -221,10 +221,9 @@ static void queue_kicked(void *ctx, uint32_t events)
 {
 	struct vp_queue *pq = ctx;
 	struct virtio_device *vdev = pq->vp->vdev;
-	uint64_t n;
 
 	(void)events;
-	if (read(pq->kick_fd, &n, sizeof(n)) < 0)
+	if (!eventfd_consume(pq->kick_fd))
 		return;
 	pthread_mutex_lock(&vdev->lock);
 	if (virtio_running(vdev) && vdev->vq[pq->index].ready) {

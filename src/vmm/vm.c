@@ -392,7 +392,6 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 			{ .fd = vm->console.in_fd, .events = POLLIN },
 		};
 		int want_input = !vm->console.eof && vm->console.pending_len == 0;
-		uint64_t v;
 
 		if (poll(p, want_input ? 4 : 3, -1) < 0) {
 			if (errno == EINTR)
@@ -401,9 +400,8 @@ int vm_event_loop(struct vm *vm, int signal_fd)
 			break;
 		}
 		if (p[0].revents & POLLIN) {
-			if (read(vm->wake_fd, &v, sizeof(v)) < 0) {
-				/* Spurious wakeup; the loop re-checks its state. */
-			}
+			/* A spurious wakeup: the loop re-checks its state. */
+			(void)eventfd_consume(vm->wake_fd);
 			pump_console(vm);
 			vm_send_posted_events(vm);
 			migration_poll(vm);
