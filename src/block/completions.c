@@ -61,7 +61,9 @@ void completions_process(struct completions *q)
 {
 	struct completion *list, *out = NULL;
 
-	/* Nothing signalled: look anyway (drain). */
+	/* Reset before the take (see completions_push); the list is taken
+	 * even when nothing was signalled: completions_drain polls with a
+	 * timeout and comes here either way. */
 	(void)eventfd_consume(q->event_fd);
 	pthread_mutex_lock(&q->lock);
 	list = q->done;

@@ -1,6 +1,5 @@
 #include "virtio/virtio_pci.h"
 
-#include "util/eventfd.h"
 #include "virtio/virtio_blk.h"
 
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "util/eventfd.h"
 #include "util/le.h"
 #include "util/log.h"
 

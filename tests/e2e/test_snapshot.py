@@ -74,8 +74,7 @@ def test_migrate_and_restore(tmp):
     check(st.st_mode & 0o777 == 0o600, "snapshot mode %o (it holds guest memory)" % st.st_mode)
     check(st.st_blocks * 512 < st.st_size // 4, "untouched RAM was written, not left as holes")
     # The restored VM is the one saved: its RAM to the byte (the file's
-    # data pages, and anonymous zeroes over its holes), and its next
-    # count is 4 again.
+    # pages, its holes reading as zeroes), and its next count is 4 again.
     rpath = fresh_socket_path("restored")
     r = restore(snap, "-S", "--qmp", "unix:%s,server=on,wait=off" % rpath)
     rq = QMP(rpath)

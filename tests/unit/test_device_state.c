@@ -20,8 +20,8 @@
 #include "util/le.h"
 #include "virtio/virtio.h"
 #include "virtio/virtio_pci.h"
-#include "vmm/vm.h"
 #include "vmm/snapshot_file.h"
+#include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
 #define MMIO_START 0xc0000000ULL
