@@ -537,9 +537,15 @@ def main():
         row("%s: guest answers, ms" % size, key, "answer_ms", "%.0f")
         row("%s: of which the first command, ms" % size, key, "first_ms", "%.0f")
     for key, size in (("snap256", "256 MiB"), ("snap1g", "1 GiB"), ("snap512", "512 MiB")):
+        ratio_row("running, %s" % size, key, "run_ms")
         ratio_row("guest answers, %s" % size, key, "answer_ms")
+    # The target is restore to running (QMP's run state, the VM's
+    # vCPUs executing); to the guest answering is the stricter figure,
+    # which also pays for faulting in what the first command touches.
     for key, size in (("snap256", "256 MiB"), ("snap1g", "1 GiB")):
         if key in runs:
+            print(target_line("restore to running vireo/qemu, %s" % size,
+                              ratio(key, "run_ms"), 0.2, "lower"))
             print(target_line("restore to answering vireo/qemu, %s" % size,
                               ratio(key, "answer_ms"), 0.2, "lower"))
     print("(the issue's bar: Firecracker restores a snapshot in a few milliseconds; everything "
