@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -223,6 +225,52 @@ def test_panic_ends_vm():
     return vm.stderr.decode().strip()
 
 
+def test_demo_script():
+    """make demo's VM, as the user gets it (scripts/demo on a terminal,
+    its disk image in a directory of ours): a shell, the disk, user-mode
+    networking with DHCP and the forwarded port, the RNG; what the guest
+    writes to /dev/vda lands in the image; poweroff ends it with 0."""
+    demo_dir = tempfile.mkdtemp(prefix="vireo-demo-")
+    token = "DEMO-%d-%d" % (os.getpid(), time.monotonic_ns())
+    try:
+        return run_demo(demo_dir, token)
+    finally:
+        shutil.rmtree(demo_dir, ignore_errors=True)
+
+
+def run_demo(demo_dir, token):
+    vm = VM([], tty=True, linux=False, program=os.path.join(ROOT, "scripts", "demo"),
+            env={"VIREO_DEMO_DIR": demo_dir})
+    try:
+        vm.expect(r"demo: a shell in a Vireo VM", 30)
+        net = vm.expect(r"VIREO-NET-(UP eth0 \S+|FAILED[^\r\n]*)\r?\n").group(1).decode()
+        check(net == "UP eth0 10.0.2.15/24", "the demo's network: %s" % net)
+        vm.expect(r"VIREO-GUEST-UP cpus=2 ")
+        vm.send("echo disk-$(cat /sys/block/vda/size) rng-$(head -c 16 /dev/hwrng | wc -c) "
+                "gw-$(ip route | awk '/^default/ {print $3}')-\n")
+        m = vm.expect(r"disk-(\d+) rng-(\d+) gw-([\d.]*)-", 60)
+        sectors, rng, gw = int(m.group(1)), int(m.group(2)), m.group(3).decode()
+        check(sectors == 2 * 1024 * 1024, "/dev/vda has %d sectors, not 1 GiB's" % sectors)
+        check(rng == 16, "/dev/hwrng gave %d bytes of 16" % rng)
+        check(gw == "10.0.2.2", "default route via %r, not user-mode networking's 10.0.2.2" % gw)
+        # The forwarded port: vireo listens on the host's 2222.
+        with socket.create_connection(("127.0.0.1", 2222), timeout=10):
+            pass
+        vm.send("echo %s | dd of=/dev/vda conv=fsync 2>/dev/null; echo wr-$((40+2))\n" % token)
+        vm.expect(r"wr-42", 60)
+        vm.send("poweroff\n")
+        status = vm.wait(120)
+    finally:
+        vm.close()
+    check(status == 0, "make demo's VM ended with status %s; stderr %r" % (status, vm.stderr[-600:]))
+    with open(os.path.join(demo_dir, "disk.img"), "rb") as f:
+        head = f.read(len(token))
+    check(head == token.encode(), "the demo's disk image begins with %r, not what the guest "
+          "wrote" % head)
+    return "shell, %d-sector disk, DHCP %s via %s, port 2222 forwarded, RNG; poweroff -> 0" % (
+        sectors, net.split()[-1], gw)
+
+
 def main():
     s = Suite()
     # The guest decompresses the bzImage itself (the kernel's own path,
@@ -245,6 +293,7 @@ def main():
                "4G ends at %d MiB)" % (high, low_ram_end() // MIB))
     s.run("linux: shell command from stdin, PCI host bridge, RTC", test_shell_command_and_devices)
     s.run("linux: panic with panic=-1 ends the VM", test_panic_ends_vm)
+    s.run("linux: make demo's VM (scripts/demo on a terminal)", test_demo_script)
     return s.finish()
 
 
