@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import sys
 import tempfile
@@ -225,20 +224,12 @@ def test_panic_ends_vm():
     return vm.stderr.decode().strip()
 
 
-def test_demo_script():
+def test_demo_script(demo_dir):
     """make demo's VM, as the user gets it (scripts/demo on a terminal,
-    its disk image in a directory of ours): a shell, the disk, user-mode
-    networking with DHCP and the forwarded port, the RNG; what the guest
-    writes to /dev/vda lands in the image; poweroff ends it with 0."""
-    demo_dir = tempfile.mkdtemp(prefix="vireo-demo-")
+    its disk image in demo_dir): a shell, the disk, user-mode networking
+    with DHCP and the forwarded port, the RNG; what the guest writes to
+    /dev/vda lands in the image; poweroff ends it with 0."""
     token = "DEMO-%d-%d" % (os.getpid(), time.monotonic_ns())
-    try:
-        return run_demo(demo_dir, token)
-    finally:
-        shutil.rmtree(demo_dir, ignore_errors=True)
-
-
-def run_demo(demo_dir, token):
     vm = VM([], tty=True, linux=False, program=os.path.join(ROOT, "scripts", "demo"),
             env={"VIREO_DEMO_DIR": demo_dir})
     try:
@@ -293,7 +284,8 @@ def main():
                "4G ends at %d MiB)" % (high, low_ram_end() // MIB))
     s.run("linux: shell command from stdin, PCI host bridge, RTC", test_shell_command_and_devices)
     s.run("linux: panic with panic=-1 ends the VM", test_panic_ends_vm)
-    s.run("linux: make demo's VM (scripts/demo on a terminal)", test_demo_script)
+    with tempfile.TemporaryDirectory(prefix="vireo-demo-") as demo_dir:
+        s.run("linux: make demo's VM (scripts/demo on a terminal)", test_demo_script, demo_dir)
     return s.finish()
 
 
