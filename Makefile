@@ -66,8 +66,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 deps:
 	@scripts/deps
 
+# The C units, then the benchmarks' reporting rules (Python); both run
+# even when the first fails.
 unit: $(UNIT_BINS)
-	@scripts/run-unit $(UNIT_BINS)
+	@s=0; scripts/run-unit $(UNIT_BINS) || s=1; scripts/run-pyunit bench/test_stats.py || s=1; exit $$s
 
 fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)

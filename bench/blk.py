@@ -163,7 +163,7 @@ def main():
                     e0, r0 = base[label]
                     res["whole"] = (exits - e0) / (total_reqs - r0) if total_reqs > r0 else None
                     line += " | stats-json %s exits/req" % fmt(res["whole"], "%.2f")
-                runs.add(label, res)
+                runs.add(i + 1, label, res)
                 print(line + " [%.0fs]" % (time.monotonic() - t0), flush=True)
 
     print()

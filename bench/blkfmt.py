@@ -178,7 +178,7 @@ def main():
                                        args, ceph_conf)
                     if got is None:
                         continue
-                    runs.add(label, got)
+                    runs.add(i + 1, label, got)
                     print("run %d %-20s %s [%.0fs]" % (i + 1, label, "  ".join(
                         "%s %.1f" % kv for kv in sorted(got.items())), time.monotonic() - t0),
                           flush=True)

@@ -156,7 +156,7 @@ def main():
                     if startup is not None:
                         res["startup"] = startup
                         extra += ", start-up %.3fs" % startup
-                runs.add(label, res)
+                runs.add(i + 1, label, res)
                 print("run %d %-13s marker %6.3fs exit %6.3fs peak RSS %6.1f MiB status %d%s" %
                       (i + 1, label, r[0], r[1], r[2] / 2**20, r[3], extra), flush=True)
 

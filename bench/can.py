@@ -394,7 +394,7 @@ def main():
                               "answered" % (res["received"], args.frames, res["guest_tx"],
                                             res["answered"], args.pings))
                 else:
-                    runs.add(label, res)
+                    runs.add(i + 1, label, res)
         load1 = open("/proc/loadavg").read().split()[:3]
     finally:
         vcan_del()

@@ -153,7 +153,7 @@ def main():
             r = runs.attempt(i + 1, label, run_once, cmd, overlay, base)
             if r is None:
                 continue
-            runs.add(label, {"login": r[0], "off": r[1], "rss": r[2]})
+            runs.add(i + 1, label, {"login": r[0], "off": r[1], "rss": r[2]})
             print("run %d %-9s login prompt %6.1fs  poweroff %5.1fs  peak RSS %6.1f MiB" %
                   (i + 1, label, r[0], r[1], r[2] / 2**20), flush=True)
     if os.path.exists(overlay):

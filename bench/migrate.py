@@ -485,14 +485,15 @@ def main():
                 for label in order:
                     r = runs[key].attempt(i + 1, label, guarded, title, fn, label, tmp, *fargs)
                     if r:
-                        runs[key].add(label, r)
+                        runs[key].add(i + 1, label, r)
                         print("run %d %s %s: %s" % (i + 1, label, title, line(r)), flush=True)
 
     def m(key, label, field, scale=1.0):
         if key not in runs:
             return Measure([])
         return Measure([None if r[field] is None else r[field] * scale
-                        for r in runs[key].ok[label]], failed=len(runs[key].bad[label]))
+                        for r in runs[key].ok[label]], failed=len(runs[key].bad[label]),
+                       run_nos=runs[key].run_nos[label])
 
     def row(what, key, field, spec="%.1f"):
         if key in runs:

@@ -118,7 +118,7 @@ def main():
                 res = runs.attempt(i + 1, label, run_vm, kind, args)
                 if res is None:
                     continue
-                runs.add(label, res)
+                runs.add(i + 1, label, res)
                 print("run %d %-6s %s [%.0fs]" % (i + 1, label, "  ".join(
                     "%s %8.1f Mbit/s" % (n, res[n]["mbps"]) for n, _ in DIRECTIONS),
                     time.monotonic() - t0), flush=True)

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from stats import LEGEND, Measure, Runs, target_line
+from stats import LEGEND, Runs, target_line
 from vmguest import BenchGuest, ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
@@ -71,14 +71,14 @@ def main():
             for label in labels:
                 r = runs.attempt(i + 1, label, run_once, label, tmp)
                 if r:
-                    runs.add(label, r)
+                    runs.add(i + 1, label, r)
                     print("run %d %s: stop %.2f ms, cont %.2f ms%s" % (
                         i + 1, label, r["stop_ms"], r["cont_ms"],
                         ", own memory %.2f MiB" % r["own_mib"] if r["own_mib"] else ""),
                         flush=True)
 
     def m(label, key):
-        return Measure([r[key] for r in runs.ok[label]], failed=len(runs.bad[label]))
+        return runs.measure(label, lambda r: r[key])
 
     print("\nQMP stop/cont: %d runs each, %d rounds per run (per-run medians), 2 vCPUs busy" %
           (args.runs, ROUNDS))

@@ -793,7 +793,7 @@ def main():
                                    "trips answered" % (res["tx"]["received"], res["tx"]["frames"],
                                                        res["answered"], res["pings"]))
                             continue
-                        r.add(label, res)
+                        r.add(i + 1, label, res)
                         print("%s run %d %-16s %s [%.0fs]" % (section, i + 1, label, line(res),
                                                               time.monotonic() - t0), flush=True)
                         for text in reasons_lines(label, res):

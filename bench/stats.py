@@ -5,12 +5,24 @@ frames) counted and named, never silently left out; and a target called
 "met" only when the whole spread is on the right side of it.
 
 A ratio of two configurations is spread over the worst pairing to the best
-(min(a)/max(b) .. max(a)/min(b)): runs of different VMs are not paired,
-so nothing narrower is known about it."""
+(min(a)/max(b) .. max(a)/min(b)) when nothing better is known of it. That
+spread only widens as runs are added, so two configurations on par stay
+"not settled" however long they are measured. The benchmarks alternate
+their configurations, run after run (run i of vireo beside run i of
+QEMU, the machine's state shared by both), so with PAIRED_RUNS or more
+such pairs a ratio is the median of the pairs' ratios, spread over its
+distribution-free confidence interval (order statistics: the sign test,
+which assumes nothing of the noise's shape), at CONFIDENCE at least."""
 
 # Fewer runs than this settle nothing either way: one or two runs show no
 # spread worth the name (single runs here vary by up to 1.6x).
 MIN_RUNS = 3
+
+# From this many pairs a paired ratio's confidence interval exists at
+# CONFIDENCE (two-sided: each side wrong with at most half the rest; with
+# 5 pairs it is the lowest to the highest pair, 93.75 %).
+PAIRED_RUNS = 5
+CONFIDENCE = 0.90
 
 
 class Measure:
@@ -18,9 +30,13 @@ class Measure:
     that completed (None: not measured in that run, e.g. no debugfs), and
     how many runs failed."""
 
-    def __init__(self, values, failed=0):
+    def __init__(self, values, failed=0, run_nos=None):
+        """run_nos: the run number of each value (parallel to values), for
+        pairing with another configuration's runs; None: not pairable."""
         self.values = sorted(v for v in values if v is not None)
         self.failed = failed
+        self.by_run = None if run_nos is None else {
+            n: v for n, v in zip(run_nos, values) if v is not None}
 
     @property
     def n(self):
@@ -28,10 +44,7 @@ class Measure:
 
     @property
     def median(self):
-        xs, n = self.values, len(self.values)
-        if not n:
-            return None
-        return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+        return median_of(self.values)
 
     @property
     def lo(self):
@@ -50,22 +63,59 @@ class Measure:
         return Ratio(self, other)
 
 
+def median_of(xs):
+    xs, n = sorted(xs), len(xs)
+    if not n:
+        return None
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def sign_test_rank(n, confidence=CONFIDENCE):
+    """The largest k (1-based) such that [x(k)..x(n+1-k)], order
+    statistics of n values, covers their distribution's median with
+    probability >= confidence; 0 if none does (too few values)."""
+    k, below = 0, 0.0
+    for j in range(n // 2 + 1):  # below: P(Binomial(n, 1/2) <= j)
+        c = 1
+        for i in range(j):
+            c = c * (n - i) // (i + 1)
+        below += c / 2.0 ** n
+        if 2 * below > 1 - confidence:
+            break
+        k = j + 1
+    return k
+
+
 class Ratio:
-    """a / b: the ratio of the medians, spread from the worst pairing to the
-    best; the runs behind it are the fewer of the two, its failures both
-    sides'."""
+    """a / b. With PAIRED_RUNS or more runs completed by both under the
+    same run number: the median of those pairs' ratios and its confidence
+    interval (paired). Otherwise: the ratio of the medians, spread from
+    the worst pairing to the best. The runs behind it are the pairs (or
+    the fewer of the two sides); its failures both sides'."""
 
     def __init__(self, a, b):
         self.a, self.b = a, b
-        self.n = min(a.n, b.n)
         self.failed = a.failed + b.failed
+        self.pairs = []
+        if a.by_run is not None and b.by_run is not None:
+            self.pairs = sorted(a.by_run[i] / b.by_run[i] for i in a.by_run
+                                if i in b.by_run and b.by_run[i] > 0)
+        k = sign_test_rank(len(self.pairs))
+        self.paired = len(self.pairs) >= PAIRED_RUNS and k > 0
+        if self.paired:
+            self.n = len(self.pairs)
+            self.median = median_of(self.pairs)
+            self.lo, self.hi = self.pairs[k - 1], self.pairs[-k]
+            return
+        self.n = min(a.n, b.n)
         ok = a.n and b.n and b.lo and b.lo > 0
         self.median = a.median / b.median if ok and b.median else None
         self.lo = a.lo / b.hi if ok else None
         self.hi = a.hi / b.lo if ok else None
 
     def cell(self, spec="%.2f"):
-        return cell(self.median, self.lo, self.hi, self.n, self.failed, spec)
+        text = cell(self.median, self.lo, self.hi, self.n, self.failed, spec)
+        return text.replace(" n=", " paired n=", 1) if self.paired else text
 
 
 def cell(median, lo, hi, n, failed, spec):
@@ -113,10 +163,12 @@ class Runs:
     def __init__(self, labels):
         self.labels = list(labels)
         self.ok = {l: [] for l in self.labels}
+        self.run_nos = {l: [] for l in self.labels}  # parallel to ok
         self.bad = {l: [] for l in self.labels}
 
-    def add(self, label, result):
+    def add(self, run_no, label, result):
         self.ok[label].append(result)
+        self.run_nos[label].append(run_no)
 
     def fail(self, run_no, label, why):
         self.bad[label].append((run_no, why))
@@ -140,7 +192,7 @@ class Runs:
 
     def measure(self, label, key):
         """Measure of one figure: key is a function of a run's result."""
-        return Measure([key(r) for r in self.ok[label]], len(self.bad[label]))
+        return Measure([key(r) for r in self.ok[label]], len(self.bad[label]), self.run_nos[label])
 
     def counts_line(self):
         return "runs per configuration (completed + failed): " + ", ".join(
@@ -152,5 +204,7 @@ class Runs:
 
 
 LEGEND = ("each figure: median [min..max] n=runs behind it (+failed runs, not in the median); "
-          "a ratio's spread is worst..best pairing; a target is met only when the whole spread "
-          "is on its side, with >= %d runs and none failed" % MIN_RUNS)
+          "a ratio's spread is worst..best pairing, or, marked 'paired' (>= %d alternating runs "
+          "completed by both), the median of the runs' ratios and its %d %% confidence interval "
+          "(sign test); a target is met only when the whole spread is on its side, with >= %d runs "
+          "and none failed" % (PAIRED_RUNS, round(CONFIDENCE * 100), MIN_RUNS))
