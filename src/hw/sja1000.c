@@ -346,9 +346,14 @@ static bool fifo_push(struct sja1000 *s, const struct can_msg *m)
 	unsigned int n = pelican(s) ? sja1000_pack_frame(m, buf) : pack_basic(m, buf), i;
 
 	if (s->rx_bytes + n > SJA1000_RX_FIFO) {
+		/* DOI comes with DOS's 0-to-1 transition only (datasheet, IR.3):
+		 * frames lost before the driver's CDO raise nothing more, so an
+		 * overrunning flood costs the guest one interrupt per CDO, not
+		 * one per lost frame. */
+		if (!s->dos)
+			latch(s, SJA_IR_DOI);
 		s->dos = true;
 		s->rx_overruns++;
-		latch(s, SJA_IR_DOI);
 		return false;
 	}
 	for (i = 0; i < n; i++)

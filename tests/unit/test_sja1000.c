@@ -330,9 +330,18 @@ static void test_rx_overrun(void **state)
 	/* A 3-byte frame still fits in the 9 bytes left. */
 	assert_int_equal(sja1000_receive(&r->s, &(struct can_msg){ .id = 1 }), SJA_RX_STORED);
 	assert_int_equal(rd(r, SJA_IR), SJA_IR_RI | SJA_IR_DOI);
+	/* Lost again before the driver's CDO: DOS stays set and DOI, set
+	 * only on DOS's 0-to-1 transition (datasheet, IR.3), stays clear. */
+	assert_int_equal(sja1000_receive(&r->s, &big), SJA_RX_OVERRUN);
+	assert_int_equal(rd(r, SJA_SR) & SJA_SR_DOS, SJA_SR_DOS);
+	assert_int_equal(rd(r, SJA_IR) & SJA_IR_DOI, 0);
 	wr(r, SJA_CMR, SJA_CMD_CDO);
 	assert_int_equal(rd(r, SJA_SR) & SJA_SR_DOS, 0);
-	assert_int_equal(r->s.rx_overruns, 1);
+	/* After the CDO the next loss is a new transition. */
+	assert_int_equal(sja1000_receive(&r->s, &big), SJA_RX_OVERRUN);
+	assert_int_equal(rd(r, SJA_IR) & SJA_IR_DOI, SJA_IR_DOI);
+	wr(r, SJA_CMR, SJA_CMD_CDO);
+	assert_int_equal(r->s.rx_overruns, 3); /* every lost frame counted */
 	/* Reset mode empties the FIFO. */
 	wr(r, SJA_MOD, SJA_MOD_RM);
 	assert_int_equal(rd(r, SJA_RMC), 0);
