@@ -45,9 +45,9 @@ int qcow2_create(struct block_backend *file, uint64_t size);
  * own thread (qcow2_now), for tests. */
 uint64_t qcow2_reads_now(const struct block_backend *b);
 uint64_t qcow2_writes_now(const struct block_backend *b);
-/* The smallest request qcow2_now serves (QCOW2_NOW_MIN unless a test
- * sets another, 0 for all). */
-void qcow2_set_now_min(struct block_backend *b, uint64_t bytes);
+/* The smallest WRITE qcow2_now serves (QCOW2_WRITE_NOW_MIN unless a test
+ * sets another, 0 for all); it serves READs of every size. */
+void qcow2_set_write_now_min(struct block_backend *b, uint64_t bytes);
 
 /* ---- inside the driver ---- */
 
@@ -98,7 +98,7 @@ struct qcow2 {
 	size_t nfrees, frees_cap;
 	bool failed; /* a metadata write failed: the image is read-only now */
 	uint64_t reads_now, writes_now; /* what qcow2_now served (the device's thread only) */
-	uint64_t now_min; /* the smallest request qcow2_now serves (qcow2.c) */
+	uint64_t write_now_min; /* the smallest WRITE qcow2_now serves (qcow2.c) */
 };
 
 /* A cluster-sized buffer aligned for O_DIRECT (cache=none); NULL when out

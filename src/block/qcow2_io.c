@@ -396,8 +396,8 @@ static bool write_run_now(struct qcow2 *q, uint64_t at, uint64_t end, const stru
 }
 
 /* A READ or WRITE served in the caller's thread (the device's), with no
- * hop to a worker and back: when it is of q->now_min bytes or more (see
- * QCOW2_NOW_MIN), the lock is free, every L2 table it needs is in the
+ * hop to a worker and back: when, for a WRITE, it is of q->write_now_min
+ * bytes or more (see QCOW2_WRITE_NOW_MIN), the lock is free, every L2 table it needs is in the
  * cache, and the file moves the data without waiting on a device
  * (block_io_nowait). A READ: no backing file or compressed
  * cluster involved; a WRITE: every cluster written in place (no
@@ -410,7 +410,7 @@ bool qcow2_now(struct qcow2 *q, struct block_req *r)
 	struct iovec *part;
 	bool ok = true;
 
-	if (total < q->now_min)
+	if (r->op == BLOCK_WRITE && total < q->write_now_min)
 		return false;
 	part = malloc((r->iovcnt ? r->iovcnt : 1) * sizeof(*part));
 	if (!part)

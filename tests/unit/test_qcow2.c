@@ -604,7 +604,6 @@ static void assert_read_now_as_qemu(const char *img)
 	struct block_backend *b = open_fmt(img, "qcow2", true);
 
 	assert_non_null(b);
-	qcow2_set_now_min(b, 0);
 	assert_reads_as_qemu(b, img);
 	assert_true(qcow2_reads_now(b) > 0);
 	block_close(b);
@@ -615,9 +614,8 @@ static void assert_read_now_as_qemu(const char *img)
  * here, from memory on tmpfs (which refuses RWF_NOWAIT); never
  * with cache=none (O_DIRECT), where a read waits on the device (the image
  * has data in every cluster: a zero cluster needs no device, and is
- * served at once either way). The data is the same every way. Requests
- * of every size are served so here (the reads are of 12.5 KiB; by
- * default only those of 64 KiB and more are). */
+ * served at once either way). The data is the same every way. Reads of
+ * every size are served so, by default (these are of 12.5 KiB). */
 static void test_reads_served_now(void **state)
 {
 	struct block_options o = { .read_only = true, .format = "qcow2", .cache = BLOCK_CACHE_NONE };
@@ -639,7 +637,6 @@ static void test_reads_served_now(void **state)
 	o.path = img;
 	b = block_open(&o);
 	assert_non_null(b);
-	qcow2_set_now_min(b, 0);
 	assert_reads_as_qemu(b, img);
 	if (block_direct(b))
 		assert_int_equal(qcow2_reads_now(b), 0);
@@ -671,7 +668,7 @@ static void test_writes_served_now(void **state)
 	assert_int_equal(do_io(b, BLOCK_WRITE, 4096, big, 4096), 4096); /* the workers' */
 	assert_int_equal(do_io(b, BLOCK_WRITE, 1 << 20, big, sizeof(big)), (int64_t)sizeof(big));
 	assert_int_equal(qcow2_writes_now(b), 1);
-	qcow2_set_now_min(b, 0);
+	qcow2_set_write_now_min(b, 0);
 	exercise(b, 4 << 20);
 	assert_true(qcow2_writes_now(b) > 1);
 	block_close(b);
