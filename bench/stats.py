@@ -13,6 +13,7 @@ QEMU, the machine's state shared by both), so with PAIRED_RUNS or more
 such pairs a ratio is the median of the pairs' ratios, spread over its
 distribution-free confidence interval (order statistics: the sign test,
 which assumes nothing of the noise's shape), at CONFIDENCE at least."""
+import math
 
 # Fewer runs than this settle nothing either way: one or two runs show no
 # spread worth the name (single runs here vary by up to 1.6x).
@@ -76,10 +77,7 @@ def sign_test_rank(n, confidence=CONFIDENCE):
     probability >= confidence; 0 if none does (too few values)."""
     k, below = 0, 0.0
     for j in range(n // 2 + 1):  # below: P(Binomial(n, 1/2) <= j)
-        c = 1
-        for i in range(j):
-            c = c * (n - i) // (i + 1)
-        below += c / 2.0 ** n
+        below += math.comb(n, j) / 2.0 ** n
         if 2 * below > 1 - confidence:
             break
         k = j + 1
