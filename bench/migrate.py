@@ -491,9 +491,7 @@ def main():
     def m(key, label, field, scale=1.0):
         if key not in runs:
             return Measure([])
-        return Measure([None if r[field] is None else r[field] * scale
-                        for r in runs[key].ok[label]], failed=len(runs[key].bad[label]),
-                       run_nos=runs[key].run_nos[label])
+        return runs[key].measure(label, lambda r: None if r[field] is None else r[field] * scale)
 
     def row(what, key, field, spec="%.1f"):
         if key in runs:

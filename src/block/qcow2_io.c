@@ -397,10 +397,10 @@ static bool write_run_now(struct qcow2 *q, uint64_t at, uint64_t end, const stru
 
 /* A READ or WRITE served in the caller's thread (the device's), with no
  * hop to a worker and back: when, for a WRITE, it is of q->write_now_min
- * bytes or more (see QCOW2_WRITE_NOW_MIN), the lock is free, every L2 table it needs is in the
- * cache, and the file moves the data without waiting on a device
- * (block_io_nowait). A READ: no backing file or compressed
- * cluster involved; a WRITE: every cluster written in place (no
+ * bytes or more (see QCOW2_WRITE_NOW_MIN), the lock is free, every L2
+ * table it needs is in the cache, and the file moves the data without
+ * waiting on a device (block_io_nowait). A READ: no backing file or
+ * compressed cluster involved; a WRITE: every cluster written in place (no
  * allocation, no metadata). Otherwise false, and the workers take the
  * whole request (what was read here is read again, what was written is
  * written again: the same bytes to the same place). */
