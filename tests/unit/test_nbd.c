@@ -343,6 +343,87 @@ static void test_scattered_reads_reuse_buffers(void **state)
 	free(bufs);
 }
 
+/* Writes scattered over several ranges of memory each (as a guest's
+ * pages are), 24 in flight, round after round, of ranges that vary in
+ * number, length and order in memory, overlapping on the disk only
+ * between rounds: they go through the node's pooled bounce buffers
+ * (reused without being cleared), so a buffer handed to two commands at
+ * once, one too small or a range copied to the wrong place shows as
+ * wrong data when the disk is read back whole. */
+static void test_scattered_writes(void **state)
+{
+	const char *const argv[] = { "nbdkit", "-f", "-U", sock, "memory", "32M", NULL };
+	enum { N = 24, SLOT = 1 << 20, MAXR = 7 };
+	const size_t size = 32 << 20;
+	uint8_t *disk = calloc(1, size), *bufs = malloc((size_t)N * SLOT), *back = malloc(size);
+	struct block_req r[N];
+	struct iovec iov[N * MAXR];
+	struct waiter w = { 0 };
+	struct block_backend *b;
+	unsigned int i, k, round;
+	size_t j;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(disk);
+	assert_non_null(bufs);
+	assert_non_null(back);
+	pid = server(argv);
+	b = open_nbd(false, "raw");
+	assert_non_null(b);
+	srand(23);
+	for (round = 0; round < 8; round++) {
+		w.calls = 0;
+		for (i = 0; i < N; i++) {
+			uint8_t *slot = bufs + (size_t)i * SLOT;
+			/* Request i writes its own 1 MiB of the disk: no two
+			 * in flight overlap. */
+			uint64_t len = (uint64_t)(8 + rand() % (SLOT / 512 - 8)) * 512;
+			uint64_t off = (uint64_t)i * SLOT + (uint64_t)(rand() % (int)((SLOT - len) / 512 + 1)) * 512;
+			unsigned int nr = 1 + (unsigned int)rand() % MAXR;
+			uint64_t at = 0, piece = (len / nr) & ~511ull;
+
+			for (j = 0; j < len; j++)
+				slot[j] = (uint8_t)rand();
+			/* nr ranges, in memory in reverse order (so that none
+			 * continues the one before it), each its own slice of
+			 * the slot, two iovecs where the slice is split. */
+			for (k = 0; k < nr; k++) {
+				uint64_t l = k + 1 < nr ? piece : len - at;
+				struct iovec *v = &iov[i * MAXR + k];
+
+				v->iov_base = slot + at;
+				v->iov_len = l;
+				at += l;
+			}
+			for (k = 0; k < nr / 2; k++) {
+				struct iovec t = iov[i * MAXR + k];
+
+				iov[i * MAXR + k] = iov[i * MAXR + nr - 1 - k];
+				iov[i * MAXR + nr - 1 - k] = t;
+			}
+			/* Reversed, the iovecs name the data in reverse order:
+			 * the disk gets it that way. */
+			for (k = 0, at = 0; k < nr; k++) {
+				memcpy(disk + off + at, iov[i * MAXR + k].iov_base, iov[i * MAXR + k].iov_len);
+				at += iov[i * MAXR + k].iov_len;
+			}
+			r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = off, .iov = &iov[i * MAXR],
+						   .iovcnt = nr, .done = count_done, .opaque = &w };
+			assert_int_equal(block_submit(b, &r[i]), 0);
+		}
+		wait_for(b, &w, N, 60);
+		assert_int_equal(w.worst, 0);
+	}
+	assert_int_equal(do_io(b, BLOCK_READ, 0, back, size), (int64_t)size);
+	assert_memory_equal(back, disk, size);
+	block_close(b);
+	stop(pid);
+	free(disk);
+	free(bufs);
+	free(back);
+}
+
 /* Server killed with 64 requests in flight: each completes, with an
  * error where the server did not answer; the next request fails at once;
  * closing returns. */
@@ -432,6 +513,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_large_writes, stop_leftover),
 		cmocka_unit_test_teardown(test_replies_in_one_wakeup, stop_leftover),
 		cmocka_unit_test_teardown(test_scattered_reads_reuse_buffers, stop_leftover),
+		cmocka_unit_test_teardown(test_scattered_writes, stop_leftover),
 		cmocka_unit_test_teardown(test_server_dies, stop_leftover),
 		cmocka_unit_test_teardown(test_server_stalls, stop_leftover),
 	};
