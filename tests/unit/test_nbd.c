@@ -385,28 +385,18 @@ static void test_scattered_writes(void **state)
 
 			for (j = 0; j < len; j++)
 				slot[j] = (uint8_t)rand();
-			/* nr ranges, in memory in reverse order (so that none
-			 * continues the one before it), each its own slice of
-			 * the slot, two iovecs where the slice is split. */
+			/* The slot cut in nr slices (the last one takes the
+			 * rest), named last slice first, so that no iovec
+			 * continues the one before it in memory; the disk gets
+			 * the slices in that order. */
 			for (k = 0; k < nr; k++) {
-				uint64_t l = k + 1 < nr ? piece : len - at;
+				uint64_t s = nr - 1 - k;
 				struct iovec *v = &iov[i * MAXR + k];
 
-				v->iov_base = slot + at;
-				v->iov_len = l;
-				at += l;
-			}
-			for (k = 0; k < nr / 2; k++) {
-				struct iovec t = iov[i * MAXR + k];
-
-				iov[i * MAXR + k] = iov[i * MAXR + nr - 1 - k];
-				iov[i * MAXR + nr - 1 - k] = t;
-			}
-			/* Reversed, the iovecs name the data in reverse order:
-			 * the disk gets it that way. */
-			for (k = 0, at = 0; k < nr; k++) {
-				memcpy(disk + off + at, iov[i * MAXR + k].iov_base, iov[i * MAXR + k].iov_len);
-				at += iov[i * MAXR + k].iov_len;
+				v->iov_base = slot + s * piece;
+				v->iov_len = s + 1 < nr ? piece : len - s * piece;
+				memcpy(disk + off + at, v->iov_base, v->iov_len);
+				at += v->iov_len;
 			}
 			r[i] = (struct block_req){ .op = BLOCK_WRITE, .offset = off, .iov = &iov[i * MAXR],
 						   .iovcnt = nr, .done = count_done, .opaque = &w };
