@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "qmp/ctl.h"
 #include "qmp/qmp_server.h"
 #include "util/log.h"
+#include "util/signals.h"
 #include "vmm/options.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
@@ -43,25 +43,6 @@ static int check_memory(uint64_t mem)
 	return 0;
 }
 
-static int block_signals(void)
-{
-	sigset_t set;
-
-	/* Delivered through a signalfd to the event loop, and blocked in
-	 * every thread created after this. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT); /* logs the vCPUs' state, see vm_event_loop() */
-	sigaddset(&set, SIGUSR2); /* --stats-json now, and keep running */
-	sigaddset(&set, SIGUSR1); /* unblocked again in vCPU threads */
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return -1;
-	sigdelset(&set, SIGUSR1);
-	return signalfd(-1, &set, SFD_CLOEXEC);
-}
-
 static int run(const struct vm_options *o)
 {
 	struct vm *vm = &the_vm;
@@ -73,6 +54,12 @@ static int run(const struct vm_options *o)
 	struct vm_ram_slot slots[VM_RAM_SLOTS];
 
 	vm_init(vm, o);
+	/* Before any backend opens: a library may start threads as it does,
+	 * and the control signals must not end Vireo through them. */
+	if (signals_route_early() < 0) {
+		log_error("cannot set up signal handling");
+		return EXIT_RUNTIME;
+	}
 	/* Everything the user gave us is checked before KVM is touched: the
 	 * kernel, the memory size, and every backend (opened now, handed to
 	 * its device). */
@@ -99,7 +86,7 @@ static int run(const struct vm_options *o)
 		status = EXIT_USAGE;
 		goto out;
 	}
-	signal_fd = block_signals();
+	signal_fd = signals_take();
 	if (signal_fd < 0 || vm_create_wake_fd(vm) < 0) {
 		log_error("cannot set up signal handling");
 		goto out;

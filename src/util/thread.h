@@ -14,7 +14,8 @@
  * does. */
 #define THREAD_STACK_SIZE (1u << 20)
 
-/* pthread_create with that stack size; 0 or an errno value. */
+/* pthread_create with that stack size, the new thread's control signals
+ * blocked (util/signals.h); 0 or an errno value. */
 int thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

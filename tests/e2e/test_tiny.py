@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import termios
@@ -93,6 +94,41 @@ def test_sigterm_stops_cleanly(sig):
     check(status == 0, "status %d" % status)
     name = signal.Signals(sig).name
     check(("stopped by " + name).encode() in vm.stderr, "stderr: %r" % vm.stderr)
+
+
+def test_signals_with_disk_threads(d):
+    """Backends are opened before the VM and its signal handling: a qcow2
+    image's workers and the threads engine start then. SIGUSR2 (stats
+    now) and SIGTERM must still reach the event loop, whichever thread
+    the kernel hands them to, not end vireo by their default action."""
+    img, raw, snap = (os.path.join(d, n) for n in ("a.qcow2", "b.raw", "c.raw"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", img, "16M"], check=True)
+    for path in (raw, snap):
+        with open(path, "wb") as f:
+            f.truncate(16 << 20)
+    stats = os.path.join(d, "stats.json")
+    vm = tiny("spin", "--cpus", "2", "--disk", "path=%s,format=qcow2" % img,
+              "--disk", "path=%s,format=raw,engine=threads" % raw,
+              "--disk", "path=%s,format=raw,snapshot=on" % snap, "--stats-json", stats,
+              env={"TMPDIR": d})
+    time.sleep(0.5)
+    for i in range(5):
+        check(vm.proc.poll() is None, "vireo exited (status %s) after %d SIGUSR2: %r" % (
+            vm.proc.returncode, i, vm.stderr[-300:]))
+        vm.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(stats) and time.monotonic() < deadline and vm.proc.poll() is None:
+            vm._pump(0.1)
+        check(os.path.exists(stats), "no stats after SIGUSR2 %d (vireo status %s): %r" % (
+            i + 1, vm.proc.poll(), vm.stderr[-300:]))
+        with open(stats) as f:
+            check(json.load(f)["exit_reason"] == "running", "stats on SIGUSR2 not 'running'")
+        os.unlink(stats)
+    vm.signal(signal.SIGTERM)
+    status = vm.wait(30)
+    check(status == 0, "status %d after SIGTERM: %r" % (status, vm.stderr[-300:]))
+    check(b"stopped by SIGTERM" in vm.stderr, "stderr: %r" % vm.stderr[-300:])
+    return "5 x SIGUSR2 answered with stats, SIGTERM stopped it cleanly"
 
 
 def lflag_names(attrs):
@@ -210,6 +246,9 @@ def main():
     s.run("tiny: SIGTERM stops 2 vCPUs cleanly", test_sigterm_stops_cleanly, signal.SIGTERM)
     s.run("tiny: SIGINT stops cleanly", test_sigterm_stops_cleanly, signal.SIGINT)
     s.run("tiny: SIGQUIT logs every vCPU's state, the VM goes on", test_sigquit_logs_state)
+    with tempfile.TemporaryDirectory() as d:
+        s.run("tiny: SIGUSR2 and SIGTERM with disks whose backends run threads",
+              test_signals_with_disk_threads, d)
     s.run("tiny: raw terminal, Ctrl-A x, restored", test_terminal_raw_and_restored)
     s.run("tiny: terminal restored after guest crash", test_terminal_restored_after_crash)
     s.run("tiny: --stats-json counts exits", test_stats_json)
