@@ -11,8 +11,8 @@ import tempfile
 import time
 
 from qmp import QMP, fresh_socket_path
-from test_virtio import (MIB, QEMU, TOOLS_INITRD, Guest, guest_sha, host_extract, second_vm_reads,
-                         sha256_file,
+from test_virtio import (MIB, QEMU, TOOLS_INITRD, Guest, check_after_kill, guest_sha, host_extract,
+                         qemu_img, random_file, second_vm_reads, sha256_file, start_qemu_nbd,
                          stats_now)
 from vm import BOOT_TIMEOUT, KERNEL, VM, GuestShell, Suite, check
 
@@ -134,6 +134,79 @@ def test_kill9_after_fsync(d):
            "FLUSH CACHE %d = fdatasyncs %s; %s" % (flushes, syncs, " ".join(irqs.split()))
 
 
+def test_formats(d):
+    """The IDE disk on the block layer's other backends, one of each: a
+    qcow2 overlay over a raw base (primary master), a qemu-nbd export
+    (primary slave) and a raw file with snapshot=on (secondary master).
+    The guest reads the base through the overlay, writes 4 MiB to each
+    with conv=fsync and reads them back past its page cache; then vireo
+    dies by SIGKILL. The overlay passes qemu-img check (leaks allowed)
+    and holds the base's data and the guest's, the base is untouched, the
+    export's file holds the guest's data, the snapshot=on file is as it
+    was, and its temporary overlay (in $TMPDIR: the nested host's
+    /var/tmp is read-only) left nothing behind."""
+    base, top = os.path.join(d, "base.raw"), os.path.join(d, "top.qcow2")
+    export, sock = os.path.join(d, "export.img"), os.path.join(d, "nbd.sock")
+    snap = os.path.join(d, "snap.raw")
+    random_file(base, 8 * MIB)
+    with open(base, "r+b") as f:
+        f.truncate(48 * MIB)
+    qemu_img("create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", top, "64M")
+    with open(export, "wb") as f:
+        f.truncate(64 * MIB)
+    random_file(snap, 32 * MIB)
+    base_sha, base_all, snap_all = (sha256_file(base, 0, 8 * MIB), sha256_file(base),
+                                    sha256_file(snap))
+    stats = os.path.join(d, "stats.json")
+    srv = start_qemu_nbd(export, sock)
+    try:
+        g = Guest(disks=["path=%s,format=qcow2,if=ide" % top,
+                         "nbd=nbd+unix:///?socket=%s,if=ide" % sock,
+                         "path=%s,format=raw,snapshot=on,if=ide" % snap], stats_json=stats,
+                  env={"TMPDIR": d})
+        try:
+            sizes = [int(g.value("echo size=$(cat /sys/block/sd%s/size)" % dev, "size"))
+                     for dev in "abc"]
+            check(sizes == [64 * MIB // 512, 64 * MIB // 512, 32 * MIB // 512],
+                  "the guest sees sda, sdb, sdc of %s sectors" % sizes)
+            got = g.value("echo sha=$(dd if=/dev/sda bs=1M count=8 iflag=direct 2>/dev/null | "
+                          "sha256sum | cut -d' ' -f1)", "sha")
+            check(got == base_sha, "through the overlay the base reads %s, it holds %s" %
+                  (got, base_sha))
+            g.ok("head -c 4194304 /dev/urandom > /tmp/blob")
+            sha = guest_sha(g, "/tmp/blob")
+            back = {}
+            for dev in "abc":
+                g.ok("dd if=/tmp/blob of=/dev/sd%s bs=1M seek=16 conv=fsync 2>&1" % dev, 300)
+                back[dev] = g.value("echo sha=$(dd if=/dev/sd%s bs=1M skip=16 count=4 iflag=direct "
+                                    "2>/dev/null | sha256sum | cut -d' ' -f1)" % dev, "sha")
+            st = ide_stats(stats_now(g, stats))
+            g.vm.proc.kill()  # SIGKILL after the fsyncs
+            g.vm.proc.wait(30)
+        finally:
+            g.kill()
+    finally:
+        srv.kill()
+        srv.wait(30)
+    check(back == {dev: sha for dev in "abc"}, "read back %s, the guest wrote %s" % (back, sha))
+    for ch in ("ide0", "ide1"):
+        check(st[ch]["dma_requests"] > 0 and st[ch]["errors"] == 0, "%s: %s" % (ch, st[ch]))
+    top_check = check_after_kill(top)
+    out = os.path.join(d, "top-out.raw")
+    qemu_img("convert", "-O", "raw", top, out)
+    check(sha256_file(out, 16 * MIB, 4 * MIB) == sha, "the guest's 4 MiB are not in the overlay")
+    check(sha256_file(out, 0, 8 * MIB) == base_sha, "the base's data does not read through the overlay")
+    check(sha256_file(base) == base_all, "the base file changed under its overlay")
+    check(sha256_file(export, 16 * MIB, 4 * MIB) == sha, "the export lacks what the guest flushed")
+    check(sha256_file(snap) == snap_all, "snapshot=on, but the file changed")
+    left = sorted(set(os.listdir(d)) - {"base.raw", "top.qcow2", "export.img", "nbd.sock",
+                                          "snap.raw", "stats.json", "top-out.raw"})
+    check(not left, "after kill -9, %s in TMPDIR besides the test's own files" % left)
+    return "qcow2 overlay (qemu-img check %s), qemu-nbd and snapshot=on as IDE disks: 4 MiB " \
+           "fsync'd to each and read back, kill -9: each file as it must be; %d + %d DMA " \
+           "requests" % (top_check, st["ide0"]["dma_requests"], st["ide1"]["dma_requests"])
+
+
 def snap_vm(disk, qmp, *extra):
     vm = VM(["--kernel", KERNEL, "--initrd", TOOLS_INITRD, "--cmdline", "console=ttyS0 quiet",
              "--memory", "256M", "--disk", "path=%s,if=ide" % disk,
@@ -208,6 +281,8 @@ def main():
         test_kill9_after_fsync)
     run("ide: snapshot to file, kill -9, restore: a block writer goes on, every block lands",
         test_snapshot_restore)
+    run("ide: on a qcow2 overlay, an NBD export and snapshot=on: fsync'd data, kill -9, "
+        "qemu-img check", test_formats)
     return s.finish()
 
 

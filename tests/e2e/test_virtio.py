@@ -128,7 +128,8 @@ class Guest(GuestShell):
     console. The device options are vireo's; under VIREO_E2E_QEMU they are
     translated into QEMU's."""
     def __init__(self, disks=(), nets=(), console="serial", rng=False, no_ioeventfd=False,
-                 cmdline="", memory="512M", cpus=1, stats_json=None):
+                 cmdline="", memory="512M", cpus=1, stats_json=None, env=None):
+        """env: variables added to vireo's environment (not QEMU's)."""
         tty_dev = "hvc0" if console == "virtio" else "ttyS0"
         self.cmdline = ("console=%s quiet %s" % (tty_dev, cmdline)).strip()
         if QEMU:
@@ -153,7 +154,7 @@ class Guest(GuestShell):
                 args.append("--no-ioeventfd")
             if stats_json:
                 args += ["--stats-json", stats_json]
-            self.vm = VM(args, linux=False)
+            self.vm = VM(args, linux=False, env=env)
         self.up = self.vm.expect(r"VIREO-GUEST-UP cpus=(\d+)[^\n]*\n")
         # guest.sh's report on vireo.net=..., printed before VIREO-GUEST-UP.
         net = re.search(rb"VIREO-NET-(UP|FAILED) ([^\r\n]*)", self.vm.output[:self.up.start()])
@@ -497,6 +498,15 @@ def qemu_img(*args):
     return run_ok(["qemu-img"] + list(args), "qemu-img %s" % args[0])
 
 
+def check_after_kill(image, what="qemu-img check after kill -9"):
+    """qemu-img check of an image vireo was killed over: no corruption
+    (status 0, or 3: leaked clusters only, which a kill may leave).
+    Returns "clean" or "leaks only"."""
+    r = subprocess.run(["qemu-img", "check", image], capture_output=True, text=True, timeout=120)
+    check(r.returncode in (0, 3), "%s: status %d: %s" % (what, r.returncode, r.stdout[-400:]))
+    return "clean" if r.returncode == 0 else "leaks only"
+
+
 def test_disk_qcow2(d):
     """A qcow2 overlay over a compressed qcow2 base (qemu-img made both):
     the guest reads the base's data through the overlay, writes 4 MiB
@@ -548,9 +558,7 @@ def test_disk_qcow2(d):
         g.vm.proc.wait(30)
     finally:
         g.kill()
-    r = subprocess.run(["qemu-img", "check", top], capture_output=True, text=True, timeout=120)
-    check(r.returncode in (0, 3), "qemu-img check after kill -9: status %d: %s" %
-          (r.returncode, r.stdout[-400:]))
+    top_check = check_after_kill(top)
     out = os.path.join(d, "top.raw")
     qemu_img("convert", "-O", "raw", top, out)
     check(sha256_file(out, 16 * MIB, 4 * MIB) == sha, "the guest's 4 MiB are not in the overlay")
@@ -561,9 +569,7 @@ def test_disk_qcow2(d):
     with open(out, "rb") as f:
         f.seek(1 * MIB)
         check(f.read(1 * MIB) == bytes(1 * MIB), "the discarded MiB does not read as zeroes")
-    r = subprocess.run(["qemu-img", "check", snap], capture_output=True, text=True, timeout=120)
-    check(r.returncode in (0, 3), "the snapshotted image after kill -9: qemu-img check status %d: %s"
-          % (r.returncode, r.stdout[-400:]))
+    check_after_kill(snap, "the snapshotted image after kill -9: qemu-img check")
     snap_out = os.path.join(d, "snap-out.raw")
     qemu_img("convert", "-O", "raw", snap, snap_out)
     check(sha256_file(snap_out, 2 * MIB + 512, 4 * MIB) == sha,
@@ -581,8 +587,23 @@ def test_disk_qcow2(d):
     check(sha256_file(out, 16 * MIB, 4 * MIB) == sha, "the guest's data did not commit into the base")
     return "overlay over a compressed base: base read through, 4 MiB fsync'd + 1 MiB discarded, " \
            "kill -9: qemu-img check %s, data there, qemu-img commit clean; 4 MiB over an " \
-           "internal snapshot there, the snapshot intact" % (
-               "clean" if r.returncode == 0 else "leaks only")
+           "internal snapshot there, the snapshot intact" % top_check
+
+
+def start_qemu_nbd(img, sock):
+    """qemu-nbd exporting the raw file img on the unix socket sock, once
+    it listens."""
+    srv = subprocess.Popen(["qemu-nbd", "-k", sock, "-f", "raw", "--cache=writeback", img],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sock):
+        if time.monotonic() > deadline or srv.poll() is not None:
+            srv.kill()
+            srv.wait(30)
+            raise AssertionError("qemu-nbd did not start: %s" %
+                                 srv.stderr.read().decode(errors="replace")[-300:])
+        time.sleep(0.05)
+    return srv
 
 
 def test_disk_nbd(d):
@@ -594,13 +615,8 @@ def test_disk_nbd(d):
     img, sock = os.path.join(d, "export.img"), os.path.join(d, "nbd.sock")
     with open(img, "wb") as f:
         f.truncate(64 * MIB)
-    srv = subprocess.Popen(["qemu-nbd", "-k", sock, "-f", "raw", "--cache=writeback", img],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    srv = start_qemu_nbd(img, sock)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock):
-            check(time.monotonic() < deadline and srv.poll() is None, "qemu-nbd did not start")
-            time.sleep(0.05)
         g = Guest(disks=["nbd=nbd+unix:///?socket=%s" % sock])
         try:
             size = int(g.value("echo size=$(cat /sys/block/vda/size)", "size"))
