@@ -13,6 +13,7 @@ import tempfile
 import termios
 import time
 
+from test_virtio import stats_now
 from vm import ROOT, VM, Suite, check
 
 TINY = os.path.join(ROOT, "build", "tiny")
@@ -112,18 +113,8 @@ def test_signals_with_disk_threads(d):
               "--disk", "path=%s,format=raw,snapshot=on" % snap, "--stats-json", stats,
               env={"TMPDIR": d})
     time.sleep(0.5)
-    for i in range(5):
-        check(vm.proc.poll() is None, "vireo exited (status %s) after %d SIGUSR2: %r" % (
-            vm.proc.returncode, i, vm.stderr[-300:]))
-        vm.signal(signal.SIGUSR2)
-        deadline = time.monotonic() + 20
-        while not os.path.exists(stats) and time.monotonic() < deadline and vm.proc.poll() is None:
-            vm._pump(0.1)
-        check(os.path.exists(stats), "no stats after SIGUSR2 %d (vireo status %s): %r" % (
-            i + 1, vm.proc.poll(), vm.stderr[-300:]))
-        with open(stats) as f:
-            check(json.load(f)["exit_reason"] == "running", "stats on SIGUSR2 not 'running'")
-        os.unlink(stats)
+    for _ in range(5):
+        stats_now(vm, stats, 20)
     vm.signal(signal.SIGTERM)
     status = vm.wait(30)
     check(status == 0, "status %d after SIGTERM: %r" % (status, vm.stderr[-300:]))

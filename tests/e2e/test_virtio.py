@@ -229,12 +229,16 @@ def guest_sha(g, path, key="sha"):
 
 def stats_now(g, path, timeout=30):
     """vireo's --stats-json as it is now: SIGUSR2 makes vireo write it
-    (atomically, by rename) and keep running."""
+    (atomically, by rename) and keep running. g: a guest shell, or the
+    vm.VM itself (a tiny guest has no shell)."""
+    vm = g if isinstance(g, VM) else g.vm
     if os.path.exists(path):
         os.unlink(path)
-    g.vm.proc.send_signal(signal.SIGUSR2)
+    vm.proc.send_signal(signal.SIGUSR2)
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
+        check(vm.proc.poll() is None, "vireo exited (status %s) instead of writing %s on "
+              "SIGUSR2: %r" % (vm.proc.returncode, path, vm.stderr_tail(300)))
         check(time.monotonic() < deadline, "no %s %ds after SIGUSR2" % (path, timeout))
         time.sleep(0.1)
     with open(path) as f:
